@@ -1,0 +1,440 @@
+//! Ingest benchmark: a load generator against the real `logway` binary.
+//!
+//! Starts the gateway (release build) as a child process on a temp data
+//! directory, drives N connections that POST NDJSON batches of realistic
+//! ~256-byte events, and prints accepted events/s, MB/s, ack latency
+//! percentiles, the hot index's sustained rate and lag, the time until an
+//! acked event is searchable, and the gateway's peak RSS.
+//!
+//! ```text
+//! cargo build --release -p logway -p logway-bench
+//! target/release/ingest-bench --connections 16 --batch 100 --seconds 20
+//! target/release/ingest-bench --rate 600      # fixed request rate, for latency at a given load
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+#[derive(Parser, Clone)]
+struct Args {
+    /// The gateway binary (default: the release build next to this one).
+    #[arg(long)]
+    gateway: Option<PathBuf>,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Events per request.
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Load duration.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Total requests per second (0 = as fast as the gateway answers).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Gzip request bodies.
+    #[arg(long)]
+    gzip: bool,
+}
+
+const SERVICES: &[&str] = &[
+    "checkout", "cart", "search", "auth", "payments", "catalog", "shipping", "profile",
+];
+const LEVELS: &[&str] = &[
+    "info", "info", "info", "info", "debug", "debug", "warn", "error",
+];
+const MESSAGES: &[&str] = &[
+    "request completed",
+    "cache miss for product listing",
+    "user session refreshed",
+    "payment provider answered slowly",
+    "inventory reservation failed, retrying",
+    "rendered page from template",
+    "upstream connection reset by peer",
+    "feature flag evaluated",
+];
+
+/// A small deterministic generator, so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+fn event(rng: &mut Rng, ts_ms: u64) -> String {
+    let service = rng.pick(SERVICES);
+    serde_json::json!({
+        "ts": ts_ms,
+        "level": rng.pick(LEVELS),
+        "service": service,
+        "host": format!("{service}-{}", rng.next() % 12),
+        "request_id": format!("{:016x}", rng.next()),
+        "message": rng.pick(MESSAGES),
+        "http": {"method": "GET", "path": format!("/api/v1/items/{}", rng.next() % 100_000), "status": [200, 200, 200, 201, 404, 500][(rng.next() % 6) as usize]},
+        "duration_ms": rng.next() % 2_000,
+        "user": {"id": rng.next() % 1_000_000},
+    })
+    .to_string()
+}
+
+fn bodies(count: usize, batch: usize, gzip: bool) -> (Vec<Vec<u8>>, usize) {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut total_event_bytes = 0;
+    let out = (0..count)
+        .map(|_| {
+            let mut body = String::new();
+            for _ in 0..batch {
+                let e = event(&mut rng, now);
+                total_event_bytes += e.len();
+                body.push_str(&e);
+                body.push('\n');
+            }
+            if gzip {
+                use std::io::Write;
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                enc.write_all(body.as_bytes()).expect("in-memory write");
+                enc.finish().expect("in-memory write")
+            } else {
+                body.into_bytes()
+            }
+        })
+        .collect();
+    (out, total_event_bytes / (count * batch))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cores} cores, {cpu}")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let gateway = match &args.gateway {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("logway"),
+    };
+    if !gateway.exists() {
+        bail!(
+            "{} not found: cargo build --release -p logway",
+            gateway.display()
+        );
+    }
+    let data = std::env::temp_dir().join(format!("logway-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut child = Command::new(&gateway)
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("RUST_LOG", "warn,logway=info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", gateway.display()))?;
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let (Some(i), Some(tx)) = (line.find("addr="), tx.as_ref()) {
+                let _ = tx.send(
+                    line[i + 5..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                );
+                let _ = tx;
+            }
+            if line.contains("ERROR") || line.contains("WARN") {
+                eprintln!("gateway: {line}");
+            }
+            if tx.is_some() && line.contains("addr=") {
+                tx = None;
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .context("gateway did not log its address")?;
+    let url = format!("http://{addr}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
+    for _ in 0..500 {
+        if client
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let (bodies, event_bytes) = bodies(64, args.batch, args.gzip);
+    let bodies = Arc::new(bodies);
+    let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let sent_bytes = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    println!("machine: {}", machine());
+    println!(
+        "load: {} connections, {} events/request (~{} B/event), {} s, rate {}{}",
+        args.connections,
+        args.batch,
+        event_bytes,
+        args.seconds,
+        if args.rate == 0 {
+            "unlimited".to_string()
+        } else {
+            format!("{} req/s", args.rate)
+        },
+        if args.gzip { ", gzip" } else { "" }
+    );
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for conn in 0..args.connections {
+        let (client, url, bodies, stop) =
+            (client.clone(), url.clone(), bodies.clone(), stop.clone());
+        let (accepted, sent_bytes, failures) =
+            (accepted.clone(), sent_bytes.clone(), failures.clone());
+        let (batch, gzip) = (args.batch as u64, args.gzip);
+        let interval = (args.rate > 0)
+            .then(|| Duration::from_secs_f64(args.connections as f64 / args.rate as f64));
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = conn;
+            let mut next = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(interval) = interval {
+                    next += interval;
+                    tokio::time::sleep_until(next.into()).await;
+                }
+                let body = bodies[i % bodies.len()].clone();
+                i += 1;
+                let len = body.len() as u64;
+                let mut req = client
+                    .post(format!("{url}/v1/logs/bench"))
+                    .header("content-type", "application/x-ndjson")
+                    .body(body);
+                if gzip {
+                    req = req.header("content-encoding", "gzip");
+                }
+                let t = Instant::now();
+                match req.send().await {
+                    Ok(r) if r.status() == 200 => {
+                        latencies.push(t.elapsed());
+                        accepted.fetch_add(batch, Ordering::Relaxed);
+                        sent_bytes.fetch_add(len, Ordering::Relaxed);
+                    }
+                    _ => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+
+    // Visibility probe: post one uniquely tagged event every 500 ms and time
+    // until search returns it.
+    let probe = {
+        let (client, url, stop) = (client.clone(), url.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut visible = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let token = format!("probe{n}x{}", std::process::id());
+                let t = Instant::now();
+                let ok = client
+                    .post(format!("{url}/v1/logs/probe"))
+                    .body(token.clone())
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200);
+                if ok {
+                    loop {
+                        let r = client
+                            .get(format!("{url}/api/v1/search"))
+                            .query(&[("q", token.as_str()), ("limit", "1")])
+                            .send()
+                            .await;
+                        if let Ok(r) = r {
+                            if let Ok(v) = r.json::<serde_json::Value>().await {
+                                if v["total"].as_u64() == Some(1) {
+                                    visible.push(t.elapsed());
+                                    break;
+                                }
+                            }
+                        }
+                        if t.elapsed() > Duration::from_secs(30) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            visible
+        })
+    };
+
+    // Sample the indexed counter and RSS once a second.
+    let mut indexed_samples = Vec::new();
+    let mut peak_rss_kib = 0;
+    let pid = child.id();
+    while started.elapsed() < Duration::from_secs(args.seconds) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let m = client
+            .get(format!("{url}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        indexed_samples.push((started.elapsed(), metric(&m, "logway_events_indexed_total")));
+        peak_rss_kib = peak_rss_kib.max(proc_status_kib(pid, "VmRSS:"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let load_time = started.elapsed();
+    let mut latencies: Vec<Duration> = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await?);
+    }
+    let mut visible = probe.await?;
+    latencies.sort();
+    visible.sort();
+
+    // How long the hot index needs to finish after the load stops.
+    let total_accepted = accepted.load(Ordering::Relaxed) as f64;
+    let drain_start = Instant::now();
+    let mut final_lag = 0.0;
+    loop {
+        let m = client
+            .get(format!("{url}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let indexed = metric(
+            &m,
+            "logway_events_indexed_total{tenant=\"default\",type=\"bench\"}",
+        );
+        final_lag = metric(&m, "logway_hot_index_lag_bytes");
+        if indexed >= total_accepted || drain_start.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let drain = drain_start.elapsed();
+    let hwm = proc_status_kib(pid, "VmHWM:");
+    peak_rss_kib = peak_rss_kib.max(hwm);
+
+    let secs = load_time.as_secs_f64();
+    let steady: Vec<_> = indexed_samples.iter().skip(2).collect();
+    let index_rate = match (steady.first(), steady.last()) {
+        (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) / (b.0 - a.0).as_secs_f64(),
+        _ => 0.0,
+    };
+    println!(
+        "accepted:     {:.0} events/s ({} events, {} failed requests)",
+        total_accepted / secs,
+        total_accepted,
+        failures.load(Ordering::Relaxed)
+    );
+    println!(
+        "throughput:   {:.1} MB/s of request bodies",
+        sent_bytes.load(Ordering::Relaxed) as f64 / secs / 1e6
+    );
+    println!(
+        "ack latency:  p50 {:.1} ms, p99 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms ({} requests)",
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.99)),
+        ms(percentile(&latencies, 0.999)),
+        ms(latencies.last().copied().unwrap_or_default()),
+        latencies.len()
+    );
+    println!(
+        "indexed:      {index_rate:.0} events/s during load (after 2 s warm-up); drained the rest in {:.1} s after load; lag then {final_lag} bytes",
+        drain.as_secs_f64()
+    );
+    println!(
+        "searchable:   p50 {:.0} ms, max {:.0} ms after the ack ({} probes during load)",
+        ms(percentile(&visible, 0.5)),
+        ms(visible.last().copied().unwrap_or_default()),
+        visible.len()
+    );
+    println!("gateway RSS:  peak {:.0} MiB", peak_rss_kib as f64 / 1024.0);
+
+    unsafe_sigterm(pid);
+    let status = child.wait()?;
+    let _ = std::fs::remove_dir_all(&data);
+    if !status.success() {
+        bail!("gateway exited with {status}");
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}

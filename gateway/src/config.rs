@@ -1,0 +1,657 @@
+//! Typed configuration: embedded defaults, a TOML file, environment overrides.
+//!
+//! `logway serve` with no file uses [`Config::default`], a single `default`
+//! tenant with no keys on loopback. A file is TOML; every table rejects
+//! unknown keys, and errors name the full key path (`tenants[0].routs`).
+//! Environment variables `LOGWAY_<SECTION>__<KEY>` (double underscore between
+//! levels, array items by index: `LOGWAY_TENANTS__0__INGEST_KEYS`) override
+//! the file; values are read as TOML literals where they parse, else strings.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./logway-data";
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_FIELDS_PER_EVENT: usize = 1000;
+pub const DEFAULT_WAL_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+pub const DEFAULT_WAL_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_WAL_QUEUE_LEN: usize = 4096;
+pub const DEFAULT_HOT_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+pub const DEFAULT_HOT_WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_HOT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(86_400);
+pub const DEFAULT_SEARCH_MAX_LIMIT: usize = 10_000;
+pub const DEFAULT_TENANT: &str = "default";
+pub const ENV_PREFIX: &str = "LOGWAY_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {source}")]
+    Syntax {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("config key `{key}`: {message}")]
+    Key { key: String, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration. Every section has defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub limits: LimitsConfig,
+    pub wal: WalConfig,
+    pub hot: HotConfig,
+    pub idempotency: IdempotencyConfig,
+    pub search: SearchConfig,
+    pub telemetry: TelemetryConfig,
+    pub tenants: Vec<TenantConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            storage: StorageConfig::default(),
+            limits: LimitsConfig::default(),
+            wal: WalConfig::default(),
+            hot: HotConfig::default(),
+            idempotency: IdempotencyConfig::default(),
+            search: SearchConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            tenants: vec![TenantConfig::named(DEFAULT_TENANT)],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the HTTP listener; port 0 picks a free port.
+    pub http_addr: SocketAddr,
+    /// Open connections at most; further ones wait in the kernel backlog.
+    pub max_connections: usize,
+    /// A client must finish sending request headers within this time.
+    #[serde(deserialize_with = "de_duration")]
+    pub header_read_timeout: Duration,
+    /// A request (body read, decode, durable write) must finish within this time.
+    #[serde(deserialize_with = "de_duration")]
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            http_addr: DEFAULT_HTTP_ADDR.parse().expect("valid default address"),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Root of the WAL, the hot index and the idempotency table.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Request body as sent (possibly compressed), bytes.
+    pub max_body_bytes: usize,
+    /// Request body after decompression, bytes.
+    pub max_decompressed_bytes: usize,
+    /// One line or one JSON event, bytes; a longer one is rejected.
+    pub max_line_bytes: usize,
+    /// Fields (leaves, counted through nesting) of one event.
+    pub max_fields_per_event: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_fields_per_event: DEFAULT_MAX_FIELDS_PER_EVENT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WalConfig {
+    /// Disk the WAL may use; past it ingest answers 503 until consumers catch up.
+    pub max_bytes: u64,
+    /// A segment is closed and a new one started past this size.
+    pub segment_bytes: u64,
+    /// Appends waiting for the writer at most; past it, 503.
+    pub queue_len: usize,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            max_bytes: DEFAULT_WAL_MAX_BYTES,
+            segment_bytes: DEFAULT_WAL_SEGMENT_BYTES,
+            queue_len: DEFAULT_WAL_QUEUE_LEN,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HotConfig {
+    /// How often new events are committed (made searchable).
+    #[serde(deserialize_with = "de_duration")]
+    pub commit_interval: Duration,
+    /// Indexing memory of one partition writer.
+    pub writer_memory_bytes: usize,
+    /// Default hot retention, counted from the day an event was received.
+    #[serde(deserialize_with = "de_duration")]
+    pub retention: Duration,
+    /// Hot retention per log type, overriding `retention`.
+    #[serde(deserialize_with = "de_duration_map")]
+    pub retention_by_type: BTreeMap<String, Duration>,
+}
+
+impl Default for HotConfig {
+    fn default() -> Self {
+        HotConfig {
+            commit_interval: DEFAULT_HOT_COMMIT_INTERVAL,
+            writer_memory_bytes: DEFAULT_HOT_WRITER_MEMORY_BYTES,
+            retention: DEFAULT_HOT_RETENTION,
+            retention_by_type: BTreeMap::new(),
+        }
+    }
+}
+
+impl HotConfig {
+    pub fn retention_for(&self, log_type: &str) -> Duration {
+        self.retention_by_type
+            .get(log_type)
+            .copied()
+            .unwrap_or(self.retention)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdempotencyConfig {
+    /// How long an `Idempotency-Key` is remembered.
+    #[serde(deserialize_with = "de_duration")]
+    pub window: Duration,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        IdempotencyConfig {
+            window: DEFAULT_IDEMPOTENCY_WINDOW,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Largest `limit` a search may ask for.
+    pub max_limit: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            max_limit: DEFAULT_SEARCH_MAX_LIMIT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// `tracing` filter used when `RUST_LOG` is unset, e.g. "info,logway=debug".
+    pub log_filter: Option<String>,
+    /// Log lines as JSON instead of human-readable text.
+    pub log_json: bool,
+}
+
+/// A tenant: its keys, its routes, its browser origins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub name: String,
+    /// Keys that may send logs (may be public, e.g. embedded in a web page).
+    #[serde(default)]
+    pub ingest_keys: Vec<Secret>,
+    /// Keys that may send logs and search (later: manage filters, replay).
+    #[serde(default)]
+    pub admin_keys: Vec<Secret>,
+    /// Origins allowed to send from browsers (CORS); "*" allows any.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Serve the generic route `/v1/logs/{type}` for this tenant.
+    #[serde(default = "yes")]
+    pub generic_route: bool,
+    /// URL path → log type.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+impl TenantConfig {
+    fn named(name: &str) -> Self {
+        TenantConfig {
+            name: name.to_string(),
+            ingest_keys: Vec::new(),
+            admin_keys: Vec::new(),
+            cors_origins: vec!["*".to_string()],
+            generic_route: true,
+            routes: Vec::new(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One URL path of a tenant and what it means.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Exact URL path, e.g. "/mobile".
+    pub path: String,
+    /// Log type given to every event posted here, e.g. "mobile_logs".
+    #[serde(rename = "type")]
+    pub log_type: String,
+}
+
+/// A key or other secret; never printed by `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Config {
+    /// Loads a TOML file (or the embedded defaults when `path` is `None`),
+    /// applies `LOGWAY_*` environment overrides, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut value = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|source| ConfigError::Syntax {
+                    path: path.to_path_buf(),
+                    source: Box::new(source),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, raw) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
+            apply_override(&mut value, &keys, &raw).map_err(|message| ConfigError::Key {
+                key: name.clone(),
+                message,
+            })?;
+        }
+        Self::from_table(value)
+    }
+
+    /// Parses a TOML document (no environment overrides); used by tests.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let table = toml::from_str::<toml::Table>(text).map_err(|source| ConfigError::Syntax {
+            path: PathBuf::from("<inline>"),
+            source: Box::new(source),
+        })?;
+        Self::from_table(table)
+    }
+
+    fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+                ConfigError::Key {
+                    key: err.path().to_string(),
+                    message: err.inner().to_string(),
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// True when no tenant has any key: requests need no key and map to the
+    /// single tenant. Only allowed on loopback.
+    pub fn open_mode(&self) -> bool {
+        self.tenants
+            .iter()
+            .all(|t| t.ingest_keys.is_empty() && t.admin_keys.is_empty())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Key {
+            key: key.to_string(),
+            message,
+        };
+        if self.tenants.is_empty() {
+            return Err(invalid("tenants", "at least one tenant is needed".into()));
+        }
+        if self.open_mode() {
+            if self.tenants.len() > 1 {
+                return Err(invalid(
+                    "tenants",
+                    "several tenants need keys to tell them apart; give each an ingest or admin key".into(),
+                ));
+            }
+            if !self.server.http_addr.ip().is_loopback() {
+                return Err(invalid(
+                    "server.http_addr",
+                    format!(
+                        "{} is not a loopback address and no tenant has a key; refusing to accept unauthenticated logs from the network",
+                        self.server.http_addr
+                    ),
+                ));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut keys = std::collections::HashSet::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            if t.name.is_empty() || !t.name.chars().all(is_name_char) {
+                return Err(invalid(
+                    &format!("tenants[{i}].name"),
+                    format!(
+                        "`{}` must be non-empty and use only a-z, A-Z, 0-9, '_' and '-'",
+                        t.name
+                    ),
+                ));
+            }
+            if !names.insert(t.name.as_str()) {
+                return Err(invalid(
+                    &format!("tenants[{i}].name"),
+                    format!("duplicate tenant `{}`", t.name),
+                ));
+            }
+            for key in t.ingest_keys.iter().chain(&t.admin_keys) {
+                if key.0.len() < 8 {
+                    return Err(invalid(
+                        &format!("tenants[{i}]"),
+                        "keys must be at least 8 characters".into(),
+                    ));
+                }
+                if !keys.insert(key.0.as_str()) {
+                    return Err(invalid(
+                        &format!("tenants[{i}]"),
+                        "a key is listed twice; a key belongs to exactly one tenant".into(),
+                    ));
+                }
+            }
+            let mut paths = std::collections::HashSet::new();
+            for (j, r) in t.routes.iter().enumerate() {
+                if !r.path.starts_with('/')
+                    || r.path.starts_with("/api/")
+                    || r.path.starts_with("/v1/logs/")
+                {
+                    return Err(invalid(
+                        &format!("tenants[{i}].routes[{j}].path"),
+                        format!(
+                            "`{}` must start with '/' and not with /api/ or /v1/logs/",
+                            r.path
+                        ),
+                    ));
+                }
+                if !paths.insert(r.path.as_str()) {
+                    return Err(invalid(
+                        &format!("tenants[{i}].routes[{j}].path"),
+                        format!("duplicate path `{}`", r.path),
+                    ));
+                }
+                if !valid_type_name(&r.log_type) {
+                    return Err(invalid(
+                        &format!("tenants[{i}].routes[{j}].type"),
+                        format!(
+                            "`{}` must be 1-64 characters of a-z, 0-9, '_' and '-'",
+                            r.log_type
+                        ),
+                    ));
+                }
+            }
+        }
+        if self.limits.max_line_bytes == 0 || self.limits.max_body_bytes == 0 {
+            return Err(invalid("limits", "limits must be greater than zero".into()));
+        }
+        if self.wal.segment_bytes >= self.wal.max_bytes {
+            return Err(invalid(
+                "wal.segment_bytes",
+                "must be smaller than wal.max_bytes".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Log type names become directory names and query terms: keep them plain.
+pub fn valid_type_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+fn apply_override(table: &mut toml::Table, keys: &[String], raw: &str) -> Result<(), String> {
+    let (last, parents) = keys.split_last().ok_or("empty key")?;
+    let mut node = table;
+    let mut cursor: Option<&mut toml::Value> = None;
+    for key in parents {
+        let next = match cursor.take() {
+            None => node
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(Default::default())),
+            Some(toml::Value::Table(t)) => t
+                .entry(key.clone())
+                .or_insert_with(|| toml::Value::Table(Default::default())),
+            Some(toml::Value::Array(a)) => {
+                let i: usize = key
+                    .parse()
+                    .map_err(|_| format!("`{key}` must be an array index"))?;
+                a.get_mut(i)
+                    .ok_or_else(|| format!("array index {i} is out of range"))?
+            }
+            Some(_) => return Err(format!("`{key}` is below a value that is not a table")),
+        };
+        cursor = Some(next);
+    }
+    let value = parse_env_value(raw);
+    match cursor {
+        None => {
+            node.insert(last.clone(), value);
+        }
+        Some(toml::Value::Table(t)) => {
+            t.insert(last.clone(), value);
+        }
+        Some(toml::Value::Array(a)) => {
+            let i: usize = last
+                .parse()
+                .map_err(|_| format!("`{last}` must be an array index"))?;
+            *a.get_mut(i)
+                .ok_or_else(|| format!("array index {i} is out of range"))? = value;
+        }
+        Some(_) => return Err(format!("`{last}` is below a value that is not a table")),
+    }
+    let _ = &mut node;
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    // `x = <raw>` parses numbers, booleans and arrays; anything else is a string.
+    match toml::from_str::<toml::Table>(&format!("x = {raw}")) {
+        Ok(mut t) => t
+            .remove("x")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+/// Parses "250ms", "10s", "5m", "24h", "7d"; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 500ms, 10s, 5m, 24h or 7d"))?;
+    let secs = |k: u64| Duration::from_secs(n.saturating_mul(k));
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(secs(1)),
+        "m" => Ok(secs(60)),
+        "h" => Ok(secs(3600)),
+        "d" => Ok(secs(86_400)),
+        other => Err(format!(
+            "unknown duration unit `{other}` in `{text}` (use ms, s, m, h or d)"
+        )),
+    }
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn de_duration_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Duration>, D::Error> {
+    let raw = BTreeMap::<String, String>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| Ok((k, parse_duration(&v).map_err(serde::de::Error::custom)?)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_are_a_working_single_node() {
+        let c = Config::load_with_env(None, Vec::new()).unwrap();
+        assert_eq!(c.server.http_addr.to_string(), DEFAULT_HTTP_ADDR);
+        assert!(c.open_mode());
+        assert_eq!(c.tenants[0].name, DEFAULT_TENANT);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_naming_the_key() {
+        let err = Config::from_toml("[[tenants]]\nname = \"a\"\nrouts = []\n").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("tenants[0]") && text.contains("routs"),
+            "{text}"
+        );
+        let err = Config::from_toml("[server]\nhttp_adr = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(err.to_string().contains("http_adr"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = vec![
+            (
+                "LOGWAY_SERVER__MAX_CONNECTIONS".to_string(),
+                "7".to_string(),
+            ),
+            (
+                "LOGWAY_HOT__COMMIT_INTERVAL".to_string(),
+                "250ms".to_string(),
+            ),
+            ("LOGWAY_STORAGE__DATA_DIR".to_string(), "/tmp/x".to_string()),
+            ("UNRELATED".to_string(), "1".to_string()),
+        ];
+        let c = Config::load_with_env(None, env).unwrap();
+        assert_eq!(c.server.max_connections, 7);
+        assert_eq!(c.hot.commit_interval, Duration::from_millis(250));
+        assert_eq!(c.storage.data_dir, PathBuf::from("/tmp/x"));
+        let bad = vec![("LOGWAY_SERVER__NOPE".to_string(), "1".to_string())];
+        assert!(
+            Config::load_with_env(None, bad)
+                .unwrap_err()
+                .to_string()
+                .contains("nope")
+        );
+    }
+
+    #[test]
+    fn refuses_network_address_without_keys() {
+        let err = Config::from_toml("[server]\nhttp_addr = \"0.0.0.0:8080\"\n").unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
+        let ok = Config::from_toml(
+            "[server]\nhttp_addr = \"0.0.0.0:8080\"\n[[tenants]]\nname = \"a\"\ningest_keys = [\"abcdefgh\"]\n",
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86400)
+        );
+        assert!(parse_duration("7 weeks").is_err());
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let text = include_str!("../../examples/logway.toml");
+        Config::from_toml(text).unwrap();
+    }
+}

@@ -1,0 +1,419 @@
+//! The event model: what one stored event looks like.
+//!
+//! ```json
+//! {"id":"01JD…","tenant":"acme","type":"mobile_logs",
+//!  "received_at":"2026-11-21T10:00:00.123Z","timestamp":"2026-11-21T09:59:58Z",
+//!  "level":"error","service":"checkout","host":"web-1","request_id":"abc",
+//!  "message":"payment failed","fields":{"user":{"id":42},"status":500}}
+//! ```
+//!
+//! Promoted fields are taken (and removed) from the event's own fields by
+//! the first name present in the lists below; every other field stays under
+//! `fields`, nested as sent. A rejected line is stored as an event with
+//! `outcome: "rejected"`, `reason`, and its raw bytes as `message`
+//! (`fields.raw_base64` instead when they are not UTF-8).
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+pub const TIMESTAMP_FIELDS: &[&str] = &["@timestamp", "timestamp", "time", "ts", "TimeStampUTC"];
+pub const LEVEL_FIELDS: &[&str] = &["level", "severity", "lvl", "loglevel"];
+pub const SERVICE_FIELDS: &[&str] = &["service", "app", "application"];
+pub const HOST_FIELDS: &[&str] = &["host", "hostname"];
+pub const REQUEST_ID_FIELDS: &[&str] = &["request_id", "RequestKey", "trace_id"];
+pub const MESSAGE_FIELDS: &[&str] = &["message", "msg"];
+
+/// What every event of one request shares.
+pub struct EventContext<'a> {
+    pub tenant: &'a str,
+    pub log_type: &'a str,
+    pub received: OffsetDateTime,
+    /// `received` formatted once per request.
+    pub received_text: String,
+    /// `X-Request-ID` of the HTTP request, for events that carry none.
+    pub request_id: Option<&'a str>,
+    pub max_fields: usize,
+}
+
+impl<'a> EventContext<'a> {
+    pub fn new(
+        tenant: &'a str,
+        log_type: &'a str,
+        received: OffsetDateTime,
+        request_id: Option<&'a str>,
+        max_fields: usize,
+    ) -> Self {
+        EventContext {
+            tenant,
+            log_type,
+            received,
+            received_text: format_time(received),
+            request_id,
+            max_fields,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Stored<'a> {
+    id: String,
+    tenant: &'a str,
+    #[serde(rename = "type")]
+    log_type: &'a str,
+    received_at: &'a str,
+    timestamp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    fields: Map<String, Value>,
+}
+
+pub fn format_time(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+fn new_id(ctx: &EventContext) -> String {
+    ulid::Ulid::from_datetime(ctx.received.into()).to_string()
+}
+
+/// Takes the first present field of `names` out of `obj`.
+fn take_first(obj: &mut Map<String, Value>, names: &[&str]) -> Option<(String, Value)> {
+    for name in names {
+        if let Some(v) = obj.remove(*name) {
+            return Some((name.to_string(), v));
+        }
+    }
+    None
+}
+
+/// Takes a promoted string field; a non-string value stays in `fields`.
+fn take_string(obj: &mut Map<String, Value>, names: &[&str]) -> Option<String> {
+    for name in names {
+        match obj.get(*name) {
+            Some(Value::String(_)) => {
+                if let Some(Value::String(s)) = obj.remove(*name) {
+                    return Some(s);
+                }
+            }
+            Some(Value::Number(n)) => {
+                let s = n.to_string();
+                obj.remove(*name);
+                return Some(s);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Number of leaf values in a JSON value, counted through nesting.
+fn count_leaves(v: &Value, limit: usize) -> usize {
+    match v {
+        Value::Object(m) => {
+            let mut n = 0;
+            for v in m.values() {
+                n += count_leaves(v, limit);
+                if n > limit {
+                    break;
+                }
+            }
+            n
+        }
+        Value::Array(a) => {
+            let mut n = 0;
+            for v in a {
+                n += count_leaves(v, limit);
+                if n > limit {
+                    break;
+                }
+            }
+            n
+        }
+        _ => 1,
+    }
+}
+
+/// Refuses an event with more than `max_fields` leaf values.
+pub fn check_fields(obj: &Map<String, Value>, max_fields: usize) -> Result<(), String> {
+    let leaves: usize = obj.values().map(|v| count_leaves(v, max_fields)).sum();
+    if leaves > max_fields {
+        return Err(format!(
+            "event has more than {max_fields} fields (limits.max_fields_per_event)"
+        ));
+    }
+    Ok(())
+}
+
+/// Builds the stored event from one JSON object of the request (checked
+/// with [`check_fields`] first).
+pub fn from_object(mut obj: Map<String, Value>, ctx: &EventContext) -> Vec<u8> {
+    let timestamp = match take_first(&mut obj, TIMESTAMP_FIELDS) {
+        Some((name, value)) => match parse_event_time(&value) {
+            Some(t) => format_time(t),
+            None => {
+                // Not a time we understand: keep it as sent, use received_at.
+                obj.insert(name, value);
+                ctx.received_text.clone()
+            }
+        },
+        None => ctx.received_text.clone(),
+    };
+    let level = take_string(&mut obj, LEVEL_FIELDS).map(|l| l.to_ascii_lowercase());
+    let service = take_string(&mut obj, SERVICE_FIELDS);
+    let host = take_string(&mut obj, HOST_FIELDS);
+    let request_id =
+        take_string(&mut obj, REQUEST_ID_FIELDS).or_else(|| ctx.request_id.map(str::to_string));
+    let message = match obj
+        .get(MESSAGE_FIELDS[0])
+        .or_else(|| obj.get(MESSAGE_FIELDS[1]))
+    {
+        Some(Value::String(_)) => take_string(&mut obj, MESSAGE_FIELDS),
+        _ => None,
+    };
+    let stored = Stored {
+        id: new_id(ctx),
+        tenant: ctx.tenant,
+        log_type: ctx.log_type,
+        received_at: &ctx.received_text,
+        timestamp: &timestamp,
+        level,
+        service,
+        host,
+        request_id,
+        message: message.as_deref(),
+        outcome: None,
+        reason: None,
+        fields: obj,
+    };
+    serde_json::to_vec(&stored).expect("event serializes")
+}
+
+/// Builds the stored event for a plain text line: the line is the message.
+pub fn from_text(line: &str, ctx: &EventContext) -> Vec<u8> {
+    let stored = Stored {
+        id: new_id(ctx),
+        tenant: ctx.tenant,
+        log_type: ctx.log_type,
+        received_at: &ctx.received_text,
+        timestamp: &ctx.received_text,
+        level: None,
+        service: None,
+        host: None,
+        request_id: ctx.request_id.map(str::to_string),
+        message: Some(line),
+        outcome: None,
+        reason: None,
+        fields: Map::new(),
+    };
+    serde_json::to_vec(&stored).expect("event serializes")
+}
+
+/// Builds the stored event for a line that could not be accepted: its raw
+/// bytes (up to `keep` bytes) and the reason, so nothing is silently lost.
+pub fn rejected(raw: &[u8], line: usize, reason: &str, keep: usize, ctx: &EventContext) -> Vec<u8> {
+    let kept = &raw[..raw.len().min(keep)];
+    let mut fields = Map::new();
+    fields.insert("line".into(), Value::from(line));
+    fields.insert("raw_bytes".into(), Value::from(raw.len()));
+    if kept.len() < raw.len() {
+        fields.insert("raw_truncated".into(), Value::Bool(true));
+    }
+    let text = match std::str::from_utf8(kept) {
+        Ok(s) => Some(s),
+        Err(_) => {
+            fields.insert("raw_base64".into(), Value::String(base64(kept)));
+            None
+        }
+    };
+    let stored = Stored {
+        id: new_id(ctx),
+        tenant: ctx.tenant,
+        log_type: ctx.log_type,
+        received_at: &ctx.received_text,
+        timestamp: &ctx.received_text,
+        level: None,
+        service: None,
+        host: None,
+        request_id: ctx.request_id.map(str::to_string),
+        message: text,
+        outcome: Some("rejected"),
+        reason: Some(reason),
+        fields,
+    };
+    serde_json::to_vec(&stored).expect("event serializes")
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Reads an event's own time: RFC 3339, "YYYY-MM-DD HH:MM:SS[.f]" (UTC),
+/// or Unix epoch seconds / milliseconds / microseconds / nanoseconds.
+pub fn parse_event_time(v: &Value) -> Option<OffsetDateTime> {
+    match v {
+        Value::String(s) => parse_time_text(s),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                epoch_guess(i as i128, 0)
+            } else {
+                let f = n.as_f64()?;
+                let secs = f.trunc();
+                epoch_guess(secs as i128, ((f - secs) * 1e9) as i128)
+            }
+        }
+        _ => None,
+    }
+}
+
+pub fn parse_time_text(s: &str) -> Option<OffsetDateTime> {
+    let s = s.trim();
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t);
+    }
+    let fmt_space = time::macros::format_description!(
+        version = 2,
+        "[year]-[month]-[day] [hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    let fmt_t = time::macros::format_description!(
+        version = 2,
+        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    for fmt in [fmt_space, fmt_t] {
+        if let Ok(t) = PrimitiveDateTime::parse(s, fmt) {
+            return Some(t.assume_utc());
+        }
+    }
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return epoch_guess(s.parse().ok()?, 0);
+    }
+    None
+}
+
+/// Tells seconds from milli/micro/nanoseconds by magnitude (as Vector and
+/// Fluent Bit do): anything below 10^11 is seconds (until year 5138).
+fn epoch_guess(n: i128, extra_nanos: i128) -> Option<OffsetDateTime> {
+    let nanos = match n.unsigned_abs() {
+        0..100_000_000_000 => n * 1_000_000_000 + extra_nanos,
+        100_000_000_000..100_000_000_000_000 => n * 1_000_000,
+        100_000_000_000_000..100_000_000_000_000_000 => n * 1_000,
+        _ => n,
+    };
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> EventContext<'static> {
+        EventContext::new(
+            "t",
+            "web_logs",
+            OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            Some("hdr-1"),
+            100,
+        )
+    }
+
+    fn build(v: Value) -> Value {
+        let Value::Object(m) = v else { panic!() };
+        serde_json::from_slice(&from_object(m, &ctx())).unwrap()
+    }
+
+    #[test]
+    fn promotes_known_fields_and_keeps_the_rest_nested() {
+        let e = build(
+            json!({"ts": 1_600_000_000_123i64, "severity": "WARN", "app": "cart",
+            "hostname": "h1", "RequestKey": "rk", "msg": "hi", "user": {"id": 7}}),
+        );
+        assert_eq!(e["timestamp"], "2020-09-13T12:26:40.123Z");
+        assert_eq!(e["level"], "warn");
+        assert_eq!(e["service"], "cart");
+        assert_eq!(e["host"], "h1");
+        assert_eq!(e["request_id"], "rk");
+        assert_eq!(e["message"], "hi");
+        assert_eq!(e["fields"], json!({"user": {"id": 7}}));
+        assert_eq!(e["received_at"], "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn header_request_id_fills_in_and_unknown_time_is_kept() {
+        let e = build(json!({"time": "yesterday", "message": "x"}));
+        assert_eq!(e["request_id"], "hdr-1");
+        assert_eq!(e["timestamp"], e["received_at"]);
+        assert_eq!(e["fields"]["time"], "yesterday");
+    }
+
+    #[test]
+    fn time_formats() {
+        let t = |s: &str| parse_time_text(s).map(format_time);
+        assert_eq!(
+            t("2024-01-02T03:04:05+01:00").unwrap(),
+            "2024-01-02T02:04:05Z"
+        );
+        assert_eq!(
+            t("2024-01-02 03:04:05.5").unwrap(),
+            "2024-01-02T03:04:05.5Z"
+        );
+        assert_eq!(t("1700000000").unwrap(), "2023-11-14T22:13:20Z");
+        assert!(t("not a time").is_none());
+    }
+
+    #[test]
+    fn too_many_fields_is_an_error() {
+        let many: Map<String, Value> = (0..101).map(|i| (format!("f{i}"), json!(i))).collect();
+        assert!(
+            check_fields(&many, 100)
+                .unwrap_err()
+                .contains("max_fields_per_event")
+        );
+        assert!(check_fields(&many, 101).is_ok());
+    }
+
+    #[test]
+    fn rejected_keeps_raw_bytes() {
+        let e: Value =
+            serde_json::from_slice(&rejected(b"{bad", 3, "invalid JSON", 100, &ctx())).unwrap();
+        assert_eq!(e["outcome"], "rejected");
+        assert_eq!(e["message"], "{bad");
+        assert_eq!(e["fields"]["line"], 3);
+        let e: Value =
+            serde_json::from_slice(&rejected(&[0xff, 0xfe], 1, "invalid UTF-8", 100, &ctx()))
+                .unwrap();
+        assert_eq!(e["fields"]["raw_base64"], "//4=");
+    }
+}

@@ -1,0 +1,295 @@
+//! The hot indexer: a WAL consumer that writes events into partitions.
+//!
+//! One thread reads durable WAL records from its checkpoint, adds each
+//! event to its partition's `IndexWriter`, and commits every written
+//! partition together at most every `hot.commit_interval` (commits are
+//! batched by time: a commit per request would halve throughput). After the
+//! commits it reloads the searchers, writes its checkpoint and lets the WAL
+//! drop what every consumer has passed. It also enforces hot retention.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tantivy::{IndexWriter, TantivyDocument};
+use time::{Date, OffsetDateTime};
+
+use super::{HotError, HotIndex, Partition, PartitionKey};
+use crate::batch;
+use crate::config::HotConfig;
+use crate::telemetry::{Metrics, TenantType};
+use crate::wal::{Lsn, Wal, WalReader};
+
+pub const CONSUMER: &str = "hot";
+/// WAL bytes read per step, so commits are not starved under load.
+const READ_BATCH_BYTES: usize = 8 << 20;
+/// A writer unused this long is closed, freeing its indexing memory.
+const WRITER_IDLE: Duration = Duration::from_secs(300);
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
+
+struct Writer {
+    writer: IndexWriter<TantivyDocument>,
+    partition: Arc<Partition>,
+    /// Events added since the last commit.
+    pending: u64,
+    last_used: Instant,
+}
+
+pub struct Indexer {
+    hot: Arc<HotIndex>,
+    wal: Wal,
+    reader: WalReader,
+    config: HotConfig,
+    metrics: Arc<Metrics>,
+    writers: HashMap<PartitionKey, Writer>,
+    /// Commit payload LSN of each partition, for exactly-once replay.
+    committed: HashMap<PartitionKey, Lsn>,
+    /// Last checkpoint written, to skip rewriting an unchanged one.
+    checkpoint: Lsn,
+    stop: Arc<AtomicBool>,
+}
+
+impl Indexer {
+    pub fn new(
+        hot: Arc<HotIndex>,
+        wal: Wal,
+        checkpoint: Lsn,
+        config: HotConfig,
+        metrics: Arc<Metrics>,
+        stop: Arc<AtomicBool>,
+    ) -> Indexer {
+        wal.register_consumer(CONSUMER, checkpoint);
+        let committed = hot
+            .all_partitions()
+            .into_iter()
+            .map(|p| (p.key.clone(), p.committed_lsn))
+            .collect();
+        Indexer {
+            reader: wal.reader(checkpoint),
+            hot,
+            wal,
+            config,
+            metrics,
+            writers: HashMap::new(),
+            committed,
+            checkpoint,
+            stop,
+        }
+    }
+
+    /// Runs until `stop` is set and everything durable is indexed and committed.
+    pub fn run(mut self) {
+        let mut last_commit = Instant::now();
+        let mut last_retention = Instant::now() - RETENTION_EVERY;
+        loop {
+            let read = match self.step() {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!(error = %e, "hot indexer step failed; retrying");
+                    std::thread::sleep(Duration::from_millis(500));
+                    0
+                }
+            };
+            let pending = self.writers.values().any(|w| w.pending > 0);
+            let caught_up = self.reader.position() >= self.wal.durable_lsn();
+            let stopping = self.stop.load(Ordering::Acquire);
+            if pending
+                && (last_commit.elapsed() >= self.config.commit_interval || (stopping && caught_up))
+            {
+                if let Err(e) = self.commit() {
+                    tracing::error!(error = %e, "hot index commit failed; will retry");
+                }
+                last_commit = Instant::now();
+            } else if !pending && caught_up {
+                // Nothing buffered: the checkpoint can still move past
+                // records that produced no documents.
+                let _ = self.advance_checkpoint();
+            }
+            if stopping && caught_up && !self.writers.values().any(|w| w.pending > 0) {
+                break;
+            }
+            if last_retention.elapsed() >= RETENTION_EVERY {
+                self.enforce_retention(OffsetDateTime::now_utc());
+                self.close_idle_writers();
+                last_retention = Instant::now();
+            }
+            self.metrics.hot_index_lag_bytes.set(
+                self.wal
+                    .durable_lsn()
+                    .saturating_sub(self.reader.position()) as i64,
+            );
+            if read == 0 {
+                let until_commit = self
+                    .config
+                    .commit_interval
+                    .saturating_sub(last_commit.elapsed());
+                let wait = if pending {
+                    until_commit
+                } else {
+                    Duration::from_millis(200)
+                };
+                self.wal
+                    .wait_past(self.reader.position(), wait.max(Duration::from_millis(1)));
+            }
+        }
+        for (_, w) in self.writers.drain() {
+            let _ = w.writer.wait_merging_threads();
+        }
+    }
+
+    /// Reads and indexes what is durable now; returns records read.
+    fn step(&mut self) -> Result<usize, HotError> {
+        let records = self.reader.read_available(READ_BATCH_BYTES)?;
+        let today = OffsetDateTime::now_utc();
+        let hot = self.hot.clone();
+        for record in &records {
+            let batch = match batch::decode(&record.payload) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(lsn = record.lsn, error = %e, "undecodable WAL record skipped");
+                    continue;
+                }
+            };
+            let h = &batch.header;
+            let received =
+                OffsetDateTime::from_unix_timestamp_nanos(i128::from(h.received_ms) * 1_000_000)
+                    .unwrap_or(today);
+            let key = PartitionKey {
+                tenant: h.tenant.clone(),
+                log_type: h.log_type.clone(),
+                day: received.date(),
+            };
+            if self.committed.get(&key).is_some_and(|&c| c >= record.end) {
+                continue; // already in this partition's last commit
+            }
+            if expired(key.day, self.config.retention_for(&key.log_type), today) {
+                continue; // received so long ago that retention would drop it
+            }
+            let writer = self.writer(&key)?;
+            let mut added = 0u64;
+            for line in batch.events() {
+                match hot.schema.document(line) {
+                    Ok(doc) => {
+                        writer.writer.add_document(doc)?;
+                        added += 1;
+                    }
+                    Err(e) => tracing::error!(lsn = record.lsn, error = %e, "event not indexable"),
+                }
+            }
+            writer.pending += added;
+            writer.last_used = Instant::now();
+            self.metrics
+                .events_indexed
+                .get_or_create(&TenantType::new(&h.tenant, &h.log_type))
+                .inc_by(added);
+        }
+        Ok(records.len())
+    }
+
+    fn writer(&mut self, key: &PartitionKey) -> Result<&mut Writer, HotError> {
+        if !self.writers.contains_key(key) {
+            let partition = self.hot.partition(key)?;
+            let writer = partition
+                .index
+                .writer_with_num_threads(1, self.config.writer_memory_bytes.max(15_000_000))?;
+            self.writers.insert(
+                key.clone(),
+                Writer {
+                    writer,
+                    partition,
+                    pending: 0,
+                    last_used: Instant::now(),
+                },
+            );
+        }
+        Ok(self.writers.get_mut(key).unwrap())
+    }
+
+    /// Commits every partition with new events, then moves the checkpoint.
+    fn commit(&mut self) -> Result<(), HotError> {
+        let lsn = self.reader.position();
+        let payload = format!("{{\"lsn\":{lsn}}}");
+        for (key, w) in self.writers.iter_mut().filter(|(_, w)| w.pending > 0) {
+            let mut prepared = w.writer.prepare_commit()?;
+            prepared.set_payload(&payload);
+            prepared.commit()?;
+            w.partition.reader.reload()?;
+            w.pending = 0;
+            self.committed.insert(key.clone(), lsn);
+        }
+        self.advance_checkpoint()
+    }
+
+    fn advance_checkpoint(&mut self) -> Result<(), HotError> {
+        let lsn = self.reader.position();
+        if lsn != self.checkpoint {
+            self.hot.write_checkpoint(lsn)?;
+            self.wal.set_checkpoint(CONSUMER, lsn)?;
+            self.checkpoint = lsn;
+        }
+        Ok(())
+    }
+
+    /// Deletes partitions whose day ended longer ago than their type's retention.
+    pub fn enforce_retention(&mut self, now: OffsetDateTime) {
+        for p in self.hot.all_partitions() {
+            if !expired(p.key.day, self.config.retention_for(&p.key.log_type), now) {
+                continue;
+            }
+            if let Some(w) = self.writers.remove(&p.key) {
+                // Everything in it has expired: nothing to commit.
+                let mut writer = w.writer;
+                let _ = writer.rollback();
+                drop(writer);
+            }
+            match self.hot.delete_partition(&p.key) {
+                Ok(()) => {
+                    tracing::info!(tenant = %p.key.tenant, r#type = %p.key.log_type, day = %super::day_name(p.key.day), "hot retention: partition deleted");
+                    self.metrics.hot_partitions_deleted.inc();
+                }
+                Err(e) => {
+                    tracing::error!(dir = %p.dir.display(), error = %e, "cannot delete expired partition")
+                }
+            }
+        }
+    }
+
+    fn close_idle_writers(&mut self) {
+        let idle: Vec<PartitionKey> = self
+            .writers
+            .iter()
+            .filter(|(_, w)| w.pending == 0 && w.last_used.elapsed() > WRITER_IDLE)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in idle {
+            if let Some(w) = self.writers.remove(&key) {
+                let _ = w.writer.wait_merging_threads();
+            }
+        }
+    }
+}
+
+/// A day's partition expires once the day's end is `retention` in the past.
+pub fn expired(day: Date, retention: Duration, now: OffsetDateTime) -> bool {
+    let Some(next) = day.next_day() else {
+        return false;
+    };
+    let day_end = next.midnight().assume_utc();
+    now - day_end > retention
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_day_expires_only_after_its_end_plus_retention() {
+        let day = datetime!(2026-01-10 12:00 UTC).date();
+        let week = Duration::from_secs(7 * 86_400);
+        assert!(!expired(day, week, datetime!(2026-01-18 00:00 UTC)));
+        assert!(!expired(day, week, datetime!(2026-01-17 23:59 UTC)));
+        assert!(expired(day, week, datetime!(2026-01-18 00:01 UTC)));
+    }
+}

@@ -1,0 +1,223 @@
+//! # Hot tier: a tantivy index per tenant, log type and UTC day
+//!
+//! `data/hot/{tenant}/{type}/{YYYY-MM-DD}/` is one tantivy index holding the
+//! events of that tenant and type *received* that day, so retention deletes
+//! whole directories and a tenant's search never opens another tenant's
+//! files. The [`indexer`] fills them from the WAL; [`search`] reads them.
+//!
+//! ## Checkpoints
+//! Each partition's tantivy commit carries a payload `{"lsn":N}`: every WAL
+//! record ending at or before N that belongs to this partition is in it.
+//! After committing all written partitions, the indexer writes
+//! `data/hot/checkpoint.json` (`{"lsn":N}`, atomically by rename) and tells
+//! the WAL. On restart it reads the WAL from that checkpoint and skips a
+//! record for a partition whose payload is already past it, so an event is
+//! indexed exactly once even when a crash fell between two commits.
+
+pub mod indexer;
+pub mod schema;
+pub mod search;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use tantivy::directory::MmapDirectory;
+use tantivy::{Index, IndexReader, ReloadPolicy};
+use time::Date;
+
+use crate::wal::Lsn;
+
+pub use schema::HotSchema;
+
+const CHECKPOINT_FILE: &str = "checkpoint.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HotError {
+    #[error("hot index I/O error: {0}")]
+    Io(#[from] io::Error),
+    #[error("tantivy: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("cannot open index directory: {0}")]
+    Directory(#[from] tantivy::directory::error::OpenDirectoryError),
+}
+
+/// Which partition an event belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    pub tenant: String,
+    pub log_type: String,
+    pub day: Date,
+}
+
+impl PartitionKey {
+    fn dir(&self, root: &Path) -> PathBuf {
+        root.join(&self.tenant)
+            .join(&self.log_type)
+            .join(day_name(self.day))
+    }
+}
+
+pub fn day_name(day: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        day.year(),
+        day.month() as u8,
+        day.day()
+    )
+}
+
+fn parse_day(name: &str) -> Option<Date> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(name, fmt).ok()
+}
+
+/// One open partition.
+pub struct Partition {
+    pub key: PartitionKey,
+    pub dir: PathBuf,
+    pub index: Index,
+    pub reader: IndexReader,
+    /// WAL position of the last commit, as read at open.
+    pub committed_lsn: Lsn,
+}
+
+/// The set of partitions, shared by the indexer and searches.
+pub struct HotIndex {
+    root: PathBuf,
+    pub schema: HotSchema,
+    partitions: RwLock<BTreeMap<PartitionKey, Arc<Partition>>>,
+}
+
+impl HotIndex {
+    /// Opens every partition under `root`; returns the index and the WAL
+    /// position the indexer resumes from.
+    pub fn open(root: &Path) -> Result<(Arc<HotIndex>, Lsn), HotError> {
+        fs::create_dir_all(root)?;
+        let hot = HotIndex {
+            root: root.to_path_buf(),
+            schema: HotSchema::new(),
+            partitions: RwLock::new(BTreeMap::new()),
+        };
+        for tenant in subdirs(root)? {
+            for log_type in subdirs(&root.join(&tenant))? {
+                for day in subdirs(&root.join(&tenant).join(&log_type))? {
+                    let Some(day) = parse_day(&day) else { continue };
+                    let key = PartitionKey {
+                        tenant: tenant.clone(),
+                        log_type: log_type.clone(),
+                        day,
+                    };
+                    match hot.open_partition(&key, false) {
+                        Ok(p) => {
+                            hot.partitions.write().unwrap().insert(key, Arc::new(p));
+                        }
+                        Err(e) => {
+                            tracing::error!(dir = %key.dir(root).display(), error = %e, "cannot open hot partition; leaving it alone");
+                        }
+                    }
+                }
+            }
+        }
+        let checkpoint = read_checkpoint(root)?;
+        Ok((Arc::new(hot), checkpoint))
+    }
+
+    fn open_partition(&self, key: &PartitionKey, create: bool) -> Result<Partition, HotError> {
+        let dir = key.dir(&self.root);
+        if create {
+            fs::create_dir_all(&dir)?;
+        }
+        let index = Index::open_or_create(MmapDirectory::open(&dir)?, self.schema.schema.clone())?;
+        let committed_lsn = index
+            .load_metas()?
+            .payload
+            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())
+            .and_then(|v| v["lsn"].as_u64())
+            .unwrap_or(0);
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(Partition {
+            key: key.clone(),
+            dir,
+            index,
+            reader,
+            committed_lsn,
+        })
+    }
+
+    /// The partition for `key`, created if needed.
+    pub fn partition(&self, key: &PartitionKey) -> Result<Arc<Partition>, HotError> {
+        if let Some(p) = self.partitions.read().unwrap().get(key) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(self.open_partition(key, true)?);
+        self.partitions
+            .write()
+            .unwrap()
+            .insert(key.clone(), p.clone());
+        Ok(p)
+    }
+
+    /// A tenant's partitions, optionally of one type.
+    pub fn partitions_of(&self, tenant: &str, log_type: Option<&str>) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap()
+            .values()
+            .filter(|p| p.key.tenant == tenant && log_type.is_none_or(|t| p.key.log_type == t))
+            .cloned()
+            .collect()
+    }
+
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().unwrap().values().cloned().collect()
+    }
+
+    /// Forgets a partition and deletes its directory (searches that hold it
+    /// finish on their open files).
+    pub fn delete_partition(&self, key: &PartitionKey) -> io::Result<()> {
+        let removed = self.partitions.write().unwrap().remove(key);
+        if let Some(p) = removed {
+            fs::remove_dir_all(&p.dir)?;
+        }
+        Ok(())
+    }
+
+    pub fn write_checkpoint(&self, lsn: Lsn) -> io::Result<()> {
+        let path = self.root.join(CHECKPOINT_FILE);
+        let tmp = self.root.join("checkpoint.json.tmp");
+        fs::write(&tmp, format!("{{\"lsn\":{lsn}}}\n"))?;
+        fs::File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        fs::File::open(&self.root)?.sync_all()
+    }
+}
+
+fn read_checkpoint(root: &Path) -> io::Result<Lsn> {
+    match fs::read_to_string(root.join(CHECKPOINT_FILE)) {
+        Ok(text) => Ok(serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["lsn"].as_u64())
+            .unwrap_or(0)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+fn subdirs(dir: &Path) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            if let Ok(name) = entry.file_name().into_string() {
+                out.push(name);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,342 @@
+//! Ingest: one HTTP request → one durable WAL batch → one answer.
+//!
+//! The path of a request, in order: [`route::is_ingest_path`] (404) →
+//! [`auth`] (401) → [`route::resolve`] (403/404) → content type and encoding
+//! (415) → body read within limits (413/408) → [`idempotency`] (replay, 409,
+//! 422) → [`decode`] into items → [`crate::event`] builds stored events
+//! (bad lines become rejected events) → [`crate::wal`] append, which
+//! resolves after fsync → 200 with per-line errors (400 if every line was
+//! rejected). Only then is the client acknowledged.
+
+pub mod auth;
+pub mod decode;
+pub mod idempotency;
+pub mod route;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::Core;
+use crate::api::error::ApiError;
+use crate::batch::{self, BATCH_VERSION, BatchHeader, IdempotencyRecord};
+use crate::event::{self, EventContext};
+use crate::telemetry::{RejectLabels, TenantType};
+use decode::{BodyKind, Encoding, Item};
+use idempotency::Lookup;
+
+/// Per-line errors listed in one answer at most (all are counted).
+pub const MAX_REPORTED_ERRORS: usize = 100;
+const CORS_ALLOW_HEADERS: &str =
+    "authorization, content-type, content-encoding, x-logway-key, idempotency-key, x-request-id";
+
+#[derive(Debug, Serialize)]
+pub struct LineError {
+    pub line: usize,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IngestAnswer {
+    pub accepted: usize,
+    pub rejected: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<LineError>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub errors_truncated: bool,
+}
+
+/// Answers an `OPTIONS` preflight or a `POST` on an ingest path.
+pub async fn handle(core: &Core, req: Request<Body>) -> Response {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if req.method() == Method::OPTIONS {
+        return preflight(core, req.uri().path(), origin.as_deref());
+    }
+    if req.method() != Method::POST {
+        return ApiError::MethodNotAllowed("send logs with POST".into()).into_response();
+    }
+    let mut allowed_origin = None;
+    let result = ingest(core, req, origin.as_deref(), &mut allowed_origin).await;
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    };
+    if let Some(origin) = allowed_origin {
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&origin) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        }
+    }
+    resp
+}
+
+fn preflight(core: &Core, path: &str, origin: Option<&str>) -> Response {
+    let Some(origin) = origin else {
+        return (StatusCode::NO_CONTENT, [(header::ALLOW, "POST, OPTIONS")]).into_response();
+    };
+    let generic = path.starts_with(route::GENERIC_PREFIX);
+    let allowed = core
+        .tenants
+        .tenants
+        .iter()
+        .filter(|t| (generic && t.generic_route) || t.routes.contains_key(path))
+        .any(|t| t.allows_origin(origin));
+    if !allowed {
+        return ApiError::Forbidden(format!("origin `{origin}` may not send logs to `{path}`"))
+            .into_response();
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(CORS_ALLOW_HEADERS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    resp
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn ingest(
+    core: &Core,
+    req: Request<Body>,
+    origin: Option<&str>,
+    allowed_origin: &mut Option<String>,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let (tenant, _role) = core
+        .tenants
+        .authenticate(auth::request_key(&parts.headers, parts.uri.query()))?;
+    if let Some(o) = origin.filter(|o| tenant.allows_origin(o)) {
+        *allowed_origin = Some(o.to_string());
+    }
+    let log_type = route::resolve(&core.tenants, tenant, path)?;
+    let encoding = Encoding::from_header(header_str(&parts.headers, "content-encoding"))?;
+    let kind = BodyKind::from_content_type(header_str(&parts.headers, "content-type"))?;
+    let limits = &core.config.limits;
+
+    let timeout = core.config.server.request_timeout;
+    let body = read_body(body, limits.max_body_bytes, timeout).await?;
+    let labels = TenantType::new(&tenant.name, &log_type);
+    core.metrics
+        .bytes_received
+        .get_or_create(&labels)
+        .inc_by(body.len() as u64);
+
+    let now = OffsetDateTime::now_utc();
+    let now_ms = crate::now_ms();
+    let idem_key = header_str(&parts.headers, "idempotency-key").map(str::to_string);
+    let mut guard = None;
+    let hash = idempotency::body_hash(&body);
+    if let Some(key) = &idem_key {
+        if key.is_empty() || key.len() > 255 {
+            return Err(ApiError::BadRequest(
+                "Idempotency-Key must be 1-255 characters".into(),
+            ));
+        }
+        match core.idempotency.lookup(&tenant.name, key, hash, now_ms) {
+            Lookup::Replay { status, body } => {
+                core.metrics.idempotent_replays.inc();
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                return Ok((
+                    status,
+                    [
+                        (header::CONTENT_TYPE, "application/json"),
+                        (
+                            header::HeaderName::from_static("idempotent-replayed"),
+                            "true",
+                        ),
+                    ],
+                    body,
+                )
+                    .into_response());
+            }
+            Lookup::Mismatch => {
+                return Err(ApiError::Unprocessable(
+                    "this Idempotency-Key was already used with a different body".into(),
+                ));
+            }
+            Lookup::InFlight => {
+                return Err(ApiError::Conflict(
+                    "a request with this Idempotency-Key is still being processed; retry later"
+                        .into(),
+                ));
+            }
+            Lookup::New(g) => guard = Some(g),
+        }
+    }
+
+    // Decompressing and building events is CPU work: keep it off the reactor.
+    let tenant_name = tenant.name.clone();
+    let request_id = header_str(&parts.headers, "x-request-id").map(str::to_string);
+    let limits = limits.clone();
+    let built = {
+        let log_type = log_type.clone();
+        tokio::task::spawn_blocking(move || {
+            let decoded = decode::decompress(&body, encoding, limits.max_decompressed_bytes)?;
+            let items = decode::items(&decoded, kind, limits.max_line_bytes);
+            let ctx = EventContext::new(
+                &tenant_name,
+                &log_type,
+                now,
+                request_id.as_deref(),
+                limits.max_fields_per_event,
+            );
+            Ok::<_, ApiError>(build_events(items, &ctx, limits.max_line_bytes))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))??
+    };
+    let Built {
+        events,
+        answer,
+        reject_reasons,
+    } = built;
+    if events.is_empty() {
+        return Err(ApiError::BadRequest("the body holds no events".into()));
+    }
+    let status = if answer.accepted == 0 {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let answer_text = serde_json::to_string(&answer).expect("answer serializes");
+    let idempotency = idem_key.map(|key| IdempotencyRecord {
+        key,
+        body_hash: hash,
+        status: status.as_u16(),
+        body: answer_text.clone(),
+    });
+    let header = BatchHeader {
+        v: BATCH_VERSION,
+        tenant: tenant.name.clone(),
+        log_type: log_type.clone(),
+        received_ms: now_ms,
+        n: events.len(),
+        idempotency: idempotency.clone(),
+    };
+    let payload = batch::encode(&header, &events);
+    core.wal.append(payload).await?;
+
+    core.metrics
+        .events_received
+        .get_or_create(&labels)
+        .inc_by(answer.accepted as u64);
+    for reason in reject_reasons {
+        core.metrics
+            .events_rejected
+            .get_or_create(&RejectLabels {
+                tenant: tenant.name.clone(),
+                r#type: log_type.clone(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+    if let (Some(g), Some(r)) = (guard, &idempotency) {
+        g.complete(r, now_ms);
+    }
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer_text,
+    )
+        .into_response())
+}
+
+async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<Vec<u8>, ApiError> {
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(ApiError::RequestTimeout(timeout.as_secs())),
+        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::PayloadTooLarge(format!(
+                "body is larger than {max} bytes (limits.max_body_bytes)"
+            )))
+        }
+        Ok(Err(e)) => Err(ApiError::BadRequest(format!(
+            "could not read the body: {e}"
+        ))),
+    }
+}
+
+struct Built {
+    events: Vec<Vec<u8>>,
+    answer: IngestAnswer,
+    /// Metric label of each rejected line.
+    reject_reasons: Vec<&'static str>,
+}
+
+fn build_events(items: Vec<(usize, Item<'_>)>, ctx: &EventContext, max_line: usize) -> Built {
+    let mut events = Vec::with_capacity(items.len());
+    let mut answer = IngestAnswer {
+        accepted: 0,
+        rejected: 0,
+        errors: Vec::new(),
+        errors_truncated: false,
+    };
+    let mut reject_reasons = Vec::new();
+    let mut reject =
+        |raw: &[u8], line: usize, kind: &'static str, reason: String, events: &mut Vec<Vec<u8>>| {
+            events.push(event::rejected(raw, line, &reason, max_line, ctx));
+            answer.rejected += 1;
+            reject_reasons.push(kind);
+            if answer.errors.len() < MAX_REPORTED_ERRORS {
+                answer.errors.push(LineError { line, reason });
+            } else {
+                answer.errors_truncated = true;
+            }
+        };
+    let mut accepted = 0;
+    for (line, item) in items {
+        match item {
+            Item::Object(obj) => match event::check_fields(&obj, ctx.max_fields) {
+                Ok(()) => {
+                    events.push(event::from_object(obj, ctx));
+                    accepted += 1;
+                }
+                Err(reason) => {
+                    let raw = serde_json::to_vec(&obj).unwrap_or_default();
+                    reject(&raw, line, "too_many_fields", reason, &mut events);
+                }
+            },
+            Item::Text(text) => {
+                events.push(event::from_text(text, ctx));
+                accepted += 1;
+            }
+            Item::Bad { raw, reason, kind } => reject(&raw, line, kind, reason, &mut events),
+        }
+    }
+    answer.accepted = accepted;
+    Built {
+        events,
+        answer,
+        reject_reasons,
+    }
+}

@@ -1,0 +1,227 @@
+//! # Logway: a WebAssembly-extensible edge ingestion gateway for logs
+//!
+//! ## Layout (in the order an event travels)
+//!
+//! - [`listen`]: sockets, connection bounds and timeouts (HTTP for now).
+//! - [`api`]: the router. API paths (search, histogram, health, metrics)
+//!   are handled there; every other path is an ingest path, and
+//!   [`api::error`] is the one place errors become HTTP statuses.
+//! - [`ingest`]: key → tenant ([`ingest::auth`]), URL path → log type
+//!   ([`ingest::route`]), body → items ([`ingest::decode`]), retries
+//!   ([`ingest::idempotency`]).
+//! - [`event`]: an item becomes a stored event (id, promoted fields,
+//!   `fields`), or a rejected event that keeps the raw bytes.
+//! - [`batch`]: a request's events become one WAL record.
+//! - [`wal`]: the record is fsynced (group commit); only then is the client
+//!   answered.
+//! - [`hot`]: the indexer reads the WAL into per-tenant, per-type, per-day
+//!   tantivy partitions; search and histogram read them.
+//! - [`telemetry`]: tracing and Prometheus metrics.
+//!
+//! [`start`] is the single entry point used by `main` and by the tests.
+
+pub mod api;
+pub mod batch;
+pub mod config;
+pub mod event;
+pub mod hot;
+pub mod ingest;
+pub mod listen;
+pub mod telemetry;
+pub mod wal;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use api::AppState;
+pub use config::Config;
+use hot::HotIndex;
+use ingest::auth::Tenants;
+use ingest::idempotency::{Idempotency, IdempotencyConsumer};
+use telemetry::Metrics;
+use wal::{Wal, WalOptions};
+
+/// Everything a request needs once recovery is done.
+pub struct Core {
+    pub config: Config,
+    pub tenants: Tenants,
+    pub wal: Wal,
+    pub hot: Arc<HotIndex>,
+    pub idempotency: Arc<Idempotency>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A running gateway.
+pub struct Gateway {
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Gateway {
+    /// The address the HTTP listener is bound to.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, finishes in-flight requests, flushes the WAL and the
+    /// hot index, and returns once everything is closed.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("gateway task panicked")?
+    }
+
+    /// Runs until `signal` resolves (then shuts down) or the gateway fails.
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        tokio::select! {
+            _ = signal => self.shutdown().await,
+            result = &mut self.task => result.context("gateway task panicked")?,
+        }
+    }
+}
+
+struct Threads {
+    wal_writer: wal::WalWriterThread,
+    indexer: std::thread::JoinHandle<()>,
+    idempotency: std::thread::JoinHandle<()>,
+    indexer_stop: Arc<AtomicBool>,
+}
+
+/// Opens the WAL (cutting a torn tail), the hot index and the idempotency
+/// table, and starts their threads.
+fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Threads)> {
+    let data = &config.storage.data_dir;
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create data directory {}", data.display()))?;
+    let (wal, wal_writer) = Wal::open(
+        &data.join("wal"),
+        WalOptions {
+            max_bytes: config.wal.max_bytes,
+            segment_bytes: config.wal.segment_bytes,
+            queue_len: config.wal.queue_len,
+        },
+    )
+    .context("cannot open the write-ahead log")?;
+    if wal.torn_bytes() > 0 {
+        tracing::warn!(bytes = wal.torn_bytes(), "cut a torn write-ahead log tail");
+    }
+    let (hot, hot_checkpoint) =
+        HotIndex::open(&data.join("hot")).context("cannot open the hot index")?;
+    let (idempotency, idem_checkpoint) =
+        Idempotency::open(data, config.idempotency.window, now_ms())
+            .context("cannot open the idempotency table")?;
+    let mut idem_consumer =
+        IdempotencyConsumer::new(idempotency.clone(), wal.clone(), idem_checkpoint)?;
+    // Retries must see every earlier answer before the first request.
+    while idem_consumer.step()? {}
+    let indexer_stop = Arc::new(AtomicBool::new(false));
+    let indexer = hot::indexer::Indexer::new(
+        hot.clone(),
+        wal.clone(),
+        hot_checkpoint,
+        config.hot.clone(),
+        metrics.clone(),
+        indexer_stop.clone(),
+    );
+    let indexer = std::thread::Builder::new()
+        .name("hot-indexer".into())
+        .spawn(move || indexer.run())?;
+    let idempotency_thread = std::thread::Builder::new()
+        .name("idempotency".into())
+        .spawn(move || idem_consumer.run())?;
+    tracing::info!(
+        wal_bytes = wal.disk_bytes(),
+        hot_partitions = hot.all_partitions().len(),
+        idempotency_keys = idempotency.len(),
+        "recovered"
+    );
+    let core = Core {
+        tenants: Tenants::from_config(config),
+        config: config.clone(),
+        wal,
+        hot,
+        idempotency,
+        metrics,
+    };
+    Ok((
+        core,
+        Threads {
+            wal_writer,
+            indexer,
+            idempotency: idempotency_thread,
+            indexer_stop,
+        },
+    ))
+}
+
+/// Binds the listener, then recovers in the background (`/readyz` answers
+/// 503 until done) and serves.
+pub async fn start(config: Config) -> anyhow::Result<Gateway> {
+    config.validate()?;
+    let listener = TcpListener::bind(config.server.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.http_addr))?;
+    let addr = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::new());
+    let state = Arc::new(AppState {
+        core: std::sync::OnceLock::new(),
+        metrics: metrics.clone(),
+    });
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let server = tokio::spawn(listen::http::serve(
+        listener,
+        api::router(state.clone()),
+        config.server.clone(),
+        shutdown_rx.clone(),
+    ));
+    tracing::info!(%addr, data_dir = %config.storage.data_dir.display(), "listening");
+    let task = tokio::spawn(async move {
+        let recovered = {
+            let metrics = metrics.clone();
+            tokio::task::spawn_blocking(move || recover(&config, metrics)).await?
+        };
+        let (core, threads) = match recovered {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = state; // the listener keeps answering 503 until we return
+                return Err(e);
+            }
+        };
+        let core = Arc::new(core);
+        let _ = state.core.set(core.clone());
+        tracing::info!("ready");
+        let mut rx = shutdown_rx;
+        let _ = rx.wait_for(|&stop| stop).await;
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        server.await?;
+        core.wal.close().await;
+        tokio::task::spawn_blocking(move || {
+            threads.wal_writer.join();
+            threads.indexer_stop.store(true, Ordering::Release);
+            let _ = threads.indexer.join();
+            let _ = threads.idempotency.join();
+        })
+        .await?;
+        tracing::info!("stopped");
+        Ok(())
+    });
+    Ok(Gateway {
+        addr,
+        shutdown: shutdown_tx,
+        task,
+    })
+}

@@ -1,0 +1,3 @@
+//! Sockets: accept loops with their bounds and timeouts.
+
+pub mod http;

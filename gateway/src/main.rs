@@ -1,0 +1,145 @@
+//! `logway`: parse the command line, load config, set up tracing, run.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use logway::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "logway",
+    version,
+    about = "A WebAssembly-extensible edge ingestion gateway for logs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (embedded defaults unless --config is given).
+    Serve {
+        /// TOML config file; LOGWAY_* environment variables override it.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Data directory (overrides storage.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// HTTP listen address (overrides server.http_addr).
+        #[arg(long)]
+        http_addr: Option<std::net::SocketAddr>,
+    },
+    /// Search a running gateway; prints matching events as NDJSON, newest first.
+    Search {
+        /// Query, e.g. 'level:error AND service:checkout'; empty matches all.
+        #[arg(default_value = "")]
+        query: String,
+        /// Gateway URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "LOGWAY_URL")]
+        url: String,
+        /// Admin key (not needed with the embedded defaults).
+        #[arg(long, env = "LOGWAY_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// Start: RFC 3339, epoch, `now-1h`.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this log type.
+        #[arg(long = "type")]
+        log_type: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve {
+            config,
+            data_dir,
+            http_addr,
+        } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(dir) = data_dir {
+                config.storage.data_dir = dir;
+            }
+            if let Some(addr) = http_addr {
+                config.server.http_addr = addr;
+            }
+            config.validate()?;
+            logway::telemetry::init_tracing(&config.telemetry);
+            let gateway = logway::start(config).await?;
+            gateway.run_until(shutdown_signal()).await
+        }
+        Command::Search {
+            query,
+            url,
+            key,
+            from,
+            to,
+            log_type,
+            limit,
+        } => search(&url, key, query, from, to, log_type, limit).await,
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+async fn search(
+    url: &str,
+    key: Option<String>,
+    query: String,
+    from: Option<String>,
+    to: Option<String>,
+    log_type: Option<String>,
+    limit: usize,
+) -> anyhow::Result<()> {
+    let mut params = vec![("q", query), ("limit", limit.to_string())];
+    params.extend(from.map(|v| ("from", v)));
+    params.extend(to.map(|v| ("to", v)));
+    params.extend(log_type.map(|v| ("type", v)));
+    let mut req = reqwest::Client::new()
+        .get(format!("{}/api/v1/search", url.trim_end_matches('/')))
+        .query(&params);
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp
+        .json()
+        .await
+        .context("the gateway answered something that is not JSON")?;
+    if !status.is_success() {
+        bail!(
+            "{status}: {}",
+            body["error"]["message"].as_str().unwrap_or("unknown error")
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    use std::io::Write;
+    for hit in body["hits"].as_array().into_iter().flatten() {
+        writeln!(out, "{hit}")?;
+    }
+    eprintln!(
+        "{} of {} matching events",
+        body["hits"].as_array().map_or(0, |h| h.len()),
+        body["total"]
+    );
+    Ok(())
+}

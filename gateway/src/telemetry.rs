@@ -1,0 +1,177 @@
+//! Logs (`tracing`) and metrics (Prometheus text at `GET /metrics`).
+//!
+//! Metric names are a contract: they are listed in the README ("Metrics")
+//! and asserted by `tests/http_api.rs`. Never log a key: auth code logs the
+//! tenant name only.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::config::TelemetryConfig;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantType {
+    pub tenant: String,
+    pub r#type: String,
+}
+
+impl TenantType {
+    pub fn new(tenant: &str, log_type: &str) -> Self {
+        TenantType {
+            tenant: tenant.to_string(),
+            r#type: log_type.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectLabels {
+    pub tenant: String,
+    pub r#type: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub endpoint: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabel {
+    pub endpoint: String,
+}
+
+type HistogramFamily = Family<EndpointLabel, Histogram, fn() -> Histogram>;
+
+/// Every metric the gateway exports.
+pub struct Metrics {
+    registry: Registry,
+    pub events_received: Family<TenantType, Counter>,
+    pub events_rejected: Family<RejectLabels, Counter>,
+    pub events_indexed: Family<TenantType, Counter>,
+    pub bytes_received: Family<TenantType, Counter>,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_request_duration: HistogramFamily,
+    pub idempotent_replays: Counter,
+    pub wal_bytes: Gauge,
+    pub wal_torn_bytes: Gauge,
+    pub hot_index_lag_bytes: Gauge,
+    pub hot_partitions_deleted: Counter,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("logway");
+        let m = Metrics {
+            events_received: Family::default(),
+            events_rejected: Family::default(),
+            events_indexed: Family::default(),
+            bytes_received: Family::default(),
+            http_requests: Family::default(),
+            http_request_duration: Family::new_with_constructor(latency_histogram),
+            idempotent_replays: Counter::default(),
+            wal_bytes: Gauge::default(),
+            wal_torn_bytes: Gauge::default(),
+            hot_index_lag_bytes: Gauge::default(),
+            hot_partitions_deleted: Counter::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "events_received",
+            "Events accepted into the WAL",
+            m.events_received.clone(),
+        );
+        registry.register(
+            "events_rejected",
+            "Lines or events rejected at ingest, kept as rejected events",
+            m.events_rejected.clone(),
+        );
+        registry.register(
+            "events_indexed",
+            "Events added to the hot index",
+            m.events_indexed.clone(),
+        );
+        registry.register(
+            "ingest_bytes",
+            "Request body bytes received (as sent)",
+            m.bytes_received.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests answered",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency, from headers read to response",
+            m.http_request_duration.clone(),
+        );
+        registry.register(
+            "idempotent_replays",
+            "Requests answered from the idempotency table",
+            m.idempotent_replays.clone(),
+        );
+        registry.register(
+            "wal_bytes",
+            "Bytes of WAL segments on disk",
+            m.wal_bytes.clone(),
+        );
+        registry.register(
+            "wal_torn_bytes",
+            "Bytes cut from torn WAL tails since start",
+            m.wal_torn_bytes.clone(),
+        );
+        registry.register(
+            "hot_index_lag_bytes",
+            "Durable WAL bytes not yet read by the hot indexer",
+            m.hot_index_lag_bytes.clone(),
+        );
+        registry.register(
+            "hot_partitions_deleted",
+            "Hot partitions deleted by retention",
+            m.hot_partitions_deleted.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
+        out
+    }
+}
+
+/// Sets up `tracing` output: `RUST_LOG` wins over `telemetry.log_filter`.
+pub fn init_tracing(config: &TelemetryConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(config.log_filter.as_deref().unwrap_or("info")))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = if config.log_json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
