@@ -2,9 +2,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -14,62 +12,6 @@ use serde_json::{Value, json};
 
 const CONNECTIONS: usize = 16;
 const EVENTS_PER_REQUEST: usize = 10;
-
-/// The real binary as a child process; its address is read from its log.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-fn spawn_server(config: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_logway"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("logway binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(i) = line.find("addr=") {
-                if let Some(tx) = tx.take() {
-                    let addr: String = line[i + 5..]
-                        .chars()
-                        .take_while(|c| !c.is_whitespace())
-                        .collect();
-                    let _ = tx.send(addr);
-                }
-            }
-            if line.contains("panicked") {
-                eprintln!("server: {line}");
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server logs its address");
-    Server {
-        child,
-        url: format!("http://{addr}"),
-    }
-}
-
-async fn wait_ready(client: &reqwest::Client, url: &str) {
-    for _ in 0..1000 {
-        if let Ok(r) = client.get(format!("{url}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("server at {url} never became ready");
-}
 
 fn write_config(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("logway.toml");
@@ -313,4 +255,58 @@ async fn a_full_wal_answers_503_never_a_false_ack_and_recovers() {
         "ingest resumes once consumers release space"
     );
     gw.stop().await;
+}
+
+#[tokio::test]
+async fn keys_never_appear_in_the_gateway_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn_server_logging(&write_config(dir.path()), "debug");
+    let client = reqwest::Client::new();
+    wait_ready(&client, &server.url).await;
+    let url = &server.url;
+    client
+        .post(format!("{url}/v1/logs/x?key={A_INGEST}"))
+        .body("k1")
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{url}/v1/logs/x"))
+        .header("x-logway-key", A_INGEST)
+        .body("k2")
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(format!("{url}/v1/logs/x"))
+        .bearer_auth("wrong-key-12345678")
+        .body("k3")
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("{url}/api/v1/search?q=k1&key={A_ADMIN}"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("{url}/api/v1/search"))
+        .bearer_auth(A_ADMIN)
+        .send()
+        .await
+        .unwrap();
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    assert!(server.child.wait().unwrap().success());
+    std::thread::sleep(Duration::from_millis(100));
+    let log = server.log.lock().unwrap();
+    assert!(
+        log.iter().any(|l| l.contains("/v1/logs/x")),
+        "debug logging shows requests: {log:?}"
+    );
+    for key in [A_INGEST, A_ADMIN, "wrong-key-12345678"] {
+        assert!(
+            !log.iter().any(|l| l.contains(key)),
+            "a key leaked into the log"
+        );
+    }
 }

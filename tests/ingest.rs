@@ -27,7 +27,15 @@ async fn read_answer(r: reqwest::Response) -> (u16, Value) {
 #[tokio::test]
 async fn every_body_format_and_encoding_round_trips() {
     let (_dir, gw) = gateway().await;
-    let cases: Vec<(&str, Option<&str>, Option<&str>, Vec<u8>, u64)> = vec![
+    // (name, content type, content encoding, body, events)
+    type Case = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        Vec<u8>,
+        u64,
+    );
+    let cases: Vec<Case> = vec![
         (
             "object",
             Some("application/json"),

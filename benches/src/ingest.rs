@@ -76,8 +76,11 @@ impl Rng {
     }
 }
 
+const STATUSES: &[u16] = &[200, 200, 200, 201, 404, 500];
+
 fn event(rng: &mut Rng, ts_ms: u64) -> String {
     let service = rng.pick(SERVICES);
+    let status = STATUSES[(rng.next() % STATUSES.len() as u64) as usize];
     serde_json::json!({
         "ts": ts_ms,
         "level": rng.pick(LEVELS),
@@ -85,7 +88,7 @@ fn event(rng: &mut Rng, ts_ms: u64) -> String {
         "host": format!("{service}-{}", rng.next() % 12),
         "request_id": format!("{:016x}", rng.next()),
         "message": rng.pick(MESSAGES),
-        "http": {"method": "GET", "path": format!("/api/v1/items/{}", rng.next() % 100_000), "status": [200, 200, 200, 201, 404, 500][(rng.next() % 6) as usize]},
+        "http": {"method": "GET", "path": format!("/api/v1/items/{}", rng.next() % 100_000), "status": status},
         "duration_ms": rng.next() % 2_000,
         "user": {"id": rng.next() % 1_000_000},
     })
@@ -313,13 +316,12 @@ async fn main() -> anyhow::Result<()> {
                             .query(&[("q", token.as_str()), ("limit", "1")])
                             .send()
                             .await;
-                        if let Ok(r) = r {
-                            if let Ok(v) = r.json::<serde_json::Value>().await {
-                                if v["total"].as_u64() == Some(1) {
-                                    visible.push(t.elapsed());
-                                    break;
-                                }
-                            }
+                        if let Ok(r) = r
+                            && let Ok(v) = r.json::<serde_json::Value>().await
+                            && v["total"].as_u64() == Some(1)
+                        {
+                            visible.push(t.elapsed());
+                            break;
                         }
                         if t.elapsed() > Duration::from_secs(30) {
                             break;
@@ -361,7 +363,7 @@ async fn main() -> anyhow::Result<()> {
     // How long the hot index needs to finish after the load stops.
     let total_accepted = accepted.load(Ordering::Relaxed) as f64;
     let drain_start = Instant::now();
-    let mut final_lag = 0.0;
+    let mut final_lag;
     loop {
         let m = client
             .get(format!("{url}/metrics"))

@@ -244,6 +244,10 @@ pub struct TelemetryConfig {
     pub log_filter: Option<String>,
     /// Log lines as JSON instead of human-readable text.
     pub log_json: bool,
+    /// OTLP/HTTP collector base URL (e.g. "http://127.0.0.1:4318") for the
+    /// gateway's own traces; the standard OTEL_EXPORTER_OTLP_ENDPOINT
+    /// variable switches export on as well. Off when neither is set.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// A tenant: its keys, its routes, its browser origins.

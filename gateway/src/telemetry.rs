@@ -1,8 +1,15 @@
-//! Logs (`tracing`) and metrics (Prometheus text at `GET /metrics`).
+//! Logs (`tracing`), traces (optional OTLP export) and metrics (Prometheus
+//! text at `GET /metrics`).
 //!
 //! Metric names are a contract: they are listed in the README ("Metrics")
-//! and asserted by `tests/http_api.rs`. Never log a key: auth code logs the
-//! tenant name only.
+//! and asserted by `tests/ingest.rs`. Never log a key: spans and logs carry
+//! the tenant name only, and request logs never include the query string.
+//!
+//! Traces: each ingest and search request is an `ingest` / `search` span
+//! with tenant, log type and event count. They are exported over OTLP/HTTP
+//! when `telemetry.otlp_endpoint` is set, or when the standard
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+//! variables are; otherwise nothing is exported.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -158,20 +165,85 @@ impl Metrics {
     }
 }
 
-/// Sets up `tracing` output: `RUST_LOG` wins over `telemetry.log_filter`.
-pub fn init_tracing(config: &TelemetryConfig) {
-    use tracing_subscriber::EnvFilter;
+/// Flushes exported traces when dropped (at the end of `main`).
+pub struct TelemetryGuard {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("logway: flushing traces failed: {e}");
+        }
+    }
+}
+
+/// True when the OTLP trace exporter should run.
+fn otlp_enabled(config: &TelemetryConfig) -> bool {
+    config.otlp_endpoint.is_some()
+        || [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()))
+}
+
+fn tracer_provider(
+    config: &TelemetryConfig,
+) -> anyhow::Result<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use opentelemetry_otlp::WithExportConfig;
+    let mut builder = opentelemetry_otlp::SpanExporter::builder().with_http();
+    if let Some(base) = &config.otlp_endpoint {
+        builder = builder.with_endpoint(format!("{}/v1/traces", base.trim_end_matches('/')));
+    }
+    let exporter = builder.build()?;
+    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("logway")
+                .build(),
+        )
+        .build())
+}
+
+/// Sets up logs (`RUST_LOG` wins over `telemetry.log_filter`) and, when
+/// configured, OTLP trace export.
+pub fn init_tracing(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> {
+    use opentelemetry::trace::TracerProvider as _;
+    use std::io::IsTerminal;
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, Layer, Registry};
+
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(config.log_filter.as_deref().unwrap_or("info")))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = if config.log_json {
-        builder.json().try_init()
+    let fmt: Box<dyn Layer<Registry> + Send + Sync> = if config.log_json {
+        Box::new(fmt.json())
     } else {
-        builder.try_init()
+        Box::new(fmt)
     };
+    let provider = if otlp_enabled(config) {
+        Some(tracer_provider(config)?)
+    } else {
+        None
+    };
+    let otel = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("logway")));
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .with(filter)
+        .try_init();
+    if provider.is_some() {
+        tracing::info!("exporting traces over OTLP/HTTP");
+    }
+    Ok(TelemetryGuard { provider })
 }

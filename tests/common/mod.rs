@@ -1,7 +1,10 @@
 //! Shared test harness: a real gateway on 127.0.0.1:0 over a temp dir.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use logway::{Config, Gateway};
@@ -63,10 +66,10 @@ impl TestGateway {
 
     pub async fn wait_ready(&self) {
         for _ in 0..500 {
-            if let Ok(r) = self.client.get(format!("{}/readyz", self.url)).send().await {
-                if r.status() == 200 {
-                    return;
-                }
+            if let Ok(r) = self.client.get(format!("{}/readyz", self.url)).send().await
+                && r.status() == 200
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -131,4 +134,76 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(body).unwrap();
     e.finish().unwrap()
+}
+
+/// The real binary as a child process; its address is read from its log.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    /// Every line the server logged.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn spawn_server(config: &Path) -> Server {
+    spawn_server_logging(config, "info")
+}
+
+pub fn spawn_server_logging(config: &Path, rust_log: &str) -> Server {
+    spawn_server_with(config, rust_log, &[])
+}
+
+/// Starts the binary with extra environment variables.
+pub fn spawn_server_with(config: &Path, rust_log: &str, env: &[(&str, &str)]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_logway"))
+        .envs(env.iter().copied())
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", rust_log)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("logway binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line.clone());
+            if let Some(i) = line.find("addr=")
+                && let Some(tx) = tx.take()
+            {
+                let addr: String = line[i + 5..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect();
+                let _ = tx.send(addr);
+            }
+            if line.contains("panicked") {
+                eprintln!("server: {line}");
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server logs its address");
+    Server {
+        child,
+        url: format!("http://{addr}"),
+        log,
+    }
+}
+
+pub async fn wait_ready(client: &reqwest::Client, url: &str) {
+    for _ in 0..1000 {
+        if let Ok(r) = client.get(format!("{url}/readyz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("server at {url} never became ready");
 }

@@ -240,6 +240,8 @@ async fn search_handler(
     let result = async {
         let core = state.core()?.clone();
         let tenant = admin_tenant(&core, &headers, uri.query())?;
+        let span = tracing::info_span!("search", tenant = %tenant, hits = tracing::field::Empty);
+        let _entered = span.enter();
         let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
         let request = search_request(&core, &p, OffsetDateTime::now_utc())?;
         let start = Instant::now();
@@ -248,6 +250,7 @@ async fn search_handler(
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?
                 .map_err(search_error)?;
+        span.record("hits", result.total);
         Ok::<_, ApiError>(axum::Json(serde_json::json!({
             "total": result.total,
             "took_ms": start.elapsed().as_millis() as u64,

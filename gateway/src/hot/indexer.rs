@@ -23,7 +23,7 @@ use crate::wal::{Lsn, Wal, WalReader};
 
 pub const CONSUMER: &str = "hot";
 /// WAL bytes read per step, so commits are not starved under load.
-const READ_BATCH_BYTES: usize = 8 << 20;
+const READ_BATCH_BYTES: usize = 4 << 20;
 /// A writer unused this long is closed, freeing its indexing memory.
 const WRITER_IDLE: Duration = Duration::from_secs(300);
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
@@ -282,7 +282,70 @@ pub fn expired(day: Date, retention: Duration, now: OffsetDateTime) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wal::WalOptions;
     use time::macros::datetime;
+
+    #[test]
+    fn retention_deletes_expired_partitions_per_type_and_nothing_younger() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hot, checkpoint) = HotIndex::open(&dir.path().join("hot")).unwrap();
+        let opts = WalOptions {
+            max_bytes: 1 << 20,
+            segment_bytes: 1 << 16,
+            queue_len: 8,
+        };
+        let (wal, _writer) = Wal::open(&dir.path().join("wal"), opts).unwrap();
+        let mut config = HotConfig::default(); // 7 days
+        config
+            .retention_by_type
+            .insert("debug_logs".into(), Duration::from_secs(86_400));
+        let now = datetime!(2026-11-21 12:00 UTC);
+        let key = |log_type: &str, days_ago: i64| PartitionKey {
+            tenant: "t".into(),
+            log_type: log_type.into(),
+            day: (now - time::Duration::days(days_ago)).date(),
+        };
+        let keys = [
+            key("app_logs", 9),
+            key("app_logs", 7),
+            key("app_logs", 0),
+            key("debug_logs", 2),
+            key("debug_logs", 1),
+        ];
+        for k in &keys {
+            hot.partition(k).unwrap();
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut indexer = Indexer::new(
+            hot.clone(),
+            wal,
+            checkpoint,
+            config,
+            Arc::new(Metrics::new()),
+            stop,
+        );
+        indexer.enforce_retention(now);
+        let left: Vec<PartitionKey> = hot.all_partitions().iter().map(|p| p.key.clone()).collect();
+        // app_logs from 9 days ago and debug_logs from 2 days ago are past
+        // their retention; the 7-day-old app_logs day ended 6.5 days ago.
+        assert_eq!(
+            left,
+            vec![keys[1].clone(), keys[2].clone(), keys[4].clone()]
+        );
+        assert!(
+            !dir.path()
+                .join("hot/t/app_logs")
+                .join(super::super::day_name(keys[0].day))
+                .exists()
+        );
+        assert!(
+            dir.path()
+                .join("hot/t/app_logs")
+                .join(super::super::day_name(keys[1].day))
+                .exists()
+        );
+        assert_eq!(indexer.metrics.hot_partitions_deleted.get(), 2);
+    }
 
     #[test]
     fn a_day_expires_only_after_its_end_plus_retention() {

@@ -213,10 +213,10 @@ fn subdirs(dir: &Path) -> io::Result<Vec<String>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            if let Ok(name) = entry.file_name().into_string() {
-                out.push(name);
-            }
+        if entry.file_type()?.is_dir()
+            && let Ok(name) = entry.file_name().into_string()
+        {
+            out.push(name);
         }
     }
     Ok(out)

@@ -166,15 +166,15 @@ pub fn search(
         }));
         searchers.push(searcher);
     }
-    candidates.sort_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
     candidates.truncate(req.limit);
     let mut hits = Vec::with_capacity(candidates.len());
     for (_, i, addr) in candidates {
         let doc: TantivyDocument = searchers[i].doc(addr)?;
-        if let Some(source) = doc.get_first(hot.schema.source).and_then(|v| v.as_str()) {
-            if let Ok(raw) = RawValue::from_string(source.to_string()) {
-                hits.push(raw);
-            }
+        if let Some(source) = doc.get_first(hot.schema.source).and_then(|v| v.as_str())
+            && let Ok(raw) = RawValue::from_string(source.to_string())
+        {
+            hits.push(raw);
         }
     }
     Ok(SearchResult { total, hits })
@@ -219,23 +219,6 @@ fn floor(ms: i64, interval: i64) -> i64 {
 
 struct Histogram {
     interval_ms: i64,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize_negation;
-
-    #[test]
-    fn not_means_what_lucene_users_expect() {
-        assert_eq!(normalize_negation("a AND NOT b"), "a AND -b");
-        assert_eq!(normalize_negation("NOT level:info"), "* -level:info");
-        assert_eq!(normalize_negation("a AND NOT (b OR c)"), "a AND -(b OR c)");
-        assert_eq!(
-            normalize_negation("\"do NOT disturb\" AND NOT x"),
-            "\"do NOT disturb\" AND -x"
-        );
-        assert_eq!(normalize_negation("a NOT b"), "a NOT b");
-    }
 }
 
 struct SegmentHistogram {
@@ -289,5 +272,22 @@ impl SegmentCollector for SegmentHistogram {
 
     fn harvest(self) -> BTreeMap<i64, u64> {
         self.counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_negation;
+
+    #[test]
+    fn not_means_what_lucene_users_expect() {
+        assert_eq!(normalize_negation("a AND NOT b"), "a AND -b");
+        assert_eq!(normalize_negation("NOT level:info"), "* -level:info");
+        assert_eq!(normalize_negation("a AND NOT (b OR c)"), "a AND -(b OR c)");
+        assert_eq!(
+            normalize_negation("\"do NOT disturb\" AND NOT x"),
+            "\"do NOT disturb\" AND -x"
+        );
+        assert_eq!(normalize_negation("a NOT b"), "a NOT b");
     }
 }

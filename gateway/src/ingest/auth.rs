@@ -99,13 +99,12 @@ impl Tenants {
 
 /// The key of a request, from headers or the `key` query parameter.
 pub fn request_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
-    if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        if let Some(k) = v
+    if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok())
+        && let Some(k) = v
             .strip_prefix("Bearer ")
             .or_else(|| v.strip_prefix("bearer "))
-        {
-            return Some(k.trim());
-        }
+    {
+        return Some(k.trim());
     }
     if let Some(v) = headers.get("x-logway-key").and_then(|v| v.to_str().ok()) {
         return Some(v.trim());

@@ -30,6 +30,8 @@ use crate::batch::{self, IdempotencyRecord};
 use crate::wal::{Lsn, Wal};
 
 pub const CONSUMER: &str = "idempotency";
+/// WAL bytes read per step (bounds this consumer's memory).
+const READ_BATCH_BYTES: usize = 4 << 20;
 const FILE: &str = "idempotency.log";
 
 type Key = (String, String);
@@ -121,18 +123,18 @@ impl Idempotency {
                 };
                 if let Some(c) = l.checkpoint {
                     checkpoint = c;
-                } else if let (Some(tenant), Some(key)) = (l.tenant, l.key) {
-                    if now_ms - l.at_ms < window_ms {
-                        done.insert(
-                            (tenant, key),
-                            Entry {
-                                body_hash: l.body_hash,
-                                status: l.status,
-                                body: l.body,
-                                at_ms: l.at_ms,
-                            },
-                        );
-                    }
+                } else if let (Some(tenant), Some(key)) = (l.tenant, l.key)
+                    && now_ms - l.at_ms < window_ms
+                {
+                    done.insert(
+                        (tenant, key),
+                        Entry {
+                            body_hash: l.body_hash,
+                            status: l.status,
+                            body: l.body,
+                            at_ms: l.at_ms,
+                        },
+                    );
                 }
             }
         }
@@ -154,17 +156,17 @@ impl Idempotency {
         now_ms: i64,
     ) -> Lookup {
         let k = (tenant.to_string(), key.to_string());
-        if let Some(e) = self.done.lock().unwrap().get(&k) {
-            if now_ms - e.at_ms < self.window_ms {
-                return if e.body_hash == body_hash {
-                    Lookup::Replay {
-                        status: e.status,
-                        body: e.body.clone(),
-                    }
-                } else {
-                    Lookup::Mismatch
-                };
-            }
+        if let Some(e) = self.done.lock().unwrap().get(&k)
+            && now_ms - e.at_ms < self.window_ms
+        {
+            return if e.body_hash == body_hash {
+                Lookup::Replay {
+                    status: e.status,
+                    body: e.body.clone(),
+                }
+            } else {
+                Lookup::Mismatch
+            };
         }
         if !self.in_flight.lock().unwrap().insert(k.clone()) {
             return Lookup::InFlight;
@@ -266,7 +268,7 @@ impl IdempotencyConsumer {
 
     /// Reads everything durable now; returns whether it read anything.
     pub fn step(&mut self) -> io::Result<bool> {
-        let records = self.reader.read_available(64 << 20)?;
+        let records = self.reader.read_available(READ_BATCH_BYTES)?;
         if records.is_empty() {
             return Ok(false);
         }

@@ -51,8 +51,26 @@ pub struct IngestAnswer {
     pub errors_truncated: bool,
 }
 
-/// Answers an `OPTIONS` preflight or a `POST` on an ingest path.
+/// Answers an `OPTIONS` preflight or a `POST` on an ingest path, inside an
+/// `ingest` span (tenant, log type, events, status; exported over OTLP when
+/// configured).
 pub async fn handle(core: &Core, req: Request<Body>) -> Response {
+    use tracing::Instrument;
+    use tracing::field::Empty;
+    let span = tracing::info_span!(
+        "ingest",
+        path = %req.uri().path(),
+        tenant = Empty,
+        log_type = Empty,
+        events = Empty,
+        status = Empty
+    );
+    let resp = handle_request(core, req).instrument(span.clone()).await;
+    span.record("status", resp.status().as_u16());
+    resp
+}
+
+async fn handle_request(core: &Core, req: Request<Body>) -> Response {
     let origin = req
         .headers()
         .get(header::ORIGIN)
@@ -135,6 +153,9 @@ async fn ingest(
         *allowed_origin = Some(o.to_string());
     }
     let log_type = route::resolve(&core.tenants, tenant, path)?;
+    let span = tracing::Span::current();
+    span.record("tenant", tenant.name.as_str());
+    span.record("log_type", log_type.as_str());
     let encoding = Encoding::from_header(header_str(&parts.headers, "content-encoding"))?;
     let kind = BodyKind::from_content_type(header_str(&parts.headers, "content-type"))?;
     let limits = &core.config.limits;
@@ -239,6 +260,7 @@ async fn ingest(
         n: events.len(),
         idempotency: idempotency.clone(),
     };
+    span.record("events", events.len());
     let payload = batch::encode(&header, &events);
     core.wal.append(payload).await?;
 

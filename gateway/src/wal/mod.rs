@@ -377,7 +377,7 @@ impl Wal {
 }
 
 fn writer_loop(shared: Arc<Shared>, mut file: File, mut rx: mpsc::Receiver<Msg>) {
-    let mut buf: Vec<u8> = Vec::with_capacity(GROUP_COMMIT_MAX_BYTES);
+    let mut buf: Vec<u8> = Vec::new();
     let mut group: Vec<(Lsn, Append)> = Vec::new();
     let mut closing = false;
     while !closing {
