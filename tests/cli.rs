@@ -40,14 +40,15 @@ fn a_network_address_without_keys_is_refused() {
 async fn serve_with_embedded_defaults_then_search_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     // No config file: only the address (port 0 for the test) and data dir.
-    let mut child = Command::new(BIN)
-        .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .env("RUST_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let url = read_url(&mut child);
+    let args = [
+        "serve".as_ref(),
+        "--http-addr".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data-dir".as_ref(),
+        dir.path().as_os_str(),
+    ];
+    let mut server = spawn_binary(&args, "info", &[]);
+    let url = server.url.clone();
     let client = reqwest::Client::new();
     wait_ready(&client, &url).await;
     // The default tenant needs no key on loopback.
@@ -91,25 +92,6 @@ async fn serve_with_embedded_defaults_then_search_from_the_command_line() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid query"));
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success());
-}
-
-fn read_url(child: &mut std::process::Child) -> String {
-    use std::io::{BufRead, BufReader};
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(i) = line.find("addr=") {
-            let addr: String = line[i + 5..]
-                .chars()
-                .take_while(|c| !c.is_whitespace())
-                .collect();
-            // Keep draining so the child never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            return format!("http://{addr}");
-        }
-    }
-    panic!("no address logged");
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    assert!(server.child.wait().unwrap().success());
 }

@@ -42,6 +42,10 @@ struct Args {
     /// Gzip request bodies.
     #[arg(long)]
     gzip: bool,
+    /// Config file for the gateway (default: embedded defaults), e.g. to
+    /// measure the cost of rate limits.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 const SERVICES: &[&str] = &[
@@ -176,9 +180,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let data = std::env::temp_dir().join(format!("logway-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let mut child = Command::new(&gateway)
+    let mut command = Command::new(&gateway);
+    command
         .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
+        .arg(&data);
+    if let Some(config) = &args.config {
+        command.arg("--config").arg(config);
+    }
+    let mut child = command
         .env("RUST_LOG", "warn,logway=info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

@@ -65,6 +65,7 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     pub search: SearchConfig,
     pub telemetry: TelemetryConfig,
+    pub rate_limits: RateLimitDefaults,
     pub tenants: Vec<TenantConfig>,
 }
 
@@ -79,6 +80,7 @@ impl Default for Config {
             idempotency: IdempotencyConfig::default(),
             search: SearchConfig::default(),
             telemetry: TelemetryConfig::default(),
+            rate_limits: RateLimitDefaults::default(),
             tenants: vec![TenantConfig::named(DEFAULT_TENANT)],
         }
     }
@@ -250,6 +252,27 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: Option<String>,
 }
 
+/// One rate limit: events/s and bytes/s, each with a burst (default: one
+/// second's worth). Unset parts are unlimited.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub events_per_sec: Option<u32>,
+    pub events_burst: Option<u32>,
+    pub bytes_per_sec: Option<u32>,
+    pub bytes_burst: Option<u32>,
+}
+
+/// Limits for tenants that do not set their own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitDefaults {
+    /// Per tenant, all its routes together.
+    pub tenant: Option<RateLimitConfig>,
+    /// Per client IP within a tenant (for public browser and mobile keys).
+    pub client: Option<RateLimitConfig>,
+}
+
 /// A tenant: its keys, its routes, its browser origins.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -270,6 +293,12 @@ pub struct TenantConfig {
     /// URL path → log type.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Limit on the tenant's traffic, all routes together.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Limit per client IP within this tenant.
+    #[serde(default)]
+    pub client_rate_limit: Option<RateLimitConfig>,
 }
 
 impl TenantConfig {
@@ -281,6 +310,8 @@ impl TenantConfig {
             cors_origins: vec!["*".to_string()],
             generic_route: true,
             routes: Vec::new(),
+            rate_limit: None,
+            client_rate_limit: None,
         }
     }
 }
@@ -298,6 +329,9 @@ pub struct RouteConfig {
     /// Log type given to every event posted here, e.g. "mobile_logs".
     #[serde(rename = "type")]
     pub log_type: String,
+    /// Limit on this route's traffic.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
 }
 
 /// A key or other secret; never printed by `Debug`.

@@ -92,6 +92,28 @@ fn new_id(ctx: &EventContext) -> String {
     ulid::Ulid::from_datetime(ctx.received.into()).to_string()
 }
 
+impl<'a> Stored<'a> {
+    /// An event with only what the request gives: id, tenant, type, times
+    /// (its own time is unknown: `received_at`), request id, message.
+    fn base(ctx: &'a EventContext, message: Option<&'a str>) -> Stored<'a> {
+        Stored {
+            id: new_id(ctx),
+            tenant: ctx.tenant,
+            log_type: ctx.log_type,
+            received_at: &ctx.received_text,
+            timestamp: &ctx.received_text,
+            level: None,
+            service: None,
+            host: None,
+            request_id: ctx.request_id.map(str::to_string),
+            message,
+            outcome: None,
+            reason: None,
+            fields: Map::new(),
+        }
+    }
+}
+
 /// Takes the first present field of `names` out of `obj`.
 fn take_first(obj: &mut Map<String, Value>, names: &[&str]) -> Option<(String, Value)> {
     for name in names {
@@ -187,41 +209,21 @@ pub fn from_object(mut obj: Map<String, Value>, ctx: &EventContext) -> Vec<u8> {
         _ => None,
     };
     let stored = Stored {
-        id: new_id(ctx),
-        tenant: ctx.tenant,
-        log_type: ctx.log_type,
-        received_at: &ctx.received_text,
         timestamp: &timestamp,
         level,
         service,
         host,
         request_id,
         message: message.as_deref(),
-        outcome: None,
-        reason: None,
         fields: obj,
+        ..Stored::base(ctx, None)
     };
     serde_json::to_vec(&stored).expect("event serializes")
 }
 
 /// Builds the stored event for a plain text line: the line is the message.
 pub fn from_text(line: &str, ctx: &EventContext) -> Vec<u8> {
-    let stored = Stored {
-        id: new_id(ctx),
-        tenant: ctx.tenant,
-        log_type: ctx.log_type,
-        received_at: &ctx.received_text,
-        timestamp: &ctx.received_text,
-        level: None,
-        service: None,
-        host: None,
-        request_id: ctx.request_id.map(str::to_string),
-        message: Some(line),
-        outcome: None,
-        reason: None,
-        fields: Map::new(),
-    };
-    serde_json::to_vec(&stored).expect("event serializes")
+    serde_json::to_vec(&Stored::base(ctx, Some(line))).expect("event serializes")
 }
 
 /// Builds the stored event for a line that could not be accepted: its raw
@@ -242,19 +244,10 @@ pub fn rejected(raw: &[u8], line: usize, reason: &str, keep: usize, ctx: &EventC
         }
     };
     let stored = Stored {
-        id: new_id(ctx),
-        tenant: ctx.tenant,
-        log_type: ctx.log_type,
-        received_at: &ctx.received_text,
-        timestamp: &ctx.received_text,
-        level: None,
-        service: None,
-        host: None,
-        request_id: ctx.request_id.map(str::to_string),
-        message: text,
         outcome: Some("rejected"),
         reason: Some(reason),
         fields,
+        ..Stored::base(ctx, text)
     };
     serde_json::to_vec(&stored).expect("event serializes")
 }

@@ -51,11 +51,15 @@ use wal::{Wal, WalOptions};
 pub struct Core {
     pub config: Config,
     pub tenants: Tenants,
+    pub limits: ingest::limit::Limiters,
     pub wal: Wal,
     pub hot: Arc<HotIndex>,
     pub idempotency: Arc<Idempotency>,
     pub metrics: Arc<Metrics>,
 }
+
+/// How often idle client IPs are dropped from per-client rate limiters.
+const LIMITER_EVICTION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -151,6 +155,7 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
     );
     let core = Core {
         tenants: Tenants::from_config(config),
+        limits: ingest::limit::Limiters::from_config(config),
         config: config.clone(),
         wal,
         hot,
@@ -204,10 +209,22 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         let core = Arc::new(core);
         let _ = state.core.set(core.clone());
         tracing::info!("ready");
+        let evictor = {
+            let core = core.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(LIMITER_EVICTION_EVERY);
+                loop {
+                    every.tick().await;
+                    let keys = core.limits.evict_idle_clients();
+                    core.metrics.limiter_client_keys.set(keys as i64);
+                }
+            })
+        };
         let mut rx = shutdown_rx;
         let _ = rx.wait_for(|&stop| stop).await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         server.await?;
+        evictor.abort();
         core.wal.close().await;
         tokio::task::spawn_blocking(move || {
             threads.wal_writer.join();

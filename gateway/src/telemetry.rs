@@ -43,6 +43,14 @@ pub struct RejectLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub tenant: String,
+    pub r#type: String,
+    /// e.g. "tenant_events", "client_bytes", "route_events_over_burst".
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     pub endpoint: String,
     pub status: u16,
@@ -65,6 +73,8 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_request_duration: HistogramFamily,
     pub idempotent_replays: Counter,
+    pub requests_limited: Family<LimitLabels, Counter>,
+    pub limiter_client_keys: Gauge,
     pub wal_bytes: Gauge,
     pub wal_torn_bytes: Gauge,
     pub hot_index_lag_bytes: Gauge,
@@ -92,6 +102,8 @@ impl Metrics {
             http_requests: Family::default(),
             http_request_duration: Family::new_with_constructor(latency_histogram),
             idempotent_replays: Counter::default(),
+            requests_limited: Family::default(),
+            limiter_client_keys: Gauge::default(),
             wal_bytes: Gauge::default(),
             wal_torn_bytes: Gauge::default(),
             hot_index_lag_bytes: Gauge::default(),
@@ -132,6 +144,16 @@ impl Metrics {
             "idempotent_replays",
             "Requests answered from the idempotency table",
             m.idempotent_replays.clone(),
+        );
+        registry.register(
+            "requests_limited",
+            "Requests refused by a rate limit (429) or over a burst (413)",
+            m.requests_limited.clone(),
+        );
+        registry.register(
+            "limiter_client_keys",
+            "Client IPs tracked by per-client rate limits",
+            m.limiter_client_keys.clone(),
         );
         registry.register(
             "wal_bytes",

@@ -116,6 +116,25 @@ impl TestGateway {
         panic!("search {params:?} never reached {expected} hits; last answer: {last}");
     }
 
+    /// Sum of a histogram's buckets for `q`, as `key` sees it.
+    pub async fn histogram_total(&self, key: &str, q: &str) -> u64 {
+        let r = self
+            .client
+            .get(format!("{}/api/v1/histogram", self.url))
+            .bearer_auth(key)
+            .query(&[("q", q)])
+            .send()
+            .await
+            .unwrap();
+        let h: Value = r.json().await.unwrap();
+        h["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum()
+    }
+
     pub async fn metrics(&self) -> String {
         self.client
             .get(format!("{}/metrics", self.url))
@@ -152,12 +171,21 @@ pub fn spawn_server_logging(config: &Path, rust_log: &str) -> Server {
     spawn_server_with(config, rust_log, &[])
 }
 
-/// Starts the binary with extra environment variables.
+/// Starts `logway serve --config <config>` with extra environment variables.
 pub fn spawn_server_with(config: &Path, rust_log: &str, env: &[(&str, &str)]) -> Server {
+    let args = [
+        std::ffi::OsStr::new("serve"),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ];
+    spawn_binary(&args, rust_log, env)
+}
+
+/// Starts the binary with these arguments; its address is read from its log.
+pub fn spawn_binary(args: &[&std::ffi::OsStr], rust_log: &str, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_logway"))
         .envs(env.iter().copied())
-        .args(["serve", "--config"])
-        .arg(config)
+        .args(args)
         .env("RUST_LOG", rust_log)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

@@ -64,8 +64,9 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
         "/api/v1/histogram" => "histogram",
         _ => "ingest",
     };
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // Formatted only when debug logging is on: this runs on every request.
+    let debug = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| (req.method().clone(), req.uri().path().to_string()));
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed();
@@ -85,7 +86,9 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
             endpoint: endpoint.to_string(),
         })
         .observe(elapsed.as_secs_f64());
-    tracing::debug!(%method, %path, status, micros = elapsed.as_micros() as u64, "request");
+    if let Some((method, path)) = debug {
+        tracing::debug!(%method, %path, status, micros = elapsed.as_micros() as u64, "request");
+    }
     resp
 }
 
@@ -231,37 +234,49 @@ fn admin_tenant(
         .clone())
 }
 
+/// What search and histogram share: ready core, admin key → tenant, params.
+fn admin_request(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
+    params: Params,
+) -> Result<(Arc<Core>, String, SearchParams), ApiError> {
+    let core = state.core()?.clone();
+    let tenant = admin_tenant(&core, headers, uri.query())?;
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    Ok((core, tenant, p))
+}
+
+/// Runs index reads on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, search::SearchError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(search_error)
+}
+
 async fn search_handler(
     State(state): State<Arc<AppState>>,
     headers: axum::http::HeaderMap,
     uri: axum::http::Uri,
     params: Params,
-) -> Response {
-    let result = async {
-        let core = state.core()?.clone();
-        let tenant = admin_tenant(&core, &headers, uri.query())?;
-        let span = tracing::info_span!("search", tenant = %tenant, hits = tracing::field::Empty);
-        let _entered = span.enter();
-        let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let request = search_request(&core, &p, OffsetDateTime::now_utc())?;
-        let start = Instant::now();
-        let result =
-            tokio::task::spawn_blocking(move || search::search(&core.hot, &tenant, &request))
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-                .map_err(search_error)?;
-        span.record("hits", result.total);
-        Ok::<_, ApiError>(axum::Json(serde_json::json!({
-            "total": result.total,
-            "took_ms": start.elapsed().as_millis() as u64,
-            "hits": result.hits,
-        })))
-    }
-    .await;
-    match result {
-        Ok(r) => r.into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    use tracing::Instrument;
+    let (core, tenant, p) = admin_request(&state, &headers, &uri, params)?;
+    let span = tracing::info_span!("search", tenant = %tenant, hits = tracing::field::Empty);
+    let request = search_request(&core, &p, OffsetDateTime::now_utc())?;
+    let start = Instant::now();
+    let result = blocking(move || search::search(&core.hot, &tenant, &request))
+        .instrument(span.clone())
+        .await?;
+    span.record("hits", result.total);
+    Ok(axum::Json(serde_json::json!({
+        "total": result.total,
+        "took_ms": start.elapsed().as_millis() as u64,
+        "hits": result.hits,
+    })))
 }
 
 fn search_error(e: search::SearchError) -> ApiError {
@@ -290,52 +305,40 @@ async fn histogram_handler(
     headers: axum::http::HeaderMap,
     uri: axum::http::Uri,
     params: Params,
-) -> Response {
-    let result = async {
-        let core = state.core()?.clone();
-        let tenant = admin_tenant(&core, &headers, uri.query())?;
-        let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let now = OffsetDateTime::now_utc();
-        let mut request = search_request(&core, &p, now)?;
-        let from = request.from.unwrap_or(now - Duration::from_secs(86_400));
-        let to = request.to.unwrap_or(now);
-        if to <= from {
-            return Err(ApiError::BadRequest("`to` must be after `from`".into()));
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let (core, tenant, p) = admin_request(&state, &headers, &uri, params)?;
+    let now = OffsetDateTime::now_utc();
+    let mut request = search_request(&core, &p, now)?;
+    let from = request.from.unwrap_or(now - Duration::from_secs(86_400));
+    let to = request.to.unwrap_or(now);
+    if to <= from {
+        return Err(ApiError::BadRequest("`to` must be after `from`".into()));
+    }
+    request.from = Some(from);
+    request.to = Some(to);
+    let interval = match &p.interval {
+        Some(text) => {
+            parse_duration(text).map_err(|e| ApiError::BadRequest(format!("`interval`: {e}")))?
         }
-        request.from = Some(from);
-        request.to = Some(to);
-        let interval = match &p.interval {
-            Some(text) => parse_duration(text)
-                .map_err(|e| ApiError::BadRequest(format!("`interval`: {e}")))?,
-            None => auto_interval((to - from).unsigned_abs()),
-        };
-        let interval_ms = interval.as_millis() as i64;
-        if interval_ms <= 0 || (unix_ms(to) - unix_ms(from)) / interval_ms > MAX_HISTOGRAM_BUCKETS {
-            return Err(ApiError::BadRequest(format!(
-                "`interval` gives more than {MAX_HISTOGRAM_BUCKETS} buckets; choose a larger one"
-            )));
-        }
-        let buckets = tokio::task::spawn_blocking(move || {
-            search::histogram(&core.hot, &tenant, &request, interval_ms)
+        None => auto_interval((to - from).unsigned_abs()),
+    };
+    let interval_ms = interval.as_millis() as i64;
+    if interval_ms <= 0 || (unix_ms(to) - unix_ms(from)) / interval_ms > MAX_HISTOGRAM_BUCKETS {
+        return Err(ApiError::BadRequest(format!(
+            "`interval` gives more than {MAX_HISTOGRAM_BUCKETS} buckets; choose a larger one"
+        )));
+    }
+    let buckets =
+        blocking(move || search::histogram(&core.hot, &tenant, &request, interval_ms)).await?;
+    let buckets: Vec<_> = buckets
+        .into_iter()
+        .map(|(start, count)| {
+            let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(start) * 1_000_000)
+                .unwrap_or(now);
+            serde_json::json!({"start": crate::event::format_time(t), "count": count})
         })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(search_error)?;
-        let buckets: Vec<_> = buckets
-            .into_iter()
-            .map(|(start, count)| {
-                let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(start) * 1_000_000)
-                    .unwrap_or(now);
-                serde_json::json!({"start": crate::event::format_time(t), "count": count})
-            })
-            .collect();
-        Ok::<_, ApiError>(axum::Json(
-            serde_json::json!({"interval_ms": interval_ms, "buckets": buckets}),
-        ))
-    }
-    .await;
-    match result {
-        Ok(r) => r.into_response(),
-        Err(e) => e.into_response(),
-    }
+        .collect();
+    Ok(axum::Json(
+        serde_json::json!({"interval_ms": interval_ms, "buckets": buckets}),
+    ))
 }

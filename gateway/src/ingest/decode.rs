@@ -6,6 +6,8 @@
 use std::borrow::Cow;
 use std::io::Read;
 
+use bytes::Bytes;
+
 use serde_json::{Map, Value};
 
 use crate::api::error::ApiError;
@@ -30,18 +32,19 @@ impl Encoding {
     }
 }
 
-/// Decompresses `body`; more than `max` bytes out → 413, corrupt → 400.
-pub fn decompress(body: &[u8], encoding: Encoding, max: usize) -> Result<Vec<u8>, ApiError> {
+/// Decompresses `body` (an uncompressed body is passed through without a
+/// copy); more than `max` bytes out → 413, corrupt → 400.
+pub fn decompress(body: Bytes, encoding: Encoding, max: usize) -> Result<Bytes, ApiError> {
     let reader: Box<dyn Read + '_> = match encoding {
         Encoding::Identity => {
             if body.len() > max {
                 return Err(too_large(max));
             }
-            return Ok(body.to_vec());
+            return Ok(body);
         }
-        Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(body)),
+        Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
         Encoding::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(body)
+            zstd::stream::read::Decoder::new(&body[..])
                 .map_err(|e| ApiError::BadRequest(format!("corrupt zstd body: {e}")))?,
         ),
     };
@@ -60,7 +63,7 @@ pub fn decompress(body: &[u8], encoding: Encoding, max: usize) -> Result<Vec<u8>
     if out.len() > max {
         return Err(too_large(max));
     }
-    Ok(out)
+    Ok(Bytes::from(out))
 }
 
 fn too_large(max: usize) -> ApiError {
@@ -282,9 +285,14 @@ mod tests {
         enc.write_all(&vec![b'a'; 50 << 20]).unwrap();
         let bomb = enc.finish().unwrap();
         assert!(bomb.len() < 200_000);
-        let err = decompress(&bomb, Encoding::Gzip, 1 << 20).unwrap_err();
+        let err = decompress(Bytes::from(bomb), Encoding::Gzip, 1 << 20).unwrap_err();
         assert!(matches!(err, ApiError::PayloadTooLarge(_)));
-        let err = decompress(b"\x1f\x8b\x08garbage", Encoding::Gzip, 1 << 20).unwrap_err();
+        let err = decompress(
+            Bytes::from_static(b"\x1f\x8b\x08garbage"),
+            Encoding::Gzip,
+            1 << 20,
+        )
+        .unwrap_err();
         assert!(matches!(err, ApiError::BadRequest(_)));
     }
 

@@ -2,15 +2,17 @@
 //!
 //! The path of a request, in order: [`route::is_ingest_path`] (404) →
 //! [`auth`] (401) → [`route::resolve`] (403/404) → content type and encoding
-//! (415) → body read within limits (413/408) → [`idempotency`] (replay, 409,
-//! 422) → [`decode`] into items → [`crate::event`] builds stored events
-//! (bad lines become rejected events) → [`crate::wal`] append, which
-//! resolves after fsync → 200 with per-line errors (400 if every line was
-//! rejected). Only then is the client acknowledged.
+//! (415) → body read within limits (413/408) → [`limit`] on bytes (429/413)
+//! → [`idempotency`] (replay, 409, 422) → [`decode`] into items →
+//! [`crate::event`] builds stored events (bad lines become rejected events)
+//! → [`limit`] on events (429/413) → [`crate::wal`] append, which resolves
+//! after fsync → 200 with per-line errors (400 if every line was rejected).
+//! Only then is the client acknowledged.
 
 pub mod auth;
 pub mod decode;
 pub mod idempotency;
+pub mod limit;
 pub mod route;
 
 use std::time::Duration;
@@ -26,7 +28,7 @@ use crate::Core;
 use crate::api::error::ApiError;
 use crate::batch::{self, BATCH_VERSION, BatchHeader, IdempotencyRecord};
 use crate::event::{self, EventContext};
-use crate::telemetry::{RejectLabels, TenantType};
+use crate::telemetry::{LimitLabels, RejectLabels, TenantType};
 use decode::{BodyKind, Encoding, Item};
 use idempotency::Lookup;
 
@@ -146,6 +148,12 @@ async fn ingest(
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
+    let client_ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+            c.0.ip()
+        });
     let (tenant, _role) = core
         .tenants
         .authenticate(auth::request_key(&parts.headers, parts.uri.query()))?;
@@ -167,12 +175,36 @@ async fn ingest(
         .bytes_received
         .get_or_create(&labels)
         .inc_by(body.len() as u64);
+    let limited = |refusal: limit::Refusal| {
+        core.metrics
+            .requests_limited
+            .get_or_create(&LimitLabels {
+                tenant: tenant.name.clone(),
+                r#type: log_type.clone(),
+                reason: refusal.reason,
+            })
+            .inc();
+        refusal.error
+    };
+    core.limits
+        .check(
+            &tenant.name,
+            path,
+            client_ip,
+            limit::Unit::Bytes,
+            body.len(),
+        )
+        .map_err(limited)?;
 
     let now = OffsetDateTime::now_utc();
     let now_ms = crate::now_ms();
     let idem_key = header_str(&parts.headers, "idempotency-key").map(str::to_string);
     let mut guard = None;
-    let hash = idempotency::body_hash(&body);
+    let hash = if idem_key.is_some() {
+        idempotency::body_hash(&body)
+    } else {
+        0
+    };
     if let Some(key) = &idem_key {
         if key.is_empty() || key.len() > 255 {
             return Err(ApiError::BadRequest(
@@ -218,7 +250,7 @@ async fn ingest(
     let built = {
         let log_type = log_type.clone();
         tokio::task::spawn_blocking(move || {
-            let decoded = decode::decompress(&body, encoding, limits.max_decompressed_bytes)?;
+            let decoded = decode::decompress(body, encoding, limits.max_decompressed_bytes)?;
             let items = decode::items(&decoded, kind, limits.max_line_bytes);
             let ctx = EventContext::new(
                 &tenant_name,
@@ -240,6 +272,15 @@ async fn ingest(
     if events.is_empty() {
         return Err(ApiError::BadRequest("the body holds no events".into()));
     }
+    core.limits
+        .check(
+            &tenant.name,
+            path,
+            client_ip,
+            limit::Unit::Events,
+            events.len(),
+        )
+        .map_err(limited)?;
     let status = if answer.accepted == 0 {
         StatusCode::BAD_REQUEST
     } else {
@@ -289,11 +330,11 @@ async fn ingest(
         .into_response())
 }
 
-async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<Vec<u8>, ApiError> {
+async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<bytes::Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, max);
     match tokio::time::timeout(timeout, limited.collect()).await {
         Err(_) => Err(ApiError::RequestTimeout(timeout.as_secs())),
-        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e))
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
