@@ -310,3 +310,31 @@ async fn keys_never_appear_in_the_gateway_log() {
         );
     }
 }
+
+#[tokio::test]
+async fn not_ready_and_no_ingest_until_recovery_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    // A data directory whose WAL cannot be opened: recovery fails.
+    std::fs::write(dir.path().join("wal"), b"not a directory").unwrap();
+    let gateway = logway::start(two_tenant_config(dir.path(), ""))
+        .await
+        .unwrap();
+    let url = format!("http://{}", gateway.http_addr());
+    let client = reqwest::Client::new();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = client.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    let r = client
+        .post(format!("{url}/web"))
+        .bearer_auth(A_INGEST)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "no ack before recovery");
+    let health = client.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "alive, just not ready");
+    let err = gateway.shutdown().await.unwrap_err();
+    assert!(format!("{err:#}").contains("write-ahead log"), "{err:#}");
+}
