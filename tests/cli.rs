@@ -95,3 +95,75 @@ async fn serve_with_embedded_defaults_then_search_from_the_command_line() {
     unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
     assert!(server.child.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn sighup_reloads_keys_routes_and_limits_and_a_bad_file_changes_nothing() {
+    const SECOND_KEY: &str = "a-second-key-0002";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logway.toml");
+    let write = |tenant_extra: &str| {
+        let text = format!(
+            "[server]\nhttp_addr = \"127.0.0.1:0\"\n[storage]\ndata_dir = \"{}\"\n[[tenants]]\nname = \"a\"\n{tenant_extra}\n",
+            dir.path().join("data").display()
+        );
+        std::fs::write(&path, text).unwrap();
+    };
+    write(&format!("ingest_keys = [\"{A_INGEST}\"]"));
+    let mut server = spawn_server(&path);
+    let client = reqwest::Client::new();
+    wait_ready(&client, &server.url).await;
+    let post = |key: &str, route: &str, events: usize| {
+        client
+            .post(format!("{}{route}", server.url))
+            .bearer_auth(key)
+            .body("line\n".repeat(events))
+            .send()
+    };
+    assert_eq!(
+        post(SECOND_KEY, "/v1/logs/x", 1).await.unwrap().status(),
+        401
+    );
+    assert_eq!(post(A_INGEST, "/new", 1).await.unwrap().status(), 404);
+
+    write(&format!(
+        "ingest_keys = [\"{A_INGEST}\", \"{SECOND_KEY}\"]\nrate_limit = {{ events_per_sec = 10, events_burst = 10 }}\nroutes = [{{ path = \"/new\", type = \"new_logs\" }}]"
+    ));
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGHUP) };
+    let mut status = 0;
+    for _ in 0..100 {
+        status = post(SECOND_KEY, "/v1/logs/x", 1)
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 200, "the new key works after SIGHUP");
+    assert_eq!(
+        post(A_INGEST, "/new", 1).await.unwrap().status(),
+        200,
+        "the new route works"
+    );
+    assert_eq!(
+        post(A_INGEST, "/new", 20).await.unwrap().status(),
+        413,
+        "the new limit applies"
+    );
+
+    // A broken file is refused; the running config stays.
+    std::fs::write(&path, "[[tenants]]\nname = \"a\"\nbogus_key = 1\n").unwrap();
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGHUP) };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(post(SECOND_KEY, "/new", 1).await.unwrap().status(), 200);
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    assert!(server.child.wait().unwrap().success());
+    let log = server.log.lock().unwrap();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("config reload failed") && l.contains("bogus_key")),
+        "{log:?}"
+    );
+}

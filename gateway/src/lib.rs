@@ -47,15 +47,38 @@ use ingest::idempotency::{Idempotency, IdempotencyConsumer};
 use telemetry::Metrics;
 use wal::{Wal, WalOptions};
 
-/// Everything a request needs once recovery is done.
-pub struct Core {
-    pub config: Config,
+/// What a config reload changes without a restart: tenants, keys, routes,
+/// CORS origins and rate limits. Requests take the current one at start.
+pub struct Policy {
     pub tenants: Tenants,
     pub limits: ingest::limit::Limiters,
+}
+
+impl Policy {
+    pub fn from_config(config: &Config) -> Policy {
+        Policy {
+            tenants: Tenants::from_config(config),
+            limits: ingest::limit::Limiters::from_config(config),
+        }
+    }
+}
+
+/// Everything a request needs once recovery is done.
+pub struct Core {
+    /// The config the gateway started with (tenants: see `policy`).
+    pub config: Config,
+    policy: std::sync::RwLock<Arc<Policy>>,
     pub wal: Wal,
     pub hot: Arc<HotIndex>,
     pub idempotency: Arc<Idempotency>,
     pub metrics: Arc<Metrics>,
+}
+
+impl Core {
+    /// The current tenants, routes and limits.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.read().unwrap().clone()
+    }
 }
 
 /// How often idle client IPs are dropped from per-client rate limiters.
@@ -69,6 +92,7 @@ pub fn now_ms() -> i64 {
 /// A running gateway.
 pub struct Gateway {
     addr: SocketAddr,
+    state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -86,15 +110,27 @@ impl Gateway {
         self.task.await.context("gateway task panicked")?
     }
 
-    /// Runs until `signal` resolves (then shuts down) or the gateway fails.
-    pub async fn run_until(
-        mut self,
-        signal: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
-        tokio::select! {
-            _ = signal => self.shutdown().await,
-            result = &mut self.task => result.context("gateway task panicked")?,
-        }
+    /// Resolves if the gateway stops by itself (a failed recovery).
+    pub async fn stopped(&mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("gateway task panicked")?
+    }
+
+    /// Applies a new config's tenants, keys, routes, CORS origins and rate
+    /// limits to new requests (in-flight ones finish under the old ones).
+    /// Other settings take effect at the next start.
+    pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
+        config.validate()?;
+        let core = self
+            .state
+            .core
+            .get()
+            .context("not ready yet: nothing to reload")?;
+        *core.policy.write().unwrap() = Arc::new(Policy::from_config(config));
+        tracing::info!(
+            tenants = config.tenants.len(),
+            "config reloaded: tenants, keys, routes and rate limits"
+        );
+        Ok(())
     }
 }
 
@@ -154,8 +190,7 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
         "recovered"
     );
     let core = Core {
-        tenants: Tenants::from_config(config),
-        limits: ingest::limit::Limiters::from_config(config),
+        policy: std::sync::RwLock::new(Arc::new(Policy::from_config(config))),
         config: config.clone(),
         wal,
         hot,
@@ -186,6 +221,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         core: std::sync::OnceLock::new(),
         metrics: metrics.clone(),
     });
+    let state_handle = state.clone();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let server = tokio::spawn(listen::http::serve(
         listener,
@@ -215,7 +251,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
                 let mut every = tokio::time::interval(LIMITER_EVICTION_EVERY);
                 loop {
                     every.tick().await;
-                    let keys = core.limits.evict_idle_clients();
+                    let keys = core.policy().limits.evict_idle_clients();
                     core.metrics.limiter_client_keys.set(keys as i64);
                 }
             })
@@ -238,6 +274,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
     });
     Ok(Gateway {
         addr,
+        state: state_handle,
         shutdown: shutdown_tx,
         task,
     })

@@ -79,17 +79,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             http_addr,
         } => {
-            let mut config = Config::load(config.as_deref())?;
-            if let Some(dir) = data_dir {
-                config.storage.data_dir = dir;
+            let load = || -> anyhow::Result<Config> {
+                let mut c = Config::load(config.as_deref())?;
+                if let Some(dir) = &data_dir {
+                    c.storage.data_dir = dir.clone();
+                }
+                if let Some(addr) = http_addr {
+                    c.server.http_addr = addr;
+                }
+                c.validate()?;
+                Ok(c)
+            };
+            let first = load()?;
+            let _telemetry = logway::telemetry::init_tracing(&first.telemetry)?;
+            let mut gateway = logway::start(first).await?;
+            let stop = shutdown_signal();
+            tokio::pin!(stop);
+            let mut hangup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+            loop {
+                tokio::select! {
+                    _ = &mut stop => return gateway.shutdown().await,
+                    result = gateway.stopped() => return result,
+                    _ = hangup.recv() => {
+                        // A bad file keeps the running config, loudly.
+                        match load().and_then(|c| gateway.reload(&c)) {
+                            Ok(()) => {}
+                            Err(e) => tracing::error!(error = %format!("{e:#}"), "config reload failed; keeping the current config"),
+                        }
+                    }
+                }
             }
-            if let Some(addr) = http_addr {
-                config.server.http_addr = addr;
-            }
-            config.validate()?;
-            let _telemetry = logway::telemetry::init_tracing(&config.telemetry)?;
-            let gateway = logway::start(config).await?;
-            gateway.run_until(shutdown_signal()).await
         }
         Command::Search {
             query,

@@ -97,7 +97,7 @@ async fn ingest_handler(State(state): State<Arc<AppState>>, req: Request<Body>) 
         Ok(core) => core.clone(),
         Err(e) => return e.into_response(),
     };
-    if !ingest::route::is_ingest_path(&core.tenants, req.uri().path()) {
+    if !ingest::route::is_ingest_path(&core.policy().tenants, req.uri().path()) {
         return ApiError::NotFound(format!("no route for `{}`", req.uri().path())).into_response();
     }
     ingest::handle(&core, req).await
@@ -228,6 +228,7 @@ fn admin_tenant(
     query: Option<&str>,
 ) -> Result<String, ApiError> {
     Ok(core
+        .policy()
         .tenants
         .authenticate_admin(request_key(req_headers, query))?
         .name

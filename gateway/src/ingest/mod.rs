@@ -24,11 +24,11 @@ use http_body_util::BodyExt;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::Core;
 use crate::api::error::ApiError;
 use crate::batch::{self, BATCH_VERSION, BatchHeader, IdempotencyRecord};
 use crate::event::{self, EventContext};
 use crate::telemetry::{LimitLabels, RejectLabels, TenantType};
+use crate::{Core, Policy};
 use decode::{BodyKind, Encoding, Item};
 use idempotency::Lookup;
 
@@ -73,19 +73,20 @@ pub async fn handle(core: &Core, req: Request<Body>) -> Response {
 }
 
 async fn handle_request(core: &Core, req: Request<Body>) -> Response {
+    let policy = core.policy();
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     if req.method() == Method::OPTIONS {
-        return preflight(core, req.uri().path(), origin.as_deref());
+        return preflight(&policy, req.uri().path(), origin.as_deref());
     }
     if req.method() != Method::POST {
         return ApiError::MethodNotAllowed("send logs with POST".into()).into_response();
     }
     let mut allowed_origin = None;
-    let result = ingest(core, req, origin.as_deref(), &mut allowed_origin).await;
+    let result = ingest(core, &policy, req, origin.as_deref(), &mut allowed_origin).await;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => e.into_response(),
@@ -100,12 +101,12 @@ async fn handle_request(core: &Core, req: Request<Body>) -> Response {
     resp
 }
 
-fn preflight(core: &Core, path: &str, origin: Option<&str>) -> Response {
+fn preflight(policy: &Policy, path: &str, origin: Option<&str>) -> Response {
     let Some(origin) = origin else {
         return (StatusCode::NO_CONTENT, [(header::ALLOW, "POST, OPTIONS")]).into_response();
     };
     let generic = path.starts_with(route::GENERIC_PREFIX);
-    let allowed = core
+    let allowed = policy
         .tenants
         .tenants
         .iter()
@@ -142,6 +143,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 async fn ingest(
     core: &Core,
+    policy: &Policy,
     req: Request<Body>,
     origin: Option<&str>,
     allowed_origin: &mut Option<String>,
@@ -154,13 +156,13 @@ async fn ingest(
         .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
             c.0.ip()
         });
-    let (tenant, _role) = core
+    let (tenant, _role) = policy
         .tenants
         .authenticate(auth::request_key(&parts.headers, parts.uri.query()))?;
     if let Some(o) = origin.filter(|o| tenant.allows_origin(o)) {
         *allowed_origin = Some(o.to_string());
     }
-    let log_type = route::resolve(&core.tenants, tenant, path)?;
+    let log_type = route::resolve(&policy.tenants, tenant, path)?;
     let span = tracing::Span::current();
     span.record("tenant", tenant.name.as_str());
     span.record("log_type", log_type.as_str());
@@ -186,7 +188,8 @@ async fn ingest(
             .inc();
         refusal.error
     };
-    core.limits
+    policy
+        .limits
         .check(
             &tenant.name,
             path,
@@ -272,7 +275,8 @@ async fn ingest(
     if events.is_empty() {
         return Err(ApiError::BadRequest("the body holds no events".into()));
     }
-    core.limits
+    policy
+        .limits
         .check(
             &tenant.name,
             path,
