@@ -33,6 +33,9 @@ pub const DEFAULT_HOT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_SEARCH_MAX_LIMIT: usize = 10_000;
 pub const DEFAULT_TENANT: &str = "default";
+pub const DEFAULT_SYSLOG_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+pub const DEFAULT_SYSLOG_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+pub const DEFAULT_SYSLOG_MAX_CONNECTIONS: usize = 256;
 pub const ENV_PREFIX: &str = "LOGWAY_";
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,7 @@ pub struct Config {
     pub search: SearchConfig,
     pub telemetry: TelemetryConfig,
     pub rate_limits: RateLimitDefaults,
+    pub syslog: Vec<SyslogConfig>,
     pub tenants: Vec<TenantConfig>,
 }
 
@@ -81,6 +85,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             telemetry: TelemetryConfig::default(),
             rate_limits: RateLimitDefaults::default(),
+            syslog: Vec::new(),
             tenants: vec![TenantConfig::named(DEFAULT_TENANT)],
         }
     }
@@ -250,6 +255,38 @@ pub struct TelemetryConfig {
     /// gateway's own traces; the standard OTEL_EXPORTER_OTLP_ENDPOINT
     /// variable switches export on as well. Off when neither is set.
     pub otlp_endpoint: Option<String>,
+}
+
+/// A TCP syslog listener, bound to one tenant and log type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogConfig {
+    /// e.g. "127.0.0.1:5514".
+    pub addr: SocketAddr,
+    pub tenant: String,
+    #[serde(rename = "type")]
+    pub log_type: String,
+    /// Syslog has no keys: a listener must say it accepts that.
+    #[serde(default)]
+    pub unauthenticated: bool,
+    #[serde(default = "default_syslog_max_message")]
+    pub max_message_bytes: usize,
+    #[serde(default = "default_syslog_idle", deserialize_with = "de_duration")]
+    pub idle_timeout: Duration,
+    #[serde(default = "default_syslog_connections")]
+    pub max_connections: usize,
+}
+
+fn default_syslog_max_message() -> usize {
+    DEFAULT_SYSLOG_MAX_MESSAGE_BYTES
+}
+
+fn default_syslog_idle() -> Duration {
+    DEFAULT_SYSLOG_IDLE_TIMEOUT
+}
+
+fn default_syslog_connections() -> usize {
+    DEFAULT_SYSLOG_MAX_CONNECTIONS
 }
 
 /// One rate limit: events/s and bytes/s, each with a burst (default: one
@@ -499,6 +536,32 @@ impl Config {
                 }
             }
         }
+        for (i, l) in self.syslog.iter().enumerate() {
+            if !l.unauthenticated {
+                return Err(invalid(
+                    &format!("syslog[{i}].unauthenticated"),
+                    "syslog has no authentication: set `unauthenticated = true` to accept anyone who can reach this address".into(),
+                ));
+            }
+            if !self.tenants.iter().any(|t| t.name == l.tenant) {
+                return Err(invalid(
+                    &format!("syslog[{i}].tenant"),
+                    format!("no tenant `{}`", l.tenant),
+                ));
+            }
+            if !valid_type_name(&l.log_type) {
+                return Err(invalid(
+                    &format!("syslog[{i}].type"),
+                    format!("`{}` is not a valid log type", l.log_type),
+                ));
+            }
+            if l.max_message_bytes == 0 {
+                return Err(invalid(
+                    &format!("syslog[{i}].max_message_bytes"),
+                    "must be greater than zero".into(),
+                ));
+            }
+        }
         if self.limits.max_line_bytes == 0 || self.limits.max_body_bytes == 0 {
             return Err(invalid("limits", "limits must be greater than zero".into()));
         }
@@ -675,6 +738,17 @@ mod tests {
             "[server]\nhttp_addr = \"0.0.0.0:8080\"\n[[tenants]]\nname = \"a\"\ningest_keys = [\"abcdefgh\"]\n",
         );
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn a_syslog_listener_must_be_explicitly_unauthenticated() {
+        let base = "[[tenants]]\nname = \"default\"\n[[syslog]]\naddr = \"127.0.0.1:5514\"\ntenant = \"default\"\ntype = \"syslog\"\n";
+        let err = Config::from_toml(base).unwrap_err();
+        assert!(
+            err.to_string().contains("syslog[0].unauthenticated"),
+            "{err}"
+        );
+        Config::from_toml(&format!("{base}unauthenticated = true\n")).unwrap();
     }
 
     #[test]

@@ -92,6 +92,7 @@ pub fn now_ms() -> i64 {
 /// A running gateway.
 pub struct Gateway {
     addr: SocketAddr,
+    syslog_addrs: Vec<SocketAddr>,
     state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
@@ -101,6 +102,11 @@ impl Gateway {
     /// The address the HTTP listener is bound to.
     pub fn http_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The addresses of the syslog listeners, in config order.
+    pub fn syslog_addrs(&self) -> &[SocketAddr] {
+        &self.syslog_addrs
     }
 
     /// Stops accepting, finishes in-flight requests, flushes the WAL and the
@@ -216,6 +222,17 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         .await
         .with_context(|| format!("cannot listen on {}", config.server.http_addr))?;
     let addr = listener.local_addr()?;
+    let mut syslog_listeners = Vec::new();
+    for l in &config.syslog {
+        let bound = TcpListener::bind(l.addr)
+            .await
+            .with_context(|| format!("cannot listen for syslog on {}", l.addr))?;
+        syslog_listeners.push((bound, l.clone()));
+    }
+    let syslog_addrs = syslog_listeners
+        .iter()
+        .map(|(l, _)| l.local_addr())
+        .collect::<std::io::Result<Vec<_>>>()?;
     let metrics = Arc::new(Metrics::new());
     let state = Arc::new(AppState {
         core: std::sync::OnceLock::new(),
@@ -257,10 +274,20 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
             })
         };
         let mut rx = shutdown_rx;
+        let syslog: Vec<_> = syslog_listeners
+            .into_iter()
+            .map(|(listener, cfg)| {
+                tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tenant = %cfg.tenant, "syslog listening");
+                tokio::spawn(listen::syslog::serve(listener, cfg, core.clone(), rx.clone()))
+            })
+            .collect();
         let _ = rx.wait_for(|&stop| stop).await;
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         server.await?;
         evictor.abort();
+        for s in syslog {
+            let _ = s.await;
+        }
         core.wal.close().await;
         tokio::task::spawn_blocking(move || {
             threads.wal_writer.join();
@@ -274,6 +301,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
     });
     Ok(Gateway {
         addr,
+        syslog_addrs,
         state: state_handle,
         shutdown: shutdown_tx,
         task,

@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
+use super::stopped;
 use crate::config::ServerConfig;
 
 /// In-flight requests get this long to finish at shutdown.
@@ -74,9 +75,4 @@ pub async fn serve(
         _ = graceful.shutdown() => {}
         _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("in-flight requests did not finish within the grace period"),
     }
-}
-
-/// Resolves once shutdown is requested (at once if it already was).
-async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|&stop| stop).await;
 }

@@ -1,0 +1,138 @@
+//! TCP syslog with a real client (util-linux `logger`) and raw sockets:
+//! RFC 5424 with octet counting, RFC 3164 with newline framing, garbage and
+//! oversize frames that do not stop the connection.
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+
+use common::*;
+
+fn syslog_gateway_config(dir: &std::path::Path) -> logway::Config {
+    two_tenant_config(
+        dir,
+        "[[syslog]]\naddr = \"127.0.0.1:0\"\ntenant = \"a\"\ntype = \"syslog\"\nunauthenticated = true\nmax_message_bytes = 1024\n",
+    )
+}
+
+fn logger(port: u16, args: &[&str]) {
+    let out = Command::new("logger")
+        .args(["--tcp", "-n", "127.0.0.1", "-P", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("util-linux logger is installed");
+    assert!(
+        out.status.success(),
+        "logger failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn logger_messages_are_parsed_into_the_event_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(syslog_gateway_config(dir.path())).await;
+    let port = gw.gateway.syslog_addrs()[0].port();
+    tokio::task::spawn_blocking(move || {
+        logger(
+            port,
+            &[
+                "--rfc5424",
+                "--octet-count",
+                "-t",
+                "checkout",
+                "--id=4242",
+                "--msgid",
+                "PAY1",
+                "-p",
+                "local4.err",
+                "--sd-id",
+                "order@32473",
+                "--sd-param",
+                "amount=\"12.50\"",
+                "payment failed for order 991",
+            ],
+        );
+        logger(
+            port,
+            &[
+                "--rfc3164",
+                "-t",
+                "sshd",
+                "-p",
+                "auth.info",
+                "Invalid user webmaster from 173.234.31.186",
+            ],
+        );
+    })
+    .await
+    .unwrap();
+    let body = gw
+        .search_until(
+            A_ADMIN,
+            &[("q", "\"payment failed\""), ("type", "syslog")],
+            1,
+        )
+        .await;
+    let e = &body["hits"][0];
+    assert_eq!(e["service"], "checkout");
+    assert_eq!(e["level"], "err");
+    assert_eq!(e["fields"]["procid"], 4242);
+    assert_eq!(e["fields"]["msgid"], "PAY1");
+    assert_eq!(e["fields"]["facility"], "local4");
+    assert_eq!(e["fields"]["sd"]["order@32473"]["amount"], "12.50");
+    assert!(e["host"].is_string());
+    let body = gw
+        .search_until(A_ADMIN, &[("q", "service:sshd AND webmaster")], 1)
+        .await;
+    let e = &body["hits"][0];
+    assert_eq!(e["level"], "info");
+    assert_eq!(e["fields"]["facility"], "auth");
+    assert_eq!(e["message"], "Invalid user webmaster from 173.234.31.186");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_and_oversize_frames_are_rejected_and_the_connection_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(syslog_gateway_config(dir.path())).await;
+    let addr = gw.gateway.syslog_addrs()[0];
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"\xff\xfe\x00\x01 binary junk\n").unwrap();
+        s.write_all(format!("<13>{}\n", "x".repeat(5000)).as_bytes())
+            .unwrap();
+        s.write_all(b"<13>Nov 21 10:00:00 host1 app: still here after garbage\n")
+            .unwrap();
+        s.write_all(b"40 <13>Nov 21 10:00:00 host1 app: framed ok")
+            .unwrap();
+        s.write_all(b"<13>Nov 21 10:00:00 host1 app: last line without a newline")
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    gw.search_until(A_ADMIN, &[("q", "\"still here after garbage\"")], 1)
+        .await;
+    gw.search_until(A_ADMIN, &[("q", "\"framed ok\"")], 1).await;
+    gw.search_until(A_ADMIN, &[("q", "\"last line without a newline\"")], 1)
+        .await;
+    let rejected = gw
+        .search_until(A_ADMIN, &[("q", "outcome:rejected"), ("type", "syslog")], 2)
+        .await;
+    let reasons: Vec<&str> = rejected["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("not UTF-8")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("max_message_bytes")),
+        "{reasons:?}"
+    );
+    gw.stop().await;
+}
