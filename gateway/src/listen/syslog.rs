@@ -37,7 +37,10 @@ use crate::wal::WalError;
 
 /// Frames per WAL batch at most.
 const MAX_BATCH: usize = 2000;
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
+/// WAL appends one connection may have waiting for their fsync while it
+/// reads and parses on (order is kept: the WAL queue is FIFO).
+const IN_FLIGHT: usize = 4;
 /// Wait before retrying a WAL append refused for space.
 const FULL_RETRY: Duration = Duration::from_millis(100);
 
@@ -249,7 +252,7 @@ pub async fn serve(
         };
         let (core, config, shutdown) = (core.clone(), config.clone(), shutdown.clone());
         connections.spawn(async move {
-            if let Err(e) = connection(stream, peer, &config, &core, shutdown).await {
+            if let Err(e) = connection(stream, peer, &config, core, shutdown).await {
                 tracing::debug!(%peer, error = %e, "syslog connection ended");
             }
             drop(permit);
@@ -263,11 +266,12 @@ async fn connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     config: &SyslogConfig,
-    core: &Core,
+    core: Arc<Core>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let mut framer = Framer::default();
     let mut chunk = vec![0u8; READ_CHUNK];
+    let mut in_flight = std::collections::VecDeque::new();
     loop {
         let n = tokio::select! {
             read = tokio::time::timeout(config.idle_timeout, stream.read(&mut chunk)) => match read {
@@ -297,18 +301,33 @@ async fn connection(
             if frames.is_empty() {
                 break;
             }
-            store(core, config, frames).await?;
+            if in_flight.len() >= IN_FLIGHT {
+                let oldest: tokio::task::JoinHandle<std::io::Result<()>> =
+                    in_flight.pop_front().unwrap();
+                oldest.await.map_err(std::io::Error::other)??;
+            }
+            let batch = build_batch(&core, config, frames);
+            in_flight.push_back(tokio::spawn(store(core.clone(), config.clone(), batch)));
         }
         if n == 0 {
+            // Everything read is durable before the connection is done.
+            for pending in in_flight {
+                pending.await.map_err(std::io::Error::other)??;
+            }
             return Ok(());
         }
     }
 }
 
-/// Appends a batch, waiting (not dropping) while the WAL is full.
-async fn store(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> std::io::Result<()> {
+/// A parsed WAL batch and what to count once it is durable.
+struct Batch {
+    payload: Vec<u8>,
+    accepted: usize,
+    rejected: Vec<&'static str>,
+}
+
+fn build_batch(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> Batch {
     let now = OffsetDateTime::now_utc();
-    let now_ms = crate::now_ms();
     let limits = &core.config.limits;
     let ctx = EventContext::new(
         &config.tenant,
@@ -319,58 +338,49 @@ async fn store(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> std::i
     );
     let mut events = Vec::with_capacity(frames.len());
     let mut rejected: Vec<&'static str> = Vec::new();
+    let max = config.max_message_bytes;
     for (i, frame) in frames.into_iter().enumerate() {
+        let mut reject = |raw: &[u8], reason: &str, kind: &'static str| {
+            events.push(event::rejected(raw, i + 1, reason, max, &ctx));
+            rejected.push(kind);
+        };
         match frame {
             Frame::Message(bytes) => match std::str::from_utf8(&bytes) {
                 Ok(text) => events.push(to_event(text, &ctx)),
-                Err(_) => {
-                    events.push(event::rejected(
-                        &bytes,
-                        i + 1,
-                        "syslog message is not UTF-8",
-                        config.max_message_bytes,
-                        &ctx,
-                    ));
-                    rejected.push("invalid_utf8");
-                }
+                Err(_) => reject(&bytes, "syslog message is not UTF-8", "invalid_utf8"),
             },
-            Frame::Truncated(head) => {
-                events.push(event::rejected(
-                    &head,
-                    i + 1,
-                    "the connection closed inside an octet-counted frame",
-                    config.max_message_bytes,
-                    &ctx,
-                ));
-                rejected.push("truncated_frame");
-            }
-            Frame::Oversize(head, len) => {
-                let reason = format!(
-                    "syslog message of {len} bytes is over syslog.max_message_bytes ({})",
-                    config.max_message_bytes
-                );
-                events.push(event::rejected(
-                    &head,
-                    i + 1,
-                    &reason,
-                    config.max_message_bytes,
-                    &ctx,
-                ));
-                rejected.push("line_too_long");
-            }
+            Frame::Truncated(head) => reject(
+                &head,
+                "the connection closed inside an octet-counted frame",
+                "truncated_frame",
+            ),
+            Frame::Oversize(head, len) => reject(
+                &head,
+                &format!("syslog message of {len} bytes is over syslog.max_message_bytes ({max})"),
+                "line_too_long",
+            ),
         }
     }
     let header = BatchHeader {
         v: BATCH_VERSION,
         tenant: config.tenant.clone(),
         log_type: config.log_type.clone(),
-        received_ms: now_ms,
+        received_ms: crate::now_ms(),
         n: events.len(),
         idempotency: None,
     };
-    let payload = batch::encode(&header, &events);
+    Batch {
+        payload: batch::encode(&header, &events),
+        accepted: events.len() - rejected.len(),
+        rejected,
+    }
+}
+
+/// Appends a batch, waiting (not dropping) while the WAL is full, then
+/// counts it as received.
+async fn store(core: Arc<Core>, config: SyslogConfig, batch: Batch) -> std::io::Result<()> {
     loop {
-        match core.wal.append(payload.clone()).await {
+        match core.wal.append(batch.payload.clone()).await {
             Ok(_) => break,
             Err(WalError::Full { .. } | WalError::QueueFull | WalError::DiskFull) => {
                 tokio::time::sleep(FULL_RETRY).await;
@@ -382,8 +392,8 @@ async fn store(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> std::i
     core.metrics
         .events_received
         .get_or_create(&labels)
-        .inc_by((events.len() - rejected.len()) as u64);
-    for reason in rejected {
+        .inc_by(batch.accepted as u64);
+    for reason in batch.rejected {
         core.metrics
             .events_rejected
             .get_or_create(&RejectLabels {
