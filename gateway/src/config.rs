@@ -104,6 +104,16 @@ pub struct ServerConfig {
     /// A request (body read, decode, durable write) must finish within this time.
     #[serde(deserialize_with = "de_duration")]
     pub request_timeout: Duration,
+    /// Serve HTTPS instead of HTTP.
+    pub tls: Option<TlsConfig>,
+}
+
+/// A PEM certificate chain and private key, read again on reload.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -113,6 +123,7 @@ impl Default for ServerConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -275,6 +286,9 @@ pub struct SyslogConfig {
     pub idle_timeout: Duration,
     #[serde(default = "default_syslog_connections")]
     pub max_connections: usize,
+    /// Syslog over TLS (RFC 5425) instead of plain TCP.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_syslog_max_message() -> usize {

@@ -93,6 +93,8 @@ pub fn now_ms() -> i64 {
 pub struct Gateway {
     addr: SocketAddr,
     syslog_addrs: Vec<SocketAddr>,
+    /// Every listener's certificate, reloaded with the config.
+    tls: Vec<Arc<listen::tls::Tls>>,
     state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
@@ -122,10 +124,19 @@ impl Gateway {
     }
 
     /// Applies a new config's tenants, keys, routes, CORS origins and rate
-    /// limits to new requests (in-flight ones finish under the old ones).
-    /// Other settings take effect at the next start.
+    /// limits to new requests (in-flight ones finish under the old ones),
+    /// and reads TLS certificates and keys again for new connections. Other
+    /// settings take effect at the next start.
     pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
         config.validate()?;
+        for tls in &self.tls {
+            tls.reload().with_context(|| {
+                format!(
+                    "keeping the current certificate of {}",
+                    tls.cert_file().display()
+                )
+            })?;
+        }
         let core = self
             .state
             .core
@@ -222,16 +233,29 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         .await
         .with_context(|| format!("cannot listen on {}", config.server.http_addr))?;
     let addr = listener.local_addr()?;
+    let http_tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(|files| listen::tls::Tls::new(files, &[b"http/1.1"]))
+        .transpose()?;
+    let mut tls_all: Vec<Arc<listen::tls::Tls>> = http_tls.iter().cloned().collect();
     let mut syslog_listeners = Vec::new();
     for l in &config.syslog {
         let bound = TcpListener::bind(l.addr)
             .await
             .with_context(|| format!("cannot listen for syslog on {}", l.addr))?;
-        syslog_listeners.push((bound, l.clone()));
+        let tls = l
+            .tls
+            .as_ref()
+            .map(|files| listen::tls::Tls::new(files, &[]))
+            .transpose()?;
+        tls_all.extend(tls.iter().cloned());
+        syslog_listeners.push((bound, l.clone(), tls));
     }
     let syslog_addrs = syslog_listeners
         .iter()
-        .map(|(l, _)| l.local_addr())
+        .map(|(l, _, _)| l.local_addr())
         .collect::<std::io::Result<Vec<_>>>()?;
     let metrics = Arc::new(Metrics::new());
     let state = Arc::new(AppState {
@@ -244,6 +268,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         listener,
         api::router(state.clone()),
         config.server.clone(),
+        http_tls.clone(),
         shutdown_rx.clone(),
     ));
     tracing::info!(%addr, data_dir = %config.storage.data_dir.display(), "listening");
@@ -276,9 +301,9 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         let mut rx = shutdown_rx;
         let syslog: Vec<_> = syslog_listeners
             .into_iter()
-            .map(|(listener, cfg)| {
+            .map(|(listener, cfg, tls)| {
                 tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tenant = %cfg.tenant, "syslog listening");
-                tokio::spawn(listen::syslog::serve(listener, cfg, core.clone(), rx.clone()))
+                tokio::spawn(listen::syslog::serve(listener, cfg, core.clone(), tls, rx.clone()))
             })
             .collect();
         let _ = rx.wait_for(|&stop| stop).await;
@@ -302,6 +327,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
     Ok(Gateway {
         addr,
         syslog_addrs,
+        tls: tls_all,
         state: state_handle,
         shutdown: shutdown_tx,
         task,

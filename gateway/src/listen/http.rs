@@ -1,4 +1,4 @@
-//! The HTTP accept loop (hyper, HTTP/1.1).
+//! The HTTP accept loop (hyper, HTTP/1.1; HTTPS when `server.tls` is set).
 //!
 //! A semaphore bounds open connections (`server.max_connections`): past it
 //! the loop stops accepting and new connections wait in the kernel backlog.
@@ -21,6 +21,7 @@ use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
 use super::stopped;
+use super::tls::Tls;
 use crate::config::ServerConfig;
 
 /// In-flight requests get this long to finish at shutdown.
@@ -30,6 +31,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     config: ServerConfig,
+    tls: Option<Arc<Tls>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
@@ -62,9 +64,38 @@ pub async fn serve(
             req.extensions_mut().insert(ConnectInfo(peer));
             router.clone().oneshot(req.map(Body::new))
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let watcher = graceful.watcher();
+        let builder = builder.clone();
+        let tls = tls.clone();
+        let handshake_timeout = config.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let result = match tls {
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+                Some(tls) => {
+                    match tokio::time::timeout(handshake_timeout, tls.acceptor().accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => {
+                            watcher
+                                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(permit);

@@ -2,6 +2,7 @@
 
 pub mod http;
 pub mod syslog;
+pub mod tls;
 
 use tokio::sync::watch;
 

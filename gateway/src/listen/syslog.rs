@@ -1,5 +1,6 @@
 //! TCP syslog: RFC 5424 and RFC 3164 messages, octet-counting or newline
-//! framing (RFC 6587), into the same WAL batches as HTTP ingest.
+//! framing (RFC 6587), plain or over TLS (RFC 5425), into the same WAL
+//! batches as HTTP ingest.
 //!
 //! A listener is bound to one tenant and log type in config and has no
 //! authentication, so it must be switched on with `unauthenticated = true`.
@@ -24,10 +25,11 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use super::stopped;
+use super::tls::Tls;
 use crate::Core;
 use crate::batch::{self, BATCH_VERSION, BatchHeader};
 use crate::config::SyslogConfig;
@@ -230,6 +232,7 @@ pub async fn serve(
     listener: TcpListener,
     config: SyslogConfig,
     core: Arc<Core>,
+    tls: Option<Arc<Tls>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
@@ -250,9 +253,25 @@ pub async fn serve(
             },
             _ = stopped(&mut shutdown) => break,
         };
-        let (core, config, shutdown) = (core.clone(), config.clone(), shutdown.clone());
+        let (core, config, shutdown, tls) =
+            (core.clone(), config.clone(), shutdown.clone(), tls.clone());
         connections.spawn(async move {
-            if let Err(e) = connection(stream, peer, &config, core, shutdown).await {
+            let result = match tls {
+                None => connection(stream, peer, &config, core, shutdown).await,
+                Some(tls) => {
+                    match tokio::time::timeout(config.idle_timeout, tls.acceptor().accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => connection(stream, peer, &config, core, shutdown).await,
+                        Ok(Err(e)) => Err(e),
+                        Err(_) => Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "TLS handshake timed out",
+                        )),
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "syslog connection ended");
             }
             drop(permit);
@@ -262,8 +281,8 @@ pub async fn serve(
     while connections.join_next().await.is_some() {}
 }
 
-async fn connection(
-    mut stream: TcpStream,
+async fn connection<S: tokio::io::AsyncRead + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     config: &SyslogConfig,
     core: Arc<Core>,
