@@ -784,3 +784,38 @@ async fn health_readiness_and_metric_names() {
     assert!(!metrics.contains(A_INGEST) && !metrics.contains(A_ADMIN));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn http2_with_prior_knowledge_ingests_and_searches() {
+    let (_dir, gw) = gateway().await;
+    let url = gw.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--http2-prior-knowledge",
+                "-w",
+                "\n%{http_version}",
+                "-H",
+            ])
+            .arg(format!("authorization: Bearer {A_INGEST}"))
+            .args([
+                "--data-binary",
+                "over h2c",
+                "-H",
+                "content-type: text/plain",
+            ])
+            .arg(format!("{url}/web"))
+            .output()
+            .expect("curl is installed")
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("\"accepted\":1") && text.trim_end().ends_with('2'),
+        "{text}"
+    );
+    gw.search_until(A_ADMIN, &[("q", "h2c")], 1).await;
+    gw.stop().await;
+}

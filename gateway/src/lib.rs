@@ -237,7 +237,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         .server
         .tls
         .as_ref()
-        .map(|files| listen::tls::Tls::new(files, &[b"http/1.1"]))
+        .map(|files| listen::tls::Tls::new(files, &[b"h2", b"http/1.1"]))
         .transpose()?;
     let mut tls_all: Vec<Arc<listen::tls::Tls>> = http_tls.iter().cloned().collect();
     let mut syslog_listeners = Vec::new();

@@ -1,4 +1,5 @@
-//! The HTTP accept loop (hyper, HTTP/1.1; HTTPS when `server.tls` is set).
+//! The HTTP accept loop (hyper: HTTP/1.1 and HTTP/2; HTTPS when
+//! `server.tls` is set, with HTTP/2 chosen by ALPN).
 //!
 //! A semaphore bounds open connections (`server.max_connections`): past it
 //! the loop stops accepting and new connections wait in the kernel backlog.
@@ -14,7 +15,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -23,6 +24,9 @@ use tower::ServiceExt;
 use super::stopped;
 use super::tls::Tls;
 use crate::config::ServerConfig;
+
+/// Concurrent requests on one HTTP/2 connection.
+pub const MAX_HTTP2_STREAMS: u32 = 64;
 
 /// In-flight requests get this long to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -36,11 +40,18 @@ pub async fn serve(
 ) {
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
+    // HTTP/1.1, and HTTP/2 (negotiated by ALPN over TLS, by prior
+    // knowledge in plain text).
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
         .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_HTTP2_STREAMS);
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
