@@ -2,13 +2,16 @@
 //!
 //! ## Layout (in the order an event travels)
 //!
-//! - [`listen`]: sockets, connection bounds and timeouts (HTTP for now).
+//! - [`listen`]: sockets, connection bounds and timeouts: HTTP/1.1 and
+//!   HTTP/2 ([`listen::http`]), TCP syslog ([`listen::syslog`], which frames,
+//!   parses and batches on its own), TLS for both ([`listen::tls`]).
 //! - [`api`]: the router. API paths (search, histogram, health, metrics)
 //!   are handled there; every other path is an ingest path, and
 //!   [`api::error`] is the one place errors become HTTP statuses.
 //! - [`ingest`]: key → tenant ([`ingest::auth`]), URL path → log type
-//!   ([`ingest::route`]), body → items ([`ingest::decode`]), retries
-//!   ([`ingest::idempotency`]).
+//!   ([`ingest::route`]), rate limits ([`ingest::limit`]), body → items
+//!   ([`ingest::decode`]), retries ([`ingest::idempotency`]). Tenants,
+//!   routes and limits form the [`Policy`] that a config reload swaps.
 //! - [`event`]: an item becomes a stored event (id, promoted fields,
 //!   `fields`), or a rejected event that keeps the raw bytes.
 //! - [`batch`]: a request's events become one WAL record.

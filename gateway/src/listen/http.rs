@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
-use super::stopped;
+use super::accept_bounded;
 use super::tls::Tls;
 use crate::config::ServerConfig;
 
@@ -53,21 +53,9 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_HTTP2_STREAMS);
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
-            _ = stopped(&mut shutdown) => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stopped(&mut shutdown) => break,
+        let Some((stream, peer, permit)) = accept_bounded(&listener, &permits, &mut shutdown).await
+        else {
+            break;
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();

@@ -28,8 +28,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-use super::stopped;
 use super::tls::Tls;
+use super::{accept_bounded, stopped};
 use crate::Core;
 use crate::batch::{self, BATCH_VERSION, BatchHeader};
 use crate::config::SyslogConfig;
@@ -238,20 +238,9 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let mut connections = tokio::task::JoinSet::new();
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("semaphore never closes"),
-            _ = stopped(&mut shutdown) => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "syslog accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stopped(&mut shutdown) => break,
+        let Some((stream, peer, permit)) = accept_bounded(&listener, &permits, &mut shutdown).await
+        else {
+            break;
         };
         let (core, config, shutdown, tls) =
             (core.clone(), config.clone(), shutdown.clone(), tls.clone());
