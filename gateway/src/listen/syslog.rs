@@ -329,7 +329,7 @@ async fn connection<S: tokio::io::AsyncRead + Unpin>(
 
 /// A parsed WAL batch and what to count once it is durable.
 struct Batch {
-    payload: Vec<u8>,
+    payload: bytes::Bytes,
     accepted: usize,
     rejected: Vec<&'static str>,
 }
@@ -378,7 +378,7 @@ fn build_batch(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> Batch 
         idempotency: None,
     };
     Batch {
-        payload: batch::encode(&header, &events),
+        payload: batch::encode(&header, &events).into(),
         accepted: events.len() - rejected.len(),
         rejected,
     }

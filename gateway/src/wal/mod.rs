@@ -115,7 +115,7 @@ struct Shared {
 }
 
 struct Append {
-    payload: Vec<u8>,
+    payload: bytes::Bytes,
     done: oneshot::Sender<Result<Lsn, WalError>>,
 }
 
@@ -268,7 +268,10 @@ impl Wal {
     }
 
     /// Appends one record; resolves once it is fsynced, with its LSN.
-    pub async fn append(&self, payload: Vec<u8>) -> Result<Lsn, WalError> {
+    /// (`Bytes`, so a caller that retries after `Full` keeps its payload
+    /// without copying it.)
+    pub async fn append(&self, payload: impl Into<bytes::Bytes>) -> Result<Lsn, WalError> {
+        let payload: bytes::Bytes = payload.into();
         let size = payload.len() as u64 + HEADER_BYTES;
         let used = self.shared.disk_bytes.load(Ordering::Relaxed)
             + self.shared.pending_bytes.load(Ordering::Relaxed);
