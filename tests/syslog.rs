@@ -136,3 +136,83 @@ async fn garbage_and_oversize_frames_are_rejected_and_the_connection_continues()
     );
     gw.stop().await;
 }
+
+/// rsyslog (Debian package) started by the test: it takes lines on its own
+/// TCP input and forwards them to Logway with `omfwd`, octet-counted
+/// RFC 5424, as a real relay would.
+#[tokio::test]
+async fn rsyslog_forwards_to_logway_with_omfwd() {
+    let rsyslogd = std::path::Path::new("/usr/sbin/rsyslogd");
+    assert!(
+        rsyslogd.exists(),
+        "rsyslogd is missing: apt-get install rsyslog (.ci/run does)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(syslog_gateway_config(&dir.path().join("data"))).await;
+    let logway_port = gw.gateway.syslog_addrs()[0].port();
+    let in_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let work = dir.path().join("rsyslog");
+    std::fs::create_dir_all(&work).unwrap();
+    let conf = work.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{w}\")\nmodule(load=\"imtcp\")\ninput(type=\"imtcp\" port=\"{in_port}\" ruleset=\"fwd\")\nruleset(name=\"fwd\") {{ action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{logway_port}\" protocol=\"tcp\" TCP_Framing=\"octet-counted\" template=\"RSYSLOG_SyslogProtocol23Format\") }}\n",
+            w = work.display()
+        ),
+    )
+    .unwrap();
+    // Killed on drop, so a failing assertion does not leave it running.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _rsyslog = KillOnDrop(
+        Command::new(rsyslogd)
+            .args(["-n", "-f"])
+            .arg(&conf)
+            .arg("-i")
+            .arg(work.join("rsyslogd.pid"))
+            .spawn()
+            .unwrap(),
+    );
+    let mut up = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", in_port)).is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(up, "rsyslogd did not open its input");
+    tokio::task::spawn_blocking(move || {
+        logger(
+            in_port,
+            &[
+                "--rfc3164",
+                "-t",
+                "billing",
+                "-p",
+                "local0.warning",
+                "invoice 77 relayed by rsyslog",
+            ],
+        );
+    })
+    .await
+    .unwrap();
+    let body = gw
+        .search_until(A_ADMIN, &[("q", "\"relayed by rsyslog\"")], 1)
+        .await;
+    let e = &body["hits"][0];
+    assert_eq!(e["service"], "billing");
+    assert_eq!(e["level"], "warning");
+    assert_eq!(e["fields"]["facility"], "local0");
+    gw.stop().await;
+}
