@@ -119,34 +119,18 @@ async fn https_ingest_and_search_with_curl_and_certificates_reload_without_resta
     }
     assert!(found.contains("\"total\":1"), "{found}");
     // HTTP/2 is negotiated by ALPN; HTTP/1.1 still works.
-    let (ok, out) = blocking(
-        vec![
-            "--http2".into(),
+    for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let args = vec![
+            flag.into(),
             "-o".into(),
             "/dev/null".into(),
             "-w".into(),
             "%{http_version}".into(),
             format!("{base}/healthz"),
-        ],
-        ca.clone(),
-    )
-    .await
-    .unwrap();
-    assert!(ok && out.trim() == "2", "{out}");
-    let (ok, out) = blocking(
-        vec![
-            "--http1.1".into(),
-            "-o".into(),
-            "/dev/null".into(),
-            "-w".into(),
-            "%{http_version}".into(),
-            format!("{base}/healthz"),
-        ],
-        ca.clone(),
-    )
-    .await
-    .unwrap();
-    assert!(ok && out.trim() == "1.1", "{out}");
+        ];
+        let (ok, out) = blocking(args, ca.clone()).await.unwrap();
+        assert!(ok && out.trim() == version, "{flag}: {out}");
+    }
 
     // New certificate files + reload: new connections get the new chain.
     make_certs(&certs);

@@ -20,7 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+mod common;
 use clap::Parser;
+use common::{fetch_metrics, metric};
 
 #[derive(Parser, Clone)]
 struct Args {
@@ -136,13 +139,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn proc_status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -196,9 +192,9 @@ async fn main() -> anyhow::Result<()> {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut tx = Some(tx);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let (Some(i), Some(tx)) = (line.find("addr="), tx.as_ref()) {
+            if let Some(i) = line.find("addr=") {
+                // Only the first send matters; later ones fail harmlessly.
                 let _ = tx.send(
                     line[i + 5..]
                         .split_whitespace()
@@ -206,13 +202,9 @@ async fn main() -> anyhow::Result<()> {
                         .unwrap_or("")
                         .to_string(),
                 );
-                let _ = tx;
             }
             if line.contains("ERROR") || line.contains("WARN") {
                 eprintln!("gateway: {line}");
-            }
-            if tx.is_some() && line.contains("addr=") {
-                tx = None;
             }
         }
     });
@@ -350,12 +342,7 @@ async fn main() -> anyhow::Result<()> {
     let pid = child.id();
     while started.elapsed() < Duration::from_secs(args.seconds) {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let m = client
-            .get(format!("{url}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let m = fetch_metrics(&client, &url).await?;
         indexed_samples.push((started.elapsed(), metric(&m, "logway_events_indexed_total")));
         peak_rss_kib = peak_rss_kib.max(proc_status_kib(pid, "VmRSS:"));
     }
@@ -374,12 +361,7 @@ async fn main() -> anyhow::Result<()> {
     let drain_start = Instant::now();
     let mut final_lag;
     loop {
-        let m = client
-            .get(format!("{url}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let m = fetch_metrics(&client, &url).await?;
         let indexed = metric(
             &m,
             "logway_events_indexed_total{tenant=\"default\",type=\"bench\"}",

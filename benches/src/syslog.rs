@@ -18,7 +18,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+mod common;
 use clap::Parser;
+use common::{fetch_metrics, metric};
 use tokio::io::AsyncWriteExt;
 
 #[derive(Parser)]
@@ -98,18 +101,18 @@ async fn send(port: u16, data: &[u8], conns: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn metric(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 struct Target {
     child: Child,
     port: u16,
-    http: Option<String>,
-    out: Option<PathBuf>,
+    progress: Progress,
+}
+
+/// How to tell how many lines a receiver has made durable.
+enum Progress {
+    /// Logway: its `logway_events_received_total` at this HTTP address.
+    Metrics(String),
+    /// rsyslog: newlines in its output file.
+    File(LineCounter),
 }
 
 fn start_logway(bin: &Path, dir: &Path) -> anyhow::Result<Target> {
@@ -133,8 +136,7 @@ fn start_logway(bin: &Path, dir: &Path) -> anyhow::Result<Target> {
     Ok(Target {
         child,
         port,
-        http: Some(format!("http://127.0.0.1:{http}")),
-        out: None,
+        progress: Progress::Metrics(format!("http://127.0.0.1:{http}")),
     })
 }
 
@@ -163,8 +165,11 @@ fn start_rsyslog(bin: &Path, dir: &Path, sync: bool) -> anyhow::Result<Target> {
     Ok(Target {
         child,
         port,
-        http: None,
-        out: Some(out),
+        progress: Progress::File(LineCounter {
+            path: out,
+            offset: 0,
+            count: 0,
+        }),
     })
 }
 
@@ -196,24 +201,13 @@ async fn measure(target: &mut Target, data: &[u8], n: usize, conns: usize) -> an
     let client = reqwest::Client::new();
     let start = Instant::now();
     send(target.port, data, conns).await?;
-    let mut counter = target.out.as_ref().map(|p| LineCounter {
-        path: p.clone(),
-        offset: 0,
-        count: 0,
-    });
     loop {
-        let done = match (&target.http, counter.as_mut()) {
-            (Some(url), _) => {
-                let m = client
-                    .get(format!("{url}/metrics"))
-                    .send()
-                    .await?
-                    .text()
-                    .await?;
-                metric(&m, "logway_events_received_total") as usize
-            }
-            (None, Some(c)) => c.poll(),
-            _ => unreachable!(),
+        let done = match &mut target.progress {
+            Progress::Metrics(url) => metric(
+                &fetch_metrics(&client, url).await?,
+                "logway_events_received_total",
+            ) as usize,
+            Progress::File(counter) => counter.poll(),
         };
         if done >= n {
             break;

@@ -604,11 +604,10 @@ pub fn valid_type_name(name: &str) -> bool {
 
 fn apply_override(table: &mut toml::Table, keys: &[String], raw: &str) -> Result<(), String> {
     let (last, parents) = keys.split_last().ok_or("empty key")?;
-    let mut node = table;
     let mut cursor: Option<&mut toml::Value> = None;
     for key in parents {
         let next = match cursor.take() {
-            None => node
+            None => table
                 .entry(key.clone())
                 .or_insert_with(|| toml::Value::Table(Default::default())),
             Some(toml::Value::Table(t)) => t
@@ -628,7 +627,7 @@ fn apply_override(table: &mut toml::Table, keys: &[String], raw: &str) -> Result
     let value = parse_env_value(raw);
     match cursor {
         None => {
-            node.insert(last.clone(), value);
+            table.insert(last.clone(), value);
         }
         Some(toml::Value::Table(t)) => {
             t.insert(last.clone(), value);
@@ -642,7 +641,6 @@ fn apply_override(table: &mut toml::Table, keys: &[String], raw: &str) -> Result
         }
         Some(_) => return Err(format!("`{last}` is below a value that is not a table")),
     }
-    let _ = &mut node;
     Ok(())
 }
 

@@ -280,13 +280,8 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
             let metrics = metrics.clone();
             tokio::task::spawn_blocking(move || recover(&config, metrics)).await?
         };
-        let (core, threads) = match recovered {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = state; // the listener keeps answering 503 until we return
-                return Err(e);
-            }
-        };
+        // On failure the listener keeps answering 503 until the process exits.
+        let (core, threads) = recovered?;
         let core = Arc::new(core);
         let _ = state.core.set(core.clone());
         tracing::info!("ready");

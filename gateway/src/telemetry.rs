@@ -178,6 +178,29 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Counts a batch that is now durable: its accepted events, and each
+    /// rejected line under its reason (HTTP and syslog alike).
+    pub fn count_stored(
+        &self,
+        tenant: &str,
+        log_type: &str,
+        accepted: usize,
+        rejected: &[&'static str],
+    ) {
+        self.events_received
+            .get_or_create(&TenantType::new(tenant, log_type))
+            .inc_by(accepted as u64);
+        for reason in rejected {
+            self.events_rejected
+                .get_or_create(&RejectLabels {
+                    tenant: tenant.to_string(),
+                    r#type: log_type.to_string(),
+                    reason: reason.to_string(),
+                })
+                .inc();
+        }
+    }
+
     /// Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -11,8 +11,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tantivy::schema::{
-    DateOptions, DateTimePrecision, FAST, Field, INDEXED, JsonObjectOptions, STORED, STRING,
-    Schema, TEXT, TextFieldIndexing, TextOptions,
+    DateOptions, DateTimePrecision, FAST, Field, JsonObjectOptions, STRING, Schema, TEXT,
+    TextFieldIndexing, TextOptions,
 };
 use tantivy::{DateTime, TantivyDocument};
 use time::OffsetDateTime;
@@ -87,7 +87,6 @@ impl HotSchema {
             .set_fast("raw");
         let fields = b.add_json_field("fields", json);
         let source = b.add_text_field("_source", TextOptions::default().set_stored());
-        let _ = (INDEXED, STORED);
         HotSchema {
             schema: b.build(),
             id,

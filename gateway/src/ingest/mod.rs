@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use crate::api::error::ApiError;
 use crate::batch::{self, BATCH_VERSION, BatchHeader, IdempotencyRecord};
 use crate::event::{self, EventContext};
-use crate::telemetry::{LimitLabels, RejectLabels, TenantType};
+use crate::telemetry::{LimitLabels, TenantType};
 use crate::{Core, Policy};
 use decode::{BodyKind, Encoding, Item};
 use idempotency::Lookup;
@@ -310,19 +310,7 @@ async fn ingest(
     core.wal.append(payload).await?;
 
     core.metrics
-        .events_received
-        .get_or_create(&labels)
-        .inc_by(answer.accepted as u64);
-    for reason in reject_reasons {
-        core.metrics
-            .events_rejected
-            .get_or_create(&RejectLabels {
-                tenant: tenant.name.clone(),
-                r#type: log_type.clone(),
-                reason: reason.to_string(),
-            })
-            .inc();
-    }
+        .count_stored(&tenant.name, &log_type, answer.accepted, &reject_reasons);
     if let (Some(g), Some(r)) = (guard, &idempotency) {
         g.complete(r, now_ms);
     }

@@ -34,7 +34,6 @@ use crate::Core;
 use crate::batch::{self, BATCH_VERSION, BatchHeader};
 use crate::config::SyslogConfig;
 use crate::event::{self, EventContext};
-use crate::telemetry::{RejectLabels, TenantType};
 use crate::wal::WalError;
 
 /// Frames per WAL batch at most.
@@ -396,21 +395,12 @@ async fn store(core: Arc<Core>, config: SyslogConfig, batch: Batch) -> std::io::
             Err(e) => return Err(std::io::Error::other(e.to_string())),
         }
     }
-    let labels = TenantType::new(&config.tenant, &config.log_type);
-    core.metrics
-        .events_received
-        .get_or_create(&labels)
-        .inc_by(batch.accepted as u64);
-    for reason in batch.rejected {
-        core.metrics
-            .events_rejected
-            .get_or_create(&RejectLabels {
-                tenant: config.tenant.clone(),
-                r#type: config.log_type.clone(),
-                reason: reason.into(),
-            })
-            .inc();
-    }
+    core.metrics.count_stored(
+        &config.tenant,
+        &config.log_type,
+        batch.accepted,
+        &batch.rejected,
+    );
     Ok(())
 }
 
