@@ -9,6 +9,11 @@
 //! {"id":"01J...",...}\n
 //! ```
 //!
+//! When filters gave some events another log type, the events are grouped
+//! by type and `types` lists the groups in order
+//! (`"types":[{"type":"web_logs","n":5},{"type":"audit","n":1}]`); without
+//! it every event has the header's `type`.
+//!
 //! The header lets a consumer route the batch (tenant, type, received day)
 //! and the idempotency table pick out retried requests without parsing the
 //! events. Events are already the final JSON documents, so the hot index
@@ -30,6 +35,17 @@ pub struct BatchHeader {
     pub n: usize,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency: Option<IdempotencyRecord>,
+    /// Groups of events by log type, when they differ from `type`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<TypeRun>,
+}
+
+/// `n` consecutive events of one log type.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TypeRun {
+    #[serde(rename = "type")]
+    pub log_type: String,
+    pub n: usize,
 }
 
 /// What a retry with the same `Idempotency-Key` is answered with.
@@ -67,6 +83,17 @@ impl<'a> Batch<'a> {
             .split(|&b| b == b'\n')
             .filter(|line| !line.is_empty())
     }
+
+    /// The events with their log type.
+    pub fn typed_events(&self) -> impl Iterator<Item = (&str, &'a [u8])> {
+        let header = &self.header;
+        let mut types = header
+            .types
+            .iter()
+            .flat_map(|r| std::iter::repeat_n(r.log_type.as_str(), r.n));
+        self.events()
+            .map(move |e| (types.next().unwrap_or(&header.log_type), e))
+    }
 }
 
 /// Decodes the header only; the events stay as bytes until asked for.
@@ -99,11 +126,23 @@ mod tests {
             received_ms: 5,
             n: 2,
             idempotency: None,
+            types: vec![
+                TypeRun {
+                    log_type: "web_logs".into(),
+                    n: 1,
+                },
+                TypeRun {
+                    log_type: "audit".into(),
+                    n: 1,
+                },
+            ],
         };
         let bytes = encode(&header, &[b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec()]);
         let batch = decode(&bytes).unwrap();
         assert_eq!(batch.header, header);
         let events: Vec<_> = batch.events().collect();
         assert_eq!(events, vec![&b"{\"a\":1}"[..], &b"{\"b\":2}"[..]]);
+        let types: Vec<_> = batch.typed_events().map(|(t, _)| t).collect();
+        assert_eq!(types, ["web_logs", "audit"]);
     }
 }

@@ -36,6 +36,12 @@ pub const DEFAULT_TENANT: &str = "default";
 pub const DEFAULT_SYSLOG_MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub const DEFAULT_SYSLOG_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_SYSLOG_MAX_CONNECTIONS: usize = 256;
+pub const DEFAULT_FILTER_MAX_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_FILTER_MAX_MEMORY_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_FILTER_MAX_STACK_BYTES: usize = 512 * 1024;
+pub const DEFAULT_FILTER_MAX_BATCH_TIME: Duration = Duration::from_millis(250);
+pub const DEFAULT_FILTER_MAX_INSTANCES: u32 = 256;
+pub const DEFAULT_FILTER_MAX_OUTPUT_RATIO: usize = 4;
 pub const ENV_PREFIX: &str = "LOGWAY_";
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +75,7 @@ pub struct Config {
     pub search: SearchConfig,
     pub telemetry: TelemetryConfig,
     pub rate_limits: RateLimitDefaults,
+    pub filters: FiltersConfig,
     pub syslog: Vec<SyslogConfig>,
     pub tenants: Vec<TenantConfig>,
 }
@@ -85,6 +92,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             telemetry: TelemetryConfig::default(),
             rate_limits: RateLimitDefaults::default(),
+            filters: FiltersConfig::default(),
             syslog: Vec::new(),
             tenants: vec![TenantConfig::named(DEFAULT_TENANT)],
         }
@@ -371,6 +379,68 @@ fn yes() -> bool {
     true
 }
 
+/// The WASM filter sandbox: bounds on uploads and on every filter call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FiltersConfig {
+    /// Largest component a tenant may upload.
+    pub max_upload_bytes: usize,
+    /// Linear memory one filter instance may grow to.
+    pub max_memory_bytes: usize,
+    /// WebAssembly stack one call may use.
+    pub max_stack_bytes: usize,
+    /// CPU time one filter may spend on one batch (epoch deadline).
+    #[serde(deserialize_with = "de_duration")]
+    pub max_batch_time: Duration,
+    /// Filter instances alive at once, all tenants together (pooling allocator).
+    pub max_instances: u32,
+    /// A filter's output may be at most this many times its input, plus 1 MiB.
+    pub max_output_ratio: usize,
+}
+
+impl Default for FiltersConfig {
+    fn default() -> Self {
+        FiltersConfig {
+            max_upload_bytes: DEFAULT_FILTER_MAX_UPLOAD_BYTES,
+            max_memory_bytes: DEFAULT_FILTER_MAX_MEMORY_BYTES,
+            max_stack_bytes: DEFAULT_FILTER_MAX_STACK_BYTES,
+            max_batch_time: DEFAULT_FILTER_MAX_BATCH_TIME,
+            max_instances: DEFAULT_FILTER_MAX_INSTANCES,
+            max_output_ratio: DEFAULT_FILTER_MAX_OUTPUT_RATIO,
+        }
+    }
+}
+
+/// One filter of a route's chain and its config.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FilterRef {
+    /// The name the tenant uploaded the filter under.
+    pub name: String,
+    /// Passed to the filter's `init` as text pairs (numbers and booleans as
+    /// text, arrays joined with commas).
+    #[serde(default, deserialize_with = "de_filter_config")]
+    pub config: Vec<(String, String)>,
+}
+
+fn de_filter_config<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String)>, D::Error> {
+    fn text(v: &toml::Value) -> Result<String, String> {
+        Ok(match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(a) => a.iter().map(text).collect::<Result<Vec<_>, _>>()?.join(","),
+            other => return Err(format!("unsupported filter config value {other}")),
+        })
+    }
+    let table = std::collections::BTreeMap::<String, toml::Value>::deserialize(d)?;
+    table
+        .into_iter()
+        .map(|(k, v)| Ok((k, text(&v).map_err(serde::de::Error::custom)?)))
+        .collect()
+}
+
 /// One URL path of a tenant and what it means.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -383,6 +453,9 @@ pub struct RouteConfig {
     /// Limit on this route's traffic.
     #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
+    /// WASM filters run in order on every batch of this route.
+    #[serde(default)]
+    pub filters: Vec<FilterRef>,
 }
 
 /// A key or other secret; never printed by `Debug`.
@@ -539,6 +612,14 @@ impl Config {
                         format!("duplicate path `{}`", r.path),
                     ));
                 }
+                for (k, f) in r.filters.iter().enumerate() {
+                    if !valid_filter_name(&f.name) {
+                        return Err(invalid(
+                            &format!("tenants[{i}].routes[{j}].filters[{k}].name"),
+                            format!("`{}` {FILTER_NAME_RULE}", f.name),
+                        ));
+                    }
+                }
                 if !valid_type_name(&r.log_type) {
                     return Err(invalid(
                         &format!("tenants[{i}].routes[{j}].type"),
@@ -600,6 +681,14 @@ pub fn valid_type_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// What a filter name may be, said in errors.
+pub const FILTER_NAME_RULE: &str = "must be 1-64 characters of a-z, 0-9, '_' and '-'";
+
+/// Filter names follow the log type rule (they become directory names).
+pub fn valid_filter_name(name: &str) -> bool {
+    valid_type_name(name)
 }
 
 fn apply_override(table: &mut toml::Table, keys: &[String], raw: &str) -> Result<(), String> {

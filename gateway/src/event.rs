@@ -11,7 +11,9 @@
 //! the first name present in the lists below; every other field stays under
 //! `fields`, nested as sent. A rejected line is stored as an event with
 //! `outcome: "rejected"`, `reason`, and its raw bytes as `message`
-//! (`fields.raw_base64` instead when they are not UTF-8).
+//! (`fields.raw_base64` instead when they are not UTF-8); an event a WASM
+//! filter failed on likewise, with `outcome: "dead_letter"` and
+//! `fields.filter`.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -26,6 +28,7 @@ pub const REQUEST_ID_FIELDS: &[&str] = &["request_id", "RequestKey", "trace_id"]
 pub const MESSAGE_FIELDS: &[&str] = &["message", "msg"];
 
 /// What every event of one request shares.
+#[derive(Clone)]
 pub struct EventContext<'a> {
     pub tenant: &'a str,
     pub log_type: &'a str,
@@ -229,12 +232,41 @@ pub fn from_text(line: &str, ctx: &EventContext) -> Vec<u8> {
 /// Builds the stored event for a line that could not be accepted: its raw
 /// bytes (up to `keep` bytes) and the reason, so nothing is silently lost.
 pub fn rejected(raw: &[u8], line: usize, reason: &str, keep: usize, ctx: &EventContext) -> Vec<u8> {
+    kept_raw(raw, line, "rejected", reason, None, keep, ctx)
+}
+
+/// Builds the stored event for an event a filter failed on: `outcome:
+/// "dead_letter"`, the reason, `fields.filter`, and the event's bytes as
+/// the filter got them.
+pub fn dead_letter(
+    raw: &[u8],
+    line: usize,
+    filter: &str,
+    reason: &str,
+    keep: usize,
+    ctx: &EventContext,
+) -> Vec<u8> {
+    kept_raw(raw, line, "dead_letter", reason, Some(filter), keep, ctx)
+}
+
+fn kept_raw(
+    raw: &[u8],
+    line: usize,
+    outcome: &str,
+    reason: &str,
+    filter: Option<&str>,
+    keep: usize,
+    ctx: &EventContext,
+) -> Vec<u8> {
     let kept = &raw[..raw.len().min(keep)];
     let mut fields = Map::new();
     fields.insert("line".into(), Value::from(line));
     fields.insert("raw_bytes".into(), Value::from(raw.len()));
     if kept.len() < raw.len() {
         fields.insert("raw_truncated".into(), Value::Bool(true));
+    }
+    if let Some(f) = filter {
+        fields.insert("filter".into(), Value::String(f.to_string()));
     }
     let text = match std::str::from_utf8(kept) {
         Ok(s) => Some(s),
@@ -244,7 +276,7 @@ pub fn rejected(raw: &[u8], line: usize, reason: &str, keep: usize, ctx: &EventC
         }
     };
     let stored = Stored {
-        outcome: Some("rejected"),
+        outcome: Some(outcome),
         reason: Some(reason),
         fields,
         ..Stored::base(ctx, text)

@@ -12,6 +12,9 @@
 //!   ([`ingest::route`]), rate limits ([`ingest::limit`]), body → items
 //!   ([`ingest::decode`]), retries ([`ingest::idempotency`]). Tenants,
 //!   routes and limits form the [`Policy`] that a config reload swaps.
+//! - [`filter`]: the route's WASM filter chain (tenant-uploaded components,
+//!   sandboxed in wasmtime) keeps, drops, edits, replaces or splits the
+//!   decoded events; a failing filter turns its batch into dead letters.
 //! - [`event`]: an item becomes a stored event (id, promoted fields,
 //!   `fields`), or a rejected event that keeps the raw bytes.
 //! - [`batch`]: a request's events become one WAL record.
@@ -27,6 +30,7 @@ pub mod api;
 pub mod batch;
 pub mod config;
 pub mod event;
+pub mod filter;
 pub mod hot;
 pub mod ingest;
 pub mod listen;
@@ -74,6 +78,7 @@ pub struct Core {
     pub wal: Wal,
     pub hot: Arc<HotIndex>,
     pub idempotency: Arc<Idempotency>,
+    pub filters: Arc<filter::Registry>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -184,6 +189,10 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
     let (idempotency, idem_checkpoint) =
         Idempotency::open(data, config.idempotency.window, now_ms())
             .context("cannot open the idempotency table")?;
+    let filters = Arc::new(
+        filter::Registry::open(data, &config.filters, metrics.clone())
+            .context("cannot open the filter registry")?,
+    );
     let mut idem_consumer =
         IdempotencyConsumer::new(idempotency.clone(), wal.clone(), idem_checkpoint)?;
     // Retries must see every earlier answer before the first request.
@@ -215,6 +224,7 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
         wal,
         hot,
         idempotency,
+        filters,
         metrics,
     };
     Ok((

@@ -62,6 +62,65 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Test, upload, list or delete WASM filters.
+    Filter {
+        #[command(subcommand)]
+        command: FilterCommand,
+    },
+}
+
+/// Where a running gateway is and the tenant's admin key.
+#[derive(clap::Args)]
+struct Remote {
+    /// Gateway URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "LOGWAY_URL")]
+    url: String,
+    /// Admin key (not needed with the embedded defaults).
+    #[arg(long, env = "LOGWAY_KEY", hide_env_values = true)]
+    key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum FilterCommand {
+    /// Run a filter over events from stdin (NDJSON or text lines) without a
+    /// server; prints one verdict per event as NDJSON.
+    Test {
+        /// The component (`cargo build --release --target wasm32-wasip2`).
+        component: PathBuf,
+        /// Filter config, as a route gives it: `--config fields=message`.
+        #[arg(long = "config", value_parser = key_value)]
+        config: Vec<(String, String)>,
+        /// The log type the batch context names.
+        #[arg(long = "type", default_value = "test_logs")]
+        log_type: String,
+    },
+    /// Upload a component as the tenant's filter NAME (a new version if it exists).
+    Upload {
+        name: String,
+        component: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the tenant's filters with version, hash, size and stats.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete the tenant's filter NAME.
+    Delete {
+        name: String,
+        /// Delete even while routes use it (their events become dead letters).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("`{s}` is not key=value"))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -120,7 +179,78 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             log_type,
             limit,
         } => search(&url, key, query, from, to, log_type, limit).await,
+        Command::Filter { command } => filter(command).await,
     }
+}
+
+async fn filter(command: FilterCommand) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let (req, remote) = match command {
+        FilterCommand::Test {
+            component,
+            config,
+            log_type,
+        } => {
+            let wasm = std::fs::read(&component)
+                .with_context(|| format!("cannot read {}", component.display()))?;
+            let summary = tokio::task::spawn_blocking(move || {
+                let stdin = std::io::stdin().lock();
+                let stdout = std::io::stdout().lock();
+                logway::filter::local::run(&wasm, &config, &log_type, stdin, stdout)
+            })
+            .await??;
+            eprintln!(
+                "{} events: {} kept, {} dropped, {} changed",
+                summary.events, summary.kept, summary.dropped, summary.changed
+            );
+            return Ok(());
+        }
+        FilterCommand::Upload {
+            name,
+            component,
+            remote,
+        } => {
+            let wasm = std::fs::read(&component)
+                .with_context(|| format!("cannot read {}", component.display()))?;
+            let url = format!("{}/api/v1/filters/{name}", remote.url.trim_end_matches('/'));
+            (client.put(url).body(wasm), remote)
+        }
+        FilterCommand::List { remote } => {
+            let url = format!("{}/api/v1/filters", remote.url.trim_end_matches('/'));
+            (client.get(url), remote)
+        }
+        FilterCommand::Delete {
+            name,
+            force,
+            remote,
+        } => {
+            let url = format!("{}/api/v1/filters/{name}", remote.url.trim_end_matches('/'));
+            let req = client.delete(url).query(&[("force", force)]);
+            (req, remote)
+        }
+    };
+    let req = match &remote.key {
+        Some(key) => req.bearer_auth(key),
+        None => req,
+    };
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", remote.url))?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    if !status.is_success() {
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        bail!(
+            "{status}: {}",
+            body["error"]["message"].as_str().unwrap_or(&text)
+        );
+    }
+    if !text.is_empty() {
+        let body: serde_json::Value = serde_json::from_str(&text)?;
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -61,6 +61,27 @@ pub struct EndpointLabel {
     pub endpoint: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FilterLabels {
+    pub tenant: String,
+    pub filter: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FilterReasonLabels {
+    pub tenant: String,
+    pub filter: String,
+    /// "trap", "cpu", "memory", "output", "init", "missing", "instantiate".
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FilterCounterLabels {
+    pub tenant: String,
+    pub filter: String,
+    pub name: String,
+}
+
 type HistogramFamily = Family<EndpointLabel, Histogram, fn() -> Histogram>;
 
 /// Every metric the gateway exports.
@@ -79,6 +100,12 @@ pub struct Metrics {
     pub wal_torn_bytes: Gauge,
     pub hot_index_lag_bytes: Gauge,
     pub hot_partitions_deleted: Counter,
+    pub filter_batches: Family<FilterLabels, Counter>,
+    pub filter_failures: Family<FilterReasonLabels, Counter>,
+    pub filter_events_dropped: Family<FilterLabels, Counter>,
+    pub filter_instances_created: Family<FilterLabels, Counter>,
+    pub filter_host_calls_ignored: Family<FilterLabels, Counter>,
+    pub filter_counter: Family<FilterCounterLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -108,6 +135,12 @@ impl Metrics {
             wal_torn_bytes: Gauge::default(),
             hot_index_lag_bytes: Gauge::default(),
             hot_partitions_deleted: Counter::default(),
+            filter_batches: Family::default(),
+            filter_failures: Family::default(),
+            filter_events_dropped: Family::default(),
+            filter_instances_created: Family::default(),
+            filter_host_calls_ignored: Family::default(),
+            filter_counter: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -174,6 +207,36 @@ impl Metrics {
             "hot_partitions_deleted",
             "Hot partitions deleted by retention",
             m.hot_partitions_deleted.clone(),
+        );
+        registry.register(
+            "filter_batches",
+            "Batches a WASM filter processed successfully",
+            m.filter_batches.clone(),
+        );
+        registry.register(
+            "filter_failures",
+            "Batches a WASM filter failed on (their events became dead letters)",
+            m.filter_failures.clone(),
+        );
+        registry.register(
+            "filter_events_dropped",
+            "Events a WASM filter dropped on purpose",
+            m.filter_events_dropped.clone(),
+        );
+        registry.register(
+            "filter_instances_created",
+            "WASM filter instances created (first use, more workers, after a failure)",
+            m.filter_instances_created.clone(),
+        );
+        registry.register(
+            "filter_host_calls_ignored",
+            "Host calls of a filter ignored past its per-batch budget",
+            m.filter_host_calls_ignored.clone(),
+        );
+        registry.register(
+            "filter_counter",
+            "Counters WASM filters add to with `counter-add`",
+            m.filter_counter.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -235,3 +235,68 @@ pub async fn wait_ready(client: &reqwest::Client, url: &str) {
     }
     panic!("server at {url} never became ready");
 }
+
+/// The packages of the example filters in `filters/`.
+pub const FILTER_PACKAGES: &[&str] = &[
+    "filter-keep",
+    "filter-hostile",
+    "filter-apache-error",
+    "filter-openssh",
+    "filter-redact",
+    "filter-user-agent",
+    "filter-sample",
+];
+
+/// The component of an example filter (`"keep"`, `"apache-error"`, ...),
+/// built from `filters/` for wasm32-wasip2 once per test process, into a
+/// target directory next to the tests' own (so the build lock is not shared).
+pub fn filter_wasm(name: &str) -> Vec<u8> {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test binary path");
+        // <target>/<profile>/deps/<test binary>
+        let target = exe
+            .ancestors()
+            .nth(3)
+            .expect("test binary sits in <target>/<profile>/deps")
+            .join("filters-wasm");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .args(["build", "--locked", "--release", "--target", "wasm32-wasip2"])
+            .env("CARGO_TARGET_DIR", &target)
+            // Small components: no debug info in the uploads.
+            .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+            .env("CARGO_PROFILE_RELEASE_STRIP", "true");
+        for p in FILTER_PACKAGES {
+            cmd.args(["-p", p]);
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(
+            status.success(),
+            "building the example filters failed (is the target installed? `rustup target add wasm32-wasip2`)"
+        );
+        target.join("wasm32-wasip2/release")
+    });
+    let file = dir.join(format!("filter_{}.wasm", name.replace('-', "_")));
+    std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// Uploads a component as tenant `admin_key`'s filter `name`; returns the answer.
+pub async fn upload_filter(
+    t: &TestGateway,
+    admin_key: &str,
+    name: &str,
+    wasm: Vec<u8>,
+) -> (u16, Value) {
+    let r = t
+        .client
+        .put(format!("{}/api/v1/filters/{name}", t.url))
+        .bearer_auth(admin_key)
+        .body(wasm)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}

@@ -1,7 +1,9 @@
-//! HTTP API: the router, search, histogram, health, readiness and metrics.
+//! HTTP API: the router, search, histogram, filters ([`filters`]), health,
+//! readiness and metrics.
 //! Every path that is not an API path goes to [`crate::ingest`].
 
 pub mod error;
+pub mod filters;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -49,6 +51,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/search", get(search_handler))
         .route("/api/v1/histogram", get(histogram_handler))
+        .route("/api/v1/filters", get(filters::list))
+        .route(
+            "/api/v1/filters/{name}",
+            get(filters::get_one)
+                .put(filters::put)
+                .delete(filters::delete),
+        )
         .fallback(ingest_handler)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
@@ -62,6 +71,7 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
         "/metrics" => "metrics",
         "/api/v1/search" => "search",
         "/api/v1/histogram" => "histogram",
+        p if p.starts_with("/api/v1/filters") => "filters",
         _ => "ingest",
     };
     // Formatted only when debug logging is on: this runs on every request.

@@ -155,36 +155,56 @@ impl Indexer {
             let received =
                 OffsetDateTime::from_unix_timestamp_nanos(i128::from(h.received_ms) * 1_000_000)
                     .unwrap_or(today);
-            let key = PartitionKey {
-                tenant: h.tenant.clone(),
-                log_type: h.log_type.clone(),
-                day: received.date(),
-            };
-            if self.committed.get(&key).is_some_and(|&c| c >= record.end) {
-                continue; // already in this partition's last commit
-            }
-            if expired(key.day, self.config.retention_for(&key.log_type), today) {
-                continue; // received so long ago that retention would drop it
-            }
-            let writer = self.writer(&key)?;
-            let mut added = 0u64;
-            for line in batch.events() {
+            // Events come grouped by log type (one group unless a filter retyped some).
+            let mut current: Option<(PartitionKey, bool, u64)> = None;
+            for (log_type, line) in batch.typed_events() {
+                if current
+                    .as_ref()
+                    .is_none_or(|(k, _, _)| k.log_type != log_type)
+                {
+                    if let Some((key, _, added)) = current.take() {
+                        self.count_indexed(&key, added);
+                    }
+                    let key = PartitionKey {
+                        tenant: h.tenant.clone(),
+                        log_type: log_type.to_string(),
+                        day: received.date(),
+                    };
+                    // Skip what is already in this partition's last commit, and
+                    // what was received so long ago that retention would drop it.
+                    let skip = self.committed.get(&key).is_some_and(|&c| c >= record.end)
+                        || expired(key.day, self.config.retention_for(&key.log_type), today);
+                    current = Some((key, skip, 0));
+                }
+                let (key, skip, added) = current.as_mut().expect("set above");
+                if *skip {
+                    continue;
+                }
                 match hot.schema.document(line) {
                     Ok(doc) => {
+                        let writer = self.writer(key)?;
                         writer.writer.add_document(doc)?;
-                        added += 1;
+                        writer.pending += 1;
+                        writer.last_used = Instant::now();
+                        *added += 1;
                     }
                     Err(e) => tracing::error!(lsn = record.lsn, error = %e, "event not indexable"),
                 }
             }
-            writer.pending += added;
-            writer.last_used = Instant::now();
-            self.metrics
-                .events_indexed
-                .get_or_create(&TenantType::new(&h.tenant, &h.log_type))
-                .inc_by(added);
+            if let Some((key, _, added)) = current.take() {
+                self.count_indexed(&key, added);
+            }
         }
         Ok(records.len())
+    }
+
+    fn count_indexed(&self, key: &PartitionKey, added: u64) {
+        if added > 0 {
+            self.metrics
+                .events_indexed
+                .get_or_create(&TenantType::new(&key.tenant, &key.log_type))
+                .inc_by(added);
+        }
     }
 
     fn writer(&mut self, key: &PartitionKey) -> Result<&mut Writer, HotError> {

@@ -7,11 +7,12 @@
 //! loopback only.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 
 use crate::api::error::ApiError;
-use crate::config::{Config, TenantConfig};
+use crate::config::{Config, FilterRef, TenantConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -27,8 +28,16 @@ pub struct Tenant {
     pub name: String,
     pub cors_origins: Vec<String>,
     pub generic_route: bool,
-    /// URL path → log type.
-    pub routes: HashMap<String, String>,
+    /// URL path → log type and filter chain.
+    pub routes: HashMap<String, Route>,
+}
+
+/// What a request's URL path gives its events.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub log_type: String,
+    /// Filters run in order before the WAL (empty: none).
+    pub filters: Arc<[FilterRef]>,
 }
 
 impl Tenant {
@@ -40,7 +49,13 @@ impl Tenant {
             routes: c
                 .routes
                 .iter()
-                .map(|r| (r.path.clone(), r.log_type.clone()))
+                .map(|r| {
+                    let route = Route {
+                        log_type: r.log_type.clone(),
+                        filters: r.filters.clone().into(),
+                    };
+                    (r.path.clone(), route)
+                })
                 .collect(),
         }
     }

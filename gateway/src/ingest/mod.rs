@@ -25,8 +25,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::api::error::ApiError;
-use crate::batch::{self, BATCH_VERSION, BatchHeader, IdempotencyRecord};
+use crate::batch::{self, BATCH_VERSION, BatchHeader, IdempotencyRecord, TypeRun};
 use crate::event::{self, EventContext};
+use crate::filter;
 use crate::telemetry::{LimitLabels, TenantType};
 use crate::{Core, Policy};
 use decode::{BodyKind, Encoding, Item};
@@ -47,10 +48,20 @@ pub struct LineError {
 pub struct IngestAnswer {
     pub accepted: usize,
     pub rejected: usize,
+    /// Events the route's filters dropped on purpose.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dropped: usize,
+    /// Events a filter failed on, stored as dead letters (see `errors`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub dead_lettered: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<LineError>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub errors_truncated: bool,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Answers an `OPTIONS` preflight or a `POST` on an ingest path, inside an
@@ -162,7 +173,8 @@ async fn ingest(
     if let Some(o) = origin.filter(|o| tenant.allows_origin(o)) {
         *allowed_origin = Some(o.to_string());
     }
-    let log_type = route::resolve(&policy.tenants, tenant, path)?;
+    let route = route::resolve(&policy.tenants, tenant, path)?;
+    let log_type = route.log_type.clone();
     let span = tracing::Span::current();
     span.record("tenant", tenant.name.as_str());
     span.record("log_type", log_type.as_str());
@@ -252,6 +264,8 @@ async fn ingest(
     let limits = limits.clone();
     let built = {
         let log_type = log_type.clone();
+        let registry = core.filters.clone();
+        let path = path.to_string();
         tokio::task::spawn_blocking(move || {
             let decoded = decode::decompress(body, encoding, limits.max_decompressed_bytes)?;
             let items = decode::items(&decoded, kind, limits.max_line_bytes);
@@ -262,7 +276,24 @@ async fn ingest(
                 request_id.as_deref(),
                 limits.max_fields_per_event,
             );
-            Ok::<_, ApiError>(build_events(items, &ctx, limits.max_line_bytes))
+            if route.filters.is_empty() {
+                return Ok::<_, ApiError>(build_events(items, &ctx, limits.max_line_bytes));
+            }
+            let info = filter::BatchInfo {
+                tenant: &tenant_name,
+                log_type: &log_type,
+                route: &path,
+                received_ms: now_ms,
+                client_ip: Some(client_ip.to_string()),
+            };
+            Ok(build_filtered(
+                items,
+                &ctx,
+                limits.max_line_bytes,
+                &registry,
+                &route.filters,
+                &info,
+            ))
         })
         .await
         .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))??
@@ -271,6 +302,7 @@ async fn ingest(
         events,
         answer,
         reject_reasons,
+        types,
     } = built;
     if events.is_empty() {
         return Err(ApiError::BadRequest("the body holds no events".into()));
@@ -304,13 +336,18 @@ async fn ingest(
         received_ms: now_ms,
         n: events.len(),
         idempotency: idempotency.clone(),
+        types,
     };
     span.record("events", events.len());
     let payload = batch::encode(&header, &events);
     core.wal.append(payload).await?;
 
-    core.metrics
-        .count_stored(&tenant.name, &log_type, answer.accepted, &reject_reasons);
+    core.metrics.count_stored(
+        &tenant.name,
+        &log_type,
+        events.len() - reject_reasons.len(),
+        &reject_reasons,
+    );
     if let (Some(g), Some(r)) = (guard, &idempotency) {
         g.complete(r, now_ms);
     }
@@ -344,54 +381,195 @@ async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<bytes::B
 struct Built {
     events: Vec<Vec<u8>>,
     answer: IngestAnswer,
-    /// Metric label of each rejected line.
+    /// Metric label of each rejected or dead-lettered event.
+    reject_reasons: Vec<&'static str>,
+    /// Groups by log type when filters retyped some events (see [`batch`]).
+    types: Vec<TypeRun>,
+}
+
+/// Collects a request's stored events and its answer.
+struct Builder<'c> {
+    ctx: &'c EventContext<'c>,
+    max_line: usize,
+    events: Vec<Vec<u8>>,
+    answer: IngestAnswer,
     reject_reasons: Vec<&'static str>,
 }
 
-fn build_events(items: Vec<(usize, Item<'_>)>, ctx: &EventContext, max_line: usize) -> Built {
-    let mut events = Vec::with_capacity(items.len());
-    let mut answer = IngestAnswer {
-        accepted: 0,
-        rejected: 0,
-        errors: Vec::new(),
-        errors_truncated: false,
-    };
-    let mut reject_reasons = Vec::new();
-    let mut reject =
-        |raw: &[u8], line: usize, kind: &'static str, reason: String, events: &mut Vec<Vec<u8>>| {
-            events.push(event::rejected(raw, line, &reason, max_line, ctx));
-            answer.rejected += 1;
-            reject_reasons.push(kind);
-            if answer.errors.len() < MAX_REPORTED_ERRORS {
-                answer.errors.push(LineError { line, reason });
-            } else {
-                answer.errors_truncated = true;
-            }
-        };
-    let mut accepted = 0;
-    for (line, item) in items {
-        match item {
-            Item::Object(obj) => match event::check_fields(&obj, ctx.max_fields) {
-                Ok(()) => {
-                    events.push(event::from_object(obj, ctx));
-                    accepted += 1;
-                }
-                Err(reason) => {
-                    let raw = serde_json::to_vec(&obj).unwrap_or_default();
-                    reject(&raw, line, "too_many_fields", reason, &mut events);
-                }
+impl<'c> Builder<'c> {
+    fn new(ctx: &'c EventContext<'c>, max_line: usize, capacity: usize) -> Self {
+        Builder {
+            ctx,
+            max_line,
+            events: Vec::with_capacity(capacity),
+            answer: IngestAnswer {
+                accepted: 0,
+                rejected: 0,
+                dropped: 0,
+                dead_lettered: 0,
+                errors: Vec::new(),
+                errors_truncated: false,
             },
-            Item::Text(text) => {
-                events.push(event::from_text(text, ctx));
-                accepted += 1;
-            }
-            Item::Bad { raw, reason, kind } => reject(&raw, line, kind, reason, &mut events),
+            reject_reasons: Vec::new(),
         }
     }
-    answer.accepted = accepted;
-    Built {
-        events,
-        answer,
-        reject_reasons,
+
+    fn report(&mut self, line: usize, reason: String) {
+        if self.answer.errors.len() < MAX_REPORTED_ERRORS {
+            self.answer.errors.push(LineError { line, reason });
+        } else {
+            self.answer.errors_truncated = true;
+        }
     }
+
+    /// A line the client got wrong: kept as a rejected event.
+    fn reject(&mut self, raw: &[u8], line: usize, kind: &'static str, reason: String) {
+        self.events
+            .push(event::rejected(raw, line, &reason, self.max_line, self.ctx));
+        self.answer.rejected += 1;
+        self.reject_reasons.push(kind);
+        self.report(line, reason);
+    }
+
+    /// An event a filter failed on: kept as a dead letter.
+    fn dead_letter(&mut self, d: filter::DeadLetter) {
+        self.events.push(event::dead_letter(
+            &d.raw,
+            d.line,
+            &d.filter,
+            &d.reason,
+            self.max_line,
+            self.ctx,
+        ));
+        self.answer.dead_lettered += 1;
+        self.reject_reasons.push("filter_failed");
+        self.report(d.line, d.reason);
+    }
+
+    /// A decoded object, unless it has too many fields.
+    fn object(
+        &mut self,
+        obj: serde_json::Map<String, serde_json::Value>,
+        line: usize,
+        ctx: &EventContext,
+    ) -> bool {
+        match event::check_fields(&obj, ctx.max_fields) {
+            Ok(()) => {
+                self.events.push(event::from_object(obj, ctx));
+                true
+            }
+            Err(reason) => {
+                let raw = serde_json::to_vec(&obj).unwrap_or_default();
+                self.reject(&raw, line, "too_many_fields", reason);
+                false
+            }
+        }
+    }
+
+    fn finish(self, types: Vec<TypeRun>) -> Built {
+        Built {
+            events: self.events,
+            answer: self.answer,
+            reject_reasons: self.reject_reasons,
+            types,
+        }
+    }
+}
+
+fn build_events(items: Vec<(usize, Item<'_>)>, ctx: &EventContext, max_line: usize) -> Built {
+    let mut b = Builder::new(ctx, max_line, items.len());
+    for (line, item) in items {
+        match item {
+            Item::Object(obj) => {
+                if b.object(obj, line, ctx) {
+                    b.answer.accepted += 1;
+                }
+            }
+            Item::Text(text) => {
+                b.events.push(event::from_text(text, ctx));
+                b.answer.accepted += 1;
+            }
+            Item::Bad { raw, reason, kind } => b.reject(&raw, line, kind, reason),
+        }
+    }
+    b.finish(Vec::new())
+}
+
+/// Decoded items through the route's filter chain, then stored events.
+/// `accepted` counts the request's lines that decoded; what the filters
+/// did with them is in `dropped`, `dead_lettered` and the errors.
+fn build_filtered(
+    items: Vec<(usize, Item<'_>)>,
+    ctx: &EventContext,
+    max_line: usize,
+    registry: &filter::Registry,
+    chain: &[crate::config::FilterRef],
+    info: &filter::BatchInfo,
+) -> Built {
+    let mut b = Builder::new(ctx, max_line, items.len());
+    let mut pending = Vec::with_capacity(items.len());
+    for (line, item) in items {
+        let doc = match item {
+            Item::Object(obj) => filter::Doc::Object(obj),
+            Item::Text(text) => filter::Doc::Text(text.to_string()),
+            Item::Bad { raw, reason, kind } => {
+                b.reject(&raw, line, kind, reason);
+                continue;
+            }
+        };
+        b.answer.accepted += 1;
+        pending.push(filter::Pending {
+            line,
+            doc,
+            log_type: None,
+        });
+    }
+    let out = filter::chain::run(registry, chain, info, pending);
+    b.answer.dropped = out.dropped;
+    for d in out.dead {
+        b.dead_letter(d);
+    }
+    // Events of the route's type first, then each type a filter gave.
+    let mut events = out.events;
+    events.sort_by(|a, b| a.log_type.cmp(&b.log_type));
+    let mut types = Vec::new();
+    let mut events = events.into_iter().peekable();
+    while let Some(first) = events.next() {
+        let group_type = first.log_type.clone();
+        let log_type = group_type.as_deref().unwrap_or(ctx.log_type);
+        let typed = EventContext {
+            log_type,
+            ..ctx.clone()
+        };
+        let before = b.events.len();
+        let mut next = Some(first);
+        while let Some(ev) = next {
+            match ev.doc {
+                filter::Doc::Object(obj) => {
+                    b.object(obj, ev.line, &typed);
+                }
+                filter::Doc::Text(text) => b.events.push(event::from_text(&text, &typed)),
+            }
+            next = events.next_if(|e| e.log_type == group_type);
+        }
+        types.push(TypeRun {
+            log_type: log_type.to_string(),
+            n: b.events.len() - before,
+        });
+    }
+    if types.iter().all(|t| t.log_type == ctx.log_type) {
+        return b.finish(Vec::new());
+    }
+    // Rejected and dead-lettered events, pushed first, keep the route's type.
+    let head = b.events.len() - types.iter().map(|t| t.n).sum::<usize>();
+    if head > 0 {
+        types.insert(
+            0,
+            TypeRun {
+                log_type: ctx.log_type.to_string(),
+                n: head,
+            },
+        );
+    }
+    b.finish(types)
 }

@@ -7,7 +7,7 @@
 
 use crate::api::error::ApiError;
 use crate::config::valid_type_name;
-use crate::ingest::auth::{Tenant, Tenants};
+use crate::ingest::auth::{Route, Tenant, Tenants};
 
 pub const GENERIC_PREFIX: &str = "/v1/logs/";
 
@@ -16,8 +16,8 @@ pub fn is_ingest_path(tenants: &Tenants, path: &str) -> bool {
     path.starts_with(GENERIC_PREFIX) || tenants.tenants.iter().any(|t| t.routes.contains_key(path))
 }
 
-/// The log type `path` means for `tenant`.
-pub fn resolve(tenants: &Tenants, tenant: &Tenant, path: &str) -> Result<String, ApiError> {
+/// The log type and filter chain `path` means for `tenant`.
+pub fn resolve(tenants: &Tenants, tenant: &Tenant, path: &str) -> Result<Route, ApiError> {
     if let Some(log_type) = path.strip_prefix(GENERIC_PREFIX) {
         if !tenant.generic_route {
             return Err(ApiError::NotFound(format!(
@@ -30,10 +30,13 @@ pub fn resolve(tenants: &Tenants, tenant: &Tenant, path: &str) -> Result<String,
                 "log type `{log_type}` must be 1-64 characters of a-z, 0-9, '_' and '-'"
             )));
         }
-        return Ok(log_type.to_string());
+        return Ok(Route {
+            log_type: log_type.to_string(),
+            filters: Vec::new().into(),
+        });
     }
-    if let Some(log_type) = tenant.routes.get(path) {
-        return Ok(log_type.clone());
+    if let Some(route) = tenant.routes.get(path) {
+        return Ok(route.clone());
     }
     if tenants.tenants.iter().any(|t| t.routes.contains_key(path)) {
         return Err(ApiError::Forbidden(format!(

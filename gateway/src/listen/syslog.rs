@@ -375,6 +375,7 @@ fn build_batch(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> Batch 
         received_ms: crate::now_ms(),
         n: events.len(),
         idempotency: None,
+        types: Vec::new(),
     };
     Batch {
         payload: batch::encode(&header, &events).into(),

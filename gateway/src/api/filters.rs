@@ -1,0 +1,183 @@
+//! `/api/v1/filters`: a tenant's WASM filters (admin key, own tenant only).
+//!
+//! - `PUT /api/v1/filters/{name}` with the component as the body: checks,
+//!   compiles, stores durably and swaps in a new version (201 for a new
+//!   filter, 200 for a new version).
+//! - `GET /api/v1/filters` and `GET /api/v1/filters/{name}`: version,
+//!   sha256, size, upload time, the routes using it, and stats (batches,
+//!   events, drops, failures, last error).
+//! - `DELETE /api/v1/filters/{name}`: refused with 409 while a route of the
+//!   tenant names it, unless `?force=true`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::{AppState, admin_tenant};
+use crate::Core;
+use crate::filter::RegistryError;
+use crate::filter::registry::Loaded;
+
+fn registry_error(e: RegistryError) -> ApiError {
+    match e {
+        RegistryError::Invalid(m) => ApiError::BadRequest(format!("filter refused: {m}")),
+        RegistryError::NotFound(m) => {
+            ApiError::NotFound(format!("no filter `{m}` for this tenant"))
+        }
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// The tenant's routes whose chain names `filter`.
+fn routes_using(core: &Core, tenant: &str, filter: &str) -> Vec<String> {
+    let policy = core.policy();
+    let Some(t) = policy.tenants.tenants.iter().find(|t| t.name == tenant) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<String> = t
+        .routes
+        .iter()
+        .filter(|(_, r)| r.filters.iter().any(|f| f.name == filter))
+        .map(|(p, _)| p.clone())
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn describe(core: &Core, tenant: &str, name: &str, loaded: &Loaded) -> Value {
+    let s = &loaded.stats;
+    let last_error = s
+        .last_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    json!({
+        "name": name,
+        "version": loaded.meta.version,
+        "sha256": loaded.meta.sha256,
+        "size": loaded.meta.size,
+        "uploaded_at": loaded.meta.uploaded_at,
+        "used_by": routes_using(core, tenant, name),
+        "stats": {
+            "batches": s.batches.load(Relaxed),
+            "events_in": s.events_in.load(Relaxed),
+            "events_dropped": s.events_dropped.load(Relaxed),
+            "failures": s.failures.load(Relaxed),
+            "last_error": last_error,
+        },
+    })
+}
+
+fn admin(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(Arc<Core>, String), ApiError> {
+    let core = state.core()?.clone();
+    let tenant = admin_tenant(&core, headers, uri.query())?;
+    Ok((core, tenant))
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let (core, tenant) = admin(&state, &headers, &uri)?;
+    let filters: Vec<Value> = core
+        .filters
+        .list(&tenant)
+        .iter()
+        .map(|(name, l)| describe(&core, &tenant, name, l))
+        .collect();
+    Ok(axum::Json(json!({ "filters": filters })).into_response())
+}
+
+pub async fn get_one(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let (core, tenant) = admin(&state, &headers, &uri)?;
+    let loaded = core
+        .filters
+        .get(&tenant, &name)
+        .ok_or_else(|| registry_error(RegistryError::NotFound(name.clone())))?;
+    Ok(axum::Json(describe(&core, &tenant, &name, &loaded)).into_response())
+}
+
+pub async fn put(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (core, tenant) = admin(&state, &headers, &uri)?;
+    let max = core.config.filters.max_upload_bytes;
+    let bytes = match http_body_util::Limited::new(body, max).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the component is larger than {max} bytes (filters.max_upload_bytes)"
+            )));
+        }
+        Err(e) => {
+            return Err(ApiError::BadRequest(format!(
+                "could not read the body: {e}"
+            )));
+        }
+    };
+    let existed = core.filters.get(&tenant, &name).is_some();
+    let registry = core.filters.clone();
+    let (t, n) = (tenant.clone(), name.clone());
+    let meta = tokio::task::spawn_blocking(move || registry.upload(&t, &n, &bytes))
+        .await
+        .map_err(|e| ApiError::Internal(format!("upload task failed: {e}")))?
+        .map_err(registry_error)?;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut body = serde_json::to_value(&meta).expect("meta serializes");
+    body["name"] = json!(name);
+    body["used_by"] = json!(routes_using(&core, &tenant, &name));
+    Ok((status, axum::Json(body)).into_response())
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let (core, tenant) = admin(&state, &headers, &uri)?;
+    let force = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "force=true" || p == "force=1"));
+    let used_by = routes_using(&core, &tenant, &name);
+    if !used_by.is_empty() && !force {
+        return Err(ApiError::Conflict(format!(
+            "filter `{name}` is used by route(s) {}; remove it from their chains or delete with ?force=true (their events then become dead letters)",
+            used_by.join(", ")
+        )));
+    }
+    let registry = core.filters.clone();
+    tokio::task::spawn_blocking(move || registry.delete(&tenant, &name))
+        .await
+        .map_err(|e| ApiError::Internal(format!("delete task failed: {e}")))?
+        .map_err(registry_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
