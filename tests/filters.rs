@@ -735,3 +735,25 @@ async fn a_reload_changes_a_routes_filter_chain() {
         .await;
     t.stop().await;
 }
+
+/// With room for only two instances, a third filter still runs: idle
+/// instances of the others give their slots back.
+#[tokio::test]
+async fn idle_instances_give_back_their_slots_when_the_pool_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.filters.max_instances = 2;
+    let t = TestGateway::start(c).await;
+    upload_ok(&t, A_ADMIN, "apache-error", "apache-error").await;
+    upload_ok(&t, A_ADMIN, "hostile", "hostile").await;
+    upload_ok(&t, A_ADMIN, "swap", "keep").await;
+    for round in 0..2 {
+        for path in ["/apache", "/hostile", "/swap"] {
+            let (status, answer) =
+                post_text(&t, path, A_INGEST, format!("slot check {round}\n")).await;
+            assert_eq!(status, 200, "{path}: {answer}");
+            assert!(answer.get("dead_lettered").is_none(), "{path}: {answer}");
+        }
+    }
+    t.stop().await;
+}

@@ -10,6 +10,8 @@
 //! cargo build --release -p logway -p logway-bench
 //! target/release/ingest-bench --connections 16 --batch 100 --seconds 20
 //! target/release/ingest-bench --rate 600      # fixed request rate, for latency at a given load
+//! target/release/ingest-bench --config benches/configs/filters-one.toml --path /bench \
+//!     --upload redact=target/wasm32-wasip2/release/filter_redact.wasm   # with a WASM filter
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -49,6 +51,18 @@ struct Args {
     /// measure the cost of rate limits.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Path the load is posted to (a route of the config, e.g. one running filters).
+    #[arg(long, default_value = "/v1/logs/bench")]
+    path: String,
+    /// Upload a WASM filter before the load: `--upload redact=filter_redact.wasm`.
+    #[arg(long, value_parser = name_file)]
+    upload: Vec<(String, PathBuf)>,
+}
+
+fn name_file(s: &str) -> Result<(String, PathBuf), String> {
+    s.split_once('=')
+        .map(|(n, f)| (n.to_string(), PathBuf::from(f)))
+        .ok_or_else(|| format!("`{s}` is not name=file"))
 }
 
 const SERVICES: &[&str] = &[
@@ -227,6 +241,18 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    for (name, file) in &args.upload {
+        let wasm = std::fs::read(file).with_context(|| file.display().to_string())?;
+        let r = client
+            .put(format!("{url}/api/v1/filters/{name}"))
+            .body(wasm)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("uploading {name}: {} {}", r.status(), r.text().await?);
+        }
+    }
+
     let (bodies, event_bytes) = bodies(64, args.batch, args.gzip);
     let bodies = Arc::new(bodies);
     let stop = Arc::new(AtomicBool::new(false));
@@ -256,6 +282,7 @@ async fn main() -> anyhow::Result<()> {
         let (accepted, sent_bytes, failures) =
             (accepted.clone(), sent_bytes.clone(), failures.clone());
         let (batch, gzip) = (args.batch as u64, args.gzip);
+        let path = args.path.clone();
         let interval = (args.rate > 0)
             .then(|| Duration::from_secs_f64(args.connections as f64 / args.rate as f64));
         tasks.push(tokio::spawn(async move {
@@ -271,7 +298,7 @@ async fn main() -> anyhow::Result<()> {
                 i += 1;
                 let len = body.len() as u64;
                 let mut req = client
-                    .post(format!("{url}/v1/logs/bench"))
+                    .post(format!("{url}{path}"))
                     .header("content-type", "application/x-ndjson")
                     .body(body);
                 if gzip {
@@ -367,6 +394,10 @@ async fn main() -> anyhow::Result<()> {
             "logway_events_indexed_total{tenant=\"default\",type=\"bench\"}",
         );
         final_lag = metric(&m, "logway_hot_index_lag_bytes");
+        let failed_batches = metric(&m, "logway_filter_failures_total");
+        if failed_batches > 0.0 {
+            bail!("{failed_batches} batches failed in a filter (dead letters): not a valid run");
+        }
         if indexed >= total_accepted || drain_start.elapsed() > Duration::from_secs(120) {
             break;
         }

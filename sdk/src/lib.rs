@@ -144,13 +144,24 @@ impl Event {
     pub fn message(&self) -> Option<String> {
         match self.format {
             EventFormat::Text => self.as_str().map(str::to_string),
-            EventFormat::Json => {
-                let obj = self.json()?;
-                ["message", "msg"]
-                    .iter()
-                    .find_map(|k| obj.get(*k).and_then(|v| v.as_str()).map(str::to_string))
-            }
+            EventFormat::Json => ["message", "msg"].iter().find_map(|k| match self.field(k) {
+                Some(serde_json::Value::String(s)) => Some(s),
+                _ => None,
+            }),
         }
+    }
+
+    /// A top-level field of a JSON event, found without building the rest
+    /// of the object (much cheaper than [`Event::json`] for one field).
+    #[cfg(feature = "json")]
+    pub fn field(&self, name: &str) -> Option<serde_json::Value> {
+        if !matches!(self.format, EventFormat::Json) {
+            return None;
+        }
+        let mut de = serde_json::Deserializer::from_slice(&self.raw);
+        serde::Deserializer::deserialize_map(&mut de, json_field::Find(name))
+            .ok()
+            .flatten()
     }
 
     /// A JSON event's object (`None` for text events).
@@ -252,6 +263,35 @@ pub fn counter(name: &str, delta: u64) {
     let _ = (name, delta);
 }
 
+#[cfg(feature = "json")]
+mod json_field {
+    use serde::de::{IgnoredAny, MapAccess, Visitor};
+
+    /// Visits a JSON object, keeping the value of one key and skipping the
+    /// others without allocating.
+    pub struct Find<'a>(pub &'a str);
+
+    impl<'de> Visitor<'de> for Find<'_> {
+        type Value = Option<serde_json::Value>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if found.is_none() && key == self.0 {
+                    found = Some(map.next_value::<serde_json::Value>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+}
+
 thread_local! {
     /// The instance's filter, built by `init`.
     static STATE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
@@ -298,4 +338,27 @@ macro_rules! export_filter {
     $crate::bindings::__export_filter_world!(__LogwayFilter with_types_in $crate::bindings);
         };
     };
+}
+
+#[cfg(all(test, feature = "json"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_reads_one_top_level_field() {
+        let e = Event::json_text(
+            r#"{"a":{"message":"nested"},"n":[1,{"x":2}],"message":"top","z":null}"#,
+        );
+        assert_eq!(e.field("message"), Some(serde_json::json!("top")));
+        assert_eq!(e.field("n"), Some(serde_json::json!([1, {"x": 2}])));
+        assert_eq!(e.field("missing"), None);
+        assert_eq!(e.message().as_deref(), Some("top"));
+        assert_eq!(
+            Event::json_text(r#"{"msg":"m"}"#).message().as_deref(),
+            Some("m")
+        );
+        assert_eq!(Event::json_text("not json").field("a"), None);
+        assert_eq!(Event::json_text("[1,2]").field("a"), None);
+        assert_eq!(Event::text("{\"a\":1}").field("a"), None);
+    }
 }

@@ -486,6 +486,19 @@ pub struct Redact {
 }
 
 impl Redact {
+    /// A masked JSON value as an edit's value.
+    fn edit_value(&self, value: Json) -> Value {
+        match value {
+            Json::String(s) => Value::Text(s),
+            other => match serde_json::to_string(&other) {
+                Ok(json) => Value::Json(json),
+                // Cannot happen for a parsed value; if it did, mask the
+                // whole field rather than leak it.
+                Err(_) => Value::Text(self.redactor.mask.clone()),
+            },
+        }
+    }
+
     /// What to do with one event, and how many values were masked.
     pub fn redact_event(&self, event: &Event) -> (Verdict, u64) {
         match event.format {
@@ -496,6 +509,31 @@ impl Redact {
                 match self.redactor.redact(line) {
                     Some((masked, n)) => (Verdict::Edits(vec![set("message", masked)]), n),
                     None => (Verdict::Keep, 0),
+                }
+            }
+            // Top-level fields only (the usual case): read just those fields
+            // instead of building the whole object.
+            EventFormat::Json if self.fields.iter().all(|f| !f.contains('.')) => {
+                let mut edits = Vec::new();
+                let mut total = 0;
+                for field in &self.fields {
+                    let mut path = field.as_str();
+                    let mut value = event.field(path);
+                    if value.is_none() && path == "message" {
+                        path = "msg";
+                        value = event.field(path);
+                    }
+                    let Some(mut value) = value else { continue };
+                    let n = self.redactor.redact_json(&mut value);
+                    if n > 0 {
+                        total += n;
+                        edits.push(set(path, self.edit_value(value)));
+                    }
+                }
+                if edits.is_empty() {
+                    (Verdict::Keep, 0)
+                } else {
+                    (Verdict::Edits(edits), total)
                 }
             }
             EventFormat::Json => {
@@ -517,16 +555,7 @@ impl Redact {
                         continue;
                     }
                     total += n;
-                    let new = match value {
-                        Json::String(s) => Value::Text(std::mem::take(s)),
-                        other => match serde_json::to_string(other) {
-                            Ok(json) => Value::Json(json),
-                            // Cannot happen for a parsed value; if it did,
-                            // mask the whole field rather than leak it.
-                            Err(_) => Value::Text(self.redactor.mask.clone()),
-                        },
-                    };
-                    edits.push(set(path, new));
+                    edits.push(set(path, self.edit_value(std::mem::take(value))));
                 }
                 if edits.is_empty() {
                     (Verdict::Keep, 0)

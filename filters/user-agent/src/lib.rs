@@ -282,9 +282,16 @@ impl UserAgent {
         if !matches!(event.format, EventFormat::Json) {
             return None;
         }
-        let obj = event.json()?;
+        // A top-level field is read alone; a nested one needs the object.
+        let mut obj = None;
         self.sources.iter().find_map(|source| {
-            let ua = lookup(&obj, &source.path)?.as_str()?.trim();
+            let value = if source.path.contains('.') {
+                let obj = obj.get_or_insert_with(|| event.json());
+                lookup(obj.as_ref()?, &source.path)?.clone()
+            } else {
+                event.field(&source.path)?
+            };
+            let ua = value.as_str()?.trim();
             if ua.is_empty() || ua == "-" {
                 return None;
             }

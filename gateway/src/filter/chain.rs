@@ -24,6 +24,9 @@ pub struct Pending {
     /// The request line (or array element) it came from, for error reports.
     pub line: usize,
     pub doc: Doc,
+    /// `doc`'s bytes as a filter gets them, when already known (the line as
+    /// sent, or what the previous filter kept); `None` after an edit.
+    pub raw: Option<Vec<u8>>,
     /// A log type a filter gave it (else the route's).
     pub log_type: Option<String>,
 }
@@ -124,11 +127,16 @@ pub fn run(
             dead_letter_all(&mut out, current, &step.name, &f);
             return out;
         };
-        let input: Vec<wit::Event> = current.iter().map(to_wit).collect();
+        let input: Vec<wit::Event> = current.iter_mut().map(to_wit).collect();
         let in_bytes: usize = input.iter().map(|e| e.raw.len()).sum();
-        let result = loaded.process(&step.config, &ctx, &input, |v| {
-            check_output(v, input.len(), in_bytes, registry)
-        });
+        let check = |v| check_output(v, input.len(), in_bytes, registry);
+        let mut result = loaded.process(&step.config, &ctx, &input, check);
+        if matches!(&result, Err(f) if f.kind == "instantiate") {
+            // Most likely every instance slot is taken, many by idle
+            // instances of other filters: free those and try once more.
+            registry.drop_idle_instances();
+            result = loaded.process(&step.config, &ctx, &input, check);
+        }
         drop(input);
         match result {
             Err(f) => {
@@ -188,15 +196,15 @@ fn dead_letter_all(out: &mut Output, events: Vec<Pending>, filter: &str, f: &Fai
     for ev in events {
         out.dead.push(DeadLetter {
             line: ev.line,
-            raw: ev.doc.raw(),
+            raw: ev.raw.unwrap_or_else(|| ev.doc.raw()),
             filter: filter.to_string(),
             reason: format!("filter `{filter}` failed: {}", f.message),
         });
     }
 }
 
-/// The event as a filter gets it.
-pub fn to_wit(ev: &Pending) -> wit::Event {
+/// The event as a filter gets it (its bytes are kept for the next filter).
+pub fn to_wit(ev: &mut Pending) -> wit::Event {
     let (format, promoted) = match &ev.doc {
         Doc::Object(m) => (wit::EventFormat::Json, promoted(m)),
         Doc::Text(_) => (
@@ -210,8 +218,9 @@ pub fn to_wit(ev: &Pending) -> wit::Event {
             },
         ),
     };
+    let raw = ev.raw.get_or_insert_with(|| ev.doc.raw()).clone();
     wit::Event {
-        raw: ev.doc.raw(),
+        raw,
         format,
         promoted,
     }
@@ -308,25 +317,34 @@ fn apply(
         wit::Verdict::Keep => next.push(ev),
         wit::Verdict::Drop => *dropped += 1,
         wit::Verdict::Edits(edits) => {
-            let raw_before = ev.doc.raw();
+            let mut ev = ev;
+            // Filled by `to_wit`; the edit makes it stale anyway.
+            let raw_before = ev.raw.take().unwrap_or_else(|| ev.doc.raw());
             match apply_edits(ev, edits) {
                 Ok(ev) => next.push(ev),
                 Err(reason) => bad(dead, raw_before, reason),
             }
         }
         wit::Verdict::Replace(raw) => match Doc::parse(raw) {
-            Ok(doc) => next.push(Pending { doc, ..ev }),
-            Err(reason) => bad(dead, ev.doc.raw(), reason),
+            Ok(doc) => next.push(Pending {
+                doc,
+                raw: None,
+                ..ev
+            }),
+            Err(reason) => bad(dead, ev.raw.unwrap_or_else(|| ev.doc.raw()), reason),
         },
         wit::Verdict::Split(parts) => {
             for raw in parts {
                 match Doc::parse(raw) {
                     Ok(doc) => next.push(Pending {
                         doc,
+                        raw: None,
                         line,
                         log_type: ev.log_type.clone(),
                     }),
-                    Err(reason) => bad(dead, ev.doc.raw(), reason),
+                    Err(reason) => {
+                        bad(dead, ev.raw.clone().unwrap_or_else(|| ev.doc.raw()), reason)
+                    }
                 }
             }
         }
@@ -364,6 +382,7 @@ fn apply_edits(ev: Pending, edits: Vec<wit::Edit>) -> Result<Pending, String> {
     Ok(Pending {
         line: ev.line,
         doc: Doc::Object(obj),
+        raw: None,
         log_type,
     })
 }
@@ -413,6 +432,7 @@ mod tests {
         Pending {
             line: 1,
             doc: Doc::Object(m),
+            raw: None,
             log_type: None,
         }
     }
@@ -455,6 +475,7 @@ mod tests {
         let ev = Pending {
             line: 3,
             doc: Doc::Text("hello".into()),
+            raw: None,
             log_type: None,
         };
         let out = apply_edits(

@@ -65,10 +65,11 @@ pub fn run(
             batch.push(Pending {
                 line: i + 1,
                 doc,
+                raw: None,
                 log_type: None,
             });
         }
-        let events: Vec<wit::Event> = batch.iter().map(chain::to_wit).collect();
+        let events: Vec<wit::Event> = batch.iter_mut().map(chain::to_wit).collect();
         let verdicts = engine
             .process(&mut instance, &ctx, &events)
             .map_err(|f| anyhow::anyhow!("line {}: {f}", batch[0].line))?;

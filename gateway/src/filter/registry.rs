@@ -286,6 +286,19 @@ impl Registry {
         Ok(())
     }
 
+    /// Drops every idle instance of every filter, freeing their slots of
+    /// the pooling allocator (when `filters.max_instances` is reached).
+    pub fn drop_idle_instances(&self) {
+        let live = self.live.read().unwrap_or_else(|e| e.into_inner());
+        for loaded in live.values() {
+            loaded
+                .pools
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        }
+    }
+
     fn insert(&self, tenant: &str, name: &str, loaded: Loaded) {
         self.live
             .write()

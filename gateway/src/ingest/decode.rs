@@ -116,7 +116,9 @@ impl BodyKind {
 /// One unit of a request body.
 #[derive(Debug)]
 pub enum Item<'a> {
-    Object(Map<String, Value>),
+    /// A JSON object, with its bytes as sent when it was a line of its own
+    /// (filters get those instead of a re-serialization).
+    Object(Map<String, Value>, Option<&'a [u8]>),
     Text(&'a str),
     /// `kind` is a short label for metrics, `reason` the message for the client.
     Bad {
@@ -133,7 +135,7 @@ pub fn items(body: &[u8], kind: BodyKind, max_line: usize) -> Vec<(usize, Item<'
         let start = body.iter().position(|b| !b.is_ascii_whitespace());
         if body.len() <= max_line || start.map(|i| body[i]) == Some(b'[') {
             match serde_json::from_slice::<Value>(body) {
-                Ok(Value::Object(m)) => return vec![(1, Item::Object(m))],
+                Ok(Value::Object(m)) => return vec![(1, Item::Object(m, Some(body)))],
                 Ok(Value::Array(elements)) => return array_items(elements),
                 Ok(_) => {
                     return vec![(
@@ -174,11 +176,11 @@ fn array_items(elements: Vec<Value>) -> Vec<(usize, Item<'static>)> {
         .enumerate()
         .map(|(i, v)| {
             let item = match v {
-                Value::Object(m) => Item::Object(m),
+                Value::Object(m) => Item::Object(m, None),
                 Value::String(s) => {
                     let mut m = Map::new();
                     m.insert("message".into(), Value::String(s));
-                    Item::Object(m)
+                    Item::Object(m, None)
                 }
                 other => Item::Bad {
                     raw: Cow::Owned(other.to_string().into_bytes()),
@@ -218,12 +220,12 @@ fn line_item(line: &[u8], kind: BodyKind, max_line: usize) -> Item<'_> {
     match kind {
         BodyKind::Text if !looks_json => Item::Text(text),
         BodyKind::Text => match serde_json::from_str::<Map<String, Value>>(text) {
-            Ok(m) => Item::Object(m),
+            Ok(m) => Item::Object(m, Some(line)),
             // A text line that merely starts with '{' is still a message.
             Err(_) => Item::Text(text),
         },
         BodyKind::Json | BodyKind::Ndjson => match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(m)) => Item::Object(m),
+            Ok(Value::Object(m)) => Item::Object(m, Some(line)),
             Ok(_) => Item::Bad {
                 raw: Cow::Borrowed(line),
                 kind: "not_object",
@@ -263,7 +265,7 @@ mod tests {
             1000,
         );
         assert!(matches!(v[0].1, Item::Text("plain line")));
-        assert!(matches!(v[1].1, Item::Object(_)));
+        assert!(matches!(v[1].1, Item::Object(_, Some(_))));
         assert!(matches!(v[2].1, Item::Text("{not json")));
     }
 

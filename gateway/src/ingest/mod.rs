@@ -480,7 +480,7 @@ fn build_events(items: Vec<(usize, Item<'_>)>, ctx: &EventContext, max_line: usi
     let mut b = Builder::new(ctx, max_line, items.len());
     for (line, item) in items {
         match item {
-            Item::Object(obj) => {
+            Item::Object(obj, _) => {
                 if b.object(obj, line, ctx) {
                     b.answer.accepted += 1;
                 }
@@ -509,9 +509,9 @@ fn build_filtered(
     let mut b = Builder::new(ctx, max_line, items.len());
     let mut pending = Vec::with_capacity(items.len());
     for (line, item) in items {
-        let doc = match item {
-            Item::Object(obj) => filter::Doc::Object(obj),
-            Item::Text(text) => filter::Doc::Text(text.to_string()),
+        let (doc, raw) = match item {
+            Item::Object(obj, raw) => (filter::Doc::Object(obj), raw.map(<[u8]>::to_vec)),
+            Item::Text(text) => (filter::Doc::Text(text.to_string()), None),
             Item::Bad { raw, reason, kind } => {
                 b.reject(&raw, line, kind, reason);
                 continue;
@@ -521,6 +521,7 @@ fn build_filtered(
         pending.push(filter::Pending {
             line,
             doc,
+            raw,
             log_type: None,
         });
     }
