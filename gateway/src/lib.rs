@@ -22,11 +22,14 @@
 //!   answered.
 //! - [`hot`]: the indexer reads the WAL into per-tenant, per-type, per-day
 //!   tantivy partitions; search and histogram read them.
+//! - [`archive`]: the archive writer, another WAL consumer, uploads every
+//!   event as NDJSON + zstd objects to a local directory or S3.
 //! - [`telemetry`]: tracing and Prometheus metrics.
 //!
 //! [`start`] is the single entry point used by `main` and by the tests.
 
 pub mod api;
+pub mod archive;
 pub mod batch;
 pub mod config;
 pub mod event;
@@ -79,7 +82,15 @@ pub struct Core {
     pub hot: Arc<HotIndex>,
     pub idempotency: Arc<Idempotency>,
     pub filters: Arc<filter::Registry>,
+    /// The archive's store and writer status (`None`: archive disabled).
+    pub archive: Option<Archive>,
     pub metrics: Arc<Metrics>,
+}
+
+/// The cold archive as the API sees it.
+pub struct Archive {
+    pub store: Arc<dyn archive::store::ObjectStore>,
+    pub status: Arc<archive::writer::Status>,
 }
 
 impl Core {
@@ -164,6 +175,8 @@ struct Threads {
     indexer: std::thread::JoinHandle<()>,
     idempotency: std::thread::JoinHandle<()>,
     indexer_stop: Arc<AtomicBool>,
+    archive: Option<std::thread::JoinHandle<()>>,
+    archive_stop: Arc<AtomicBool>,
 }
 
 /// Opens the WAL (cutting a torn tail), the hot index and the idempotency
@@ -209,6 +222,36 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
     let indexer = std::thread::Builder::new()
         .name("hot-indexer".into())
         .spawn(move || indexer.run())?;
+    let archive_stop = Arc::new(AtomicBool::new(false));
+    let (archive, archive_thread) = if config.archive.enabled {
+        let runtime = tokio::runtime::Handle::current();
+        let store = runtime
+            .block_on(archive::store::build(
+                &config.archive,
+                data,
+                metrics.clone(),
+            ))
+            .context("cannot open the archive store")?;
+        let status = Arc::new(archive::writer::Status::default());
+        let writer = archive::writer::Writer::new(
+            data,
+            wal.clone(),
+            store.clone(),
+            runtime,
+            config.archive.clone(),
+            metrics.clone(),
+            status.clone(),
+            archive_stop.clone(),
+        )
+        .context("cannot open the archive writer's state")?;
+        tracing::info!(store = %store.describe(), "archiving");
+        let thread = std::thread::Builder::new()
+            .name("archive-writer".into())
+            .spawn(move || writer.run())?;
+        (Some(Archive { store, status }), Some(thread))
+    } else {
+        (None, None)
+    };
     let idempotency_thread = std::thread::Builder::new()
         .name("idempotency".into())
         .spawn(move || idem_consumer.run())?;
@@ -225,6 +268,7 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
         hot,
         idempotency,
         filters,
+        archive,
         metrics,
     };
     Ok((
@@ -234,6 +278,8 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
             indexer,
             idempotency: idempotency_thread,
             indexer_stop,
+            archive: archive_thread,
+            archive_stop,
         },
     ))
 }
@@ -306,6 +352,25 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
                 }
             })
         };
+        let cold_retention = core.archive.as_ref().map(|a| {
+            let (store, config, metrics) = (
+                a.store.clone(),
+                core.config.archive.clone(),
+                core.metrics.clone(),
+            );
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(archive::retention::EVERY);
+                loop {
+                    every.tick().await;
+                    let now = time::OffsetDateTime::now_utc();
+                    if let Err(e) =
+                        archive::retention::enforce(&*store, &config, now, &metrics).await
+                    {
+                        tracing::warn!(error = %e, "cold retention failed; will retry");
+                    }
+                }
+            })
+        });
         let mut rx = shutdown_rx;
         let syslog: Vec<_> = syslog_listeners
             .into_iter()
@@ -318,6 +383,9 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         server.await?;
         evictor.abort();
+        if let Some(r) = cold_retention {
+            r.abort();
+        }
         for s in syslog {
             let _ = s.await;
         }
@@ -327,6 +395,10 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
             threads.indexer_stop.store(true, Ordering::Release);
             let _ = threads.indexer.join();
             let _ = threads.idempotency.join();
+            threads.archive_stop.store(true, Ordering::Release);
+            if let Some(a) = threads.archive {
+                let _ = a.join();
+            }
         })
         .await?;
         tracing::info!("stopped");

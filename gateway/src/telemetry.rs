@@ -82,6 +82,19 @@ pub struct FilterCounterLabels {
     pub name: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreOpLabels {
+    /// "put", "get", "list", "delete".
+    pub op: String,
+    /// "ok", "not_found", "transient_error", "permanent_error".
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabel {
+    pub op: String,
+}
+
 type HistogramFamily = Family<EndpointLabel, Histogram, fn() -> Histogram>;
 
 /// Every metric the gateway exports.
@@ -106,6 +119,14 @@ pub struct Metrics {
     pub filter_instances_created: Family<FilterLabels, Counter>,
     pub filter_host_calls_ignored: Family<FilterLabels, Counter>,
     pub filter_counter: Family<FilterCounterLabels, Counter>,
+    pub archive_lag_bytes: Gauge,
+    pub archive_objects: Counter,
+    pub archive_bytes: Counter,
+    pub archive_events: Family<TenantType, Counter>,
+    pub archive_upload_errors: Counter,
+    pub archive_objects_deleted: Counter,
+    pub object_store_requests: Family<StoreOpLabels, Counter>,
+    pub object_store_duration: Family<OpLabel, Histogram, fn() -> Histogram>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -141,6 +162,14 @@ impl Metrics {
             filter_instances_created: Family::default(),
             filter_host_calls_ignored: Family::default(),
             filter_counter: Family::default(),
+            archive_lag_bytes: Gauge::default(),
+            archive_objects: Counter::default(),
+            archive_bytes: Counter::default(),
+            archive_events: Family::default(),
+            archive_upload_errors: Counter::default(),
+            archive_objects_deleted: Counter::default(),
+            object_store_requests: Family::default(),
+            object_store_duration: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
         };
         registry.register(
@@ -237,6 +266,46 @@ impl Metrics {
             "filter_counter",
             "Counters WASM filters add to with `counter-add`",
             m.filter_counter.clone(),
+        );
+        registry.register(
+            "archive_lag_bytes",
+            "Durable WAL bytes not yet uploaded to the archive",
+            m.archive_lag_bytes.clone(),
+        );
+        registry.register(
+            "archive_objects",
+            "Objects uploaded to the archive",
+            m.archive_objects.clone(),
+        );
+        registry.register(
+            "archive_bytes",
+            "Compressed bytes uploaded to the archive",
+            m.archive_bytes.clone(),
+        );
+        registry.register(
+            "archive_events",
+            "Events uploaded to the archive",
+            m.archive_events.clone(),
+        );
+        registry.register(
+            "archive_upload_errors",
+            "Archive uploads that failed (and are retried)",
+            m.archive_upload_errors.clone(),
+        );
+        registry.register(
+            "archive_objects_deleted",
+            "Archived objects deleted by cold retention",
+            m.archive_objects_deleted.clone(),
+        );
+        registry.register(
+            "object_store_requests",
+            "Object store calls by operation and outcome",
+            m.object_store_requests.clone(),
+        );
+        registry.register(
+            "object_store_request_duration_seconds",
+            "Object store call latency",
+            m.object_store_duration.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -300,3 +300,90 @@ pub async fn upload_filter(
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
+
+/// Credentials the test S3 server checks (it verifies request signatures).
+pub const S3_ACCESS_KEY: &str = "logway-test-access";
+pub const S3_SECRET_KEY: &str = "logway-test-secret-key-0001";
+pub const S3_BUCKET: &str = "logway-archive";
+
+/// A real S3-protocol server (s3s-fs: a directory served over S3, with
+/// SigV4 checks) on 127.0.0.1, in this process. `stop` drops the listener
+/// and every connection, for outage tests; `start_at` brings it back on the
+/// same port.
+pub struct S3Server {
+    pub addr: std::net::SocketAddr,
+    pub root: std::path::PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl S3Server {
+    pub async fn start(root: &Path) -> S3Server {
+        Self::start_at(root, "127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_at(root: &Path, addr: std::net::SocketAddr) -> S3Server {
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        std::fs::create_dir_all(root.join(S3_BUCKET)).unwrap();
+        let fs = s3s_fs::FileSystem::new(root).unwrap();
+        let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+        ));
+        let service = builder.build();
+        let mut listener = None;
+        for _ in 0..100 {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                // The port of a server just stopped may linger briefly.
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        let listener = listener.expect("S3 test server binds");
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                let conn = http
+                    .serve_connection(TokioIo::new(socket), service.clone())
+                    .into_owned();
+                conns.spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        });
+        S3Server {
+            addr,
+            root: root.to_path_buf(),
+            task,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving: the listener and open connections are dropped.
+    pub async fn stop(self) -> std::net::SocketAddr {
+        self.task.abort();
+        let _ = self.task.await;
+        self.addr
+    }
+
+    /// The `[archive.s3]` section that points at this server.
+    pub fn archive_toml(&self) -> String {
+        format!(
+            "[archive.s3]\nbucket = \"{S3_BUCKET}\"\nendpoint_url = \"{}\"\nforce_path_style = true\naccess_key_id = \"{S3_ACCESS_KEY}\"\nsecret_access_key = \"{S3_SECRET_KEY}\"\n",
+            self.endpoint()
+        )
+    }
+
+    pub fn s3_config(&self) -> logway::config::S3Config {
+        let text = self.archive_toml().replace("[archive.s3]\n", "");
+        toml::from_str(&text).expect("valid S3 config")
+    }
+}

@@ -139,6 +139,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
                 "wal_max_bytes": core.config.wal.max_bytes,
                 "hot_index_lag_bytes": core.metrics.hot_index_lag_bytes.get(),
                 "wal_durable_lsn": durable,
+                "archive": core.archive.as_ref().map(|a| serde_json::json!({
+                    "store": a.store.describe(),
+                    "lag_bytes": durable.saturating_sub(a.status.checkpoint.load(std::sync::atomic::Ordering::Relaxed)),
+                    "last_error": a.status.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                })),
             }))
             .into_response()
         }
