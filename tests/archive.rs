@@ -133,7 +133,7 @@ async fn acked_events_are_archived_under_documented_keys_readable_by_plain_tools
     let client = s3_client(&server).await;
     let archive = read_archive(&client).await;
     let key_shape = |k: &str| -> Option<(String, String)> {
-        // logs/tenant=a/type=mobile_logs/dt=2026-11-21/hour=09/{20 digits}-{20 digits}.ndjson.zst
+        // logs/tenant=a/type=mobile_logs/dt=2026-11-21/hour=09/{20 digits}-{20 digits}-{ulid}.ndjson.zst
         let parts: Vec<&str> = k.split('/').collect();
         assert_eq!(parts.len(), 6, "{k}");
         assert_eq!(parts[0], "logs", "{k}");
@@ -151,8 +151,13 @@ async fn acked_events_are_archived_under_documented_keys_readable_by_plain_tools
         let hour: u8 = parts[4].strip_prefix("hour=")?.parse().ok()?;
         assert!(hour < 24);
         let name = parts[5].strip_suffix(".ndjson.zst")?;
-        let (a, b) = name.split_once('-')?;
-        assert!(a.len() == 20 && b.len() == 20 && a < b, "{k}");
+        let range: Vec<&str> = name.split('-').collect();
+        assert_eq!(range.len(), 3, "{k}");
+        assert!(
+            range[0].len() == 20 && range[1].len() == 20 && range[0] < range[1],
+            "{k}"
+        );
+        assert!(range[2].parse::<ulid::Ulid>().is_ok(), "{k}");
         Some((tenant.to_string(), ty.to_string()))
     };
     let mut counts: HashMap<(String, String), usize> = HashMap::new();

@@ -215,7 +215,7 @@ async fn cold_retention_deletes_expired_days_and_nothing_younger() {
             ("audit", 30),
         ] {
             let received = now - time::Duration::days(days_ago);
-            let key = PartitionKey::new("a", ty, received).object_key("logs", 0, 10);
+            let key = PartitionKey::new("a", ty, received).object_key("logs", 0, 10, "w");
             store.put(&key, Bytes::from_static(b"x")).await.unwrap();
             keys.push(key);
         }

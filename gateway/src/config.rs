@@ -30,6 +30,7 @@ pub const DEFAULT_WAL_QUEUE_LEN: usize = 4096;
 pub const DEFAULT_HOT_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 pub const DEFAULT_HOT_WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_HOT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+pub const DEFAULT_HOT_REHYDRATED_RETENTION: Duration = Duration::from_secs(3 * 86_400);
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_SEARCH_MAX_LIMIT: usize = 10_000;
 pub const DEFAULT_TENANT: &str = "default";
@@ -330,6 +331,9 @@ pub struct HotConfig {
     /// Hot retention per log type, overriding `retention`.
     #[serde(deserialize_with = "de_duration_map")]
     pub retention_by_type: BTreeMap<String, Duration>,
+    /// How long events replayed from the archive stay, from the replay day.
+    #[serde(deserialize_with = "de_duration")]
+    pub rehydrated_retention: Duration,
 }
 
 impl Default for HotConfig {
@@ -339,6 +343,7 @@ impl Default for HotConfig {
             writer_memory_bytes: DEFAULT_HOT_WRITER_MEMORY_BYTES,
             retention: DEFAULT_HOT_RETENTION,
             retention_by_type: BTreeMap::new(),
+            rehydrated_retention: DEFAULT_HOT_REHYDRATED_RETENTION,
         }
     }
 }

@@ -24,6 +24,8 @@
 //!   tantivy partitions; search and histogram read them.
 //! - [`archive`]: the archive writer, another WAL consumer, uploads every
 //!   event as NDJSON + zstd objects to a local directory or S3.
+//! - [`replay`]: jobs that read archived ranges back into rehydrated hot
+//!   partitions.
 //! - [`telemetry`]: tracing and Prometheus metrics.
 //!
 //! [`start`] is the single entry point used by `main` and by the tests.
@@ -37,6 +39,7 @@ pub mod filter;
 pub mod hot;
 pub mod ingest;
 pub mod listen;
+pub mod replay;
 pub mod telemetry;
 pub mod wal;
 
@@ -84,6 +87,7 @@ pub struct Core {
     pub filters: Arc<filter::Registry>,
     /// The archive's store and writer status (`None`: archive disabled).
     pub archive: Option<Archive>,
+    pub replays: replay::Replays,
     pub metrics: Arc<Metrics>,
 }
 
@@ -269,6 +273,7 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
         idempotency,
         filters,
         archive,
+        replays: replay::Replays::default(),
         metrics,
     };
     Ok((

@@ -62,6 +62,21 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Replay archived events of a time range into the hot tier; shows
+    /// progress and exits non-zero if the job fails or reports errors.
+    Replay {
+        /// Only this log type (default: every type of the tenant).
+        #[arg(long = "type")]
+        log_type: Option<String>,
+        /// Start of the receive-time range: RFC 3339, epoch, `now-2d`.
+        #[arg(long)]
+        from: String,
+        /// End (exclusive).
+        #[arg(long, default_value = "now")]
+        to: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Test, upload, list or delete WASM filters.
     Filter {
         #[command(subcommand)]
@@ -180,6 +195,89 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
         } => search(&url, key, query, from, to, log_type, limit).await,
         Command::Filter { command } => filter(command).await,
+        Command::Replay {
+            log_type,
+            from,
+            to,
+            remote,
+        } => replay(log_type, from, to, remote).await,
+    }
+}
+
+async fn replay(
+    log_type: Option<String>,
+    from: String,
+    to: String,
+    remote: Remote,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let client = reqwest::Client::new();
+    let base = format!("{}/api/v1/replay", remote.url.trim_end_matches('/'));
+    let with_key = |req: reqwest::RequestBuilder| match &remote.key {
+        Some(k) => req.bearer_auth(k),
+        None => req,
+    };
+    let send = |req: reqwest::RequestBuilder| async {
+        let resp = with_key(req)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", remote.url))?;
+        let status = resp.status();
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .context("the gateway answered something that is not JSON")?;
+        if !status.is_success() {
+            bail!(
+                "{status}: {}",
+                body["error"]["message"].as_str().unwrap_or("unknown error")
+            );
+        }
+        Ok::<_, anyhow::Error>(body)
+    };
+    let job = send(
+        client
+            .post(&base)
+            .json(&serde_json::json!({"type": log_type, "from": from, "to": to})),
+    )
+    .await?;
+    let id = job["id"]
+        .as_str()
+        .context("no job id in the answer")?
+        .to_string();
+    eprintln!("replay job {id}");
+    let progress = loop {
+        let p = send(client.get(format!("{base}/{id}"))).await?;
+        let (done, total) = (
+            p["objects_done"].as_u64().unwrap_or(0),
+            p["objects_total"].as_u64().unwrap_or(0),
+        );
+        let width = 30;
+        let filled = (done * width).checked_div(total).unwrap_or(0).min(width) as usize;
+        eprint!(
+            "\r[{}{}] {done}/{total} objects, {} events indexed, {} duplicates, {}/s{}   ",
+            "#".repeat(filled),
+            "-".repeat(width as usize - filled),
+            p["events_indexed"],
+            p["duplicates_skipped"],
+            p["events_per_sec"],
+            p["eta_seconds"]
+                .as_f64()
+                .map(|e| format!(", ETA {e:.0}s"))
+                .unwrap_or_default(),
+        );
+        let _ = std::io::stderr().flush();
+        if !matches!(p["state"].as_str(), Some("queued" | "running")) {
+            eprintln!();
+            break p;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    println!("{}", serde_json::to_string_pretty(&progress)?);
+    match progress["state"].as_str() {
+        Some("done") if progress["error_count"].as_u64() == Some(0) => Ok(()),
+        Some("done") => bail!("replay finished with {} errors", progress["error_count"]),
+        other => bail!("replay {}", other.unwrap_or("ended in an unknown state")),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod filters;
+pub mod replay;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -51,6 +52,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/search", get(search_handler))
         .route("/api/v1/histogram", get(histogram_handler))
+        .route("/api/v1/replay", get(replay::list).post(replay::start))
+        .route(
+            "/api/v1/replay/{id}",
+            get(replay::get_one).delete(replay::cancel),
+        )
         .route("/api/v1/filters", get(filters::list))
         .route(
             "/api/v1/filters/{name}",
@@ -72,6 +78,7 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
         "/api/v1/search" => "search",
         "/api/v1/histogram" => "histogram",
         p if p.starts_with("/api/v1/filters") => "filters",
+        p if p.starts_with("/api/v1/replay") => "replay",
         _ => "ingest",
     };
     // Formatted only when debug logging is on: this runs on every request.
@@ -184,7 +191,7 @@ struct SearchParams {
     _key: Option<String>,
 }
 
-/// Reads "now", "now-15m", RFC 3339, "YYYY-MM-DD HH:MM:SS" or epoch digits.
+/// Reads "now", "now-15m", "now+1h", RFC 3339, "YYYY-MM-DD HH:MM:SS" or epoch digits.
 pub fn parse_time_param(
     name: &str,
     text: &str,
@@ -198,9 +205,14 @@ pub fn parse_time_param(
         let d = parse_duration(ago).map_err(|e| ApiError::BadRequest(format!("`{name}`: {e}")))?;
         return Ok(now - d);
     }
+    if let Some(ahead) = text.strip_prefix("now+") {
+        let d =
+            parse_duration(ahead).map_err(|e| ApiError::BadRequest(format!("`{name}`: {e}")))?;
+        return Ok(now + d);
+    }
     parse_time_text(text).ok_or_else(|| {
         ApiError::BadRequest(format!(
-            "`{name}` = `{text}` is not a time: use RFC 3339, epoch seconds or milliseconds, `now` or `now-15m`"
+            "`{name}` = `{text}` is not a time: use RFC 3339, epoch seconds or milliseconds, `now`, `now-15m` or `now+1h`"
         ))
     })
 }

@@ -8,8 +8,8 @@
 //! ## Object keys
 //!
 //! ```text
-//! {prefix}/tenant={tenant}/type={type}/dt={YYYY-MM-DD}/hour={HH}/{start:020}-{end:020}.ndjson.zst
-//! logs/tenant=acme/type=web_logs/dt=2026-11-21/hour=09/00000000000001048576-00000000000002097152.ndjson.zst
+//! {prefix}/tenant={tenant}/type={type}/dt={YYYY-MM-DD}/hour={HH}/{start:020}-{end:020}-{writer}.ndjson.zst
+//! logs/tenant=acme/type=web_logs/dt=2026-11-21/hour=09/00000000000001048576-00000000000002097152-01KAKX3M8Q6V2J9T4W5Y7Z0B1C.ndjson.zst
 //! ```
 //!
 //! - `dt` and `hour` are the UTC day and hour the gateway *received* the
@@ -22,6 +22,10 @@
 //!   after a crash or an outage the same range is cut again into the same
 //!   objects with the same keys: a retried upload overwrites, never
 //!   duplicates.
+//! - `writer` is an id (a ULID) the data directory's archive writer picks
+//!   once and keeps in its state file: two gateways sharing a bucket, or
+//!   one rebuilt with an empty data directory (its WAL starting at 0
+//!   again), never write the same key.
 //!
 //! ## Object format
 //!
@@ -74,9 +78,12 @@ impl PartitionKey {
     }
 
     /// The key of the object holding this partition's events of WAL range
-    /// `[start, end)`.
-    pub fn object_key(&self, prefix: &str, start: u64, end: u64) -> String {
-        format!("{}{start:020}-{end:020}.ndjson.zst", self.prefix(prefix))
+    /// `[start, end)` of `writer`.
+    pub fn object_key(&self, prefix: &str, start: u64, end: u64, writer: &str) -> String {
+        format!(
+            "{}{start:020}-{end:020}-{writer}.ndjson.zst",
+            self.prefix(prefix)
+        )
     }
 }
 
@@ -105,8 +112,8 @@ mod tests {
         let key = PartitionKey::new("acme", "web_logs", received);
         assert_eq!(key.hour, 8);
         assert_eq!(
-            key.object_key("logs", 1_048_576, 2_097_152),
-            "logs/tenant=acme/type=web_logs/dt=2026-11-21/hour=08/00000000000001048576-00000000000002097152.ndjson.zst"
+            key.object_key("logs", 1_048_576, 2_097_152, "01KAKX3M8Q6V2J9T4W5Y7Z0B1C"),
+            "logs/tenant=acme/type=web_logs/dt=2026-11-21/hour=08/00000000000001048576-00000000000002097152-01KAKX3M8Q6V2J9T4W5Y7Z0B1C.ndjson.zst"
         );
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! ## State file
 //!
-//! `{data_dir}/archive-state.json`: `{"checkpoint":LSN,"pending":{"start":S,"end":E}}`,
-//! replaced by rename + fsync. `checkpoint` is where the next round starts
+//! `{data_dir}/archive-state.json`:
+//! `{"writer":"01K…","checkpoint":LSN,"pending":{"start":S,"end":E}}`,
+//! replaced by rename + fsync. `writer` is this data directory's writer id
+//! (part of every key), picked when the file is first written. `checkpoint` is where the next round starts
 //! (everything before it is uploaded). `pending` is written before a
 //! round's first upload and cleared after its last: at start a pending
 //! round is cut again at exactly `end`, so it yields the same keys and the
@@ -44,6 +46,8 @@ const ZSTD_LEVEL: i32 = 3;
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
 struct State {
+    #[serde(default)]
+    writer: String,
     checkpoint: u64,
     #[serde(default)]
     pending: Option<Range>,
@@ -124,7 +128,11 @@ impl Writer {
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<Writer> {
         let state_path = data_dir.join(STATE_FILE);
-        let state = load_state(&state_path)?;
+        let mut state = load_state(&state_path)?;
+        if state.writer.is_empty() {
+            state.writer = ulid::Ulid::generate().to_string();
+            save_state(&state_path, &state)?;
+        }
         wal.register_consumer(CONSUMER, state.checkpoint);
         status.checkpoint.store(state.checkpoint, Ordering::Relaxed);
         if let Some(p) = state.pending {
@@ -275,7 +283,7 @@ impl Writer {
             objects.push((key, part.events, body));
         }
         for (key, events, body) in &objects {
-            let object_key = key.object_key(&self.config.prefix, start, end);
+            let object_key = key.object_key(&self.config.prefix, start, end, &self.state.writer);
             let mut backoff = Duration::from_millis(500);
             loop {
                 match self
@@ -315,10 +323,8 @@ impl Writer {
             .last_error
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = None;
-        self.state = State {
-            checkpoint: end,
-            pending: None,
-        };
+        self.state.checkpoint = end;
+        self.state.pending = None;
         // If this write fails the round is redone at start (same keys).
         if let Err(e) = save_state(&self.state_path, &self.state) {
             tracing::error!(error = %e, "archive: cannot record the checkpoint");

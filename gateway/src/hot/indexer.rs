@@ -169,6 +169,7 @@ impl Indexer {
                         tenant: h.tenant.clone(),
                         log_type: log_type.to_string(),
                         day: received.date(),
+                        rehydrated: false,
                     };
                     // Skip what is already in this partition's last commit, and
                     // what was received so long ago that retention would drop it.
@@ -254,7 +255,12 @@ impl Indexer {
     /// Deletes partitions whose day ended longer ago than their type's retention.
     pub fn enforce_retention(&mut self, now: OffsetDateTime) {
         for p in self.hot.all_partitions() {
-            if !expired(p.key.day, self.config.retention_for(&p.key.log_type), now) {
+            let retention = if p.key.rehydrated {
+                self.config.rehydrated_retention
+            } else {
+                self.config.retention_for(&p.key.log_type)
+            };
+            if !expired(p.key.day, retention, now) {
                 continue;
             }
             if let Some(w) = self.writers.remove(&p.key) {
@@ -320,17 +326,22 @@ mod tests {
             .retention_by_type
             .insert("debug_logs".into(), Duration::from_secs(86_400));
         let now = datetime!(2026-11-21 12:00 UTC);
-        let key = |log_type: &str, days_ago: i64| PartitionKey {
+        let part = |log_type: &str, days_ago: i64, rehydrated: bool| PartitionKey {
             tenant: "t".into(),
             log_type: log_type.into(),
             day: (now - time::Duration::days(days_ago)).date(),
+            rehydrated,
         };
+        let key = |log_type: &str, days_ago: i64| part(log_type, days_ago, false);
         let keys = [
             key("app_logs", 9),
             key("app_logs", 7),
             key("app_logs", 0),
             key("debug_logs", 2),
             key("debug_logs", 1),
+            // Rehydrated: 3 days (the default) from the day of the replay.
+            part("app_logs", 4, true),
+            part("app_logs", 1, true),
         ];
         for k in &keys {
             hot.partition(k).unwrap();
@@ -346,11 +357,17 @@ mod tests {
         );
         indexer.enforce_retention(now);
         let left: Vec<PartitionKey> = hot.all_partitions().iter().map(|p| p.key.clone()).collect();
-        // app_logs from 9 days ago and debug_logs from 2 days ago are past
-        // their retention; the 7-day-old app_logs day ended 6.5 days ago.
+        // app_logs from 9 days ago, debug_logs from 2 days ago and the
+        // replay of 4 days ago are past their retention; the 7-day-old
+        // app_logs day ended 6.5 days ago.
         assert_eq!(
             left,
-            vec![keys[1].clone(), keys[2].clone(), keys[4].clone()]
+            vec![
+                keys[1].clone(),
+                keys[6].clone(),
+                keys[2].clone(),
+                keys[4].clone()
+            ]
         );
         assert!(
             !dir.path()
@@ -364,7 +381,8 @@ mod tests {
                 .join(super::super::day_name(keys[1].day))
                 .exists()
         );
-        assert_eq!(indexer.metrics.hot_partitions_deleted.get(), 2);
+        assert!(dir.path().join("hot/t/app_logs/replay-2026-11-20").exists());
+        assert_eq!(indexer.metrics.hot_partitions_deleted.get(), 3);
     }
 
     #[test]

@@ -49,16 +49,26 @@ pub enum HotError {
 pub struct PartitionKey {
     pub tenant: String,
     pub log_type: String,
+    /// The day received, or for a rehydrated partition the day of the replay.
     pub day: Date,
+    /// Holds events replayed from the archive (`replay-YYYY-MM-DD`), kept
+    /// for `hot.rehydrated_retention` from `day`.
+    pub rehydrated: bool,
 }
 
 impl PartitionKey {
     fn dir(&self, root: &Path) -> PathBuf {
-        root.join(&self.tenant)
-            .join(&self.log_type)
-            .join(day_name(self.day))
+        let name = if self.rehydrated {
+            format!("{REHYDRATED_PREFIX}{}", day_name(self.day))
+        } else {
+            day_name(self.day)
+        };
+        root.join(&self.tenant).join(&self.log_type).join(name)
     }
 }
+
+/// Directory name prefix of rehydrated partitions.
+pub const REHYDRATED_PREFIX: &str = "replay-";
 
 pub fn day_name(day: Date) -> String {
     format!(
@@ -104,11 +114,16 @@ impl HotIndex {
         for tenant in subdirs(root)? {
             for log_type in subdirs(&root.join(&tenant))? {
                 for day in subdirs(&root.join(&tenant).join(&log_type))? {
-                    let Some(day) = parse_day(&day) else { continue };
+                    let (name, rehydrated) = match day.strip_prefix(REHYDRATED_PREFIX) {
+                        Some(rest) => (rest, true),
+                        None => (day.as_str(), false),
+                    };
+                    let Some(day) = parse_day(name) else { continue };
                     let key = PartitionKey {
                         tenant: tenant.clone(),
                         log_type: log_type.clone(),
                         day,
+                        rehydrated,
                     };
                     match hot.open_partition(&key, false) {
                         Ok(p) => {
@@ -172,6 +187,20 @@ impl HotIndex {
             .filter(|p| p.key.tenant == tenant && log_type.is_none_or(|t| p.key.log_type == t))
             .cloned()
             .collect()
+    }
+
+    /// True if any of `partitions` holds an event with this id (as of
+    /// their last reload).
+    pub fn contains_id(&self, partitions: &[Arc<Partition>], id: &str) -> bool {
+        let term = tantivy::Term::from_field_text(self.schema.id, id);
+        partitions
+            .iter()
+            .any(|p| p.reader.searcher().doc_freq(&term).unwrap_or(0) > 0)
+    }
+
+    /// The partition of `key` if it exists (never creates one).
+    pub fn existing(&self, key: &PartitionKey) -> Option<Arc<Partition>> {
+        self.partitions.read().unwrap().get(key).cloned()
     }
 
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {

@@ -1,0 +1,295 @@
+//! Replay from the archive (a real S3-protocol server) into the hot tier:
+//! a wiped hot tier comes back with the same events, replaying twice or
+//! replaying events still hot adds nothing, a corrupt object is reported
+//! and skipped, jobs are tenant-scoped, and the CLI drives it.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+fn config(dir: &std::path::Path, server: &S3Server) -> logway::Config {
+    two_tenant_config(
+        dir,
+        &format!(
+            "[archive]\nmax_object_age = \"100ms\"\n{}",
+            server.archive_toml()
+        ),
+    )
+}
+
+async fn ingest(t: &TestGateway, path: &str, key: &str, n: usize, tag: &str) {
+    let body: String = (0..n)
+        .map(|i| format!("{{\"message\":\"{tag} {i}\"}}\n"))
+        .collect();
+    let r = t
+        .post(path, key)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn wait_archived(t: &TestGateway, n: u64) {
+    let start = Instant::now();
+    loop {
+        let m = t.metrics().await;
+        let archived: f64 = m
+            .lines()
+            .filter(|l| l.starts_with("logway_archive_events_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if archived as u64 >= n {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "archived {archived} of {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Starts a replay and waits for it to finish; returns the final progress.
+async fn replay(t: &TestGateway, key: &str, body: Value) -> Value {
+    let r = t
+        .client
+        .post(format!("{}/api/v1/replay", t.url))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let job: Value = r.json().await.unwrap();
+    let id = job["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    loop {
+        let p: Value = t
+            .client
+            .get(format!("{}/api/v1/replay/{id}", t.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !matches!(p["state"].as_str(), Some("queued" | "running")) {
+            return p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{p}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn hour_range() -> Value {
+    json!({"from": "now-1h", "to": "now+1h"})
+}
+
+async fn ids(t: &TestGateway, q: &str, n: u64) -> HashSet<String> {
+    let body = t
+        .search_until(A_ADMIN, &[("q", q), ("limit", "1000")], n)
+        .await;
+    body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_wiped_hot_tier_comes_back_by_replay_and_twice_adds_nothing() {
+    let s3dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(s3dir.path()).await;
+    let first = tempfile::tempdir().unwrap();
+    let t = TestGateway::start(config(first.path(), &server)).await;
+    ingest(&t, "/mobile", A_INGEST, 50, "mobile").await;
+    ingest(&t, "/web", A_INGEST, 30, "web").await;
+    ingest(&t, "/b/app", B_INGEST, 20, "b").await;
+    wait_archived(&t, 100).await;
+    let mobile = ids(&t, "type:mobile_logs", 50).await;
+    let web = ids(&t, "type:web_logs", 30).await;
+    t.stop().await;
+
+    // A new node: empty data directory, same archive.
+    let second = tempfile::tempdir().unwrap();
+    let t = TestGateway::start(config(second.path(), &server)).await;
+    t.search_until(A_ADMIN, &[("q", "*")], 0).await;
+    let p = replay(&t, A_ADMIN, hour_range()).await;
+    assert_eq!(p["state"], "done", "{p}");
+    assert_eq!(p["events_indexed"], 80, "{p}");
+    assert_eq!(p["error_count"], 0, "{p}");
+    assert!(p["objects_total"].as_u64().unwrap() >= 2, "{p}");
+    assert_eq!(ids(&t, "type:mobile_logs", 50).await, mobile);
+    assert_eq!(ids(&t, "type:web_logs", 30).await, web);
+    // The same search as before the wipe.
+    t.search_until(A_ADMIN, &[("q", "message:\"mobile 7\"")], 1)
+        .await;
+    // Tenant b's events are not a's to replay.
+    t.search_until(B_ADMIN, &[("q", "*")], 0).await;
+    assert!(
+        second
+            .path()
+            .join("hot/a/mobile_logs")
+            .read_dir()
+            .unwrap()
+            .any(|d| d
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("replay-"))
+    );
+
+    let again = replay(&t, A_ADMIN, hour_range()).await;
+    assert_eq!(again["state"], "done", "{again}");
+    assert_eq!(again["events_indexed"], 0, "{again}");
+    assert_eq!(again["duplicates_skipped"], 80, "{again}");
+    assert_eq!(ids(&t, "type:mobile_logs", 50).await.len(), 50);
+
+    // b replays its own.
+    let b = replay(
+        &t,
+        B_ADMIN,
+        json!({"type": "app_logs", "from": "now-1h", "to": "now+1h"}),
+    )
+    .await;
+    assert_eq!(b["events_indexed"], 20, "{b}");
+    t.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn replaying_hot_events_adds_nothing_and_a_corrupt_object_is_reported() {
+    let s3dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(s3dir.path()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestGateway::start(config(dir.path(), &server)).await;
+    ingest(&t, "/mobile", A_INGEST, 40, "still hot").await;
+    wait_archived(&t, 40).await;
+    // A corrupt object in the same hour partition.
+    let archive_dir = server
+        .root
+        .join(S3_BUCKET)
+        .join("logs/tenant=a/type=mobile_logs");
+    let day = std::fs::read_dir(&archive_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let hour = std::fs::read_dir(&day)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let store = logway::archive::store::s3::S3Store::new(&server.s3_config())
+        .await
+        .unwrap();
+    let rel = hour
+        .strip_prefix(server.root.join(S3_BUCKET))
+        .unwrap()
+        .display()
+        .to_string();
+    logway::archive::store::ObjectStore::put(
+        &store,
+        &format!("{rel}/zz-corrupt.ndjson.zst"),
+        bytes::Bytes::from_static(b"\x28\xb5\x2f\xfd garbage"),
+    )
+    .await
+    .unwrap();
+
+    let p = replay(
+        &t,
+        A_ADMIN,
+        json!({"type": "mobile_logs", "from": "now-1h", "to": "now+1h"}),
+    )
+    .await;
+    assert_eq!(p["state"], "done", "{p}");
+    assert_eq!(p["events_indexed"], 0, "{p}");
+    assert_eq!(p["duplicates_skipped"], 40, "{p}");
+    assert_eq!(p["error_count"], 1, "{p}");
+    assert!(
+        p["errors"][0].as_str().unwrap().contains("zz-corrupt"),
+        "{p}"
+    );
+    t.search_until(A_ADMIN, &[("q", "type:mobile_logs")], 40)
+        .await;
+    // A range with nothing in it lists nothing.
+    let empty = replay(
+        &t,
+        A_ADMIN,
+        json!({"from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(empty["objects_total"], 0, "{empty}");
+
+    // Jobs are tenant-scoped.
+    let id = p["id"].as_str().unwrap();
+    let r = t
+        .client
+        .get(format!("{}/api/v1/replay/{id}", t.url))
+        .bearer_auth(B_ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = t
+        .client
+        .post(format!("{}/api/v1/replay", t.url))
+        .bearer_auth(A_INGEST)
+        .json(&hour_range())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = t
+        .client
+        .post(format!("{}/api/v1/replay", t.url))
+        .bearer_auth(A_ADMIN)
+        .json(&json!({"from": "now", "to": "now-1h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The CLI: progress on stderr, the result on stdout, non-zero because of the corrupt object.
+    let url = t.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_logway"))
+            .args([
+                "replay",
+                "--type",
+                "mobile_logs",
+                "--from",
+                "now-1h",
+                "--to",
+                "now+1h",
+                "--url",
+                &url,
+                "--key",
+                A_ADMIN,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("objects") && stderr.contains("1 errors"),
+        "{stderr}"
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["duplicates_skipped"], 40);
+    t.stop().await;
+    server.stop().await;
+}
