@@ -204,6 +204,9 @@ async fn cold_retention_deletes_expired_days_and_nothing_younger() {
         "debug_logs".into(),
         std::time::Duration::from_secs(5 * 86_400),
     );
+    config
+        .tenant_retention
+        .insert("b".into(), std::time::Duration::from_secs(2 * 86_400));
     let metrics = logway::telemetry::Metrics::new();
     for store in &stores {
         let mut keys = Vec::new();
@@ -219,10 +222,18 @@ async fn cold_retention_deletes_expired_days_and_nothing_younger() {
             store.put(&key, Bytes::from_static(b"x")).await.unwrap();
             keys.push(key);
         }
+        // Tenant b's own default (2 days) applies where no type setting does.
+        let b_key = |ty: &str| {
+            PartitionKey::new("b", ty, now - time::Duration::days(3)).object_key("logs", 0, 10, "w")
+        };
+        let (b_app, b_debug) = (b_key("app_logs"), b_key("debug_logs"));
+        for k in [&b_app, &b_debug] {
+            store.put(k, Bytes::from_static(b"x")).await.unwrap();
+        }
         let deleted = retention::enforce(store.as_ref(), &config, now, &metrics)
             .await
             .unwrap();
-        assert_eq!(deleted, 2, "{}", store.describe());
+        assert_eq!(deleted, 3, "{}", store.describe());
         let left: Vec<String> = store
             .list("logs/")
             .await
@@ -230,10 +241,17 @@ async fn cold_retention_deletes_expired_days_and_nothing_younger() {
             .into_iter()
             .map(|o| o.key)
             .collect();
-        // 10 and 6 days ago are past 5 days (from the end of their day); 4 days is not.
+        // 10 and 6 days ago are past 5 days (from the end of their day); 4
+        // days is not; b's app_logs of 3 days ago are past b's 2 days, its
+        // debug_logs follow the type's 5.
         assert_eq!(
             left,
-            [keys[4].clone(), keys[2].clone(), keys[3].clone()],
+            [
+                keys[4].clone(),
+                keys[2].clone(),
+                keys[3].clone(),
+                b_debug.clone()
+            ],
             "{}",
             store.describe()
         );

@@ -237,6 +237,9 @@ pub struct ArchiveConfig {
     pub retention_by_type: BTreeMap<String, Duration>,
     /// Write to S3 instead of the local directory.
     pub s3: Option<S3Config>,
+    /// Tenants' own defaults (`tenants[].cold_retention`), filled at load.
+    #[serde(skip)]
+    pub tenant_retention: BTreeMap<String, Duration>,
 }
 
 impl Default for ArchiveConfig {
@@ -252,15 +255,18 @@ impl Default for ArchiveConfig {
             retention: None,
             retention_by_type: BTreeMap::new(),
             s3: None,
+            tenant_retention: BTreeMap::new(),
         }
     }
 }
 
 impl ArchiveConfig {
-    /// Cold retention of a log type (`None`: forever).
-    pub fn retention_for(&self, log_type: &str) -> Option<Duration> {
+    /// Cold retention of a tenant's log type: the type's, else the
+    /// tenant's default, else `retention` (`None`: forever).
+    pub fn retention_for(&self, tenant: &str, log_type: &str) -> Option<Duration> {
         self.retention_by_type
             .get(log_type)
+            .or_else(|| self.tenant_retention.get(tenant))
             .copied()
             .or(self.retention)
     }
@@ -334,6 +340,9 @@ pub struct HotConfig {
     /// How long events replayed from the archive stay, from the replay day.
     #[serde(deserialize_with = "de_duration")]
     pub rehydrated_retention: Duration,
+    /// Tenants' own defaults (`tenants[].hot_retention`), filled at load.
+    #[serde(skip)]
+    pub tenant_retention: BTreeMap<String, Duration>,
 }
 
 impl Default for HotConfig {
@@ -344,14 +353,17 @@ impl Default for HotConfig {
             retention: DEFAULT_HOT_RETENTION,
             retention_by_type: BTreeMap::new(),
             rehydrated_retention: DEFAULT_HOT_REHYDRATED_RETENTION,
+            tenant_retention: BTreeMap::new(),
         }
     }
 }
 
 impl HotConfig {
-    pub fn retention_for(&self, log_type: &str) -> Duration {
+    /// A type's retention, else the tenant's default, else `retention`.
+    pub fn retention_for(&self, tenant: &str, log_type: &str) -> Duration {
         self.retention_by_type
             .get(log_type)
+            .or_else(|| self.tenant_retention.get(tenant))
             .copied()
             .unwrap_or(self.retention)
     }
@@ -483,6 +495,12 @@ pub struct TenantConfig {
     /// Limit per client IP within this tenant.
     #[serde(default)]
     pub client_rate_limit: Option<RateLimitConfig>,
+    /// This tenant's default hot retention (a type's own setting wins).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub hot_retention: Option<Duration>,
+    /// This tenant's default cold retention (a type's own setting wins).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub cold_retention: Option<Duration>,
 }
 
 impl TenantConfig {
@@ -496,6 +514,8 @@ impl TenantConfig {
             routes: Vec::new(),
             rate_limit: None,
             client_rate_limit: None,
+            hot_retention: None,
+            cold_retention: None,
         }
     }
 }
@@ -641,13 +661,19 @@ impl Config {
     }
 
     fn from_table(table: toml::Table) -> Result<Config, ConfigError> {
-        let config: Config =
-            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
-                ConfigError::Key {
-                    key: err.path().to_string(),
-                    message: err.inner().to_string(),
-                }
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|err| ConfigError::Key {
+                key: err.path().to_string(),
+                message: err.inner().to_string(),
             })?;
+        for t in &config.tenants {
+            if let Some(d) = t.hot_retention {
+                config.hot.tenant_retention.insert(t.name.clone(), d);
+            }
+            if let Some(d) = t.cold_retention {
+                config.archive.tenant_retention.insert(t.name.clone(), d);
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -1008,6 +1034,35 @@ mod tests {
             "{err}"
         );
         Config::from_toml(&format!("{base}unauthenticated = true\n")).unwrap();
+    }
+
+    #[test]
+    fn retention_is_the_types_else_the_tenants_else_the_default() {
+        let c = Config::from_toml(
+            r#"
+[hot]
+retention = "7d"
+retention_by_type = { debug_logs = "1d" }
+[archive]
+retention_by_type = { audit = "400d" }
+[[tenants]]
+name = "a"
+ingest_keys = ["a-ingest-key-0001"]
+hot_retention = "3d"
+cold_retention = "30d"
+[[tenants]]
+name = "b"
+ingest_keys = ["b-ingest-key-0001"]
+"#,
+        )
+        .unwrap();
+        let day = Duration::from_secs(86_400);
+        assert_eq!(c.hot.retention_for("a", "debug_logs"), day);
+        assert_eq!(c.hot.retention_for("a", "web_logs"), 3 * day);
+        assert_eq!(c.hot.retention_for("b", "web_logs"), 7 * day);
+        assert_eq!(c.archive.retention_for("a", "audit"), Some(400 * day));
+        assert_eq!(c.archive.retention_for("a", "web_logs"), Some(30 * day));
+        assert_eq!(c.archive.retention_for("b", "web_logs"), None);
     }
 
     #[test]

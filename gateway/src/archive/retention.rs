@@ -1,6 +1,6 @@
 //! Cold retention: whole days of a log type are deleted from the archive
-//! once they are older than the type's retention (`archive.retention`,
-//! `archive.retention_by_type`), counted like the hot tier's from the end
+//! once they are older than the type's retention (`archive.retention_by_type`,
+//! else the tenant's `cold_retention`, else `archive.retention`), counted like the hot tier's from the end
 //! of the day the events were received. The gateway enforces it itself
 //! (test S3 servers, MinIO without lifecycle rules, local directories):
 //! it walks `tenant=` → `type=` → `dt=` prefixes and deletes the objects
@@ -43,11 +43,14 @@ pub async fn enforce(
     let mut deleted = 0;
     let day_format = time::macros::format_description!("[year]-[month]-[day]");
     for tenant_dir in store.list_dirs(&format!("{}/", config.prefix)).await? {
+        let Some(tenant) = segment(&tenant_dir, "tenant") else {
+            continue;
+        };
         for type_dir in store.list_dirs(&tenant_dir).await? {
             let Some(log_type) = segment(&type_dir, "type") else {
                 continue;
             };
-            let Some(retention) = config.retention_for(log_type) else {
+            let Some(retention) = config.retention_for(tenant, log_type) else {
                 continue;
             };
             for day_dir in store.list_dirs(&type_dir).await? {

@@ -174,7 +174,11 @@ impl Indexer {
                     // Skip what is already in this partition's last commit, and
                     // what was received so long ago that retention would drop it.
                     let skip = self.committed.get(&key).is_some_and(|&c| c >= record.end)
-                        || expired(key.day, self.config.retention_for(&key.log_type), today);
+                        || expired(
+                            key.day,
+                            self.config.retention_for(&key.tenant, &key.log_type),
+                            today,
+                        );
                     current = Some((key, skip, 0));
                 }
                 let (key, skip, added) = current.as_mut().expect("set above");
@@ -258,7 +262,7 @@ impl Indexer {
             let retention = if p.key.rehydrated {
                 self.config.rehydrated_retention
             } else {
-                self.config.retention_for(&p.key.log_type)
+                self.config.retention_for(&p.key.tenant, &p.key.log_type)
             };
             if !expired(p.key.day, retention, now) {
                 continue;
