@@ -161,6 +161,7 @@ async fn run_case(name: &str, store: Arc<dyn ObjectStore>, args: &Args) -> anyho
             log_type: None,
             from: now - time::Duration::hours(2),
             to: now + time::Duration::hours(1),
+            query: None,
         },
         store.clone(),
         config.prefix.clone(),

@@ -74,6 +74,9 @@ enum Command {
         /// End (exclusive).
         #[arg(long, default_value = "now")]
         to: String,
+        /// Only events matching this search query.
+        #[arg(long)]
+        query: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -199,8 +202,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             log_type,
             from,
             to,
+            query,
             remote,
-        } => replay(log_type, from, to, remote).await,
+        } => replay(log_type, from, to, query, remote).await,
     }
 }
 
@@ -208,6 +212,7 @@ async fn replay(
     log_type: Option<String>,
     from: String,
     to: String,
+    query: Option<String>,
     remote: Remote,
 ) -> anyhow::Result<()> {
     use std::io::Write;
@@ -238,7 +243,7 @@ async fn replay(
     let job = send(
         client
             .post(&base)
-            .json(&serde_json::json!({"type": log_type, "from": from, "to": to})),
+            .json(&serde_json::json!({"type": log_type, "from": from, "to": to, "query": query})),
     )
     .await?;
     let id = job["id"]

@@ -8,6 +8,10 @@
 //! which search sees like any other and which `hot.rehydrated_retention`
 //! (3 days) deletes, so replayed data does not pin disk.
 //!
+//! With a `query` (the search syntax), only matching events are replayed:
+//! each object's candidates go through a scratch in-memory index first, so
+//! a query costs about one more indexing pass.
+//!
 //! Idempotent: an event whose `id` is already hot (in its normal partition
 //! or a rehydrated one) or was already added by this job is skipped and
 //! counted as a duplicate. A corrupt or truncated object, or a line that is
@@ -45,6 +49,8 @@ pub struct ReplayRequest {
     pub log_type: Option<String>,
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
+    /// Only events matching this search query (the search syntax).
+    pub query: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +61,9 @@ pub struct Progress {
     pub log_type: Option<String>,
     pub from: String,
     pub to: String,
+    pub query: Option<String>,
+    /// Events in range that the query did not match.
+    pub events_not_matching: u64,
     /// `queued`, `running`, `done`, `failed` or `cancelled`.
     pub state: &'static str,
     pub objects_total: u64,
@@ -141,6 +150,8 @@ impl Replays {
                 log_type: request.log_type.clone(),
                 from: format_time(request.from),
                 to: format_time(request.to),
+                query: request.query.clone(),
+                events_not_matching: 0,
                 state: "queued",
                 objects_total: 0,
                 objects_done: 0,
@@ -358,6 +369,20 @@ fn run(
         }
     };
     job.progress.lock().unwrap().objects_total = objects.len() as u64;
+    let query = match job
+        .request
+        .query
+        .as_deref()
+        .map(|q| crate::hot::search::parse_query(hot, q))
+    {
+        None => None,
+        Some(Ok(q)) => Some(q),
+        Some(Err(e)) => {
+            job.error(format!("invalid query: {e}"));
+            set_state(job, "failed");
+            return;
+        }
+    };
     let (from, to) = (job.request.from, job.request.to);
     let mut sink = Sink {
         hot,
@@ -394,6 +419,7 @@ fn run(
             }
         };
         let (mut read, mut indexed, mut dups, mut outside) = (0u64, 0u64, 0u64, 0u64);
+        let mut selected: Vec<(EventHead, &[u8])> = Vec::new();
         for (n, line) in text.split(|&b| b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
@@ -416,10 +442,29 @@ fn run(
                 dups += 1;
                 continue;
             }
+            selected.push((head, line));
+        }
+        let mut not_matching = 0;
+        if let Some(q) = &query {
+            let before = selected.len();
+            match matching(hot, q.as_ref(), selected) {
+                Ok(kept) => selected = kept,
+                Err(e) => {
+                    job.error(format!("{}: query failed: {e}", object.key));
+                    set_state(job, "failed");
+                    return;
+                }
+            }
+            not_matching = (before - selected.len()) as u64;
+        }
+        for (head, line) in selected {
             let doc = match hot.schema.document(line) {
                 Ok(d) => d,
                 Err(e) => {
-                    job.error(format!("{} line {}: not indexable: {e}", object.key, n + 1));
+                    job.error(format!(
+                        "{} event {}: not indexable: {e}",
+                        object.key, head.id
+                    ));
                     continue;
                 }
             };
@@ -443,6 +488,7 @@ fn run(
             p.events_indexed += indexed;
             p.duplicates_skipped += dups;
             p.events_outside_range += outside;
+            p.events_not_matching += not_matching;
         }
         if sink.pending >= COMMIT_EVERY
             && let Err(e) = sink.commit()
@@ -461,6 +507,47 @@ fn run(
     set_state(job, if cancelled { "cancelled" } else { "done" });
     let p = job.progress();
     tracing::info!(id = %p.id, tenant = %p.tenant, state = p.state, objects = p.objects_done, indexed = p.events_indexed, duplicates = p.duplicates_skipped, errors = p.error_count, "replay finished");
+}
+
+/// The events of `candidates` that match `query`: they are indexed into a
+/// scratch in-memory index (the hot schema), searched, and read back from
+/// their stored `_source`, so a query means exactly what it means in search.
+fn matching<'a>(
+    hot: &HotIndex,
+    query: &dyn tantivy::query::Query,
+    candidates: Vec<(EventHead, &'a [u8])>,
+) -> Result<Vec<(EventHead, &'a [u8])>, String> {
+    if candidates.is_empty() {
+        return Ok(candidates);
+    }
+    let index = tantivy::Index::create_in_ram(hot.schema.schema.clone());
+    let mut writer: IndexWriter = index
+        .writer_with_num_threads(1, 64 * 1024 * 1024)
+        .map_err(|e| e.to_string())?;
+    for (_, line) in &candidates {
+        if let Ok(doc) = hot.schema.document(line) {
+            writer.add_document(doc).map_err(|e| e.to_string())?;
+        }
+    }
+    writer.commit().map_err(|e| e.to_string())?;
+    let searcher = index.reader().map_err(|e| e.to_string())?.searcher();
+    let hits = searcher
+        .search(query, &tantivy::collector::DocSetCollector)
+        .map_err(|e| e.to_string())?;
+    let mut ids = HashSet::with_capacity(hits.len());
+    for addr in hits {
+        let doc: tantivy::TantivyDocument = searcher.doc(addr).map_err(|e| e.to_string())?;
+        use tantivy::schema::Value as _;
+        if let Some(source) = doc.get_first(hot.schema.source).and_then(|v| v.as_str())
+            && let Ok(head) = serde_json::from_str::<EventHead>(source)
+        {
+            ids.insert(head.id);
+        }
+    }
+    Ok(candidates
+        .into_iter()
+        .filter(|(h, _)| ids.contains(&h.id))
+        .collect())
 }
 
 /// The part of an archived event a replay looks at.

@@ -1,7 +1,7 @@
 //! `/api/v1/replay`: archived events back into the hot tier (admin key,
 //! own tenant only). See [`crate::replay`].
 //!
-//! - `POST /api/v1/replay` `{"type"?, "from", "to"}` → 202 with the job;
+//! - `POST /api/v1/replay` `{"type"?, "from", "to", "query"?}` → 202 with the job;
 //! - `GET /api/v1/replay` lists the tenant's jobs, `GET …/{id}` shows one
 //!   (objects, events, bytes, rate, ETA, errors);
 //! - `DELETE …/{id}` cancels it (what is indexed stays).
@@ -27,7 +27,7 @@ pub struct Body {
     log_type: Option<String>,
     from: String,
     to: String,
-    /// Accepted for forward compatibility; filtering by query is not done yet.
+    /// Only events matching this search query.
     query: Option<String>,
 }
 
@@ -41,10 +41,10 @@ pub async fn start(
     let tenant = admin_tenant(&core, &headers, uri.query())?;
     let body: Body = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("replay body: {e}")))?;
-    if body.query.as_deref().is_some_and(|q| !q.trim().is_empty()) {
-        return Err(ApiError::BadRequest(
-            "`query` is not supported yet: replay a type and time range, then search".into(),
-        ));
+    let query = body.query.filter(|q| !q.trim().is_empty());
+    if let Some(q) = &query {
+        crate::hot::search::parse_query(&core.hot, q)
+            .map_err(|e| ApiError::BadRequest(format!("invalid query: {e}")))?;
     }
     let now = OffsetDateTime::now_utc();
     let from = parse_time_param("from", &body.from, now)?;
@@ -68,6 +68,7 @@ pub async fn start(
                 log_type: body.log_type,
                 from,
                 to,
+                query,
             },
             archive.store.clone(),
             core.config.archive.prefix.clone(),

@@ -62,24 +62,28 @@ pub struct SearchResult {
     pub hits: Vec<Box<RawValue>>,
 }
 
+/// A query string as search reads it (empty or `*`: everything).
+pub fn parse_query(hot: &HotIndex, text: &str) -> Result<Box<dyn Query>, SearchError> {
+    let s = &hot.schema;
+    let text = text.trim();
+    if text.is_empty() || text == "*" {
+        return Ok(Box::new(AllQuery));
+    }
+    let mut parser = QueryParser::new(
+        s.schema.clone(),
+        vec![s.message, s.fields],
+        TokenizerManager::default(),
+    );
+    parser.set_conjunction_by_default();
+    parser
+        .parse_query(&normalize_negation(text))
+        .map_err(|e| SearchError::Query(e.to_string()))
+}
+
 fn build_query(hot: &HotIndex, req: &SearchRequest) -> Result<Box<dyn Query>, SearchError> {
     let s = &hot.schema;
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    let text = req.query.trim();
-    if text.is_empty() || text == "*" {
-        clauses.push((Occur::Must, Box::new(AllQuery)));
-    } else {
-        let mut parser = QueryParser::new(
-            s.schema.clone(),
-            vec![s.message, s.fields],
-            TokenizerManager::default(),
-        );
-        parser.set_conjunction_by_default();
-        let q = parser
-            .parse_query(&normalize_negation(text))
-            .map_err(|e| SearchError::Query(e.to_string()))?;
-        clauses.push((Occur::Must, q));
-    }
+    clauses.push((Occur::Must, parse_query(hot, &req.query)?));
     if req.from.is_some() || req.to.is_some() {
         let bound = |t: Option<OffsetDateTime>, inclusive: bool| match t {
             None => Bound::Unbounded,
