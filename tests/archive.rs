@@ -90,26 +90,6 @@ async fn post_lines(t: &TestGateway, path: &str, key: &str, lines: &[String]) ->
         .unwrap_or(0)
 }
 
-async fn wait_archived(t: &TestGateway, expected: u64) {
-    let start = Instant::now();
-    loop {
-        let m = t.metrics().await;
-        let archived: f64 = m
-            .lines()
-            .filter(|l| l.starts_with("logway_archive_events_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        if archived as u64 >= expected {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "archived {archived} of {expected}\n{m}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn acked_events_are_archived_under_documented_keys_readable_by_plain_tools() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,7 +108,7 @@ async fn acked_events_are_archived_under_documented_keys_readable_by_plain_tools
         .map(|i| format!("{{\"message\":\"b {i}\"}}"))
         .collect();
     assert_eq!(post_lines(&t, "/b/app", B_INGEST, &lines).await, 200);
-    wait_archived(&t, 100).await;
+    t.wait_archived(100).await;
 
     let client = s3_client(&server).await;
     let archive = read_archive(&client).await;
@@ -249,7 +229,7 @@ async fn an_s3_outage_delays_the_archive_but_loses_and_duplicates_nothing() {
             .collect()
     };
     assert_eq!(post_lines(&t, "/mobile", A_INGEST, &batch(40)).await, 200);
-    wait_archived(&t, 40).await;
+    t.wait_archived(40).await;
 
     let addr = server.stop().await;
     // Acks go on while S3 is down; the archive lag shows.
@@ -285,7 +265,7 @@ async fn an_s3_outage_delays_the_archive_but_loses_and_duplicates_nothing() {
 
     let server = S3Server::start_at(s3dir.path(), addr).await;
     assert_eq!(post_lines(&t, "/mobile", A_INGEST, &batch(35)).await, 200);
-    wait_archived(&t, sent.get()).await;
+    t.wait_archived(sent.get()).await;
     let archive = read_archive(&s3_client(&server).await).await;
     let mut ids = HashSet::new();
     for events in archive.values() {
@@ -382,7 +362,7 @@ async fn the_default_archive_is_a_local_directory() {
         .map(|i| format!("{{\"message\":\"local {i}\"}}"))
         .collect();
     assert_eq!(post_lines(&t, "/web", A_INGEST, &lines).await, 200);
-    wait_archived(&t, 10).await;
+    t.wait_archived(10).await;
     let root = dir.path().join("archive/logs/tenant=a/type=web_logs");
     let mut files = Vec::new();
     for day in std::fs::read_dir(&root).unwrap() {

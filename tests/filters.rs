@@ -82,14 +82,6 @@ async fn post_json(t: &TestGateway, path: &str, key: &str, body: String) -> (u16
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
-fn metric(metrics: &str, prefix: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test]
 async fn apache_error_filter_parses_every_loghub_line_into_searchable_fields() {
     let dir = tempfile::tempdir().unwrap();
@@ -139,7 +131,7 @@ async fn apache_error_filter_parses_every_loghub_line_into_searchable_fields() {
     )
     .await;
     let m = t.metrics().await;
-    assert!(metric(&m, "logway_filter_batches_total{") >= 1.0, "{m}");
+    assert!(metric_sum(&m, "logway_filter_batches_total{") >= 1.0, "{m}");
     t.stop().await;
 }
 
@@ -215,7 +207,7 @@ async fn a_chain_parses_openssh_then_redacts_and_a_sampler_drops() {
         .await;
     let m = t.metrics().await;
     assert_eq!(
-        metric(&m, "logway_filter_events_dropped_total{"),
+        metric_sum(&m, "logway_filter_events_dropped_total{"),
         dropped as f64,
         "{m}"
     );
@@ -316,7 +308,7 @@ async fn hostile_filters_become_dead_letters_without_hurting_other_tenants() {
         );
     }
     assert!(
-        metric(&m, "logway_filter_host_calls_ignored_total{tenant=\"a\"") > 0.0,
+        metric_sum(&m, "logway_filter_host_calls_ignored_total{tenant=\"a\"") > 0.0,
         "{m}"
     );
     // The API shows the failures and the last one.

@@ -35,26 +35,6 @@ async fn ingest(t: &TestGateway, path: &str, key: &str, n: usize, tag: &str) {
     assert_eq!(r.status(), 200);
 }
 
-async fn wait_archived(t: &TestGateway, n: u64) {
-    let start = Instant::now();
-    loop {
-        let m = t.metrics().await;
-        let archived: f64 = m
-            .lines()
-            .filter(|l| l.starts_with("logway_archive_events_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        if archived as u64 >= n {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "archived {archived} of {n}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Starts a replay and waits for it to finish; returns the final progress.
 async fn replay(t: &TestGateway, key: &str, body: Value) -> Value {
     let r = t
@@ -113,7 +93,7 @@ async fn a_wiped_hot_tier_comes_back_by_replay_and_twice_adds_nothing() {
     ingest(&t, "/mobile", A_INGEST, 50, "mobile").await;
     ingest(&t, "/web", A_INGEST, 30, "web").await;
     ingest(&t, "/b/app", B_INGEST, 20, "b").await;
-    wait_archived(&t, 100).await;
+    t.wait_archived(100).await;
     let mobile = ids(&t, "type:mobile_logs", 50).await;
     let web = ids(&t, "type:web_logs", 30).await;
     t.stop().await;
@@ -178,7 +158,7 @@ async fn replaying_hot_events_adds_nothing_and_a_corrupt_object_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let t = TestGateway::start(config(dir.path(), &server)).await;
     ingest(&t, "/mobile", A_INGEST, 40, "still hot").await;
-    wait_archived(&t, 40).await;
+    t.wait_archived(40).await;
     // A corrupt object in the same hour partition.
     let archive_dir = server
         .root

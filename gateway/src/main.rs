@@ -218,28 +218,7 @@ async fn replay(
     use std::io::Write;
     let client = reqwest::Client::new();
     let base = format!("{}/api/v1/replay", remote.url.trim_end_matches('/'));
-    let with_key = |req: reqwest::RequestBuilder| match &remote.key {
-        Some(k) => req.bearer_auth(k),
-        None => req,
-    };
-    let send = |req: reqwest::RequestBuilder| async {
-        let resp = with_key(req)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", remote.url))?;
-        let status = resp.status();
-        let body: serde_json::Value = resp
-            .json()
-            .await
-            .context("the gateway answered something that is not JSON")?;
-        if !status.is_success() {
-            bail!(
-                "{status}: {}",
-                body["error"]["message"].as_str().unwrap_or("unknown error")
-            );
-        }
-        Ok::<_, anyhow::Error>(body)
-    };
+    let send = |req| call(req, remote.key.as_deref(), &remote.url);
     let job = send(
         client
             .post(&base)
@@ -332,28 +311,42 @@ async fn filter(command: FilterCommand) -> anyhow::Result<()> {
             (req, remote)
         }
     };
-    let req = match &remote.key {
-        Some(key) => req.bearer_auth(key),
+    let body = call(req, remote.key.as_deref(), &remote.url).await?;
+    if !body.is_null() {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    }
+    Ok(())
+}
+
+/// Sends a request to a running gateway (with the key, if any): its JSON
+/// answer (`null` when empty), or an error with the gateway's message.
+async fn call(
+    req: reqwest::RequestBuilder,
+    key: Option<&str>,
+    url: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let req = match key {
+        Some(k) => req.bearer_auth(k),
         None => req,
     };
     let resp = req
         .send()
         .await
-        .with_context(|| format!("cannot reach {}", remote.url))?;
+        .with_context(|| format!("cannot reach {url}"))?;
     let status = resp.status();
     let text = resp.text().await?;
+    let body: serde_json::Value = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).context("the gateway answered something that is not JSON")?
+    };
     if !status.is_success() {
-        let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         bail!(
             "{status}: {}",
             body["error"]["message"].as_str().unwrap_or(&text)
         );
     }
-    if !text.is_empty() {
-        let body: serde_json::Value = serde_json::from_str(&text)?;
-        println!("{}", serde_json::to_string_pretty(&body)?);
-    }
-    Ok(())
+    Ok(body)
 }
 
 async fn shutdown_signal() {
@@ -378,27 +371,10 @@ async fn search(
     params.extend(from.map(|v| ("from", v)));
     params.extend(to.map(|v| ("to", v)));
     params.extend(log_type.map(|v| ("type", v)));
-    let mut req = reqwest::Client::new()
+    let req = reqwest::Client::new()
         .get(format!("{}/api/v1/search", url.trim_end_matches('/')))
         .query(&params);
-    if let Some(key) = key {
-        req = req.bearer_auth(key);
-    }
-    let resp = req
-        .send()
-        .await
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = resp.status();
-    let body: serde_json::Value = resp
-        .json()
-        .await
-        .context("the gateway answered something that is not JSON")?;
-    if !status.is_success() {
-        bail!(
-            "{status}: {}",
-            body["error"]["message"].as_str().unwrap_or("unknown error")
-        );
-    }
+    let body = call(req, key.as_deref(), url).await?;
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     for hit in body["hits"].as_array().into_iter().flatten() {

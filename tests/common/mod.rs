@@ -135,6 +135,23 @@ impl TestGateway {
             .sum()
     }
 
+    /// Waits until the archive has uploaded at least `n` events.
+    pub async fn wait_archived(&self, n: u64) {
+        let start = std::time::Instant::now();
+        loop {
+            let m = self.metrics().await;
+            let archived = metric_sum(&m, "logway_archive_events_total{");
+            if archived as u64 >= n {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "archived {archived} of {n}\n{m}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn metrics(&self) -> String {
         self.client
             .get(format!("{}/metrics", self.url))
@@ -145,6 +162,15 @@ impl TestGateway {
             .await
             .unwrap()
     }
+}
+
+/// Sum of the samples of every series whose line starts with `prefix`.
+pub fn metric_sum(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// Writes `body` gzip-compressed.

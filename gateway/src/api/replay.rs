@@ -94,18 +94,27 @@ pub async fn list(
     Ok(axum::Json(json!({ "jobs": jobs })).into_response())
 }
 
+/// The tenant's job `id` (another tenant's is 404).
+fn job(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    id: &str,
+) -> Result<Arc<crate::replay::Job>, ApiError> {
+    let core = state.core()?;
+    let tenant = admin_tenant(core, headers, uri.query())?;
+    core.replays
+        .get(&tenant, id)
+        .ok_or_else(|| ApiError::NotFound(format!("no replay job `{id}` for this tenant")))
+}
+
 pub async fn get_one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let core = state.core()?.clone();
-    let tenant = admin_tenant(&core, &headers, uri.query())?;
-    let job = core
-        .replays
-        .get(&tenant, &id)
-        .ok_or_else(|| ApiError::NotFound(format!("no replay job `{id}` for this tenant")))?;
+    let job = job(&state, &headers, &uri, &id)?;
     Ok(axum::Json(job.progress()).into_response())
 }
 
@@ -115,12 +124,7 @@ pub async fn cancel(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let core = state.core()?.clone();
-    let tenant = admin_tenant(&core, &headers, uri.query())?;
-    let job = core
-        .replays
-        .get(&tenant, &id)
-        .ok_or_else(|| ApiError::NotFound(format!("no replay job `{id}` for this tenant")))?;
+    let job = job(&state, &headers, &uri, &id)?;
     job.cancel();
     Ok(axum::Json(job.progress()).into_response())
 }
