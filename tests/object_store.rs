@@ -111,6 +111,17 @@ async fn conformance(store: &dyn ObjectStore) {
         "{d}: big object differs"
     );
 
+    // More objects than one S3 listing page (1,000) holds.
+    for i in 0..1_050 {
+        store
+            .put(&format!("page/k{i:05}"), Bytes::from_static(b"p"))
+            .await
+            .unwrap();
+    }
+    let paged = store.list("page/").await.unwrap();
+    assert_eq!(paged.len(), 1_050, "{d}");
+    assert_eq!(paged[1_049].key, "page/k01049", "{d}");
+
     // Delete.
     store.delete(key).await.unwrap();
     assert!(

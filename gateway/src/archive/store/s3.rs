@@ -15,6 +15,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation};
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
@@ -65,6 +66,37 @@ impl S3Store {
             multipart_threshold: config.multipart_threshold_bytes,
             part_bytes: config.multipart_part_bytes.max(5 * 1024 * 1024),
         })
+    }
+
+    /// Every page of a listing (followed through continuation tokens).
+    async fn list_pages(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+    ) -> Result<Vec<ListObjectsV2Output>, StoreError> {
+        let mut pages = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_delimiter(delimiter.map(str::to_string))
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| classify("list", prefix, e))?;
+            let next = page
+                .next_continuation_token()
+                .filter(|_| page.is_truncated() == Some(true))
+                .map(str::to_string);
+            pages.push(page);
+            match next {
+                Some(t) => token = Some(t),
+                None => return Ok(pages),
+            }
+        }
     }
 
     async fn put_multipart(&self, key: &str, body: Bytes) -> Result<(), StoreError> {
@@ -198,29 +230,13 @@ impl ObjectStore for S3Store {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
         let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| classify("list", prefix, e))?;
-            for o in page.contents() {
-                if let Some(key) = o.key() {
-                    out.push(ObjectMeta {
-                        key: key.to_string(),
-                        size: o.size().unwrap_or(0).max(0) as u64,
-                    });
-                }
-            }
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-                _ => break,
-            }
+        for page in self.list_pages(prefix, None).await? {
+            out.extend(page.contents().iter().filter_map(|o| {
+                Some(ObjectMeta {
+                    key: o.key()?.to_string(),
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                })
+            }));
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
@@ -228,27 +244,12 @@ impl ObjectStore for S3Store {
 
     async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(prefix)
-                .delimiter("/")
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|e| classify("list", prefix, e))?;
+        for page in self.list_pages(prefix, Some("/")).await? {
             out.extend(
                 page.common_prefixes()
                     .iter()
                     .filter_map(|p| p.prefix().map(str::to_string)),
             );
-            match page.next_continuation_token() {
-                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-                _ => break,
-            }
         }
         out.sort();
         Ok(out)
