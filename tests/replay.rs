@@ -279,3 +279,96 @@ async fn replaying_hot_events_adds_nothing_and_a_corrupt_object_is_reported() {
     t.stop().await;
     server.stop().await;
 }
+
+/// `DELETE` cancels a running job: it stops between objects, keeps what it
+/// indexed, and says `cancelled`.
+#[tokio::test]
+async fn a_replay_can_be_cancelled() {
+    use logway::archive::PartitionKey;
+    use logway::archive::store::ObjectStore;
+    let dir = tempfile::tempdir().unwrap();
+    // Many small objects in the local archive, so the job runs a while.
+    let store = logway::archive::store::local::LocalStore::new(dir.path().join("archive")).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = logway::event::format_time(now);
+    let key = PartitionKey::new("a", "cancel_logs", now);
+    for i in 0..600u64 {
+        let id = ulid::Ulid::from_parts(now.unix_timestamp() as u64 * 1000, i as u128).to_string();
+        let line = format!(
+            "{{\"id\":\"{id}\",\"tenant\":\"a\",\"type\":\"cancel_logs\",\"received_at\":\"{stamp}\",\"timestamp\":\"{stamp}\",\"message\":\"object {i}\"}}\n"
+        );
+        let body = zstd::encode_all(line.as_bytes(), 3).unwrap();
+        store
+            .put(&key.object_key("logs", i, i + 1, "w"), body.into())
+            .await
+            .unwrap();
+    }
+    let t = TestGateway::start(two_tenant_config(dir.path(), "")).await;
+    let r = t
+        .client
+        .post(format!("{}/api/v1/replay", t.url))
+        .bearer_auth(A_ADMIN)
+        .json(&json!({"type": "cancel_logs", "from": "now-1h", "to": "now+1h"}))
+        .send()
+        .await
+        .unwrap();
+    let job: Value = r.json().await.unwrap();
+    let id = job["id"].as_str().unwrap();
+    // Cancel once it is under way.
+    let started = Instant::now();
+    loop {
+        let p: Value = t
+            .client
+            .get(format!("{}/api/v1/replay/{id}", t.url))
+            .bearer_auth(A_ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if p["objects_done"].as_u64() > Some(0) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{p}");
+    }
+    let r = t
+        .client
+        .delete(format!("{}/api/v1/replay/{id}", t.url))
+        .bearer_auth(A_ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let start = Instant::now();
+    let p = loop {
+        let p: Value = t
+            .client
+            .get(format!("{}/api/v1/replay/{id}", t.url))
+            .bearer_auth(A_ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !matches!(p["state"].as_str(), Some("queued" | "running")) {
+            break p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{p}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(p["state"], "cancelled", "{p}");
+    let done = p["objects_done"].as_u64().unwrap();
+    eprintln!("cancelled after {done} of 600 objects");
+    assert!(done < 600, "{p}");
+    assert_eq!(p["objects_total"], 600, "{p}");
+    // What it indexed before stopping stays searchable.
+    t.search_until(
+        A_ADMIN,
+        &[("q", "type:cancel_logs")],
+        p["events_indexed"].as_u64().unwrap(),
+    )
+    .await;
+    t.stop().await;
+}
