@@ -312,16 +312,7 @@ async fn hostile_filters_become_dead_letters_without_hurting_other_tenants() {
         "{m}"
     );
     // The API shows the failures and the last one.
-    let r: Value = t
-        .client
-        .get(format!("{}/api/v1/filters/hostile", t.url))
-        .bearer_auth(A_ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = t.get_json("/api/v1/filters/hostile", A_ADMIN).await;
     assert_eq!(r["stats"]["failures"], modes.len());
     assert!(
         r["stats"]["last_error"]["reason"]
@@ -471,16 +462,7 @@ async fn uploaded_filters_and_route_chains_survive_a_restart() {
     t.stop().await;
 
     let t = TestGateway::start(config(dir.path())).await;
-    let one: Value = t
-        .client
-        .get(format!("{}/api/v1/filters/apache-error", t.url))
-        .bearer_auth(A_ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = t.get_json("/api/v1/filters/apache-error", A_ADMIN).await;
     assert_eq!(one["version"], 2, "{one}");
     assert_eq!(one["sha256"], second["sha256"]);
     let (status, answer) = post_text(

@@ -35,8 +35,8 @@ async fn ingest(t: &TestGateway, path: &str, key: &str, n: usize, tag: &str) {
     assert_eq!(r.status(), 200);
 }
 
-/// Starts a replay and waits for it to finish; returns the final progress.
-async fn replay(t: &TestGateway, key: &str, body: Value) -> Value {
+/// Starts a replay job; returns its id.
+async fn start_replay(t: &TestGateway, key: &str, body: Value) -> String {
     let r = t
         .client
         .post(format!("{}/api/v1/replay", t.url))
@@ -47,25 +47,26 @@ async fn replay(t: &TestGateway, key: &str, body: Value) -> Value {
         .unwrap();
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
     let job: Value = r.json().await.unwrap();
-    let id = job["id"].as_str().unwrap().to_string();
+    job["id"].as_str().unwrap().to_string()
+}
+
+/// Waits for a job to finish; returns its final progress.
+async fn wait_replay(t: &TestGateway, key: &str, id: &str) -> Value {
     let start = Instant::now();
     loop {
-        let p: Value = t
-            .client
-            .get(format!("{}/api/v1/replay/{id}", t.url))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let p = t.get_json(&format!("/api/v1/replay/{id}"), key).await;
         if !matches!(p["state"].as_str(), Some("queued" | "running")) {
             return p;
         }
         assert!(start.elapsed() < Duration::from_secs(60), "{p}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Starts a replay and waits for it to finish; returns the final progress.
+async fn replay(t: &TestGateway, key: &str, body: Value) -> Value {
+    let id = start_replay(t, key, body).await;
+    wait_replay(t, key, &id).await
 }
 
 fn hour_range() -> Value {
@@ -304,29 +305,16 @@ async fn a_replay_can_be_cancelled() {
             .unwrap();
     }
     let t = TestGateway::start(two_tenant_config(dir.path(), "")).await;
-    let r = t
-        .client
-        .post(format!("{}/api/v1/replay", t.url))
-        .bearer_auth(A_ADMIN)
-        .json(&json!({"type": "cancel_logs", "from": "now-1h", "to": "now+1h"}))
-        .send()
-        .await
-        .unwrap();
-    let job: Value = r.json().await.unwrap();
-    let id = job["id"].as_str().unwrap();
+    let id = start_replay(
+        &t,
+        A_ADMIN,
+        json!({"type": "cancel_logs", "from": "now-1h", "to": "now+1h"}),
+    )
+    .await;
     // Cancel once it is under way.
     let started = Instant::now();
     loop {
-        let p: Value = t
-            .client
-            .get(format!("{}/api/v1/replay/{id}", t.url))
-            .bearer_auth(A_ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let p = t.get_json(&format!("/api/v1/replay/{id}"), A_ADMIN).await;
         if p["objects_done"].as_u64() > Some(0) {
             break;
         }
@@ -340,24 +328,7 @@ async fn a_replay_can_be_cancelled() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let start = Instant::now();
-    let p = loop {
-        let p: Value = t
-            .client
-            .get(format!("{}/api/v1/replay/{id}", t.url))
-            .bearer_auth(A_ADMIN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if !matches!(p["state"].as_str(), Some("queued" | "running")) {
-            break p;
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "{p}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let p = wait_replay(&t, A_ADMIN, &id).await;
     assert_eq!(p["state"], "cancelled", "{p}");
     let done = p["objects_done"].as_u64().unwrap();
     eprintln!("cancelled after {done} of 600 objects");

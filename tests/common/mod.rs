@@ -135,6 +135,19 @@ impl TestGateway {
             .sum()
     }
 
+    /// `GET path` with `key`; the JSON answer.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Waits until the archive has uploaded at least `n` events.
     pub async fn wait_archived(&self, n: u64) {
         let start = std::time::Instant::now();
