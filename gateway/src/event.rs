@@ -15,6 +15,8 @@
 //! filter failed on likewise, with `outcome: "dead_letter"` and
 //! `fields.filter`.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
@@ -59,8 +61,25 @@ impl<'a> EventContext<'a> {
     }
 }
 
+/// An event's `fields`: a JSON map, or a parser's own serializable parts.
+pub trait Fields: Serialize {
+    fn is_empty(&self) -> bool;
+}
+
+impl Fields for Map<String, Value> {
+    fn is_empty(&self) -> bool {
+        Map::is_empty(self)
+    }
+}
+
+impl Fields for logway_syslog::Fields<'_> {
+    fn is_empty(&self) -> bool {
+        logway_syslog::Fields::is_empty(self)
+    }
+}
+
 #[derive(Serialize)]
-struct Stored<'a> {
+struct Stored<'a, F: Fields = Map<String, Value>> {
     id: String,
     tenant: &'a str,
     #[serde(rename = "type")]
@@ -68,21 +87,21 @@ struct Stored<'a> {
     received_at: &'a str,
     timestamp: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    level: Option<String>,
+    level: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    service: Option<String>,
+    service: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    host: Option<String>,
+    host: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<String>,
+    request_id: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     outcome: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'a str>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    fields: Map<String, Value>,
+    #[serde(skip_serializing_if = "Fields::is_empty")]
+    fields: F,
 }
 
 pub fn format_time(t: OffsetDateTime) -> String {
@@ -95,10 +114,10 @@ fn new_id(ctx: &EventContext) -> String {
     ulid::Ulid::from_datetime(ctx.received.into()).to_string()
 }
 
-impl<'a> Stored<'a> {
+impl<'a, F: Fields> Stored<'a, F> {
     /// An event with only what the request gives: id, tenant, type, times
     /// (its own time is unknown: `received_at`), request id, message.
-    fn base(ctx: &'a EventContext, message: Option<&'a str>) -> Stored<'a> {
+    fn base(ctx: &'a EventContext, message: Option<&'a str>, fields: F) -> Stored<'a, F> {
         Stored {
             id: new_id(ctx),
             tenant: ctx.tenant,
@@ -108,11 +127,11 @@ impl<'a> Stored<'a> {
             level: None,
             service: None,
             host: None,
-            request_id: ctx.request_id.map(str::to_string),
+            request_id: ctx.request_id.map(Cow::Borrowed),
             message,
             outcome: None,
             reason: None,
-            fields: Map::new(),
+            fields,
         }
     }
 }
@@ -199,11 +218,12 @@ pub fn from_object(mut obj: Map<String, Value>, ctx: &EventContext) -> Vec<u8> {
         },
         None => ctx.received_text.clone(),
     };
-    let level = take_string(&mut obj, LEVEL_FIELDS).map(|l| l.to_ascii_lowercase());
-    let service = take_string(&mut obj, SERVICE_FIELDS);
-    let host = take_string(&mut obj, HOST_FIELDS);
-    let request_id =
-        take_string(&mut obj, REQUEST_ID_FIELDS).or_else(|| ctx.request_id.map(str::to_string));
+    let level = take_string(&mut obj, LEVEL_FIELDS).map(|l| Cow::Owned(l.to_ascii_lowercase()));
+    let service = take_string(&mut obj, SERVICE_FIELDS).map(Cow::Owned);
+    let host = take_string(&mut obj, HOST_FIELDS).map(Cow::Owned);
+    let request_id = take_string(&mut obj, REQUEST_ID_FIELDS)
+        .map(Cow::Owned)
+        .or_else(|| ctx.request_id.map(Cow::Borrowed));
     let message = match obj
         .get(MESSAGE_FIELDS[0])
         .or_else(|| obj.get(MESSAGE_FIELDS[1]))
@@ -218,15 +238,38 @@ pub fn from_object(mut obj: Map<String, Value>, ctx: &EventContext) -> Vec<u8> {
         host,
         request_id,
         message: message.as_deref(),
-        fields: obj,
-        ..Stored::base(ctx, None)
+        ..Stored::base(ctx, None, obj)
+    };
+    serde_json::to_vec(&stored).expect("event serializes")
+}
+
+/// The promoted fields a parser has already found (syslog), so building
+/// the event needs no JSON map to search.
+pub struct Promoted<'a> {
+    /// Formatted with [`format_time`]; `None`: the receive time.
+    pub timestamp: Option<&'a str>,
+    /// Lowercase already.
+    pub level: Option<&'a str>,
+    pub service: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub message: &'a str,
+}
+
+/// Builds the stored event from parts a parser produced.
+pub fn from_parts<F: Fields>(p: Promoted, fields: F, ctx: &EventContext) -> Vec<u8> {
+    let stored = Stored {
+        timestamp: p.timestamp.unwrap_or(&ctx.received_text),
+        level: p.level.map(Cow::Borrowed),
+        service: p.service.map(Cow::Borrowed),
+        host: p.host.map(Cow::Borrowed),
+        ..Stored::base(ctx, Some(p.message), fields)
     };
     serde_json::to_vec(&stored).expect("event serializes")
 }
 
 /// Builds the stored event for a plain text line: the line is the message.
 pub fn from_text(line: &str, ctx: &EventContext) -> Vec<u8> {
-    serde_json::to_vec(&Stored::base(ctx, Some(line))).expect("event serializes")
+    serde_json::to_vec(&Stored::base(ctx, Some(line), Map::new())).expect("event serializes")
 }
 
 /// Builds the stored event for a line that could not be accepted: its raw
@@ -278,8 +321,7 @@ fn kept_raw(
     let stored = Stored {
         outcome: Some(outcome),
         reason: Some(reason),
-        fields,
-        ..Stored::base(ctx, text)
+        ..Stored::base(ctx, text, fields)
     };
     serde_json::to_vec(&stored).expect("event serializes")
 }

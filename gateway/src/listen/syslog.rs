@@ -4,7 +4,9 @@
 //!
 //! A listener is bound to one tenant and log type in config and has no
 //! authentication, so it must be switched on with `unauthenticated = true`.
-//! Parsing uses `syslog_loose` (Vector's parser): lenient, both RFCs.
+//! Framing and parsing live in the `logway-syslog` crate (`syslog/`, with
+//! its fuzz targets); parsing uses `syslog_loose` (Vector's parser):
+//! lenient, both RFCs.
 //!
 //! Delivery: syslog over TCP has no application-level ack. A connection
 //! reads what is available, parses every complete frame, appends them as one
@@ -22,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use logway_syslog::{Frame, Framer};
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
@@ -33,7 +35,7 @@ use super::{accept_bounded, stopped};
 use crate::Core;
 use crate::batch::{self, BATCH_VERSION, BatchHeader};
 use crate::config::SyslogConfig;
-use crate::event::{self, EventContext};
+use crate::event::{self, EventContext, Promoted};
 use crate::wal::WalError;
 
 /// Frames per WAL batch at most.
@@ -45,185 +47,44 @@ const IN_FLIGHT: usize = 4;
 /// Wait before retrying a WAL append refused for space.
 const FULL_RETRY: Duration = Duration::from_millis(100);
 
-/// One frame cut from the stream.
-#[derive(Debug, PartialEq)]
-pub enum Frame {
-    Message(Vec<u8>),
-    /// A frame over the size limit: its first bytes and its full length.
-    Oversize(Vec<u8>, usize),
-    /// The connection closed inside an octet-counted frame: what arrived.
-    Truncated(Vec<u8>),
+/// Builds the stored events of syslog messages. Consecutive messages often
+/// share a timestamp (RFC 3164 has whole seconds), so the last formatted
+/// one is kept.
+pub struct EventBuilder<'c> {
+    ctx: &'c EventContext<'c>,
+    now: OffsetDateTime,
+    last_time: Option<(OffsetDateTime, String)>,
 }
 
-/// Cuts frames from a byte stream: octet counting (`LEN SP MSG`) when a
-/// frame starts with a digit, else up to a newline. Its buffer holds at
-/// most one read chunk plus `max_message_bytes`: longer frames are cut.
-#[derive(Default)]
-pub struct Framer {
-    buf: Vec<u8>,
-    /// Bytes of an oversize frame still to drop (octet counting).
-    skip: usize,
-    /// Dropping an oversize newline frame until its newline.
-    skip_line: bool,
-}
-
-impl Framer {
-    pub fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
+impl<'c> EventBuilder<'c> {
+    pub fn new(ctx: &'c EventContext<'c>) -> Self {
+        EventBuilder {
+            ctx,
+            now: ctx.received,
+            last_time: None,
+        }
     }
 
-    /// The next complete frame, if any.
-    pub fn next_frame(&mut self, max: usize) -> Option<Frame> {
-        if self.skip > 0 {
-            let n = self.skip.min(self.buf.len());
-            self.buf.drain(..n);
-            self.skip -= n;
-            if self.skip > 0 {
-                return None;
-            }
+    /// The stored event of one message (see `logway_syslog` for the fields).
+    pub fn event(&mut self, text: &str) -> Vec<u8> {
+        let m = logway_syslog::parse(text, self.now);
+        if let Some(t) = m.timestamp
+            && self.last_time.as_ref().is_none_or(|(last, _)| *last != t)
+        {
+            self.last_time = Some((t, event::format_time(t)));
         }
-        if self.skip_line {
-            match self.buf.iter().position(|&b| b == b'\n') {
-                Some(i) => {
-                    self.buf.drain(..=i);
-                    self.skip_line = false;
-                }
-                None => {
-                    self.buf.clear();
-                    return None;
-                }
-            }
-        }
-        // Blank lines between frames carry nothing.
-        let start = self.buf.iter().position(|b| !b.is_ascii_whitespace())?;
-        self.buf.drain(..start);
-        if self.buf[0].is_ascii_digit() {
-            let space = self.buf.iter().take(11).position(|&b| b == b' ');
-            if let Some(sp) = space {
-                if let Some(len) = std::str::from_utf8(&self.buf[..sp])
-                    .ok()
-                    .and_then(|s| s.parse::<usize>().ok())
-                {
-                    let body = sp + 1;
-                    if len > max {
-                        let keep = self.buf[body..].iter().take(max).copied().collect();
-                        let have = self.buf.len() - body;
-                        if have >= len {
-                            self.buf.drain(..body + len);
-                        } else {
-                            self.skip = len - have;
-                            self.buf.clear();
-                        }
-                        return Some(Frame::Oversize(keep, len));
-                    }
-                    if self.buf.len() < body + len {
-                        return None;
-                    }
-                    let frame = self.buf[body..body + len].to_vec();
-                    self.buf.drain(..body + len);
-                    return Some(Frame::Message(frame));
-                }
-            } else if self.buf.len() < 11 {
-                return None; // the length prefix may still be arriving
-            }
-            // A digit but no valid length: a newline-framed message.
-        }
-        match self.buf.iter().position(|&b| b == b'\n') {
-            Some(i) if i <= max => {
-                let mut frame: Vec<u8> = self.buf.drain(..=i).collect();
-                frame.pop();
-                if frame.last() == Some(&b'\r') {
-                    frame.pop();
-                }
-                Some(Frame::Message(frame))
-            }
-            Some(i) => {
-                let keep = self.buf[..max].to_vec();
-                self.buf.drain(..=i);
-                Some(Frame::Oversize(keep, i))
-            }
-            None if self.buf.len() > max => {
-                let keep = self.buf[..max].to_vec();
-                let len = self.buf.len();
-                self.buf.clear();
-                self.skip_line = true;
-                Some(Frame::Oversize(keep, len))
-            }
-            None => None,
-        }
+        let timestamp = m
+            .timestamp
+            .and(self.last_time.as_ref().map(|(_, text)| text.as_str()));
+        let promoted = Promoted {
+            timestamp,
+            level: m.level,
+            service: m.service,
+            host: m.host,
+            message: m.message,
+        };
+        event::from_parts(promoted, m.fields, self.ctx)
     }
-}
-
-impl Framer {
-    /// At the end of the stream: a last line without a newline is a
-    /// message; a partial octet-counted frame is reported, not dropped.
-    pub fn finish(&mut self, max: usize) -> Option<Frame> {
-        let rest = std::mem::take(&mut self.buf);
-        if self.skip > 0 || self.skip_line {
-            return None; // the tail of an oversize frame, already reported
-        }
-        let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-        let rest = &rest[start..];
-        let keep = rest[..rest.len().min(max)].to_vec();
-        let octet_counted = rest
-            .iter()
-            .position(|&b| b == b' ')
-            .is_some_and(|sp| sp > 0 && rest[..sp].iter().all(u8::is_ascii_digit));
-        Some(if octet_counted {
-            Frame::Truncated(keep)
-        } else if rest.len() > max {
-            Frame::Oversize(keep, rest.len())
-        } else {
-            Frame::Message(keep)
-        })
-    }
-}
-
-/// Builds the stored event of one syslog message.
-pub fn to_event(text: &str, ctx: &EventContext) -> Vec<u8> {
-    let m = syslog_loose::parse_message(text, syslog_loose::Variant::Either);
-    let mut obj = Map::new();
-    if let Some(ts) = m.timestamp {
-        obj.insert("timestamp".into(), Value::String(ts.to_rfc3339()));
-    }
-    if let Some(h) = m.hostname {
-        obj.insert("host".into(), Value::String(h.to_string()));
-    }
-    if let Some(a) = m.appname {
-        obj.insert("service".into(), Value::String(a.to_string()));
-    }
-    if let Some(s) = m.severity {
-        obj.insert("level".into(), Value::String(s.as_str().to_string()));
-    }
-    if let Some(f) = m.facility {
-        obj.insert("facility".into(), Value::String(f.as_str().to_string()));
-    }
-    match m.procid {
-        Some(syslog_loose::ProcId::PID(pid)) => {
-            obj.insert("procid".into(), Value::from(pid));
-        }
-        Some(syslog_loose::ProcId::Name(name)) => {
-            obj.insert("procid".into(), Value::String(name.to_string()));
-        }
-        None => {}
-    }
-    if let Some(id) = m.msgid {
-        obj.insert("msgid".into(), Value::String(id.to_string()));
-    }
-    if !m.structured_data.is_empty() {
-        let mut sd = Map::new();
-        for element in &m.structured_data {
-            let params: Map<String, Value> = element
-                .params
-                .iter()
-                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
-                .collect();
-            sd.insert(element.id.to_string(), Value::Object(params));
-        }
-        obj.insert("sd".into(), Value::Object(sd));
-    }
-    obj.insert("message".into(), Value::String(m.msg.to_string()));
-    event::from_object(obj, ctx)
 }
 
 /// Accepts syslog connections until shutdown.
@@ -343,6 +204,7 @@ fn build_batch(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> Batch 
         None,
         limits.max_fields_per_event,
     );
+    let mut builder = EventBuilder::new(&ctx);
     let mut events = Vec::with_capacity(frames.len());
     let mut rejected: Vec<&'static str> = Vec::new();
     let max = config.max_message_bytes;
@@ -353,7 +215,7 @@ fn build_batch(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> Batch 
         };
         match frame {
             Frame::Message(bytes) => match std::str::from_utf8(&bytes) {
-                Ok(text) => events.push(to_event(text, &ctx)),
+                Ok(text) => events.push(builder.event(text)),
                 Err(_) => reject(&bytes, "syslog message is not UTF-8", "invalid_utf8"),
             },
             Frame::Truncated(head) => reject(
@@ -408,82 +270,18 @@ async fn store(core: Arc<Core>, config: SyslogConfig, batch: Batch) -> std::io::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
-    fn frames(input: &[&[u8]], max: usize) -> Vec<Frame> {
-        let mut f = Framer::default();
-        let mut out = Vec::new();
-        for part in input {
-            f.push(part);
-            while let Some(frame) = f.next_frame(max) {
-                out.push(frame);
-            }
-        }
-        out
-    }
-
-    fn msg(s: &str) -> Frame {
-        Frame::Message(s.as_bytes().to_vec())
-    }
-
-    #[test]
-    fn octet_counting_and_newline_framing_mix_and_split_anywhere() {
-        let stream: &[u8] = b"5 hello<13>newline one\r\n11 hello world\n<14>two\n";
-        let all = frames(&[stream], 100);
-        assert_eq!(
-            all,
-            vec![
-                msg("hello"),
-                msg("<13>newline one"),
-                msg("hello world"),
-                msg("<14>two")
-            ]
-        );
-        // The same bytes, one at a time.
-        let bytes: Vec<&[u8]> = stream.chunks(1).collect();
-        assert_eq!(frames(&bytes, 100), all);
-    }
-
-    #[test]
-    fn oversize_frames_are_cut_and_the_stream_goes_on() {
-        let all = frames(&[b"20 aaaaaaaaaaaaaaaaaaaa3 abc", b"bbbbbbbbbbbb\nok\n"], 5);
-        assert_eq!(
-            all,
-            vec![
-                Frame::Oversize(b"aaaaa".to_vec(), 20),
-                msg("abc"),
-                Frame::Oversize(b"bbbbb".to_vec(), 12),
-                msg("ok")
-            ]
-        );
-        // Octet-counted frame larger than what has arrived: the rest is skipped.
-        let all = frames(&[b"30 xxxxxxxx", b"xxxxxxxxxxxxxxxxxxxxxx", b"2 ok"], 5);
-        assert_eq!(all, vec![Frame::Oversize(b"xxxxx".to_vec(), 30), msg("ok")]);
-    }
-
-    #[test]
-    fn the_end_of_the_stream_keeps_a_last_line_and_reports_a_cut_frame() {
-        let mut f = Framer::default();
-        f.push(b"<13>no newline at the end");
-        assert_eq!(f.next_frame(100), None);
-        assert_eq!(f.finish(100), Some(msg("<13>no newline at the end")));
-        let mut f = Framer::default();
-        f.push(b"50 <13>only part of it");
-        assert_eq!(f.next_frame(100), None);
-        assert_eq!(
-            f.finish(100),
-            Some(Frame::Truncated(b"50 <13>only part of it".to_vec()))
-        );
-        assert_eq!(Framer::default().finish(100), None);
+    fn to_event(text: &str) -> Value {
+        let ctx = EventContext::new("t", "syslog", OffsetDateTime::now_utc(), None, 100);
+        serde_json::from_slice(&EventBuilder::new(&ctx).event(text)).unwrap()
     }
 
     #[test]
     fn rfc5424_and_rfc3164_fields_land_in_the_event_model() {
-        let ctx = EventContext::new("t", "syslog", OffsetDateTime::now_utc(), None, 100);
-        let e: Value = serde_json::from_slice(&to_event(
+        let e = to_event(
             r#"<165>1 2026-11-21T10:00:00.123Z web-1 checkout 4242 ID47 [exampleSDID@32473 iut="3" eventSource="App"] payment failed"#,
-            &ctx,
-        ))
-        .unwrap();
+        );
         assert_eq!(e["timestamp"], "2026-11-21T10:00:00.123Z");
         assert_eq!(e["host"], "web-1");
         assert_eq!(e["service"], "checkout");
@@ -493,11 +291,9 @@ mod tests {
         assert_eq!(e["fields"]["msgid"], "ID47");
         assert_eq!(e["fields"]["facility"], "local4");
         assert_eq!(e["fields"]["sd"]["exampleSDID@32473"]["iut"], "3");
-        let e: Value = serde_json::from_slice(&to_event(
+        let e = to_event(
             "<38>Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
-            &ctx,
-        ))
-        .unwrap();
+        );
         assert_eq!(e["host"], "LabSZ");
         assert_eq!(e["service"], "sshd");
         assert_eq!(e["fields"]["procid"], 24200);
@@ -506,8 +302,29 @@ mod tests {
     }
 
     #[test]
-    fn garbage_never_panics() {
+    fn consecutive_messages_with_one_timestamp_share_its_text_but_not_others() {
         let ctx = EventContext::new("t", "syslog", OffsetDateTime::now_utc(), None, 100);
+        let mut b = EventBuilder::new(&ctx);
+        let times: Vec<String> = [
+            "<13>1 2026-11-21T10:00:00Z h a - - - one",
+            "<13>1 2026-11-21T10:00:00Z h a - - - two",
+            "<13>1 2026-11-21T10:00:01Z h a - - - three",
+            "<13>no time at all",
+        ]
+        .iter()
+        .map(|m| {
+            let e: Value = serde_json::from_slice(&b.event(m)).unwrap();
+            e["timestamp"].as_str().unwrap().to_string()
+        })
+        .collect();
+        assert_eq!(times[0], "2026-11-21T10:00:00Z");
+        assert_eq!(times[1], "2026-11-21T10:00:00Z");
+        assert_eq!(times[2], "2026-11-21T10:00:01Z");
+        assert_eq!(times[3], ctx.received_text);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
         for input in [
             "",
             "<",
@@ -517,8 +334,8 @@ mod tests {
             "\u{0}\u{1}",
             "<13>1 - - - - - -",
         ] {
-            let _ = to_event(input, &ctx);
-            let _ = frames(&[input.as_bytes()], 8);
+            let e = to_event(input);
+            assert!(e["id"].is_string());
         }
     }
 }
