@@ -36,6 +36,10 @@ struct Args {
     gateway: Option<PathBuf>,
     #[arg(long, default_value = "/usr/sbin/rsyslogd")]
     rsyslogd: PathBuf,
+    /// `server.background_nice` values to measure Logway with (the hot
+    /// indexer's and archive writer's CPU priority; 10 is the default).
+    #[arg(long, value_delimiter = ',', default_value = "10")]
+    background_nice: Vec<i32>,
 }
 
 const LINE_BYTES: usize = 196;
@@ -115,14 +119,14 @@ enum Progress {
     File(LineCounter),
 }
 
-fn start_logway(bin: &Path, dir: &Path) -> anyhow::Result<Target> {
+fn start_logway(bin: &Path, dir: &Path, nice: i32) -> anyhow::Result<Target> {
     let port = free_port();
     let http = free_port();
     let config = dir.join("logway.toml");
     std::fs::write(
         &config,
         format!(
-            "[server]\nhttp_addr = \"127.0.0.1:{http}\"\n[storage]\ndata_dir = \"{}\"\n[[syslog]]\naddr = \"127.0.0.1:{port}\"\ntenant = \"default\"\ntype = \"syslog\"\nunauthenticated = true\n",
+            "[server]\nhttp_addr = \"127.0.0.1:{http}\"\nbackground_nice = {nice}\n[storage]\ndata_dir = \"{}\"\n[[syslog]]\naddr = \"127.0.0.1:{port}\"\ntenant = \"default\"\ntype = \"syslog\"\nunauthenticated = true\n",
             dir.join("data").display()
         ),
     )?;
@@ -248,12 +252,22 @@ async fn main() -> anyhow::Result<()> {
     );
     for &conns in &args.connections {
         let mut results = Vec::new();
-        for name in ["logway", "rsyslog sync=on", "rsyslog sync=off"] {
+        let mut names: Vec<String> = args
+            .background_nice
+            .iter()
+            .map(|n| format!("logway nice={n}"))
+            .collect();
+        names.extend([
+            "rsyslog sync=on".to_string(),
+            "rsyslog sync=off".to_string(),
+        ]);
+        for name in &names {
+            let name = name.as_str();
             let dir = tempfile_dir(name)?;
-            let mut target = match name {
-                "logway" => start_logway(&gateway, &dir)?,
-                "rsyslog sync=on" => start_rsyslog(&args.rsyslogd, &dir, true)?,
-                _ => start_rsyslog(&args.rsyslogd, &dir, false)?,
+            let mut target = match name.strip_prefix("logway nice=") {
+                Some(nice) => start_logway(&gateway, &dir, nice.parse()?)?,
+                None if name == "rsyslog sync=on" => start_rsyslog(&args.rsyslogd, &dir, true)?,
+                None => start_rsyslog(&args.rsyslogd, &dir, false)?,
             };
             let rate = measure(&mut target, &data, args.lines, conns)
                 .await
@@ -264,11 +278,16 @@ async fn main() -> anyhow::Result<()> {
             println!("{conns} connection(s)  {name:<18} {rate:>10.0} lines/s");
             results.push(rate);
         }
-        println!(
-            "{conns} connection(s)  logway / rsyslog sync=on = {:.2}x, logway / rsyslog sync=off = {:.2}x",
-            results[0] / results[1],
-            results[0] / results[2]
-        );
+        let (durable, top) = (results[results.len() - 2], results[results.len() - 1]);
+        for (name, rate) in names.iter().zip(&results) {
+            if name.starts_with("logway") {
+                println!(
+                    "{conns} connection(s)  {name} / rsyslog sync=on = {:.2}x, / rsyslog sync=off = {:.2}x",
+                    rate / durable,
+                    rate / top
+                );
+            }
+        }
     }
     Ok(())
 }

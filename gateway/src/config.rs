@@ -20,6 +20,7 @@ pub const DEFAULT_DATA_DIR: &str = "./logway-data";
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_BACKGROUND_NICE: i32 = 10;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
@@ -125,6 +126,11 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Serve HTTPS instead of HTTP.
     pub tls: Option<TlsConfig>,
+    /// Nice value (0-19, Linux) of the threads that work behind the WAL:
+    /// the hot indexer with tantivy's threads, the archive writer, replay.
+    /// When the CPU is short, ingest (parse, WAL append, ack) goes first and
+    /// indexing lags, within the WAL's disk cap.
+    pub background_nice: i32,
 }
 
 /// A PEM certificate chain and private key, read again on reload.
@@ -143,6 +149,7 @@ impl Default for ServerConfig {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             tls: None,
+            background_nice: DEFAULT_BACKGROUND_NICE,
         }
     }
 }
@@ -693,6 +700,15 @@ impl Config {
         };
         if self.tenants.is_empty() {
             return Err(invalid("tenants", "at least one tenant is needed".into()));
+        }
+        if !(0..=19).contains(&self.server.background_nice) {
+            return Err(invalid(
+                "server.background_nice",
+                format!(
+                    "{} is not a nice value from 0 (normal priority) to 19 (lowest)",
+                    self.server.background_nice
+                ),
+            ));
         }
         if self.open_mode() {
             if self.tenants.len() > 1 {

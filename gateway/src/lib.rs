@@ -223,9 +223,13 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
         metrics.clone(),
         indexer_stop.clone(),
     );
+    let nice = config.server.background_nice;
     let indexer = std::thread::Builder::new()
         .name("hot-indexer".into())
-        .spawn(move || indexer.run())?;
+        .spawn(move || {
+            lower_thread_priority(nice);
+            indexer.run()
+        })?;
     let archive_stop = Arc::new(AtomicBool::new(false));
     let (archive, archive_thread) = if config.archive.enabled {
         let runtime = tokio::runtime::Handle::current();
@@ -251,7 +255,10 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
         tracing::info!(store = %store.describe(), "archiving");
         let thread = std::thread::Builder::new()
             .name("archive-writer".into())
-            .spawn(move || writer.run())?;
+            .spawn(move || {
+                lower_thread_priority(nice);
+                writer.run()
+            })?;
         (Some(Archive { store, status }), Some(thread))
     } else {
         (None, None)
@@ -273,7 +280,7 @@ fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Thre
         idempotency,
         filters,
         archive,
-        replays: replay::Replays::default(),
+        replays: replay::Replays::new(nice),
         metrics,
     };
     Ok((
@@ -417,4 +424,23 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         shutdown: shutdown_tx,
         task,
     })
+}
+
+/// Lowers the calling thread's CPU priority to `nice` (Linux; threads it
+/// starts afterwards, such as tantivy's indexing and merge threads,
+/// inherit it). Elsewhere, or if refused, the thread keeps its priority.
+pub fn lower_thread_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    if nice > 0 {
+        // SAFETY: plain syscalls on the calling thread's own id.
+        let refused = unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, nice) != 0
+        };
+        if refused {
+            tracing::warn!(nice, error = %std::io::Error::last_os_error(), "cannot lower the priority of a background thread");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }

@@ -129,9 +129,18 @@ pub struct Replays {
     jobs: Mutex<Vec<Arc<Job>>>,
     /// Held by the running job.
     gate: Arc<Mutex<()>>,
+    /// Nice value of job threads (`server.background_nice`).
+    nice: i32,
 }
 
 impl Replays {
+    pub fn new(nice: i32) -> Replays {
+        Replays {
+            nice,
+            ..Replays::default()
+        }
+    }
+
     /// Queues a job and starts its thread.
     pub fn start(
         &self,
@@ -186,10 +195,11 @@ impl Replays {
             jobs.push(job.clone());
         }
         let runtime = tokio::runtime::Handle::current();
-        let (gate, j) = (self.gate.clone(), job.clone());
+        let (gate, j, nice) = (self.gate.clone(), job.clone(), self.nice);
         std::thread::Builder::new()
             .name("replay".into())
             .spawn(move || {
+                crate::lower_thread_priority(nice);
                 let _running = gate.lock().unwrap_or_else(|e| e.into_inner());
                 run(&j, &*store, &prefix, &hot, &runtime);
             })?;

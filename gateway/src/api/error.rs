@@ -98,7 +98,7 @@ impl From<WalError> for ApiError {
                 ApiError::Unavailable(e.to_string())
             }
             WalError::Closed => ApiError::Unavailable("the gateway is shutting down".into()),
-            WalError::Io(e) => ApiError::Internal(format!("write-ahead log: {e}")),
+            WalError::Io(_) | WalError::Format(_) => ApiError::Internal(e.to_string()),
         }
     }
 }
