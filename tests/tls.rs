@@ -1,7 +1,7 @@
 //! TLS: HTTPS ingest and search with a real client (curl), certificate
-//! reload without a restart, and syslog over TLS (RFC 5425) with a rustls
-//! client. Certificates are made by the test (rcgen): a CA and a leaf for
-//! `localhost`.
+//! reload without a restart, syslog over TLS (RFC 5425) with a rustls
+//! client, and client-certificate authentication on both. Certificates are
+//! made by the test (rcgen): a CA, a leaf for `localhost`, client leaves.
 
 mod common;
 
@@ -10,7 +10,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+};
 use tokio::io::AsyncWriteExt;
 
 /// Writes ca.pem, cert.pem and key.pem into `dir`; returns the CA in DER.
@@ -61,6 +63,8 @@ async fn https_ingest_and_search_with_curl_and_certificates_reload_without_resta
     config.server.tls = Some(logway::config::TlsConfig {
         cert_file: certs.join("cert.pem"),
         key_file: certs.join("key.pem"),
+        client_ca_file: None,
+        require_client_cert: false,
     });
     let gateway = logway::start(config.clone()).await.unwrap();
     let port = gateway.http_addr().port();
@@ -199,5 +203,308 @@ async fn syslog_over_tls() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (_, body) = gw.search_raw(A_ADMIN, &[("q", "\"plain text\"")]).await;
     assert_eq!(body["total"], 0);
+    gw.stop().await;
+}
+
+/// A CA of its own, as `{name}-ca.pem`, that signs client certificates.
+fn client_ca(dir: &Path, name: &str) -> Issuer<'static, KeyPair> {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("{name} client CA"));
+    let ca = params.self_signed(&key).unwrap();
+    std::fs::write(dir.join(format!("{name}-ca.pem")), ca.pem()).unwrap();
+    Issuer::new(params, key)
+}
+
+/// A client certificate for `cn` as `{cn}.pem` and `{cn}.key`.
+fn client_cert(dir: &Path, issuer: &Issuer<'static, KeyPair>, cn: &str) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, issuer).unwrap();
+    std::fs::write(dir.join(format!("{cn}.pem")), cert.pem()).unwrap();
+    std::fs::write(dir.join(format!("{cn}.key")), key.serialize_pem()).unwrap();
+}
+
+/// curl with the client certificate `cn` (or none).
+fn curl_as(dir: &Path, port: u16, cn: Option<&str>, args: &[&str]) -> (bool, String) {
+    let mut all: Vec<String> = Vec::new();
+    if let Some(cn) = cn {
+        all.push("--cert".into());
+        all.push(dir.join(format!("{cn}.pem")).display().to_string());
+        all.push("--key".into());
+        all.push(dir.join(format!("{cn}.key")).display().to_string());
+    }
+    all.extend(args.iter().map(|a| a.to_string()));
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    curl(&dir.join("ca.pem"), port, &refs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_client_certificates_authenticate_ingest_for_their_tenant_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    make_certs(&d);
+    let issuer = client_ca(&d, "clients");
+    client_cert(&d, &issuer, "shipper.a.example");
+    client_cert(&d, &issuer, "stranger.example");
+    let rogue = client_ca(&d, "rogue");
+    client_cert(&d, &rogue, "rogue.a.example");
+    let mut config = two_tenant_config(&d.join("data"), "");
+    config.tenants[0].ingest_cert_names =
+        vec!["shipper.a.example".into(), "rogue.a.example".into()];
+    let tls = logway::config::TlsConfig {
+        cert_file: d.join("cert.pem"),
+        key_file: d.join("key.pem"),
+        client_ca_file: Some(d.join("clients-ca.pem")),
+        require_client_cert: false,
+    };
+    config.server.tls = Some(tls.clone());
+    let gw = logway::start(config.clone()).await.unwrap();
+    let port = gw.http_addr().port();
+    let base = format!("https://localhost:{port}");
+    let (d2, url) = (d.clone(), format!("{base}/readyz"));
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..100 {
+            if curl_as(&d2, port, None, &[&url])
+                .1
+                .contains("\"ready\":true")
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("HTTPS /readyz never answered");
+    })
+    .await
+    .unwrap();
+    let post = |cn: Option<&'static str>, key: Option<&'static str>, message: &'static str| {
+        let path = if key == Some(B_INGEST) {
+            "/b/app"
+        } else {
+            "/web"
+        };
+        let (d, base) = (d.clone(), base.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec![
+                "-H".to_string(),
+                "content-type: application/json".into(),
+                "--data-binary".into(),
+                format!(r#"{{"message":"{message}"}}"#),
+                format!("{base}{path}"),
+            ];
+            if let Some(k) = key {
+                args.push("-H".into());
+                args.push(format!("authorization: Bearer {k}"));
+            }
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            curl_as(&d, port, cn, &refs)
+        })
+    };
+    // A listed certificate, no key: an ingest request of tenant a.
+    let (ok, out) = post(Some("shipper.a.example"), None, "by certificate")
+        .await
+        .unwrap();
+    assert!(ok && out.contains("\"accepted\":1"), "{out}");
+    // A certificate of the CA that no tenant lists: 401, named.
+    let (_, out) = post(Some("stranger.example"), None, "stranger")
+        .await
+        .unwrap();
+    assert!(out.contains("unknown_client_certificate"), "{out}");
+    // Listed by name but signed by another CA: the handshake fails.
+    let (ok, out) = post(Some("rogue.a.example"), None, "rogue").await.unwrap();
+    assert!(!ok && !out.contains("accepted"), "{out}");
+    // Without a certificate a key still works (certificates are optional
+    // here), and with both the key decides: tenant b's key, b's event.
+    let (ok, out) = post(None, Some(A_INGEST), "by key").await.unwrap();
+    assert!(ok && out.contains("\"accepted\":1"), "{out}");
+    let (ok, out) = post(Some("shipper.a.example"), Some(B_INGEST), "key decides")
+        .await
+        .unwrap();
+    assert!(ok && out.contains("\"accepted\":1"), "{out}");
+    // A certificate never grants admin rights.
+    let (d2, base2) = (d.clone(), base.clone());
+    let (_, out) = tokio::task::spawn_blocking(move || {
+        curl_as(
+            &d2,
+            port,
+            Some("shipper.a.example"),
+            &[&format!("{base2}/api/v1/search?q=certificate")],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.contains("no_key") || out.contains("\"code\":\"no"),
+        "{out}"
+    );
+
+    let search = |admin: &'static str, q: &'static str, want: u64| {
+        let (d, base) = (d.clone(), base.clone());
+        tokio::task::spawn_blocking(move || {
+            let url = format!(
+                "{base}/api/v1/search?q={}",
+                q.replace(' ', "%20").replace('"', "%22")
+            );
+            let auth = format!("authorization: Bearer {admin}");
+            let mut body = serde_json::Value::Null;
+            for _ in 0..100 {
+                let (_, out) = curl_as(&d, port, None, &["-H", &auth, &url]);
+                body = serde_json::from_str(&out).unwrap_or(serde_json::Value::Null);
+                if body["total"] == want {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            body
+        })
+    };
+    let body = search(A_ADMIN, "\"by certificate\" OR \"by key\"", 2)
+        .await
+        .unwrap();
+    assert_eq!(body["total"], 2, "{body}");
+    let body = search(B_ADMIN, "\"key decides\"", 1).await.unwrap();
+    assert_eq!(body["total"], 1, "{body}");
+    let body = search(A_ADMIN, "stranger OR rogue", 0).await.unwrap();
+    assert_eq!(body["total"], 0, "{body}");
+
+    // require_client_cert: no certificate, no handshake, even with a key.
+    let mut strict = config.clone();
+    strict.server.tls = Some(logway::config::TlsConfig {
+        require_client_cert: true,
+        ..tls
+    });
+    gw.shutdown().await.unwrap();
+    let gw = logway::start(strict).await.unwrap();
+    let port = gw.http_addr().port();
+    let (d2, base) = (d.clone(), format!("https://localhost:{port}"));
+    let (ok, out) = tokio::task::spawn_blocking(move || {
+        let auth = format!("authorization: Bearer {A_INGEST}");
+        let url = format!("{base}/web");
+        let no_cert = curl_as(&d2, port, None, &["-H", &auth, "--data-binary", "x", &url]);
+        let with_cert = curl_as(
+            &d2,
+            port,
+            Some("shipper.a.example"),
+            &[
+                "-H",
+                "content-type: text/plain",
+                "--data-binary",
+                "with cert",
+                &url,
+            ],
+        );
+        assert!(
+            with_cert.0 && with_cert.1.contains("\"accepted\":1"),
+            "{}",
+            with_cert.1
+        );
+        no_cert
+    })
+    .await
+    .unwrap();
+    assert!(!ok && !out.contains("accepted"), "{out}");
+    gw.shutdown().await.unwrap();
+}
+
+/// A syslog-over-TLS client, with the client certificate `cn` or none.
+async fn syslog_tls_send(
+    dir: &Path,
+    addr: std::net::SocketAddr,
+    cn: Option<&str>,
+    line: &str,
+) -> std::io::Result<()> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let client = match cn {
+        None => builder.with_no_client_auth(),
+        Some(cn) => {
+            let chain =
+                rustls::pki_types::CertificateDer::pem_file_iter(dir.join(format!("{cn}.pem")))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+            let key =
+                rustls::pki_types::PrivateKeyDer::from_pem_file(dir.join(format!("{cn}.key")))
+                    .unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+    };
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await?;
+    tls.write_all(format!("{} {line}", line.len()).as_bytes())
+        .await?;
+    tls.shutdown().await
+}
+
+#[tokio::test]
+async fn syslog_over_tls_with_client_certificates_needs_no_unauthenticated_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_certs(d);
+    let issuer = client_ca(d, "clients");
+    client_cert(d, &issuer, "syslog.a.example");
+    client_cert(d, &issuer, "shipper.b.example");
+    // No `unauthenticated = true`: the client CA makes certificates required.
+    let extra = format!(
+        "[[syslog]]\naddr = \"127.0.0.1:0\"\ntenant = \"a\"\ntype = \"syslog\"\ntls = {{ cert_file = \"{}\", key_file = \"{}\", client_ca_file = \"{}\" }}\n",
+        d.join("cert.pem").display(),
+        d.join("key.pem").display(),
+        d.join("clients-ca.pem").display(),
+    );
+    let mut config = two_tenant_config(&d.join("data"), &extra);
+    config.tenants[0].ingest_cert_names = vec!["syslog.a.example".into()];
+    config.tenants[1].ingest_cert_names = vec!["shipper.b.example".into()];
+    let gw = TestGateway::start(config).await;
+    let addr = gw.gateway.syslog_addrs()[0];
+    syslog_tls_send(
+        d,
+        addr,
+        Some("syslog.a.example"),
+        "<14>1 2026-11-21T10:00:00Z h app - - - mutual hello",
+    )
+    .await
+    .unwrap();
+    // Another tenant's certificate, or none: nothing is stored.
+    let _ = syslog_tls_send(
+        d,
+        addr,
+        Some("shipper.b.example"),
+        "<14>1 2026-11-21T10:00:00Z h app - - - wrong tenant",
+    )
+    .await;
+    let _ = syslog_tls_send(
+        d,
+        addr,
+        None,
+        "<14>1 2026-11-21T10:00:00Z h app - - - no certificate",
+    )
+    .await;
+    let body = gw
+        .search_until(A_ADMIN, &[("q", "\"mutual hello\"")], 1)
+        .await;
+    assert_eq!(body["hits"][0]["service"], "app");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for admin in [A_ADMIN, B_ADMIN] {
+        let (_, body) = gw
+            .search_raw(admin, &[("q", "\"wrong tenant\" OR \"no certificate\"")])
+            .await;
+        assert_eq!(body["total"], 0, "{body}");
+    }
     gw.stop().await;
 }

@@ -139,6 +139,16 @@ pub struct ServerConfig {
 pub struct TlsConfig {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+    /// PEM CA certificates that sign client certificates: clients may then
+    /// authenticate with a certificate whose name a tenant lists in
+    /// `ingest_cert_names`. Read again on reload.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// With `client_ca_file`: refuse a TLS handshake without a valid client
+    /// certificate (HTTPS; a syslog listener with a client CA always
+    /// requires one). Otherwise a client may use a key instead.
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 impl Default for ServerConfig {
@@ -487,6 +497,12 @@ pub struct TenantConfig {
     /// Keys that may send logs and search (later: manage filters, replay).
     #[serde(default)]
     pub admin_keys: Vec<Secret>,
+    /// Client certificate names (subject CN or DNS subject alternative
+    /// name) that may send logs for this tenant, over HTTPS or syslog over
+    /// TLS, when the listener has a `client_ca_file`. A certificate never
+    /// grants admin rights.
+    #[serde(default)]
+    pub ingest_cert_names: Vec<String>,
     /// Origins allowed to send from browsers (CORS); "*" allows any.
     #[serde(default)]
     pub cors_origins: Vec<String>,
@@ -516,6 +532,7 @@ impl TenantConfig {
             name: name.to_string(),
             ingest_keys: Vec::new(),
             admin_keys: Vec::new(),
+            ingest_cert_names: Vec::new(),
             cors_origins: vec!["*".to_string()],
             generic_route: true,
             routes: Vec::new(),
@@ -688,9 +705,9 @@ impl Config {
     /// True when no tenant has any key: requests need no key and map to the
     /// single tenant. Only allowed on loopback.
     pub fn open_mode(&self) -> bool {
-        self.tenants
-            .iter()
-            .all(|t| t.ingest_keys.is_empty() && t.admin_keys.is_empty())
+        self.tenants.iter().all(|t| {
+            t.ingest_keys.is_empty() && t.admin_keys.is_empty() && t.ingest_cert_names.is_empty()
+        })
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -729,7 +746,18 @@ impl Config {
         }
         let mut names = std::collections::HashSet::new();
         let mut keys = std::collections::HashSet::new();
+        let mut cert_names = std::collections::HashSet::new();
         for (i, t) in self.tenants.iter().enumerate() {
+            for name in &t.ingest_cert_names {
+                if name.is_empty() || !cert_names.insert(name.as_str()) {
+                    return Err(invalid(
+                        &format!("tenants[{i}].ingest_cert_names"),
+                        format!(
+                            "`{name}` is empty or listed twice; a certificate name belongs to exactly one tenant"
+                        ),
+                    ));
+                }
+            }
             if t.name.is_empty() || !t.name.chars().all(is_name_char) {
                 return Err(invalid(
                     &format!("tenants[{i}].name"),
@@ -832,10 +860,11 @@ impl Config {
             }
         }
         for (i, l) in self.syslog.iter().enumerate() {
-            if !l.unauthenticated {
+            let client_certs = l.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
+            if !l.unauthenticated && !client_certs {
                 return Err(invalid(
                     &format!("syslog[{i}].unauthenticated"),
-                    "syslog has no authentication: set `unauthenticated = true` to accept anyone who can reach this address".into(),
+                    "syslog has no authentication: set `unauthenticated = true` to accept anyone who can reach this address, or require client certificates (`tls.client_ca_file`)".into(),
                 ));
             }
             if !self.tenants.iter().any(|t| t.name == l.tenant) {

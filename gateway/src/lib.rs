@@ -308,7 +308,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         .server
         .tls
         .as_ref()
-        .map(|files| listen::tls::Tls::new(files, &[b"h2", b"http/1.1"]))
+        .map(|files| listen::tls::Tls::new(files, &[b"h2", b"http/1.1"], files.require_client_cert))
         .transpose()?;
     let mut tls_all: Vec<Arc<listen::tls::Tls>> = http_tls.iter().cloned().collect();
     let mut syslog_listeners = Vec::new();
@@ -319,7 +319,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         let tls = l
             .tls
             .as_ref()
-            .map(|files| listen::tls::Tls::new(files, &[]))
+            .map(|files| listen::tls::Tls::new(files, &[], true))
             .transpose()?;
         tls_all.extend(tls.iter().cloned());
         syslog_listeners.push((bound, l.clone(), tls));

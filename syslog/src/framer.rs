@@ -124,7 +124,11 @@ impl Framer {
             Prefix::Counted { body, len } => {
                 let have = data.len() - body;
                 if len > max {
-                    let keep = data[body..body + have.min(max)].to_vec();
+                    // Keep the first `max` bytes however the stream was cut.
+                    if have < max {
+                        return None;
+                    }
+                    let keep = data[body..body + max].to_vec();
                     if have >= len {
                         self.pos += body + len;
                     } else {
@@ -260,8 +264,11 @@ mod tests {
         let all = frames(&[b"30 xxxxxxxx", b"xxxxxxxxxxxxxxxxxxxxxx", b"2 ok"], 5);
         assert_eq!(all, vec![Frame::Oversize(b"xxxxx".to_vec(), 30), msg("ok")]);
         // A huge length prefix is an oversize frame, not an allocation.
-        let all = frames(&[b"9999999999 abc"], 5);
-        assert_eq!(all, vec![Frame::Oversize(b"abc".to_vec(), 9_999_999_999)]);
+        let all = frames(&[b"9999999999 abcde"], 5);
+        assert_eq!(all, vec![Frame::Oversize(b"abcde".to_vec(), 9_999_999_999)]);
+        // The kept head does not depend on how the stream was cut.
+        let all = frames(&[b"20 aaa", b"aaaaa"], 5);
+        assert_eq!(all, vec![Frame::Oversize(b"aaaaa".to_vec(), 20)]);
     }
 
     #[test]

@@ -19,6 +19,10 @@ pub enum ApiError {
     NoKey,
     #[error("unknown key")]
     UnknownKey,
+    #[error(
+        "the client certificate ({0}) is not listed in any tenant's ingest_cert_names; send a key or a listed certificate"
+    )]
+    UnknownCert(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -54,7 +58,9 @@ impl ApiError {
     /// The one status mapping.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NoKey | ApiError::UnknownKey => StatusCode::UNAUTHORIZED,
+            ApiError::NoKey | ApiError::UnknownKey | ApiError::UnknownCert(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -75,6 +81,7 @@ impl ApiError {
         match self {
             ApiError::NoKey => "no_key",
             ApiError::UnknownKey => "unknown_key",
+            ApiError::UnknownCert(_) => "unknown_client_certificate",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",

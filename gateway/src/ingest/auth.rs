@@ -5,6 +5,11 @@
 //! headers). With no key configured anywhere (the embedded defaults), every
 //! request belongs to the single tenant; config validation allows that on
 //! loopback only.
+//!
+//! Over TLS with a client CA, a request without a key may instead present a
+//! client certificate: a name of it (subject CN or DNS SAN) listed in a
+//! tenant's `ingest_cert_names` makes it an ingest request of that tenant.
+//! A key, when present, decides; a certificate never grants admin rights.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +18,7 @@ use axum::http::HeaderMap;
 
 use crate::api::error::ApiError;
 use crate::config::{Config, FilterRef, TenantConfig};
+use crate::listen::tls::ClientCert;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -70,6 +76,8 @@ impl Tenant {
 pub struct Tenants {
     pub tenants: Vec<Tenant>,
     by_key: HashMap<String, (usize, Role)>,
+    /// Client certificate name → tenant.
+    by_cert_name: HashMap<String, usize>,
     open: bool,
 }
 
@@ -84,9 +92,16 @@ impl Tenants {
                 by_key.insert(k.0.clone(), (i, Role::Admin));
             }
         }
+        let by_cert_name = config
+            .tenants
+            .iter()
+            .enumerate()
+            .flat_map(|(i, t)| t.ingest_cert_names.iter().map(move |n| (n.clone(), i)))
+            .collect();
         Tenants {
             tenants: config.tenants.iter().map(Tenant::from_config).collect(),
             by_key,
+            by_cert_name,
             open: config.open_mode(),
         }
     }
@@ -99,6 +114,30 @@ impl Tenants {
         let key = key.ok_or(ApiError::NoKey)?;
         let (i, role) = self.by_key.get(key).ok_or(ApiError::UnknownKey)?;
         Ok((&self.tenants[*i], *role))
+    }
+
+    /// The tenant and role of a request: by its key if it has one, else by
+    /// its verified client certificate (ingest role).
+    pub fn authenticate_request(
+        &self,
+        key: Option<&str>,
+        cert: Option<&ClientCert>,
+    ) -> Result<(&Tenant, Role), ApiError> {
+        match (key, cert) {
+            (None, Some(cert)) if !self.open => self
+                .tenant_of_cert(cert)
+                .map(|t| (t, Role::Ingest))
+                .ok_or_else(|| ApiError::UnknownCert(cert.0.join(", "))),
+            _ => self.authenticate(key),
+        }
+    }
+
+    /// The tenant whose `ingest_cert_names` holds a name of `cert`.
+    pub fn tenant_of_cert(&self, cert: &ClientCert) -> Option<&Tenant> {
+        cert.0
+            .iter()
+            .find_map(|n| self.by_cert_name.get(n))
+            .map(|&i| &self.tenants[i])
     }
 
     /// Like [`Tenants::authenticate`], but the key must be an admin key.

@@ -28,6 +28,7 @@ use crate::api::error::ApiError;
 use crate::batch::{self, BATCH_VERSION, BatchHeader, IdempotencyRecord, TypeRun};
 use crate::event::{self, EventContext};
 use crate::filter;
+use crate::listen::tls::ClientCert;
 use crate::telemetry::{LimitLabels, TenantType};
 use crate::{Core, Policy};
 use decode::{BodyKind, Encoding, Item};
@@ -167,9 +168,10 @@ async fn ingest(
         .map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
             c.0.ip()
         });
-    let (tenant, _role) = policy
-        .tenants
-        .authenticate(auth::request_key(&parts.headers, parts.uri.query()))?;
+    let (tenant, _role) = policy.tenants.authenticate_request(
+        auth::request_key(&parts.headers, parts.uri.query()),
+        parts.extensions.get::<ClientCert>(),
+    )?;
     if let Some(o) = origin.filter(|o| tenant.allows_origin(o)) {
         *allowed_origin = Some(o.to_string());
     }

@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
 use super::accept_bounded;
-use super::tls::Tls;
+use super::tls::{ClientCert, Tls};
 use crate::config::ServerConfig;
 
 /// Concurrent requests on one HTTP/2 connection.
@@ -59,10 +59,17 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(req.map(Body::new))
-        });
+        // Each request carries the peer address and, over TLS, the
+        // verified client certificate's names.
+        let service = move |client: Option<ClientCert>| {
+            hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(c) = &client {
+                    req.extensions_mut().insert(c.clone());
+                }
+                router.clone().oneshot(req.map(Body::new))
+            })
+        };
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let tls = tls.clone();
@@ -71,7 +78,7 @@ pub async fn serve(
             let result = match tls {
                 None => {
                     watcher
-                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .watch(builder.serve_connection(TokioIo::new(stream), service(None)))
                         .await
                 }
                 Some(tls) => {
@@ -79,8 +86,11 @@ pub async fn serve(
                         .await
                     {
                         Ok(Ok(stream)) => {
+                            let client = ClientCert::of(stream.get_ref().1);
                             watcher
-                                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                                .watch(
+                                    builder.serve_connection(TokioIo::new(stream), service(client)),
+                                )
                                 .await
                         }
                         Ok(Err(e)) => {

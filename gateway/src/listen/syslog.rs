@@ -2,8 +2,10 @@
 //! framing (RFC 6587), plain or over TLS (RFC 5425), into the same WAL
 //! batches as HTTP ingest.
 //!
-//! A listener is bound to one tenant and log type in config and has no
-//! authentication, so it must be switched on with `unauthenticated = true`.
+//! A listener is bound to one tenant and log type in config. Syslog has no
+//! keys: a listener either requires client certificates (TLS with a
+//! `client_ca_file`; the certificate must carry a name the tenant lists in
+//! `ingest_cert_names`) or is switched on with `unauthenticated = true`.
 //! Framing and parsing live in the `logway-syslog` crate (`syslog/`, with
 //! its fuzz targets); parsing uses `syslog_loose` (Vector's parser):
 //! lenient, both RFCs.
@@ -30,7 +32,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-use super::tls::Tls;
+use super::tls::{ClientCert, Tls};
 use super::{accept_bounded, stopped};
 use crate::Core;
 use crate::batch::{self, BATCH_VERSION, BatchHeader};
@@ -111,7 +113,13 @@ pub async fn serve(
                     match tokio::time::timeout(config.idle_timeout, tls.acceptor().accept(stream))
                         .await
                     {
-                        Ok(Ok(stream)) => connection(stream, peer, &config, core, shutdown).await,
+                        Ok(Ok(stream)) => match check_client_cert(&core, &config, &stream) {
+                            Ok(()) => connection(stream, peer, &config, core, shutdown).await,
+                            Err(e) => {
+                                tracing::warn!(%peer, error = %e, "syslog client refused");
+                                Err(e)
+                            }
+                        },
                         Ok(Err(e)) => Err(e),
                         Err(_) => Err(std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
@@ -128,6 +136,35 @@ pub async fn serve(
     }
     // Connections flush what they have read and close.
     while connections.join_next().await.is_some() {}
+}
+
+/// With a client CA, the connection's certificate must name a certificate
+/// of the listener's tenant (`ingest_cert_names`).
+fn check_client_cert<S>(
+    core: &Core,
+    config: &SyslogConfig,
+    stream: &tokio_rustls::server::TlsStream<S>,
+) -> std::io::Result<()> {
+    if config
+        .tls
+        .as_ref()
+        .is_none_or(|t| t.client_ca_file.is_none())
+    {
+        return Ok(());
+    }
+    let refused =
+        |message: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, message);
+    let cert = ClientCert::of(stream.get_ref().1)
+        .ok_or_else(|| refused("no client certificate".into()))?;
+    let policy = core.policy();
+    match policy.tenants.tenant_of_cert(&cert) {
+        Some(t) if t.name == config.tenant => Ok(()),
+        _ => Err(refused(format!(
+            "client certificate ({}) is not in tenant `{}`'s ingest_cert_names",
+            cert.0.join(", "),
+            config.tenant
+        ))),
+    }
 }
 
 async fn connection<S: tokio::io::AsyncRead + Unpin>(
