@@ -3,8 +3,9 @@
 //! ## Layout (in the order an event travels)
 //!
 //! - [`listen`]: sockets, connection bounds and timeouts: HTTP/1.1 and
-//!   HTTP/2 ([`listen::http`]), TCP syslog ([`listen::syslog`], which frames,
-//!   parses and batches on its own), TLS for both ([`listen::tls`]).
+//!   HTTP/2 ([`listen::http`]), TCP syslog ([`listen::syslog`], which frames
+//!   and parses with the `logway-syslog` crate and batches on its own), TLS
+//!   and client certificates for both ([`listen::tls`]).
 //! - [`api`]: the router. API paths (search, histogram, health, metrics)
 //!   are handled there; every other path is an ingest path, and
 //!   [`api::error`] is the one place errors become HTTP statuses.
@@ -20,6 +21,7 @@
 //! - [`batch`]: a request's events become one WAL record.
 //! - [`wal`]: the record is fsynced (group commit); only then is the client
 //!   answered.
+//!   The threads below run at `server.background_nice`, after ingest.
 //! - [`hot`]: the indexer reads the WAL into per-tenant, per-type, per-day
 //!   tantivy partitions; search and histogram read them.
 //! - [`archive`]: the archive writer, another WAL consumer, uploads every
