@@ -617,11 +617,13 @@ pub struct Record {
     pub payload: Vec<u8>,
 }
 
-/// Sequential reader over durable records; never reads past the durable end.
+/// Sequential reader over durable records; never reads past the durable
+/// end, not even into its read-ahead buffer: past it, a recycled file still
+/// holds old bytes that new records are about to overwrite.
 pub struct WalReader {
     shared: Arc<Shared>,
     pos: Lsn,
-    file: Option<(Segment, BufReader<File>)>,
+    file: Option<(Segment, BufReader<io::Take<File>>)>,
 }
 
 impl WalReader {
@@ -659,9 +661,14 @@ impl WalReader {
             if reopen {
                 let mut f = File::open(segment_path(&self.shared.dir, segment.start))?;
                 f.seek(SeekFrom::Start(self.pos - segment.start))?;
-                self.file = Some((segment, BufReader::with_capacity(1 << 20, f)));
+                self.file = Some((segment, BufReader::with_capacity(1 << 20, f.take(0))));
             }
             let (_, reader) = self.file.as_mut().unwrap();
+            // The file is read up to `limit` and no further.
+            let file_pos = self.pos - segment.start + reader.buffer().len() as u64;
+            reader
+                .get_mut()
+                .set_limit((limit - segment.start).saturating_sub(file_pos));
             match read_record(reader, self.pos, limit - self.pos)? {
                 Ok(Some(payload)) => {
                     let end = self.pos + HEADER_BYTES + payload.len() as u64;
@@ -890,6 +897,48 @@ mod tests {
             "{payloads:?}"
         );
         assert!(fs::metadata(&reused).unwrap().len() < reused_len || reused_len < free_len);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_reader_tailing_recycled_segments_reads_every_record_once() {
+        // A reader that buffers ahead must never take a recycled file's old
+        // bytes past the durable end for records.
+        let dir = tempfile::tempdir().unwrap();
+        let small = WalOptions {
+            segment_bytes: 4096,
+            ..opts()
+        };
+        let (wal, _t) = Wal::open(dir.path(), small).unwrap();
+        wal.register_consumer("tail", 0);
+        const N: usize = 400;
+        let tail = wal.clone();
+        let reader = std::thread::spawn(move || {
+            let mut r = tail.reader(0);
+            let mut got = Vec::new();
+            while got.len() < N && tail.torn_bytes() == 0 {
+                let records = r.read_available(usize::MAX).unwrap();
+                if records.is_empty() {
+                    tail.wait_past(r.position(), Duration::from_millis(20));
+                }
+                for rec in records {
+                    got.push(String::from_utf8(rec.payload).unwrap());
+                    tail.set_checkpoint("tail", rec.end).unwrap();
+                }
+            }
+            got
+        });
+        let mut sent = Vec::new();
+        for i in 0..N {
+            let payload = format!("rec-{i:04}-{}", "z".repeat(100 + i % 300));
+            wal.append(payload.clone()).await.unwrap();
+            sent.push(payload);
+        }
+        let got = tokio::task::spawn_blocking(move || reader.join().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(wal.torn_bytes(), 0, "a reader took old bytes for records");
+        assert_eq!(got, sent);
+        assert!(!files(dir.path(), "free").is_empty() || files(dir.path(), "wal").len() < 3);
     }
 
     #[tokio::test]
