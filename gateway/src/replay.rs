@@ -27,11 +27,11 @@ use std::time::Instant;
 use serde::Serialize;
 use tantivy::IndexWriter;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::archive::store::{ObjectMeta, ObjectStore};
 use crate::archive::{day_prefix, type_prefix};
 use crate::event::format_time;
+use crate::hot::schema::Parsed;
 use crate::hot::{HotIndex, Partition, PartitionKey};
 
 /// Events indexed between commits (each commit makes them searchable and
@@ -306,7 +306,8 @@ struct Sink<'a> {
     writers: HashMap<String, (Arc<Partition>, IndexWriter)>,
     /// Partitions an id may already be in, per (type, day received).
     known: HashMap<(String, time::Date), Vec<Arc<Partition>>>,
-    /// Ids added since the last commit.
+    /// Ids selected since the last commit (indexed, or refused by the
+    /// query): a second copy in the range is a duplicate.
     seen: HashSet<String>,
     pending: u64,
 }
@@ -329,6 +330,15 @@ impl Sink<'_> {
                 .insert(log_type.to_string(), (partition, writer));
         }
         Ok(&mut self.writers.get_mut(log_type).expect("inserted").1)
+    }
+
+    /// Indexes one selected event into its type's rehydrated partition.
+    fn add(&mut self, event: Parsed) -> Result<(), String> {
+        self.writer(&event.log_type)?
+            .add_document(event.doc)
+            .map_err(|e| format!("indexing failed: {e}"))?;
+        self.pending += 1;
+        Ok(())
     }
 
     fn is_duplicate(&mut self, log_type: &str, received: time::Date, id: &str) -> bool {
@@ -429,30 +439,46 @@ fn run(
             }
         };
         let (mut read, mut indexed, mut dups, mut outside) = (0u64, 0u64, 0u64, 0u64);
-        let mut selected: Vec<(EventHead, &[u8])> = Vec::new();
+        // Each line is parsed once, into its document and what selects it.
+        // Without a query it is indexed right away (the indexing threads
+        // work while the next lines are parsed); with one, the object's
+        // candidates go through the query first.
+        let mut selected: Vec<Parsed> = Vec::new();
         for (n, line) in text.split(|&b| b == b'\n').enumerate() {
             if line.is_empty() {
                 continue;
             }
             read += 1;
-            let head = serde_json::from_slice::<EventHead>(line);
-            let Ok(head) = head else {
-                job.error(format!("{} line {}: not an event", object.key, n + 1));
-                continue;
+            let event = match hot.schema.parse(line) {
+                Ok(e) => e,
+                Err(e) => {
+                    job.error(format!(
+                        "{} line {}: not an indexable event: {e}",
+                        object.key,
+                        n + 1
+                    ));
+                    continue;
+                }
             };
-            let Ok(received) = OffsetDateTime::parse(&head.received_at, &Rfc3339) else {
-                job.error(format!("{} line {}: bad received_at", object.key, n + 1));
-                continue;
-            };
+            let received = event.received_at.into_utc();
             if received < from || received >= to {
                 outside += 1;
                 continue;
             }
-            if sink.is_duplicate(&head.log_type, received.date(), &head.id) {
+            if sink.is_duplicate(&event.log_type, received.date(), &event.id) {
                 dups += 1;
                 continue;
             }
-            selected.push((head, line));
+            sink.seen.insert(event.id.clone());
+            if query.is_some() {
+                selected.push(event);
+            } else if let Err(e) = sink.add(event) {
+                job.error(e);
+                set_state(job, "failed");
+                return;
+            } else {
+                indexed += 1;
+            }
         }
         let mut not_matching = 0;
         if let Some(q) = &query {
@@ -467,27 +493,12 @@ fn run(
             }
             not_matching = (before - selected.len()) as u64;
         }
-        for (head, line) in selected {
-            let doc = match hot.schema.document(line) {
-                Ok(d) => d,
-                Err(e) => {
-                    job.error(format!(
-                        "{} event {}: not indexable: {e}",
-                        object.key, head.id
-                    ));
-                    continue;
-                }
-            };
-            let added = sink
-                .writer(&head.log_type)
-                .and_then(|w| w.add_document(doc).map_err(|e| e.to_string()));
-            if let Err(e) = added {
-                job.error(format!("indexing failed: {e}"));
+        for event in selected {
+            if let Err(e) = sink.add(event) {
+                job.error(e);
                 set_state(job, "failed");
                 return;
             }
-            sink.seen.insert(head.id);
-            sink.pending += 1;
             indexed += 1;
         }
         {
@@ -522,11 +533,11 @@ fn run(
 /// The events of `candidates` that match `query`: they are indexed into a
 /// scratch in-memory index (the hot schema), searched, and read back from
 /// their stored `_source`, so a query means exactly what it means in search.
-fn matching<'a>(
+fn matching(
     hot: &HotIndex,
     query: &dyn tantivy::query::Query,
-    candidates: Vec<(EventHead, &'a [u8])>,
-) -> Result<Vec<(EventHead, &'a [u8])>, String> {
+    candidates: Vec<Parsed>,
+) -> Result<Vec<Parsed>, String> {
     if candidates.is_empty() {
         return Ok(candidates);
     }
@@ -534,10 +545,10 @@ fn matching<'a>(
     let mut writer: IndexWriter = index
         .writer_with_num_threads(1, 64 * 1024 * 1024)
         .map_err(|e| e.to_string())?;
-    for (_, line) in &candidates {
-        if let Ok(doc) = hot.schema.document(line) {
-            writer.add_document(doc).map_err(|e| e.to_string())?;
-        }
+    for event in &candidates {
+        writer
+            .add_document(event.doc.clone())
+            .map_err(|e| e.to_string())?;
     }
     writer.commit().map_err(|e| e.to_string())?;
     let searcher = index.reader().map_err(|e| e.to_string())?.searcher();
@@ -556,15 +567,12 @@ fn matching<'a>(
     }
     Ok(candidates
         .into_iter()
-        .filter(|(h, _)| ids.contains(&h.id))
+        .filter(|e| ids.contains(&e.id))
         .collect())
 }
 
-/// The part of an archived event a replay looks at.
+/// The id of a matching event, read back from its `_source`.
 #[derive(serde::Deserialize)]
 struct EventHead {
     id: String,
-    #[serde(rename = "type")]
-    log_type: String,
-    received_at: String,
 }

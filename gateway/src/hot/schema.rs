@@ -107,11 +107,18 @@ impl HotSchema {
 
     /// Builds the document of one stored event (as written by [`crate::event`]).
     pub fn document(&self, event: &[u8]) -> Result<TantivyDocument, String> {
+        self.parse(event).map(|p| p.doc)
+    }
+
+    /// The document of one stored event, with what a caller routes it by,
+    /// from one pass over its JSON.
+    pub fn parse(&self, event: &[u8]) -> Result<Parsed, String> {
         let e: StoredEvent = serde_json::from_slice(event).map_err(|e| e.to_string())?;
+        let received_at = parse_date(&e.received_at)?;
         let mut doc = TantivyDocument::new();
         doc.add_text(self.id, &e.id);
         doc.add_date(self.timestamp, parse_date(&e.timestamp)?);
-        doc.add_date(self.received_at, parse_date(&e.received_at)?);
+        doc.add_date(self.received_at, received_at);
         doc.add_text(self.log_type, &e.log_type);
         for (field, value) in [
             (self.level, &e.level),
@@ -133,8 +140,21 @@ impl HotSchema {
             self.source,
             std::str::from_utf8(event).map_err(|e| e.to_string())?,
         );
-        Ok(doc)
+        Ok(Parsed {
+            id: e.id.into_owned(),
+            log_type: e.log_type.into_owned(),
+            received_at,
+            doc,
+        })
     }
+}
+
+/// A stored event parsed for indexing.
+pub struct Parsed {
+    pub id: String,
+    pub log_type: String,
+    pub received_at: DateTime,
+    pub doc: TantivyDocument,
 }
 
 #[derive(Deserialize)]
