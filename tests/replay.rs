@@ -343,3 +343,63 @@ async fn a_replay_can_be_cancelled() {
     .await;
     t.stop().await;
 }
+
+/// An id twice in the archive (a retried upload that overlapped another
+/// object, or a copy within one object) is indexed once, and with a query
+/// too.
+#[tokio::test]
+async fn an_id_archived_twice_is_indexed_once() {
+    use logway::archive::PartitionKey;
+    use logway::archive::store::ObjectStore;
+    let dir = tempfile::tempdir().unwrap();
+    let store = logway::archive::store::local::LocalStore::new(dir.path().join("archive")).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = logway::event::format_time(now);
+    let line = |log_type: &str, i: u128, message: &str| {
+        let id = ulid::Ulid::from_parts(now.unix_timestamp() as u64 * 1000, i).to_string();
+        format!(
+            "{{\"id\":\"{id}\",\"tenant\":\"a\",\"type\":\"{log_type}\",\"received_at\":\"{stamp}\",\"timestamp\":\"{stamp}\",\"message\":\"{message}\"}}\n"
+        )
+    };
+    for log_type in ["twice_logs", "twice_query_logs"] {
+        let key = PartitionKey::new("a", log_type, now);
+        // Object 1: event 1 twice and event 2; object 2: event 2 again.
+        let first = line(log_type, 1, "copied")
+            + &line(log_type, 1, "copied")
+            + &line(log_type, 2, "copied");
+        let second = line(log_type, 2, "copied");
+        for (i, text) in [first, second].iter().enumerate() {
+            let body = zstd::encode_all(text.as_bytes(), 3).unwrap();
+            let i = i as u64;
+            store
+                .put(&key.object_key("logs", i, i + 1, "w"), body.into())
+                .await
+                .unwrap();
+        }
+    }
+    let t = TestGateway::start(two_tenant_config(dir.path(), "")).await;
+    let p = replay(
+        &t,
+        A_ADMIN,
+        json!({"type": "twice_logs", "from": "now-1h", "to": "now+1h"}),
+    )
+    .await;
+    assert_eq!(p["events_read"], 4, "{p}");
+    assert_eq!(p["events_indexed"], 2, "{p}");
+    assert_eq!(p["duplicates_skipped"], 2, "{p}");
+    let p = replay(
+        &t,
+        A_ADMIN,
+        json!({"type": "twice_query_logs", "from": "now-1h", "to": "now+1h", "query": "copied"}),
+    )
+    .await;
+    assert_eq!(p["events_indexed"], 2, "{p}");
+    assert_eq!(p["duplicates_skipped"], 2, "{p}");
+    t.search_until(A_ADMIN, &[("q", "type:twice_logs")], 2)
+        .await;
+    let (_, body) = t
+        .search_raw(A_ADMIN, &[("q", "type:twice_query_logs")])
+        .await;
+    assert_eq!(body["total"], 2, "{body}");
+    t.stop().await;
+}
