@@ -1082,6 +1082,29 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_name_belongs_to_one_tenant_and_nice_is_0_to_19() {
+        let two = |a: &str, b: &str| {
+            format!(
+                "[[tenants]]\nname = \"a\"\ningest_cert_names = [\"{a}\"]\n[[tenants]]\nname = \"b\"\ningest_cert_names = [\"{b}\"]\n"
+            )
+        };
+        let err = Config::from_toml(&two("x.example", "x.example")).unwrap_err();
+        assert!(
+            err.to_string().contains("tenants[1].ingest_cert_names"),
+            "{err}"
+        );
+        let ok = Config::from_toml(&two("x.example", "y.example")).unwrap();
+        assert!(!ok.open_mode(), "certificate names are credentials");
+        for bad in [-1, 20] {
+            let text = format!("[server]\nbackground_nice = {bad}\n");
+            let err = Config::from_toml(&text).unwrap_err();
+            assert!(err.to_string().contains("server.background_nice"), "{err}");
+        }
+        let text = "[server]\nbackground_nice = 0\n";
+        assert_eq!(Config::from_toml(text).unwrap().server.background_nice, 0);
+    }
+
+    #[test]
     fn retention_is_the_types_else_the_tenants_else_the_default() {
         let c = Config::from_toml(
             r#"
