@@ -272,6 +272,9 @@ impl Writer {
             if let Err(e) = save_state(&self.state_path, &self.state) {
                 tracing::error!(error = %e, "archive: cannot record the round; retrying");
                 self.state.pending = None;
+                if stopping || self.stop.load(Ordering::Acquire) {
+                    return false; // the WAL keeps the round for the next start
+                }
                 std::thread::sleep(Duration::from_millis(500));
                 return true;
             }
