@@ -281,28 +281,51 @@ async fn replaying_hot_events_adds_nothing_and_a_corrupt_object_is_reported() {
     server.stop().await;
 }
 
+/// Writes archive objects by hand into a local archive under `dir`: one
+/// per `(sequence, lines)`, with events of `log_type` received now.
+struct HandArchive {
+    store: logway::archive::store::local::LocalStore,
+    now: time::OffsetDateTime,
+}
+
+impl HandArchive {
+    fn new(dir: &std::path::Path) -> HandArchive {
+        HandArchive {
+            store: logway::archive::store::local::LocalStore::new(dir.join("archive")).unwrap(),
+            now: time::OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// The stored event number `i`: same `i`, same id.
+    fn event(&self, log_type: &str, i: u128, message: &str) -> String {
+        let id = ulid::Ulid::from_parts(self.now.unix_timestamp() as u64 * 1000, i).to_string();
+        let stamp = logway::event::format_time(self.now);
+        format!(
+            "{{\"id\":\"{id}\",\"tenant\":\"a\",\"type\":\"{log_type}\",\"received_at\":\"{stamp}\",\"timestamp\":\"{stamp}\",\"message\":\"{message}\"}}\n"
+        )
+    }
+
+    async fn put(&self, log_type: &str, seq: u64, lines: &str) {
+        use logway::archive::store::ObjectStore;
+        let key = logway::archive::PartitionKey::new("a", log_type, self.now);
+        let body = zstd::encode_all(lines.as_bytes(), 3).unwrap();
+        self.store
+            .put(&key.object_key("logs", seq, seq + 1, "w"), body.into())
+            .await
+            .unwrap();
+    }
+}
+
 /// `DELETE` cancels a running job: it stops between objects, keeps what it
 /// indexed, and says `cancelled`.
 #[tokio::test]
 async fn a_replay_can_be_cancelled() {
-    use logway::archive::PartitionKey;
-    use logway::archive::store::ObjectStore;
     let dir = tempfile::tempdir().unwrap();
     // Many small objects in the local archive, so the job runs a while.
-    let store = logway::archive::store::local::LocalStore::new(dir.path().join("archive")).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let stamp = logway::event::format_time(now);
-    let key = PartitionKey::new("a", "cancel_logs", now);
+    let archive = HandArchive::new(dir.path());
     for i in 0..600u64 {
-        let id = ulid::Ulid::from_parts(now.unix_timestamp() as u64 * 1000, i as u128).to_string();
-        let line = format!(
-            "{{\"id\":\"{id}\",\"tenant\":\"a\",\"type\":\"cancel_logs\",\"received_at\":\"{stamp}\",\"timestamp\":\"{stamp}\",\"message\":\"object {i}\"}}\n"
-        );
-        let body = zstd::encode_all(line.as_bytes(), 3).unwrap();
-        store
-            .put(&key.object_key("logs", i, i + 1, "w"), body.into())
-            .await
-            .unwrap();
+        let line = archive.event("cancel_logs", i.into(), &format!("object {i}"));
+        archive.put("cancel_logs", i, &line).await;
     }
     let t = TestGateway::start(two_tenant_config(dir.path(), "")).await;
     let id = start_replay(
@@ -349,33 +372,16 @@ async fn a_replay_can_be_cancelled() {
 /// too.
 #[tokio::test]
 async fn an_id_archived_twice_is_indexed_once() {
-    use logway::archive::PartitionKey;
-    use logway::archive::store::ObjectStore;
     let dir = tempfile::tempdir().unwrap();
-    let store = logway::archive::store::local::LocalStore::new(dir.path().join("archive")).unwrap();
-    let now = time::OffsetDateTime::now_utc();
-    let stamp = logway::event::format_time(now);
-    let line = |log_type: &str, i: u128, message: &str| {
-        let id = ulid::Ulid::from_parts(now.unix_timestamp() as u64 * 1000, i).to_string();
-        format!(
-            "{{\"id\":\"{id}\",\"tenant\":\"a\",\"type\":\"{log_type}\",\"received_at\":\"{stamp}\",\"timestamp\":\"{stamp}\",\"message\":\"{message}\"}}\n"
-        )
-    };
+    let archive = HandArchive::new(dir.path());
     for log_type in ["twice_logs", "twice_query_logs"] {
-        let key = PartitionKey::new("a", log_type, now);
         // Object 1: event 1 twice and event 2; object 2: event 2 again.
-        let first = line(log_type, 1, "copied")
-            + &line(log_type, 1, "copied")
-            + &line(log_type, 2, "copied");
-        let second = line(log_type, 2, "copied");
-        for (i, text) in [first, second].iter().enumerate() {
-            let body = zstd::encode_all(text.as_bytes(), 3).unwrap();
-            let i = i as u64;
-            store
-                .put(&key.object_key("logs", i, i + 1, "w"), body.into())
-                .await
-                .unwrap();
-        }
+        let (one, two) = (
+            archive.event(log_type, 1, "copied"),
+            archive.event(log_type, 2, "copied"),
+        );
+        archive.put(log_type, 0, &format!("{one}{one}{two}")).await;
+        archive.put(log_type, 1, &two).await;
     }
     let t = TestGateway::start(two_tenant_config(dir.path(), "")).await;
     let p = replay(

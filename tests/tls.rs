@@ -15,8 +15,8 @@ use rcgen::{
 };
 use tokio::io::AsyncWriteExt;
 
-/// Writes ca.pem, cert.pem and key.pem into `dir`; returns the CA in DER.
-fn make_certs(dir: &Path) -> Vec<u8> {
+/// Writes ca.pem, cert.pem and key.pem into `dir`.
+fn make_certs(dir: &Path) {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -34,7 +34,6 @@ fn make_certs(dir: &Path) -> Vec<u8> {
     std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
     std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
-    ca.der().to_vec()
 }
 
 fn curl(ca: &Path, port: u16, args: &[&str]) -> (bool, String) {
@@ -160,7 +159,7 @@ async fn https_ingest_and_search_with_curl_and_certificates_reload_without_resta
 #[tokio::test]
 async fn syslog_over_tls() {
     let dir = tempfile::tempdir().unwrap();
-    let ca_der = make_certs(dir.path());
+    make_certs(dir.path());
     let extra = format!(
         "[[syslog]]\naddr = \"127.0.0.1:0\"\ntenant = \"a\"\ntype = \"syslog\"\nunauthenticated = true\ntls = {{ cert_file = \"{}\", key_file = \"{}\" }}\n",
         dir.path().join("cert.pem").display(),
@@ -168,26 +167,8 @@ async fn syslog_over_tls() {
     );
     let gw = TestGateway::start(two_tenant_config(&dir.path().join("data"), &extra)).await;
     let addr = gw.gateway.syslog_addrs()[0];
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from(ca_der))
-        .unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
     let line = "<14>1 2026-11-21T10:00:00Z web-2 api 77 - - encrypted hello";
-    tls.write_all(format!("{} {line}", line.len()).as_bytes())
-        .await
-        .unwrap();
-    tls.shutdown().await.unwrap();
+    syslog_tls_send(dir.path(), addr, None, line).await.unwrap();
     let body = gw
         .search_until(A_ADMIN, &[("q", "\"encrypted hello\"")], 1)
         .await;

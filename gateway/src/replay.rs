@@ -332,11 +332,13 @@ impl Sink<'_> {
         Ok(&mut self.writers.get_mut(log_type).expect("inserted").1)
     }
 
-    /// Indexes one selected event into its type's rehydrated partition.
+    /// Indexes one selected event into its type's rehydrated partition and
+    /// remembers its id.
     fn add(&mut self, event: Parsed) -> Result<(), String> {
         self.writer(&event.log_type)?
             .add_document(event.doc)
             .map_err(|e| format!("indexing failed: {e}"))?;
+        self.seen.insert(event.id);
         self.pending += 1;
         Ok(())
     }
@@ -469,8 +471,8 @@ fn run(
                 dups += 1;
                 continue;
             }
-            sink.seen.insert(event.id.clone());
             if query.is_some() {
+                sink.seen.insert(event.id.clone());
                 selected.push(event);
             } else if let Err(e) = sink.add(event) {
                 job.error(e);
