@@ -306,13 +306,25 @@ impl HandArchive {
     }
 
     async fn put(&self, log_type: &str, seq: u64, lines: &str) {
+        self.put_bytes(
+            log_type,
+            seq,
+            zstd::encode_all(lines.as_bytes(), 3).unwrap(),
+        )
+        .await;
+    }
+
+    /// Stores `body` as object `seq`; returns its key.
+    async fn put_bytes(&self, log_type: &str, seq: u64, body: Vec<u8>) -> String {
         use logway::archive::store::ObjectStore;
-        let key = logway::archive::PartitionKey::new("a", log_type, self.now);
-        let body = zstd::encode_all(lines.as_bytes(), 3).unwrap();
-        self.store
-            .put(&key.object_key("logs", seq, seq + 1, "w"), body.into())
-            .await
-            .unwrap();
+        let key = logway::archive::PartitionKey::new("a", log_type, self.now).object_key(
+            "logs",
+            seq,
+            seq + 1,
+            "w",
+        );
+        self.store.put(&key, body.into()).await.unwrap();
+        key
     }
 }
 
@@ -407,5 +419,43 @@ async fn an_id_archived_twice_is_indexed_once() {
         .search_raw(A_ADMIN, &[("q", "type:twice_query_logs")])
         .await;
     assert_eq!(body["total"], 2, "{body}");
+    t.stop().await;
+}
+
+/// A truncated object: the lines before the cut are replayed, the cut is
+/// reported with the object's key, and the next object is replayed whole.
+#[tokio::test]
+async fn a_truncated_object_replays_its_lines_before_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = HandArchive::new(dir.path());
+    let lines: String = (0..2000u128)
+        .map(|i| archive.event("cut_logs", i, &format!("line {i} of a cut object")))
+        .collect();
+    let whole = zstd::encode_all(lines.as_bytes(), 3).unwrap();
+    let cut = archive
+        .put_bytes("cut_logs", 0, whole[..whole.len() * 6 / 10].to_vec())
+        .await;
+    let after = archive.event("cut_logs", 5000, "the next object");
+    archive.put("cut_logs", 1, &after).await;
+    let t = TestGateway::start(two_tenant_config(dir.path(), "")).await;
+    let p = replay(
+        &t,
+        A_ADMIN,
+        json!({"type": "cut_logs", "from": "now-1h", "to": "now+1h"}),
+    )
+    .await;
+    assert_eq!(p["state"], "done", "{p}");
+    assert_eq!(p["objects_done"], 2, "{p}");
+    assert_eq!(p["error_count"], 1, "{p}");
+    let error = p["errors"][0].as_str().unwrap();
+    assert!(error.contains(&cut) && error.contains("truncated"), "{p}");
+    let indexed = p["events_indexed"].as_u64().unwrap();
+    // The cut object's complete lines, and the next object's one.
+    assert!(indexed > 500 && indexed < 2001, "{p}");
+    assert_eq!(p["events_read"], indexed, "{p}");
+    t.search_until(A_ADMIN, &[("q", "type:cut_logs")], indexed)
+        .await;
+    let (_, body) = t.search_raw(A_ADMIN, &[("q", "\"the next object\"")]).await;
+    assert_eq!(body["total"], 1, "{body}");
     t.stop().await;
 }

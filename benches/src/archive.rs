@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod cpu;
 use clap::Parser;
 use logway::archive::store::{self, ObjectStore};
 use logway::archive::writer::{Status, Writer};
@@ -168,6 +169,7 @@ async fn run_case(name: &str, store: Arc<dyn ObjectStore>, args: &Args) -> anyho
         hot,
     )?;
     let start = Instant::now();
+    let cpu_start = cpu::process_seconds();
     loop {
         let p = job.progress();
         if !matches!(p.state, "queued" | "running") {
@@ -183,11 +185,15 @@ async fn run_case(name: &str, store: Arc<dyn ObjectStore>, args: &Args) -> anyho
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took = start.elapsed();
+    let cpu = cpu::process_seconds() - cpu_start;
     println!(
-        "replay <- {name:<5}: {:>9.0} events/s, {:>6.1} MB/s out, in {:.2} s",
+        "replay <- {name:<5}: {:>9.0} events/s, {:>6.1} MB/s out, in {:.2} s; CPU {:.2} s = {:.1} µs/event, {:.2} cores",
         args.events as f64 / took.as_secs_f64(),
         bytes as f64 / 1e6 / took.as_secs_f64(),
-        took.as_secs_f64()
+        took.as_secs_f64(),
+        cpu,
+        cpu * 1e6 / args.events as f64,
+        cpu / took.as_secs_f64()
     );
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

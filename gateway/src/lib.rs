@@ -38,6 +38,7 @@ pub mod batch;
 pub mod config;
 pub mod event;
 pub mod filter;
+pub mod format;
 pub mod hot;
 pub mod ingest;
 pub mod listen;

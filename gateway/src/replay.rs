@@ -8,14 +8,16 @@
 //! which search sees like any other and which `hot.rehydrated_retention`
 //! (3 days) deletes, so replayed data does not pin disk.
 //!
-//! With a `query` (the search syntax), only matching events are replayed:
-//! each object's candidates go through a scratch in-memory index first, so
-//! a query costs about one more indexing pass.
+//! An object is read as a stream of lines (never decompressed whole). With
+//! a `query` (the search syntax), only matching events are replayed: the
+//! candidates go through a scratch in-memory index first, a chunk of lines
+//! at a time, so a query costs about one more indexing pass.
 //!
 //! Idempotent: an event whose `id` is already hot (in its normal partition
 //! or a rehydrated one) or was already added by this job is skipped and
-//! counted as a duplicate. A corrupt or truncated object, or a line that is
-//! not an event, is reported in the job's `errors` and the job goes on.
+//! counted as a duplicate (how, cheaply: [`Sink`]). A corrupt or truncated
+//! object, or a line that is not an event, is reported in the job's
+//! `errors` and the job goes on; the lines before a break count.
 //! Jobs run one at a time (each writes rehydrated partitions); later ones
 //! wait in `queued`.
 
@@ -25,14 +27,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::Serialize;
-use tantivy::IndexWriter;
+use tantivy::{IndexWriter, Searcher};
 use time::OffsetDateTime;
 
 use crate::archive::store::{ObjectMeta, ObjectStore};
 use crate::archive::{day_prefix, type_prefix};
 use crate::event::format_time;
 use crate::hot::schema::Parsed;
-use crate::hot::{HotIndex, Partition, PartitionKey};
+use crate::hot::{HotIndex, IdLookup, Partition, PartitionKey};
 
 /// Events indexed between commits (each commit makes them searchable and
 /// lets the job forget their ids).
@@ -42,6 +44,9 @@ const KEEP_FINISHED: usize = 100;
 /// Errors listed per job (all are counted).
 const MAX_ERRORS: usize = 100;
 const WRITER_MEMORY: usize = 128 * 1024 * 1024;
+/// Ids of one hour partition a job remembers as hashes: a set of at most
+/// 4M slots of 9 bytes (36 MB). Past it, each id costs an exact lookup.
+const HOUR_IDS_MAX: usize = 3_500_000;
 
 /// What a job replays.
 #[derive(Debug, Clone)]
@@ -298,21 +303,60 @@ fn plan(
     Ok(objects)
 }
 
-/// The open rehydrated partitions of one job, by log type.
+/// The open rehydrated partitions of one job, by log type, and what tells
+/// a new event from one already hot.
+///
+/// An id is a duplicate if it was hot before the job began (in the live
+/// partition of the day it was received, or in a rehydrated one), or if
+/// the job already selected it. Only replay jobs write rehydrated
+/// partitions, one at a time, so those are looked up as they were when
+/// the job began; live partitions as of their latest reload.
+/// The job's own events are looked up only when one of them could be the
+/// same event: an event is archived under the hour it was received, so
+/// its copies share an hour partition, and the job keeps the ids of the
+/// current hour partition as 64-bit hashes; only a hash already seen costs
+/// an exact lookup.
 struct Sink<'a> {
     hot: &'a HotIndex,
     tenant: &'a str,
     today: time::Date,
     writers: HashMap<String, (Arc<Partition>, IndexWriter)>,
-    /// Partitions an id may already be in, per (type, day received).
-    known: HashMap<(String, time::Date), Vec<Arc<Partition>>>,
+    /// The tenant's rehydrated partitions before this job wrote anything.
+    rehydrated_before: Vec<(PartitionKey, Searcher)>,
+    /// What else is hot, per (type, day received).
+    known: HashMap<(String, time::Date), Known>,
     /// Ids selected since the last commit (indexed, or refused by the
-    /// query): a second copy in the range is a duplicate.
+    /// query), not yet searchable: a second copy is a duplicate.
     seen: HashSet<String>,
+    /// Hashes of the ids selected in the current hour partition; `None`
+    /// past [`HOUR_IDS_MAX`], when every id costs a lookup in the job's
+    /// own partition.
+    hour_ids: Option<HashSet<u64>>,
+    hour: String,
     pending: u64,
 }
 
-impl Sink<'_> {
+impl<'a> Sink<'a> {
+    fn new(hot: &'a HotIndex, tenant: &'a str) -> Sink<'a> {
+        Sink {
+            hot,
+            tenant,
+            today: OffsetDateTime::now_utc().date(),
+            writers: HashMap::new(),
+            rehydrated_before: hot
+                .partitions_of(tenant, None)
+                .into_iter()
+                .filter(|p| p.key.rehydrated)
+                .map(|p| (p.key.clone(), p.reader.searcher()))
+                .collect(),
+            known: HashMap::new(),
+            seen: HashSet::new(),
+            hour_ids: Some(HashSet::new()),
+            hour: String::new(),
+            pending: 0,
+        }
+    }
+
     fn writer(&mut self, log_type: &str) -> Result<&mut IndexWriter, String> {
         if !self.writers.contains_key(log_type) {
             let key = PartitionKey {
@@ -332,13 +376,34 @@ impl Sink<'_> {
         Ok(&mut self.writers.get_mut(log_type).expect("inserted").1)
     }
 
-    /// Indexes one selected event into its type's rehydrated partition and
-    /// remembers its id.
+    /// Called before each object: copies of one event share its hour
+    /// partition, so the ids of the previous one can be forgotten.
+    fn enter_hour(&mut self, object_key: &str) {
+        let hour = object_key.rsplit_once('/').map_or("", |(dir, _)| dir);
+        if hour != self.hour {
+            self.hour = hour.to_string();
+            self.hour_ids = Some(HashSet::new());
+        }
+    }
+
+    /// Remembers a selected event's id (indexed, or about to be tested
+    /// against the query).
+    fn select(&mut self, id: String) {
+        if let Some(ids) = &mut self.hour_ids {
+            if ids.len() < HOUR_IDS_MAX {
+                ids.insert(id_hash(&id));
+            } else {
+                self.hour_ids = None;
+            }
+        }
+        self.seen.insert(id);
+    }
+
+    /// Indexes one selected event into its type's rehydrated partition.
     fn add(&mut self, event: Parsed) -> Result<(), String> {
         self.writer(&event.log_type)?
             .add_document(event.doc)
             .map_err(|e| format!("indexing failed: {e}"))?;
-        self.seen.insert(event.id);
         self.pending += 1;
         Ok(())
     }
@@ -347,18 +412,38 @@ impl Sink<'_> {
         if self.seen.contains(id) {
             return true;
         }
-        let hot = self.hot;
-        let tenant = self.tenant;
-        let candidates = self
-            .known
+        let own = match &self.hour_ids {
+            Some(ids) => ids.contains(&id_hash(id)),
+            None => true,
+        };
+        if own
+            && let Some((partition, _)) = self.writers.get(log_type)
+            && self
+                .hot
+                .id_lookup([&partition.reader.searcher()])
+                .contains(id)
+        {
+            return true;
+        }
+        let (hot, tenant) = (self.hot, self.tenant);
+        let before = &self.rehydrated_before;
+        self.known
             .entry((log_type.to_string(), received))
-            .or_insert_with(|| {
-                hot.partitions_of(tenant, Some(log_type))
+            .or_insert_with(|| Known {
+                live: hot
+                    .partitions_of(tenant, Some(log_type))
                     .into_iter()
-                    .filter(|p| p.key.rehydrated || p.key.day == received)
-                    .collect()
-            });
-        hot.contains_id(candidates, id)
+                    .filter(|p| !p.key.rehydrated && p.key.day == received)
+                    .map(|p| (p, u64::MAX, hot.id_lookup([])))
+                    .collect(),
+                rehydrated: hot.id_lookup(
+                    before
+                        .iter()
+                        .filter(|(key, _)| key.log_type == log_type)
+                        .map(|(_, searcher)| searcher),
+                ),
+            })
+            .contains(hot, id)
     }
 
     fn commit(&mut self) -> Result<(), String> {
@@ -371,6 +456,38 @@ impl Sink<'_> {
         self.pending = 0;
         Ok(())
     }
+}
+
+/// The partitions an event of one type and day received may already be in,
+/// other than the job's own.
+struct Known {
+    /// The live partition of that day, looked up as of its last reload (the
+    /// hot indexer may commit while the job runs).
+    live: Vec<(Arc<Partition>, u64, IdLookup)>,
+    /// The type's rehydrated partitions as they were before the job.
+    rehydrated: IdLookup,
+}
+
+impl Known {
+    fn contains(&mut self, hot: &HotIndex, id: &str) -> bool {
+        if self.rehydrated.contains(id) {
+            return true;
+        }
+        self.live.iter_mut().any(|(partition, generation, ids)| {
+            let searcher = partition.reader.searcher();
+            if searcher.generation().generation_id() != *generation {
+                *generation = searcher.generation().generation_id();
+                *ids = hot.id_lookup([&searcher]);
+            }
+            ids.contains(id)
+        })
+    }
+}
+
+/// A fixed hash of an id (the same in every run), for [`Sink::hour_ids`].
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(id)
 }
 
 fn run(
@@ -405,16 +522,7 @@ fn run(
             return;
         }
     };
-    let (from, to) = (job.request.from, job.request.to);
-    let mut sink = Sink {
-        hot,
-        tenant: &job.tenant,
-        today: OffsetDateTime::now_utc().date(),
-        writers: HashMap::new(),
-        known: HashMap::new(),
-        seen: HashSet::new(),
-        pending: 0,
-    };
+    let mut sink = Sink::new(hot, &job.tenant);
     for object in &objects {
         if job.cancel.load(Ordering::Acquire) {
             break;
@@ -427,91 +535,13 @@ fn run(
                 continue;
             }
         };
-        let text = match zstd::decode_all(&bytes[..]) {
-            Ok(t) => t,
-            Err(e) => {
-                job.error(format!(
-                    "{}: corrupt or truncated object, skipped: {e}",
-                    object.key
-                ));
-                let mut p = job.progress.lock().unwrap();
-                p.objects_done += 1;
-                p.bytes_read += bytes.len() as u64;
-                continue;
-            }
-        };
-        let (mut read, mut indexed, mut dups, mut outside) = (0u64, 0u64, 0u64, 0u64);
-        // Each line is parsed once, into its document and what selects it.
-        // Without a query it is indexed right away (the indexing threads
-        // work while the next lines are parsed); with one, the object's
-        // candidates go through the query first.
-        let mut selected: Vec<Parsed> = Vec::new();
-        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
-            if line.is_empty() {
-                continue;
-            }
-            read += 1;
-            let event = match hot.schema.parse(line) {
-                Ok(e) => e,
-                Err(e) => {
-                    job.error(format!(
-                        "{} line {}: not an indexable event: {e}",
-                        object.key,
-                        n + 1
-                    ));
-                    continue;
-                }
-            };
-            let received = event.received_at.into_utc();
-            if received < from || received >= to {
-                outside += 1;
-                continue;
-            }
-            if sink.is_duplicate(&event.log_type, received.date(), &event.id) {
-                dups += 1;
-                continue;
-            }
-            if query.is_some() {
-                sink.seen.insert(event.id.clone());
-                selected.push(event);
-            } else if let Err(e) = sink.add(event) {
-                job.error(e);
-                set_state(job, "failed");
-                return;
-            } else {
-                indexed += 1;
-            }
-        }
-        let mut not_matching = 0;
-        if let Some(q) = &query {
-            let before = selected.len();
-            match matching(hot, q.as_ref(), selected) {
-                Ok(kept) => selected = kept,
-                Err(e) => {
-                    job.error(format!("{}: query failed: {e}", object.key));
-                    set_state(job, "failed");
-                    return;
-                }
-            }
-            not_matching = (before - selected.len()) as u64;
-        }
-        for event in selected {
-            if let Err(e) = sink.add(event) {
-                job.error(e);
-                set_state(job, "failed");
-                return;
-            }
-            indexed += 1;
-        }
-        {
-            let mut p = job.progress.lock().unwrap();
-            p.objects_done += 1;
-            p.bytes_read += bytes.len() as u64;
-            p.events_read += read;
-            p.events_indexed += indexed;
-            p.duplicates_skipped += dups;
-            p.events_outside_range += outside;
-            p.events_not_matching += not_matching;
+        sink.enter_hour(&object.key);
+        let read = replay_object(job, &object.key, &bytes, hot, query.as_deref(), &mut sink);
+        job.progress.lock().unwrap().objects_done += 1;
+        if let Err(e) = read {
+            job.error(e);
+            set_state(job, "failed");
+            return;
         }
         if sink.pending >= COMMIT_EVERY
             && let Err(e) = sink.commit()
@@ -530,6 +560,129 @@ fn run(
     set_state(job, if cancelled { "cancelled" } else { "done" });
     let p = job.progress();
     tracing::info!(id = %p.id, tenant = %p.tenant, state = p.state, objects = p.objects_done, indexed = p.events_indexed, duplicates = p.duplicates_skipped, errors = p.error_count, "replay finished");
+}
+
+/// Reads one object as a stream of lines and indexes the events it
+/// selects. A line that is not an event, or a stream that breaks (a
+/// corrupt or truncated object), is reported and the job goes on: the
+/// lines before the break count. `Err` is what fails the job (the hot tier
+/// refused a document, or the query could not run).
+fn replay_object(
+    job: &Job,
+    key: &str,
+    object: &[u8],
+    hot: &HotIndex,
+    query: Option<&dyn tantivy::query::Query>,
+    sink: &mut Sink,
+) -> Result<(), String> {
+    let (from, to) = (job.request.from, job.request.to);
+    let mut lines = match zstd::stream::read::Decoder::with_buffer(object) {
+        Ok(d) => std::io::BufReader::with_capacity(256 * 1024, d),
+        Err(e) => {
+            job.error(format!("{key}: cannot decompress: {e}"));
+            return Ok(());
+        }
+    };
+    let mut counts = Counts::default();
+    // With a query, candidates are tested together, a chunk at a time.
+    let mut selected: Vec<Parsed> = Vec::new();
+    let mut line = Vec::new();
+    for n in 1.. {
+        line.clear();
+        match std::io::BufRead::read_until(&mut lines, b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                job.error(format!(
+                    "{key}: corrupt or truncated object, read up to line {}: {e}",
+                    n - 1
+                ));
+                break;
+            }
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if text.is_empty() {
+            continue;
+        }
+        counts.read += 1;
+        let mut event = match hot.schema.parse(text) {
+            Ok(e) => e,
+            Err(e) => {
+                job.error(format!("{key} line {n}: not an indexable event: {e}"));
+                continue;
+            }
+        };
+        let received = event.received_at.into_utc();
+        if received < from || received >= to {
+            counts.outside += 1;
+        } else if sink.is_duplicate(&event.log_type, received.date(), &event.id) {
+            counts.duplicates += 1;
+        } else if query.is_some() {
+            sink.select(event.id.clone());
+            selected.push(event);
+        } else {
+            sink.select(std::mem::take(&mut event.id));
+            sink.add(event)?;
+            counts.indexed += 1;
+        }
+        if counts.read % CHUNK == 0 {
+            if let Some(q) = query {
+                index_matching(hot, q, std::mem::take(&mut selected), sink, &mut counts)
+                    .map_err(|e| format!("{key}: {e}"))?;
+            }
+            counts.add_to(job);
+        }
+    }
+    if let Some(q) = query {
+        index_matching(hot, q, selected, sink, &mut counts).map_err(|e| format!("{key}: {e}"))?;
+    }
+    counts.add_to(job);
+    job.progress.lock().unwrap().bytes_read += object.len() as u64;
+    Ok(())
+}
+
+/// Lines read between progress updates (and, with a query, tested
+/// against it together).
+const CHUNK: u64 = 10_000;
+
+/// Events counted since the job's progress was last updated.
+#[derive(Default)]
+struct Counts {
+    read: u64,
+    indexed: u64,
+    duplicates: u64,
+    outside: u64,
+    not_matching: u64,
+}
+
+impl Counts {
+    fn add_to(&mut self, job: &Job) {
+        let c = std::mem::take(self);
+        let mut p = job.progress.lock().unwrap();
+        p.events_read += c.read;
+        p.events_indexed += c.indexed;
+        p.duplicates_skipped += c.duplicates;
+        p.events_outside_range += c.outside;
+        p.events_not_matching += c.not_matching;
+    }
+}
+
+/// Indexes the candidates that match the query.
+fn index_matching(
+    hot: &HotIndex,
+    query: &dyn tantivy::query::Query,
+    candidates: Vec<Parsed>,
+    sink: &mut Sink,
+    counts: &mut Counts,
+) -> Result<(), String> {
+    let before = candidates.len();
+    let kept = matching(hot, query, candidates).map_err(|e| format!("query failed: {e}"))?;
+    counts.not_matching += (before - kept.len()) as u64;
+    for event in kept {
+        sink.add(event)?;
+        counts.indexed += 1;
+    }
+    Ok(())
 }
 
 /// The events of `candidates` that match `query`: they are indexed into a
@@ -577,4 +730,95 @@ fn matching(
 #[derive(serde::Deserialize)]
 struct EventHead {
     id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stored event of tenant `a`, type `t`, received now.
+    fn event(hot: &HotIndex, id: &str) -> Parsed {
+        let now = format_time(OffsetDateTime::now_utc());
+        let line = format!(
+            r#"{{"id":"{id}","tenant":"a","type":"t","received_at":"{now}","timestamp":"{now}","message":"m"}}"#
+        );
+        hot.schema.parse(line.as_bytes()).unwrap()
+    }
+
+    fn add(sink: &mut Sink, hot: &HotIndex, id: &str) {
+        let e = event(hot, id);
+        let day = e.received_at.into_utc().date();
+        assert!(!sink.is_duplicate("t", day, id), "{id} is new");
+        sink.select(id.to_string());
+        sink.add(e).unwrap();
+    }
+
+    fn is_dup(sink: &mut Sink, id: &str) -> bool {
+        sink.is_duplicate("t", OffsetDateTime::now_utc().date(), id)
+    }
+
+    const HOUR: &str = "logs/tenant=a/type=t/dt=2026-11-21/hour=10";
+
+    /// The job's own events are found after a commit (when the exact set of
+    /// ids is forgotten), also once the hash set has overflowed; a new job
+    /// finds an earlier job's events.
+    #[test]
+    fn a_job_finds_its_own_committed_events_and_an_earlier_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hot, _) = HotIndex::open(dir.path()).unwrap();
+        let mut sink = Sink::new(&hot, "a");
+        sink.enter_hour(&format!("{HOUR}/0001.ndjson.zst"));
+        add(&mut sink, &hot, "e1");
+        assert!(is_dup(&mut sink, "e1"), "before the commit");
+        sink.commit().unwrap();
+        assert!(sink.seen.is_empty());
+        sink.enter_hour(&format!("{HOUR}/0002.ndjson.zst"));
+        assert!(is_dup(&mut sink, "e1"), "after the commit, same hour");
+        assert!(!is_dup(&mut sink, "e2"));
+        // Past the hash set's size, every id is looked up exactly.
+        sink.hour_ids = None;
+        assert!(is_dup(&mut sink, "e1"), "without the hash set");
+        assert!(!is_dup(&mut sink, "e2"), "without the hash set");
+        add(&mut sink, &hot, "e2");
+        sink.commit().unwrap();
+        drop(sink);
+
+        let mut next = Sink::new(&hot, "a");
+        next.enter_hour(&format!("{HOUR}/0001.ndjson.zst"));
+        assert!(is_dup(&mut next, "e1"), "an earlier job's event");
+        assert!(is_dup(&mut next, "e2"), "an earlier job's event");
+        assert!(!is_dup(&mut next, "e3"));
+    }
+
+    /// An event the hot indexer commits into the live partition while the
+    /// job runs is a duplicate from its next reload on.
+    #[test]
+    fn live_events_committed_during_a_job_are_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hot, _) = HotIndex::open(dir.path()).unwrap();
+        let live = hot
+            .partition(&PartitionKey {
+                tenant: "a".into(),
+                log_type: "t".into(),
+                day: OffsetDateTime::now_utc().date(),
+                rehydrated: false,
+            })
+            .unwrap();
+        let mut writer: IndexWriter = live.index.writer_with_num_threads(1, 15_000_000).unwrap();
+        writer.add_document(event(&hot, "live1").doc).unwrap();
+        writer.commit().unwrap();
+        live.reader.reload().unwrap();
+
+        let mut sink = Sink::new(&hot, "a");
+        sink.enter_hour(&format!("{HOUR}/0001.ndjson.zst"));
+        assert!(is_dup(&mut sink, "live1"));
+        assert!(!is_dup(&mut sink, "live2"));
+        writer.add_document(event(&hot, "live2").doc).unwrap();
+        writer.commit().unwrap();
+        live.reader.reload().unwrap();
+        assert!(
+            is_dup(&mut sink, "live2"),
+            "after the live partition's reload"
+        );
+    }
 }

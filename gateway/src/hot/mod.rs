@@ -13,6 +13,15 @@
 //! the WAL. On restart it reads the WAL from that checkpoint and skips a
 //! record for a partition whose payload is already past it, so an event is
 //! indexed exactly once even when a crash fell between two commits.
+//!
+//! ## Format
+//! Term dictionaries are tantivy's sstable ones (its `quickwit` feature,
+//! what Quickwit runs), not its default FST: building an FST for the
+//! unique terms every event brings (ids, request ids) took about a quarter
+//! of indexing CPU, and replay into the hot tier ran about 20% faster
+//! without it (`archive-bench`, README). `data/hot/FORMAT` says `2`; a hot
+//! tier without it (FST dictionaries, an earlier build) is refused at open
+//! with what to do.
 
 pub mod indexer;
 pub mod schema;
@@ -25,9 +34,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use tantivy::directory::MmapDirectory;
-use tantivy::{Index, IndexReader, ReloadPolicy};
+use tantivy::{Index, IndexReader, InvertedIndexReader, ReloadPolicy, Searcher};
 use time::Date;
 
+use crate::format::{self, FormatError};
 use crate::wal::Lsn;
 
 pub use schema::HotSchema;
@@ -42,6 +52,8 @@ pub enum HotError {
     Tantivy(#[from] tantivy::TantivyError),
     #[error("cannot open index directory: {0}")]
     Directory(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("unreadable hot tier: {0}")]
+    Format(String),
 }
 
 /// Which partition an event belongs to.
@@ -66,6 +78,10 @@ impl PartitionKey {
         root.join(&self.tenant).join(&self.log_type).join(name)
     }
 }
+
+/// Version in `data/hot/FORMAT`. 2: sstable term dictionaries (tantivy's
+/// `quickwit` feature); 1, unmarked: FST term dictionaries.
+const FORMAT: &str = "2";
 
 /// Directory name prefix of rehydrated partitions.
 pub const REHYDRATED_PREFIX: &str = "replay-";
@@ -106,6 +122,7 @@ impl HotIndex {
     /// position the indexer resumes from.
     pub fn open(root: &Path) -> Result<(Arc<HotIndex>, Lsn), HotError> {
         fs::create_dir_all(root)?;
+        check_format(root)?;
         let hot = HotIndex {
             root: root.to_path_buf(),
             schema: HotSchema::new(),
@@ -189,13 +206,15 @@ impl HotIndex {
             .collect()
     }
 
-    /// True if any of `partitions` holds an event with this id (as of
-    /// their last reload).
-    pub fn contains_id(&self, partitions: &[Arc<Partition>], id: &str) -> bool {
-        let term = tantivy::Term::from_field_text(self.schema.id, id);
-        partitions
-            .iter()
-            .any(|p| p.reader.searcher().doc_freq(&term).unwrap_or(0) > 0)
+    /// The ids held by these searchers' segments, ready for many lookups.
+    pub fn id_lookup<'s>(&self, searchers: impl IntoIterator<Item = &'s Searcher>) -> IdLookup {
+        IdLookup {
+            terms: searchers
+                .into_iter()
+                .flat_map(|s| s.segment_readers())
+                .filter_map(|segment| segment.inverted_index(self.schema.id).ok())
+                .collect(),
+        }
     }
 
     /// The partition of `key` if it exists (never creates one).
@@ -227,6 +246,23 @@ impl HotIndex {
     }
 }
 
+/// Refuses partitions of another format; marks a new hot tier.
+fn check_format(root: &Path) -> Result<(), HotError> {
+    let has_partitions = !subdirs(root)?.is_empty();
+    match format::check(root, FORMAT, has_partitions) {
+        Ok(()) => Ok(()),
+        Err(FormatError::Io(e)) => Err(e.into()),
+        Err(FormatError::Other { found }) => Err(HotError::Format(format!(
+            "{} says format {found}, this build reads format {FORMAT}",
+            root.join(format::FILE).display()
+        ))),
+        Err(FormatError::Unmarked) => Err(HotError::Format(format!(
+            "{} holds partitions of hot format 1 (an earlier build, whose term dictionaries this build cannot read); move the directory away: the indexer rebuilds from what the WAL still holds, and `logway replay` brings older events back from the archive",
+            root.display()
+        ))),
+    }
+}
+
 fn read_checkpoint(root: &Path) -> io::Result<Lsn> {
     match fs::read_to_string(root.join(CHECKPOINT_FILE)) {
         Ok(text) => Ok(serde_json::from_str::<serde_json::Value>(&text)
@@ -249,4 +285,53 @@ fn subdirs(dir: &Path) -> io::Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// The `id` terms of a fixed set of segments: each segment's dictionary is
+/// opened once, so a lookup is one term-dictionary probe per segment.
+pub struct IdLookup {
+    terms: Vec<Arc<InvertedIndexReader>>,
+}
+
+impl IdLookup {
+    pub fn contains(&self, id: &str) -> bool {
+        self.terms
+            .iter()
+            .any(|t| matches!(t.terms().term_ord(id.as_bytes()), Ok(Some(_))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new hot tier is marked; one with partitions but no `FORMAT` (an
+    /// earlier build's FST dictionaries), or another version, is refused
+    /// with what to do.
+    #[test]
+    fn hot_tier_of_another_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(HotIndex::open(dir.path()).unwrap());
+        assert_eq!(
+            fs::read_to_string(dir.path().join(format::FILE)).unwrap(),
+            "2\n"
+        );
+        drop(HotIndex::open(dir.path()).unwrap());
+
+        let old = tempfile::tempdir().unwrap();
+        fs::create_dir_all(old.path().join("acme/app_logs/2026-11-20")).unwrap();
+        let err = HotIndex::open(old.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("hot format 1") && err.contains("move the directory away"),
+            "{err}"
+        );
+        assert!(!old.path().join(format::FILE).exists());
+
+        fs::write(dir.path().join(format::FILE), "3\n").unwrap();
+        let err = HotIndex::open(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("says format 3, this build reads format 2"),
+            "{err}"
+        );
+    }
 }

@@ -70,12 +70,13 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::format::{self, FormatError};
+
 pub type Lsn = u64;
 
 const HEADER_BYTES: u64 = 8;
 /// Segment files kept for reuse.
 pub const MAX_FREE: usize = 2;
-const FORMAT_FILE: &str = "FORMAT";
 const FORMAT: &str = "2";
 /// Largest record; a request is bounded well below this by the body limits.
 pub const MAX_RECORD_BYTES: u64 = 256 * 1024 * 1024;
@@ -174,29 +175,17 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Refuses a WAL of another format; marks a new one.
 fn check_format(dir: &Path, has_segments: bool) -> Result<(), WalError> {
-    let path = dir.join(FORMAT_FILE);
-    match fs::read_to_string(&path) {
-        Ok(found) if found.trim() == FORMAT => Ok(()),
-        Ok(found) => Err(WalError::Format(format!(
-            "{} says format {}, this build reads format {FORMAT}",
-            path.display(),
-            found.trim()
+    match format::check(dir, FORMAT, has_segments) {
+        Ok(()) => Ok(()),
+        Err(FormatError::Io(e)) => Err(e.into()),
+        Err(FormatError::Other { found }) => Err(WalError::Format(format!(
+            "{} says format {found}, this build reads format {FORMAT}",
+            dir.join(format::FILE).display()
         ))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && has_segments => {
-            Err(WalError::Format(format!(
-                "{} holds segments of WAL format 1 (an earlier build); let that build drain it (its consumers catch up on start), then remove the directory",
-                dir.display()
-            )))
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let tmp = dir.join("FORMAT.tmp");
-            fs::write(&tmp, format!("{FORMAT}\n"))?;
-            File::open(&tmp)?.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            sync_dir(dir)?;
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
+        Err(FormatError::Unmarked) => Err(WalError::Format(format!(
+            "{} holds segments of WAL format 1 (an earlier build); let that build drain it (its consumers catch up on start), then remove the directory",
+            dir.display()
+        ))),
     }
 }
 
@@ -945,10 +934,10 @@ mod tests {
     async fn a_wal_of_another_format_is_refused_not_misread() {
         let dir = tempfile::tempdir().unwrap();
         write_n(dir.path(), 3).await;
-        fs::remove_file(dir.path().join(FORMAT_FILE)).unwrap();
+        fs::remove_file(dir.path().join(format::FILE)).unwrap();
         let err = Wal::open(dir.path(), opts()).err().expect("refused");
         assert!(err.to_string().contains("format 1"), "{err}");
-        fs::write(dir.path().join(FORMAT_FILE), "9\n").unwrap();
+        fs::write(dir.path().join(format::FILE), "9\n").unwrap();
         let err = Wal::open(dir.path(), opts()).err().expect("refused");
         assert!(err.to_string().contains("format 9"), "{err}");
     }
