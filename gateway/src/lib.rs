@@ -407,10 +407,11 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         core.wal.close().await;
         tokio::task::spawn_blocking(move || {
             threads.wal_writer.join();
+            // Both consumers drain what is durable at once.
             threads.indexer_stop.store(true, Ordering::Release);
+            threads.archive_stop.store(true, Ordering::Release);
             let _ = threads.indexer.join();
             let _ = threads.idempotency.join();
-            threads.archive_stop.store(true, Ordering::Release);
             if let Some(a) = threads.archive {
                 let _ = a.join();
             }

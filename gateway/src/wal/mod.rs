@@ -419,14 +419,21 @@ impl Wal {
         }
     }
 
-    /// Waits until the durable end passes `lsn`, the WAL closes, or `timeout`.
+    /// Waits until the durable end passes `lsn`, or `timeout`. A closed WAL
+    /// still waits the timeout out: nothing more becomes durable, and a
+    /// consumer not yet told to stop would otherwise spin (the archive
+    /// writer did, taking a core from the hot indexer's last commits).
     pub fn wait_past(&self, lsn: Lsn, timeout: Duration) {
         let (lock, cvar) = &self.shared.wake;
-        let guard = lock.lock().unwrap();
-        if self.durable_lsn() > lsn || self.shared.closed.load(Ordering::Acquire) {
-            return;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut guard = lock.lock().unwrap();
+        while self.durable_lsn() <= lsn {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            guard = cvar.wait_timeout(guard, left).unwrap().0;
         }
-        let _ = cvar.wait_timeout(guard, timeout).unwrap();
     }
 
     /// True once the writer has stopped.
@@ -733,6 +740,31 @@ mod tests {
 
     fn last_segment(dir: &Path) -> PathBuf {
         files(dir, "wal").pop().unwrap()
+    }
+
+    /// A consumer waiting on a closed WAL sleeps its timeout out instead of
+    /// returning at once (which made a consumer not yet told to stop spin).
+    #[tokio::test]
+    async fn waiting_on_a_closed_wal_takes_the_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let (wal, writer) = Wal::open(dir.path(), opts()).unwrap();
+        let lsn = wal.append("one").await.unwrap();
+        let end = wal.durable_lsn();
+        assert!(end > lsn);
+        let start = std::time::Instant::now();
+        wal.wait_past(lsn, Duration::from_secs(5));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "data past lsn: no wait"
+        );
+        wal.close().await;
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .unwrap();
+        assert!(wal.is_closed());
+        let start = std::time::Instant::now();
+        wal.wait_past(end, Duration::from_millis(50));
+        assert!(start.elapsed() >= Duration::from_millis(50));
     }
 
     #[tokio::test]
