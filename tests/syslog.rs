@@ -216,3 +216,103 @@ async fn rsyslog_forwards_to_logway_with_omfwd() {
     assert_eq!(e["fields"]["facility"], "local0");
     gw.stop().await;
 }
+
+/// A listener's filter chain, on Loghub's OpenSSH lines over TCP syslog:
+/// sent before the filter is uploaded they are kept as dead letters (not
+/// lost); after, `openssh` adds the user and source address to the events
+/// the listener parsed. A frame that is not UTF-8 is still rejected.
+#[tokio::test]
+async fn a_listener_runs_its_filter_chain_on_openssh_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(two_tenant_config(
+        dir.path(),
+        "[[syslog]]\naddr = \"127.0.0.1:0\"\ntenant = \"a\"\ntype = \"sshd\"\nunauthenticated = true\nfilters = [{ name = \"openssh\" }]\n",
+    ))
+    .await;
+    let addr = gw.gateway.syslog_addrs()[0];
+    let log = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/data/loghub/OpenSSH/OpenSSH_2k.log"
+    ))
+    .unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2000);
+    // No `openssh` uploaded yet: the chain cannot run, nothing is lost.
+    let first_ten: String = lines[..10].iter().map(|l| format!("{l}\n")).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(first_ten.as_bytes()).unwrap();
+    })
+    .await
+    .unwrap();
+    let dead = gw
+        .search_until(A_ADMIN, &[("q", "type:sshd AND outcome:dead_letter")], 10)
+        .await;
+    let first = &dead["hits"][0];
+    assert!(
+        first["reason"].as_str().unwrap().contains("openssh"),
+        "{first}"
+    );
+
+    let (status, body) = upload_filter(&gw, A_ADMIN, "openssh", filter_wasm("openssh")).await;
+    assert_eq!(status, 201, "{body}");
+    // Named by the configured address.
+    assert_eq!(body["used_by"], serde_json::json!(["syslog:127.0.0.1:0"]));
+    let mut bytes: Vec<u8> = lines
+        .iter()
+        .flat_map(|l| format!("{l}\n").into_bytes())
+        .collect();
+    bytes.extend_from_slice(b"\xff\xfe not text\n");
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(&bytes).unwrap();
+    })
+    .await
+    .unwrap();
+    gw.search_until(
+        A_ADMIN,
+        &[("q", "type:sshd AND NOT outcome:*"), ("limit", "1")],
+        2000,
+    )
+    .await;
+    // "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
+    // and the same user from the same address 3 more times in the log.
+    let hits = gw
+        .search_until(
+            A_ADMIN,
+            &[("q", "user:webmaster AND source_ip:\"173.234.31.186\"")],
+            4,
+        )
+        .await;
+    let e = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["fields"]["procid"] == 24200 && e["fields"]["source_port"].is_null())
+        .unwrap_or_else(|| panic!("{hits}"));
+    assert_eq!(e["host"], "LabSZ", "{e}");
+    assert_eq!(e["service"], "sshd", "{e}");
+    assert_eq!(
+        e["message"], "Invalid user webmaster from 173.234.31.186",
+        "{e}"
+    );
+    let (status, with_user) = gw
+        .search_raw(
+            A_ADMIN,
+            &[("q", "type:sshd AND fields.user:*"), ("limit", "1")],
+        )
+        .await;
+    assert_eq!(status, 200, "{with_user}");
+    assert!(with_user["total"].as_u64().unwrap() > 500, "{with_user}");
+    let rejected = gw
+        .search_until(A_ADMIN, &[("q", "type:sshd AND outcome:rejected")], 1)
+        .await;
+    assert!(
+        rejected["hits"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not UTF-8"),
+        "{rejected}"
+    );
+    gw.stop().await;
+}

@@ -451,6 +451,10 @@ pub struct SyslogConfig {
     /// Syslog over TLS (RFC 5425) instead of plain TCP.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// WASM filters (the tenant's) run in order on every batch of parsed
+    /// messages, as on an HTTP route.
+    #[serde(default)]
+    pub filters: Vec<FilterRef>,
 }
 
 fn default_syslog_max_message() -> usize {
@@ -885,6 +889,14 @@ impl Config {
                     "must be greater than zero".into(),
                 ));
             }
+            for (k, f) in l.filters.iter().enumerate() {
+                if !valid_filter_name(&f.name) {
+                    return Err(invalid(
+                        &format!("syslog[{i}].filters[{k}].name"),
+                        format!("`{}` {FILTER_NAME_RULE}", f.name),
+                    ));
+                }
+            }
         }
         if self.limits.max_line_bytes == 0 || self.limits.max_body_bytes == 0 {
             return Err(invalid("limits", "limits must be greater than zero".into()));
@@ -1079,6 +1091,22 @@ mod tests {
             "{err}"
         );
         Config::from_toml(&format!("{base}unauthenticated = true\n")).unwrap();
+        let err = Config::from_toml(&format!(
+            "{base}unauthenticated = true\nfilters = [{{ name = \"Bad Name\" }}]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("syslog[0].filters[0].name"),
+            "{err}"
+        );
+        let ok = Config::from_toml(&format!(
+            "{base}unauthenticated = true\nfilters = [{{ name = \"openssh\", config = {{ year = 2017 }} }}]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            ok.syslog[0].filters[0].config,
+            [("year".into(), "2017".into())]
+        );
     }
 
     #[test]

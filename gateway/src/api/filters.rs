@@ -48,6 +48,14 @@ fn routes_using(core: &Core, tenant: &str, filter: &str) -> Vec<String> {
         .map(|(p, _)| p.clone())
         .collect();
     paths.sort();
+    // Syslog listeners, named as their chains see them (`route`).
+    paths.extend(
+        core.config
+            .syslog
+            .iter()
+            .filter(|l| l.tenant == tenant && l.filters.iter().any(|f| f.name == filter))
+            .map(|l| format!("syslog:{}", l.addr)),
+    );
     paths
 }
 

@@ -380,13 +380,14 @@ async fn read_body(body: Body, max: usize, timeout: Duration) -> Result<bytes::B
     }
 }
 
-struct Built {
-    events: Vec<Vec<u8>>,
-    answer: IngestAnswer,
+/// A batch's stored events (also built by the syslog listener).
+pub(crate) struct Built {
+    pub events: Vec<Vec<u8>>,
+    pub answer: IngestAnswer,
     /// Metric label of each rejected or dead-lettered event.
-    reject_reasons: Vec<&'static str>,
+    pub reject_reasons: Vec<&'static str>,
     /// Groups by log type when filters retyped some events (see [`batch`]).
-    types: Vec<TypeRun>,
+    pub types: Vec<TypeRun>,
 }
 
 /// Collects a request's stored events and its answer.
@@ -500,7 +501,7 @@ fn build_events(items: Vec<(usize, Item<'_>)>, ctx: &EventContext, max_line: usi
 /// Decoded items through the route's filter chain, then stored events.
 /// `accepted` counts the request's lines that decoded; what the filters
 /// did with them is in `dropped`, `dead_lettered` and the errors.
-fn build_filtered(
+pub(crate) fn build_filtered(
     items: Vec<(usize, Item<'_>)>,
     ctx: &EventContext,
     max_line: usize,

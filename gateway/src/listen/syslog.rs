@@ -17,6 +17,11 @@
 //! was read is durable before it is counted as received; what is still in a
 //! socket buffer when the process dies is lost, as with any syslog receiver.
 //!
+//! With `filters`, a batch's messages go through the tenant's WASM chain as
+//! JSON objects and then the HTTP ingest path's event building
+//! ([`crate::ingest::build_filtered`]); without, events are written
+//! straight from the parsed header ([`EventBuilder`]).
+//!
 //! An oversize frame (over `max_message_bytes`) or one that is not UTF-8 is
 //! stored as a rejected event (its first `max_message_bytes` bytes) and the
 //! connection continues: with octet counting the rest of the frame is
@@ -211,7 +216,17 @@ async fn connection<S: tokio::io::AsyncRead + Unpin>(
                     in_flight.pop_front().unwrap();
                 oldest.await.map_err(std::io::Error::other)??;
             }
-            let batch = build_batch(&core, config, frames);
+            let batch = if config.filters.is_empty() {
+                build_batch(&core, config, frames)
+            } else {
+                // Filters are CPU work of their own: off the reactor.
+                let (core, config) = (core.clone(), config.clone());
+                tokio::task::spawn_blocking(move || {
+                    build_filtered_batch(&core, &config, peer, frames)
+                })
+                .await
+                .map_err(std::io::Error::other)?
+            };
             in_flight.push_back(tokio::spawn(store(core.clone(), config.clone(), batch)));
         }
         if n == 0 {
@@ -281,6 +296,106 @@ fn build_batch(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> Batch 
         accepted: events.len() - rejected.len(),
         rejected,
     }
+}
+
+/// With filters: each message becomes the JSON object an HTTP client
+/// would have sent for it (`timestamp`, `host`, `service`, `level`,
+/// `message` and the syslog fields), which the listener's chain sees and
+/// the HTTP ingest path turns into stored events (retyping, drops and dead
+/// letters included).
+fn build_filtered_batch(
+    core: &Core,
+    config: &SyslogConfig,
+    peer: SocketAddr,
+    frames: Vec<Frame>,
+) -> Batch {
+    use crate::ingest::decode::Item;
+    let now = OffsetDateTime::now_utc();
+    let received_ms = crate::now_ms();
+    let limits = &core.config.limits;
+    let ctx = EventContext::new(
+        &config.tenant,
+        &config.log_type,
+        now,
+        None,
+        limits.max_fields_per_event,
+    );
+    let max = config.max_message_bytes;
+    let items = frames
+        .iter()
+        .enumerate()
+        .map(|(i, frame)| {
+            let bad = |raw: &[u8], reason: String, kind: &'static str| Item::Bad {
+                raw: raw.to_vec().into(),
+                reason,
+                kind,
+            };
+            let item = match frame {
+                Frame::Message(bytes) => match std::str::from_utf8(bytes) {
+                    Ok(text) => Item::Object(message_object(text, now), None),
+                    Err(_) => bad(bytes, "syslog message is not UTF-8".into(), "invalid_utf8"),
+                },
+                Frame::Truncated(head) => bad(
+                    head,
+                    "the connection closed inside an octet-counted frame".into(),
+                    "truncated_frame",
+                ),
+                Frame::Oversize(head, len) => bad(
+                    head,
+                    format!(
+                        "syslog message of {len} bytes is over syslog.max_message_bytes ({max})"
+                    ),
+                    "line_too_long",
+                ),
+            };
+            (i + 1, item)
+        })
+        .collect();
+    let route = format!("syslog:{}", config.addr);
+    let info = crate::filter::BatchInfo {
+        tenant: &config.tenant,
+        log_type: &config.log_type,
+        route: &route,
+        received_ms,
+        client_ip: Some(peer.ip().to_string()),
+    };
+    let built =
+        crate::ingest::build_filtered(items, &ctx, max, &core.filters, &config.filters, &info);
+    let header = BatchHeader {
+        v: BATCH_VERSION,
+        tenant: config.tenant.clone(),
+        log_type: config.log_type.clone(),
+        received_ms,
+        n: built.events.len(),
+        idempotency: None,
+        types: built.types,
+    };
+    Batch {
+        payload: batch::encode(&header, &built.events).into(),
+        accepted: built.events.len() - built.reject_reasons.len(),
+        rejected: built.reject_reasons,
+    }
+}
+
+/// A parsed message as the JSON object a filter sees.
+fn message_object(text: &str, now: OffsetDateTime) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let m = logway_syslog::parse(text, now);
+    let mut object = match serde_json::to_value(&m.fields) {
+        Ok(Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    let mut put = |key: &str, value: Option<&str>| {
+        if let Some(v) = value {
+            object.insert(key.to_string(), Value::String(v.to_string()));
+        }
+    };
+    put("timestamp", m.timestamp.map(event::format_time).as_deref());
+    put("host", m.host);
+    put("service", m.service);
+    put("level", m.level);
+    put("message", Some(m.message));
+    object
 }
 
 /// Appends a batch, waiting (not dropping) while the WAL is full, then
