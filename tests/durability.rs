@@ -338,3 +338,39 @@ async fn not_ready_and_no_ingest_until_recovery_succeeds() {
     let err = gateway.shutdown().await.unwrap_err();
     assert!(format!("{err:#}").contains("write-ahead log"), "{err:#}");
 }
+
+/// The data directory deleted under a running gateway (an operator's
+/// mistake, a test that cleaned up early): shutdown still finishes instead
+/// of retrying commits into a directory that is gone. (Requests after the
+/// deletion may still be acked: the WAL goes on writing its open segment
+/// file, unlinked with the directory, as a database would.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_data_dir_fails_requests_and_shutdown_still_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let gw = TestGateway::start(two_tenant_config(&data, "")).await;
+    for i in 0..20 {
+        let r = gw
+            .post("/web", A_INGEST)
+            .header("content-type", "application/x-ndjson")
+            .body(format!("{{\"message\":\"before {i}\"}}\n"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    gw.search_until(A_ADMIN, &[("q", "before")], 20).await;
+    std::fs::remove_dir_all(&data).unwrap();
+    // More events, for the indexer to fail on.
+    for i in 0..20 {
+        let _ = gw
+            .post("/web", A_INGEST)
+            .header("content-type", "application/x-ndjson")
+            .body(format!("{{\"message\":\"after {i}\"}}\n"))
+            .send()
+            .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(30), gw.gateway.shutdown()).await;
+    assert!(stopped.is_ok(), "shutdown did not finish within 30 s");
+}

@@ -27,6 +27,8 @@ const READ_BATCH_BYTES: usize = 4 << 20;
 /// A writer unused this long is closed, freeing its indexing memory.
 const WRITER_IDLE: Duration = Duration::from_secs(300);
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// Failed steps or commits in a row, while stopping, before giving up.
+const GIVE_UP_STOPPING: usize = 3;
 
 struct Writer {
     writer: IndexWriter<TantivyDocument>,
@@ -82,23 +84,37 @@ impl Indexer {
     pub fn run(mut self) {
         let mut last_commit = Instant::now();
         let mut last_retention = Instant::now() - RETENTION_EVERY;
+        // Failures in a row since the gateway began stopping: past
+        // GIVE_UP_STOPPING the indexer exits without finishing (what it has
+        // not committed is still in the WAL and is indexed at the next start).
+        let mut failing_while_stopping = 0;
         loop {
+            let stopping = self.stop.load(Ordering::Acquire);
             let read = match self.step() {
                 Ok(n) => n,
                 Err(e) => {
                     tracing::error!(error = %e, "hot indexer step failed; retrying");
+                    failing_while_stopping += usize::from(stopping);
+                    if failing_while_stopping >= GIVE_UP_STOPPING {
+                        break;
+                    }
                     std::thread::sleep(Duration::from_millis(500));
                     0
                 }
             };
             let pending = self.writers.values().any(|w| w.pending > 0);
             let caught_up = self.reader.position() >= self.wal.durable_lsn();
-            let stopping = self.stop.load(Ordering::Acquire);
             if pending
                 && (last_commit.elapsed() >= self.config.commit_interval || (stopping && caught_up))
             {
                 if let Err(e) = self.commit() {
                     tracing::error!(error = %e, "hot index commit failed; will retry");
+                    failing_while_stopping += usize::from(stopping);
+                    if failing_while_stopping >= GIVE_UP_STOPPING {
+                        break;
+                    }
+                } else {
+                    failing_while_stopping = 0;
                 }
                 last_commit = Instant::now();
             } else if !pending && caught_up {
@@ -132,6 +148,15 @@ impl Indexer {
                 self.wal
                     .wait_past(self.reader.position(), wait.max(Duration::from_millis(1)));
             }
+        }
+        if failing_while_stopping >= GIVE_UP_STOPPING {
+            tracing::error!(
+                from = self.checkpoint,
+                "hot indexer stopping without its last commit (the hot tier cannot be written); the WAL keeps those events for the next start"
+            );
+            // The writers are dropped without waiting for merges that
+            // cannot finish either.
+            return;
         }
         for (_, w) in self.writers.drain() {
             let _ = w.writer.wait_merging_threads();
