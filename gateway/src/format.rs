@@ -7,30 +7,36 @@ use std::path::Path;
 
 pub const FILE: &str = "FORMAT";
 
-/// What `dir/FORMAT` says, when it is not `expected`.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
     #[error("{0}")]
     Io(#[from] io::Error),
-    /// The file names another version.
-    #[error("format {found}")]
-    Other { found: String },
-    /// No file, but the directory already holds data: written by a build
-    /// from before format files.
-    #[error("no format file")]
-    Unmarked,
+    /// Another format: what to tell the operator.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Checks `dir/FORMAT` against `expected`. A directory without one is
-/// marked as `expected` (durably) when it holds no data yet.
-pub fn check(dir: &Path, expected: &str, has_data: bool) -> Result<(), FormatError> {
+/// marked as `expected` (durably) when it holds no data yet; with data, it
+/// was written by a build from before format files, and `unmarked` says
+/// what to do about it.
+pub fn check(
+    dir: &Path,
+    expected: &str,
+    has_data: bool,
+    unmarked: &str,
+) -> Result<(), FormatError> {
     let path = dir.join(FILE);
     match fs::read_to_string(&path) {
         Ok(found) if found.trim() == expected => Ok(()),
-        Ok(found) => Err(FormatError::Other {
-            found: found.trim().to_string(),
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound && has_data => Err(FormatError::Unmarked),
+        Ok(found) => Err(FormatError::Refused(format!(
+            "{} says format {}, this build reads format {expected}",
+            path.display(),
+            found.trim()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && has_data => Err(FormatError::Refused(
+            format!("{} {unmarked}", dir.display()),
+        )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let tmp = dir.join("FORMAT.tmp");
             fs::write(&tmp, format!("{expected}\n"))?;

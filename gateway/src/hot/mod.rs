@@ -248,19 +248,16 @@ impl HotIndex {
 
 /// Refuses partitions of another format; marks a new hot tier.
 fn check_format(root: &Path) -> Result<(), HotError> {
-    let has_partitions = !subdirs(root)?.is_empty();
-    match format::check(root, FORMAT, has_partitions) {
-        Ok(()) => Ok(()),
-        Err(FormatError::Io(e)) => Err(e.into()),
-        Err(FormatError::Other { found }) => Err(HotError::Format(format!(
-            "{} says format {found}, this build reads format {FORMAT}",
-            root.join(format::FILE).display()
-        ))),
-        Err(FormatError::Unmarked) => Err(HotError::Format(format!(
-            "{} holds partitions of hot format 1 (an earlier build, whose term dictionaries this build cannot read); move the directory away: the indexer rebuilds from what the WAL still holds, and `logway replay` brings older events back from the archive",
-            root.display()
-        ))),
-    }
+    format::check(
+        root,
+        FORMAT,
+        !subdirs(root)?.is_empty(),
+        "holds partitions of hot format 1 (an earlier build, whose term dictionaries this build cannot read); move the directory away: the indexer rebuilds from what the WAL still holds, and `logway replay` brings older events back from the archive",
+    )
+    .map_err(|e| match e {
+        FormatError::Io(e) => HotError::Io(e),
+        FormatError::Refused(m) => HotError::Format(m),
+    })
 }
 
 fn read_checkpoint(root: &Path) -> io::Result<Lsn> {

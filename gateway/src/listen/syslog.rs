@@ -246,56 +246,83 @@ struct Batch {
     rejected: Vec<&'static str>,
 }
 
-fn build_batch(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> Batch {
-    let now = OffsetDateTime::now_utc();
-    let limits = &core.config.limits;
-    let ctx = EventContext::new(
+/// What one frame is: a message's text, or a rejected event's bytes (its
+/// head), reason and metric label.
+enum Framed<'a> {
+    Text(&'a str),
+    Rejected(&'a [u8], String, &'static str),
+}
+
+fn framed(frame: &Frame, max: usize) -> Framed<'_> {
+    match frame {
+        Frame::Message(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => Framed::Text(text),
+            Err(_) => Framed::Rejected(bytes, "syslog message is not UTF-8".into(), "invalid_utf8"),
+        },
+        Frame::Truncated(head) => Framed::Rejected(
+            head,
+            "the connection closed inside an octet-counted frame".into(),
+            "truncated_frame",
+        ),
+        Frame::Oversize(head, len) => Framed::Rejected(
+            head,
+            format!("syslog message of {len} bytes is over syslog.max_message_bytes ({max})"),
+            "line_too_long",
+        ),
+    }
+}
+
+fn context<'a>(core: &Core, config: &'a SyslogConfig, now: OffsetDateTime) -> EventContext<'a> {
+    EventContext::new(
         &config.tenant,
         &config.log_type,
         now,
         None,
-        limits.max_fields_per_event,
-    );
-    let mut builder = EventBuilder::new(&ctx);
-    let mut events = Vec::with_capacity(frames.len());
-    let mut rejected: Vec<&'static str> = Vec::new();
-    let max = config.max_message_bytes;
-    for (i, frame) in frames.into_iter().enumerate() {
-        let mut reject = |raw: &[u8], reason: &str, kind: &'static str| {
-            events.push(event::rejected(raw, i + 1, reason, max, &ctx));
-            rejected.push(kind);
-        };
-        match frame {
-            Frame::Message(bytes) => match std::str::from_utf8(&bytes) {
-                Ok(text) => events.push(builder.event(text)),
-                Err(_) => reject(&bytes, "syslog message is not UTF-8", "invalid_utf8"),
-            },
-            Frame::Truncated(head) => reject(
-                &head,
-                "the connection closed inside an octet-counted frame",
-                "truncated_frame",
-            ),
-            Frame::Oversize(head, len) => reject(
-                &head,
-                &format!("syslog message of {len} bytes is over syslog.max_message_bytes ({max})"),
-                "line_too_long",
-            ),
-        }
-    }
+        core.config.limits.max_fields_per_event,
+    )
+}
+
+/// The WAL batch of a listener's stored events.
+fn batch(
+    config: &SyslogConfig,
+    received_ms: i64,
+    events: Vec<Vec<u8>>,
+    types: Vec<crate::batch::TypeRun>,
+    rejected: Vec<&'static str>,
+) -> Batch {
     let header = BatchHeader {
         v: BATCH_VERSION,
         tenant: config.tenant.clone(),
         log_type: config.log_type.clone(),
-        received_ms: crate::now_ms(),
+        received_ms,
         n: events.len(),
         idempotency: None,
-        types: Vec::new(),
+        types,
     };
     Batch {
         payload: batch::encode(&header, &events).into(),
         accepted: events.len() - rejected.len(),
         rejected,
     }
+}
+
+/// Without filters: events straight from the parsed header.
+fn build_batch(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> Batch {
+    let ctx = context(core, config, OffsetDateTime::now_utc());
+    let mut builder = EventBuilder::new(&ctx);
+    let mut events = Vec::with_capacity(frames.len());
+    let mut rejected: Vec<&'static str> = Vec::new();
+    let max = config.max_message_bytes;
+    for (i, frame) in frames.iter().enumerate() {
+        match framed(frame, max) {
+            Framed::Text(text) => events.push(builder.event(text)),
+            Framed::Rejected(raw, reason, kind) => {
+                events.push(event::rejected(raw, i + 1, &reason, max, &ctx));
+                rejected.push(kind);
+            }
+        }
+    }
+    batch(config, crate::now_ms(), events, Vec::new(), rejected)
 }
 
 /// With filters: each message becomes the JSON object an HTTP client
@@ -312,41 +339,19 @@ fn build_filtered_batch(
     use crate::ingest::decode::Item;
     let now = OffsetDateTime::now_utc();
     let received_ms = crate::now_ms();
-    let limits = &core.config.limits;
-    let ctx = EventContext::new(
-        &config.tenant,
-        &config.log_type,
-        now,
-        None,
-        limits.max_fields_per_event,
-    );
+    let ctx = context(core, config, now);
     let max = config.max_message_bytes;
     let items = frames
         .iter()
         .enumerate()
         .map(|(i, frame)| {
-            let bad = |raw: &[u8], reason: String, kind: &'static str| Item::Bad {
-                raw: raw.to_vec().into(),
-                reason,
-                kind,
-            };
-            let item = match frame {
-                Frame::Message(bytes) => match std::str::from_utf8(bytes) {
-                    Ok(text) => Item::Object(message_object(text, now), None),
-                    Err(_) => bad(bytes, "syslog message is not UTF-8".into(), "invalid_utf8"),
+            let item = match framed(frame, max) {
+                Framed::Text(text) => Item::Object(message_object(text, now), None),
+                Framed::Rejected(raw, reason, kind) => Item::Bad {
+                    raw: raw.into(),
+                    reason,
+                    kind,
                 },
-                Frame::Truncated(head) => bad(
-                    head,
-                    "the connection closed inside an octet-counted frame".into(),
-                    "truncated_frame",
-                ),
-                Frame::Oversize(head, len) => bad(
-                    head,
-                    format!(
-                        "syslog message of {len} bytes is over syslog.max_message_bytes ({max})"
-                    ),
-                    "line_too_long",
-                ),
             };
             (i + 1, item)
         })
@@ -361,20 +366,13 @@ fn build_filtered_batch(
     };
     let built =
         crate::ingest::build_filtered(items, &ctx, max, &core.filters, &config.filters, &info);
-    let header = BatchHeader {
-        v: BATCH_VERSION,
-        tenant: config.tenant.clone(),
-        log_type: config.log_type.clone(),
+    batch(
+        config,
         received_ms,
-        n: built.events.len(),
-        idempotency: None,
-        types: built.types,
-    };
-    Batch {
-        payload: batch::encode(&header, &built.events).into(),
-        accepted: built.events.len() - built.reject_reasons.len(),
-        rejected: built.reject_reasons,
-    }
+        built.events,
+        built.types,
+        built.reject_reasons,
+    )
 }
 
 /// A parsed message as the JSON object a filter sees.

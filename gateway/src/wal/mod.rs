@@ -175,18 +175,16 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Refuses a WAL of another format; marks a new one.
 fn check_format(dir: &Path, has_segments: bool) -> Result<(), WalError> {
-    match format::check(dir, FORMAT, has_segments) {
-        Ok(()) => Ok(()),
-        Err(FormatError::Io(e)) => Err(e.into()),
-        Err(FormatError::Other { found }) => Err(WalError::Format(format!(
-            "{} says format {found}, this build reads format {FORMAT}",
-            dir.join(format::FILE).display()
-        ))),
-        Err(FormatError::Unmarked) => Err(WalError::Format(format!(
-            "{} holds segments of WAL format 1 (an earlier build); let that build drain it (its consumers catch up on start), then remove the directory",
-            dir.display()
-        ))),
-    }
+    format::check(
+        dir,
+        FORMAT,
+        has_segments,
+        "holds segments of WAL format 1 (an earlier build); let that build drain it (its consumers catch up on start), then remove the directory",
+    )
+    .map_err(|e| match e {
+        FormatError::Io(e) => WalError::Io(e),
+        FormatError::Refused(m) => WalError::Format(m),
+    })
 }
 
 fn checksum(lsn: Lsn, len: u32, payload: &[u8]) -> u32 {
