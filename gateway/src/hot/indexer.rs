@@ -140,8 +140,10 @@ impl Indexer {
                     .config
                     .commit_interval
                     .saturating_sub(last_commit.elapsed());
+                // At most 200 ms, so a stop is noticed soon whatever the
+                // commit interval.
                 let wait = if pending {
-                    until_commit
+                    until_commit.min(Duration::from_millis(200))
                 } else {
                     Duration::from_millis(200)
                 };

@@ -75,6 +75,8 @@ use crate::format::{self, FormatError};
 pub type Lsn = u64;
 
 const HEADER_BYTES: u64 = 8;
+/// Longest pause of [`Wal::wait_past`] on a closed WAL.
+pub const CLOSED_WAIT: Duration = Duration::from_millis(50);
 /// Segment files kept for reuse.
 pub const MAX_FREE: usize = 2;
 const FORMAT: &str = "2";
@@ -417,15 +419,21 @@ impl Wal {
         }
     }
 
-    /// Waits until the durable end passes `lsn`, or `timeout`. A closed WAL
-    /// still waits the timeout out: nothing more becomes durable, and a
-    /// consumer not yet told to stop would otherwise spin (the archive
-    /// writer did, taking a core from the hot indexer's last commits).
+    /// Waits until the durable end passes `lsn`, the WAL closes, or
+    /// `timeout`. On a WAL already closed nothing more becomes durable: it
+    /// pauses for at most [`CLOSED_WAIT`] instead of returning at once, so a
+    /// consumer not yet told to stop does not spin (the archive writer did,
+    /// taking a core from the hot indexer's last commits), and still
+    /// notices its stop soon.
     pub fn wait_past(&self, lsn: Lsn, timeout: Duration) {
+        if self.is_closed() {
+            std::thread::sleep(timeout.min(CLOSED_WAIT));
+            return;
+        }
         let (lock, cvar) = &self.shared.wake;
         let deadline = std::time::Instant::now() + timeout;
         let mut guard = lock.lock().unwrap();
-        while self.durable_lsn() <= lsn {
+        while self.durable_lsn() <= lsn && !self.is_closed() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 break;
@@ -740,8 +748,8 @@ mod tests {
         files(dir, "wal").pop().unwrap()
     }
 
-    /// A consumer waiting on a closed WAL sleeps its timeout out instead of
-    /// returning at once (which made a consumer not yet told to stop spin).
+    /// A consumer waiting on a closed WAL pauses (briefly) instead of
+    /// returning at once, which made a consumer not yet told to stop spin.
     #[tokio::test]
     async fn waiting_on_a_closed_wal_takes_the_timeout() {
         let dir = tempfile::tempdir().unwrap();
@@ -761,8 +769,10 @@ mod tests {
             .unwrap();
         assert!(wal.is_closed());
         let start = std::time::Instant::now();
-        wal.wait_past(end, Duration::from_millis(50));
-        assert!(start.elapsed() >= Duration::from_millis(50));
+        wal.wait_past(end, Duration::from_secs(5));
+        let waited = start.elapsed();
+        assert!(waited >= CLOSED_WAIT, "{waited:?}");
+        assert!(waited < Duration::from_secs(5), "{waited:?}");
     }
 
     #[tokio::test]
