@@ -45,7 +45,8 @@ const KEEP_FINISHED: usize = 100;
 const MAX_ERRORS: usize = 100;
 const WRITER_MEMORY: usize = 128 * 1024 * 1024;
 /// Ids of one hour partition a job remembers as hashes: a set of at most
-/// 4M slots of 9 bytes (36 MB). Past it, each id costs an exact lookup.
+/// 4M slots of 9 bytes (36 MB; 54 MB while it grows from 2M slots). Past
+/// it, each id costs an exact lookup.
 const HOUR_IDS_MAX: usize = 3_500_000;
 
 /// What a job replays.
