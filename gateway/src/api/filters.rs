@@ -35,7 +35,7 @@ fn registry_error(e: RegistryError) -> ApiError {
     }
 }
 
-/// The tenant's routes whose chain names `filter`.
+/// The tenant's routes and syslog listeners whose chain names `filter`.
 fn routes_using(core: &Core, tenant: &str, filter: &str) -> Vec<String> {
     let policy = core.policy();
     let Some(t) = policy.tenants.tenants.iter().find(|t| t.name == tenant) else {
