@@ -349,26 +349,20 @@ async fn a_deleted_data_dir_fails_requests_and_shutdown_still_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let gw = TestGateway::start(two_tenant_config(&data, "")).await;
-    for i in 0..20 {
-        let r = gw
-            .post("/web", A_INGEST)
+    let send = |text: String| {
+        gw.post("/web", A_INGEST)
             .header("content-type", "application/x-ndjson")
-            .body(format!("{{\"message\":\"before {i}\"}}\n"))
+            .body(format!("{{\"message\":\"{text}\"}}\n"))
             .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+    };
+    for i in 0..20 {
+        assert_eq!(send(format!("before {i}")).await.unwrap().status(), 200);
     }
     gw.search_until(A_ADMIN, &[("q", "before")], 20).await;
     std::fs::remove_dir_all(&data).unwrap();
     // More events, for the indexer to fail on.
     for i in 0..20 {
-        let _ = gw
-            .post("/web", A_INGEST)
-            .header("content-type", "application/x-ndjson")
-            .body(format!("{{\"message\":\"after {i}\"}}\n"))
-            .send()
-            .await;
+        let _ = send(format!("after {i}")).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stopped = tokio::time::timeout(Duration::from_secs(30), gw.gateway.shutdown()).await;

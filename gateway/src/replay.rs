@@ -321,7 +321,9 @@ struct Sink<'a> {
     hot: &'a HotIndex,
     tenant: &'a str,
     today: time::Date,
-    writers: HashMap<String, (Arc<Partition>, IndexWriter)>,
+    /// Per log type: the job's rehydrated partition, its writer, and its
+    /// ids as of its last commit.
+    writers: HashMap<String, (IndexWriter, PartitionIds)>,
     /// The tenant's rehydrated partitions before this job wrote anything.
     rehydrated_before: Vec<(PartitionKey, Searcher)>,
     /// What else is hot, per (type, day received).
@@ -371,10 +373,10 @@ impl<'a> Sink<'a> {
                 .index
                 .writer_with_num_threads(2, WRITER_MEMORY)
                 .map_err(|e| format!("cannot open the rehydrated partition: {e}"))?;
-            self.writers
-                .insert(log_type.to_string(), (partition, writer));
+            let ids = PartitionIds::new(self.hot, partition);
+            self.writers.insert(log_type.to_string(), (writer, ids));
         }
-        Ok(&mut self.writers.get_mut(log_type).expect("inserted").1)
+        Ok(&mut self.writers.get_mut(log_type).expect("inserted").0)
     }
 
     /// Called before each object: copies of one event share its hour
@@ -389,10 +391,10 @@ impl<'a> Sink<'a> {
 
     /// Remembers a selected event's id (indexed, or about to be tested
     /// against the query).
-    fn select(&mut self, id: String) {
+    fn select(&mut self, id: String, hash: u64) {
         if let Some(ids) = &mut self.hour_ids {
             if ids.len() < HOUR_IDS_MAX {
-                ids.insert(id_hash(&id));
+                ids.insert(hash);
             } else {
                 self.hour_ids = None;
             }
@@ -409,20 +411,18 @@ impl<'a> Sink<'a> {
         Ok(())
     }
 
-    fn is_duplicate(&mut self, log_type: &str, received: time::Date, id: &str) -> bool {
+    /// `hash` is [`id_hash`] of `id`, which [`Sink::select`] takes too.
+    fn is_duplicate(&mut self, log_type: &str, received: time::Date, id: &str, hash: u64) -> bool {
         if self.seen.contains(id) {
             return true;
         }
         let own = match &self.hour_ids {
-            Some(ids) => ids.contains(&id_hash(id)),
+            Some(ids) => ids.contains(&hash),
             None => true,
         };
         if own
-            && let Some((partition, _)) = self.writers.get(log_type)
-            && self
-                .hot
-                .id_lookup([&partition.reader.searcher()])
-                .contains(id)
+            && let Some((_, ids)) = self.writers.get_mut(log_type)
+            && ids.contains(self.hot, id)
         {
             return true;
         }
@@ -435,7 +435,7 @@ impl<'a> Sink<'a> {
                     .partitions_of(tenant, Some(log_type))
                     .into_iter()
                     .filter(|p| !p.key.rehydrated && p.key.day == received)
-                    .map(|p| (p, u64::MAX, hot.id_lookup([])))
+                    .map(|p| PartitionIds::new(hot, p))
                     .collect(),
                 rehydrated: hot.id_lookup(
                     before
@@ -448,9 +448,9 @@ impl<'a> Sink<'a> {
     }
 
     fn commit(&mut self) -> Result<(), String> {
-        for (partition, writer) in self.writers.values_mut() {
+        for (writer, ids) in self.writers.values_mut() {
             writer.commit().map_err(|e| format!("commit failed: {e}"))?;
-            partition.reader.reload().map_err(|e| e.to_string())?;
+            ids.partition.reader.reload().map_err(|e| e.to_string())?;
         }
         self.seen.clear();
         self.known.clear();
@@ -462,26 +462,44 @@ impl<'a> Sink<'a> {
 /// The partitions an event of one type and day received may already be in,
 /// other than the job's own.
 struct Known {
-    /// The live partition of that day, looked up as of its last reload (the
-    /// hot indexer may commit while the job runs).
-    live: Vec<(Arc<Partition>, u64, IdLookup)>,
+    /// The live partition of that day (the hot indexer may commit while
+    /// the job runs).
+    live: Vec<PartitionIds>,
     /// The type's rehydrated partitions as they were before the job.
     rehydrated: IdLookup,
 }
 
 impl Known {
     fn contains(&mut self, hot: &HotIndex, id: &str) -> bool {
-        if self.rehydrated.contains(id) {
-            return true;
+        self.rehydrated.contains(id) || self.live.iter_mut().any(|p| p.contains(hot, id))
+    }
+}
+
+/// A partition's ids as of its reader's last reload: the term dictionaries
+/// are opened again only when the reader has reloaded.
+struct PartitionIds {
+    partition: Arc<Partition>,
+    generation: Option<u64>,
+    ids: IdLookup,
+}
+
+impl PartitionIds {
+    fn new(hot: &HotIndex, partition: Arc<Partition>) -> PartitionIds {
+        PartitionIds {
+            partition,
+            generation: None,
+            ids: hot.id_lookup([]),
         }
-        self.live.iter_mut().any(|(partition, generation, ids)| {
-            let searcher = partition.reader.searcher();
-            if searcher.generation().generation_id() != *generation {
-                *generation = searcher.generation().generation_id();
-                *ids = hot.id_lookup([&searcher]);
-            }
-            ids.contains(id)
-        })
+    }
+
+    fn contains(&mut self, hot: &HotIndex, id: &str) -> bool {
+        let searcher = self.partition.reader.searcher();
+        let generation = searcher.generation().generation_id();
+        if self.generation != Some(generation) {
+            self.generation = Some(generation);
+            self.ids = hot.id_lookup([&searcher]);
+        }
+        self.ids.contains(id)
     }
 }
 
@@ -616,15 +634,18 @@ fn replay_object(
         let received = event.received_at.into_utc();
         if received < from || received >= to {
             counts.outside += 1;
-        } else if sink.is_duplicate(&event.log_type, received.date(), &event.id) {
-            counts.duplicates += 1;
-        } else if query.is_some() {
-            sink.select(event.id.clone());
-            selected.push(event);
         } else {
-            sink.select(std::mem::take(&mut event.id));
-            sink.add(event)?;
-            counts.indexed += 1;
+            let hash = id_hash(&event.id);
+            if sink.is_duplicate(&event.log_type, received.date(), &event.id, hash) {
+                counts.duplicates += 1;
+            } else if query.is_some() {
+                sink.select(event.id.clone(), hash);
+                selected.push(event);
+            } else {
+                sink.select(std::mem::take(&mut event.id), hash);
+                sink.add(event)?;
+                counts.indexed += 1;
+            }
         }
         if counts.read % CHUNK == 0 {
             if let Some(q) = query {
@@ -749,13 +770,13 @@ mod tests {
     fn add(sink: &mut Sink, hot: &HotIndex, id: &str) {
         let e = event(hot, id);
         let day = e.received_at.into_utc().date();
-        assert!(!sink.is_duplicate("t", day, id), "{id} is new");
-        sink.select(id.to_string());
+        assert!(!sink.is_duplicate("t", day, id, id_hash(id)), "{id} is new");
+        sink.select(id.to_string(), id_hash(id));
         sink.add(e).unwrap();
     }
 
     fn is_dup(sink: &mut Sink, id: &str) -> bool {
-        sink.is_duplicate("t", OffsetDateTime::now_utc().date(), id)
+        sink.is_duplicate("t", OffsetDateTime::now_utc().date(), id, id_hash(id))
     }
 
     const HOUR: &str = "logs/tenant=a/type=t/dt=2026-11-21/hour=10";

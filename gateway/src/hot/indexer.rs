@@ -95,10 +95,9 @@ impl Indexer {
                 Err(e) => {
                     tracing::error!(error = %e, "hot indexer step failed; retrying");
                     failing_while_stopping += usize::from(stopping);
-                    if failing_while_stopping >= GIVE_UP_STOPPING {
-                        break;
+                    if failing_while_stopping < GIVE_UP_STOPPING {
+                        std::thread::sleep(Duration::from_millis(500));
                     }
-                    std::thread::sleep(Duration::from_millis(500));
                     0
                 }
             };
@@ -107,14 +106,12 @@ impl Indexer {
             if pending
                 && (last_commit.elapsed() >= self.config.commit_interval || (stopping && caught_up))
             {
-                if let Err(e) = self.commit() {
-                    tracing::error!(error = %e, "hot index commit failed; will retry");
-                    failing_while_stopping += usize::from(stopping);
-                    if failing_while_stopping >= GIVE_UP_STOPPING {
-                        break;
+                match self.commit() {
+                    Ok(()) => failing_while_stopping = 0,
+                    Err(e) => {
+                        tracing::error!(error = %e, "hot index commit failed; will retry");
+                        failing_while_stopping += usize::from(stopping);
                     }
-                } else {
-                    failing_while_stopping = 0;
                 }
                 last_commit = Instant::now();
             } else if !pending && caught_up {
@@ -122,7 +119,9 @@ impl Indexer {
                 // records that produced no documents.
                 let _ = self.advance_checkpoint();
             }
-            if stopping && caught_up && !self.writers.values().any(|w| w.pending > 0) {
+            if failing_while_stopping >= GIVE_UP_STOPPING
+                || (stopping && caught_up && !self.writers.values().any(|w| w.pending > 0))
+            {
                 break;
             }
             if last_retention.elapsed() >= RETENTION_EVERY {
