@@ -6,11 +6,23 @@
 //! line is durable (Logway: `logway_events_received_total`, counted after
 //! the WAL fsync, every line parsed into fields) or written (rsyslog: lines
 //! in its output file; imtcp → omfile with `sync="on"`, then without).
+//! The lines have the variety of real service logs (see [`lines`]).
+//!
+//! Every receiver starts after `--settle` seconds (default 10) of quiet.
+//! On the VMs we measure on, filling memory the kernel freed a moment ago
+//! (the previous receiver's deleted files) is several times faster than
+//! filling memory left alone for a while (`dd` of 400 MB into a new file:
+//! 1.3-1.6 s, 0.22-0.25 s right after deleting one that size). Without the
+//! pause each receiver's speed depended on what ran before it: rsyslog's
+//! unsynced run inherited its synced run's pages (8 connections: 633k and
+//! 651k lines/s with no pause, 547k and 503k after 12 s).
 //!
 //! ```text
 //! apt-get install rsyslog
 //! cargo build --release -p logway -p logway-bench
 //! target/release/syslog-bench --lines 1000000
+//! # two builds of Logway, one after the other in each round, no rsyslog:
+//! target/release/syslog-bench --connections 8 --no-rsyslog --gateway old/logway,new/logway
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -32,8 +44,24 @@ struct Args {
     /// Connection counts to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,8")]
     connections: Vec<usize>,
+    /// Logway binaries to measure, in this order in every round (default:
+    /// `logway` next to this program). Give two to compare builds in the
+    /// same run.
+    #[arg(long, value_delimiter = ',')]
+    gateway: Vec<PathBuf>,
+    /// Measure Logway only (for comparing builds quickly).
     #[arg(long)]
-    gateway: Option<PathBuf>,
+    no_rsyslog: bool,
+    /// Skip Logway (rsyslog only).
+    #[arg(long)]
+    no_logway: bool,
+    /// Write the lines to this file and exit (to look at them, or at how
+    /// well they compress).
+    #[arg(long)]
+    write_lines: Option<PathBuf>,
+    /// Seconds of quiet before each receiver starts (see the module doc).
+    #[arg(long, default_value_t = 10)]
+    settle: u64,
     #[arg(long, default_value = "/usr/sbin/rsyslogd")]
     rsyslogd: PathBuf,
     /// `server.background_nice` values to measure Logway with (the hot
@@ -44,16 +72,113 @@ struct Args {
 
 const LINE_BYTES: usize = 196;
 
+/// N RFC 3164 lines of `LINE_BYTES` bytes with the variety of real service
+/// logs (request lines, sshd, job workers: varying numbers, addresses,
+/// users, hex ids), from a fixed seed. Content matters to Logway, which
+/// compresses its WAL batches: a run of one repeated byte would flatter it.
 fn lines(n: usize) -> Vec<u8> {
+    const USERS: [&str; 8] = [
+        "alice",
+        "bob",
+        "carol",
+        "deploy",
+        "root",
+        "svc-orders",
+        "mallory",
+        "ci",
+    ];
+    const PATHS: [&str; 6] = [
+        "orders",
+        "carts",
+        "users",
+        "search",
+        "checkout",
+        "inventory",
+    ];
+    const WORDS: [&str; 12] = [
+        "cache",
+        "miss",
+        "retry",
+        "upstream",
+        "region=eu-west-1",
+        "pool",
+        "tls",
+        "gzip",
+        "shard",
+        "ok",
+        "slow",
+        "warm",
+    ];
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        // xorshift64*
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
     let mut out = Vec::with_capacity(n * LINE_BYTES);
     for i in 0..n {
-        let head = format!(
-            "<13>Nov 21 10:00:00 host-{} app[{}]: request {i} served ",
+        let r = next();
+        let ip = format!("10.{}.{}.{}", r % 4, (r >> 8) % 256, (r >> 16) % 256);
+        let user = USERS[(r >> 24) as usize % USERS.len()];
+        let (app, message) = match (r >> 32) % 4 {
+            0 => (
+                "api",
+                format!(
+                    "GET /api/v1/{}/{} {} {}ms bytes={} user={user} client={ip} trace={:016x}",
+                    PATHS[(r >> 36) as usize % PATHS.len()],
+                    (r >> 40) % 100_000,
+                    [200, 200, 200, 201, 204, 304, 404, 500][(r >> 44) as usize % 8],
+                    (r >> 48) % 900,
+                    (r >> 20) % 60_000,
+                    next()
+                ),
+            ),
+            1 => (
+                "sshd",
+                format!(
+                    "Accepted publickey for {user} from {ip} port {} ssh2: ED25519 SHA256:{:016x}{:08x}",
+                    1024 + (r >> 36) % 60_000,
+                    next(),
+                    next() as u32
+                ),
+            ),
+            2 => (
+                "worker",
+                format!(
+                    "job {:08x}-{:04x} finished in {} ms queue={} attempts={} owner={user}",
+                    next() as u32,
+                    (r >> 40) as u16,
+                    (r >> 20) % 5000,
+                    (r >> 36) % 64,
+                    1 + (r >> 44) % 3
+                ),
+            ),
+            _ => (
+                "proxy",
+                format!(
+                    "connection from {ip} closed after {} requests, {} KiB sent, {} KiB received",
+                    (r >> 36) % 500,
+                    (r >> 20) % 10_000,
+                    (r >> 44) % 2_000
+                ),
+            ),
+        };
+        let mut line = format!(
+            "<{}>Nov 21 10:{:02}:{:02} host-{} {app}[{}]: {message}",
+            8 + r % 8,
+            (i / 60_000) % 60,
+            (i / 1000) % 60,
             i % 16,
             1000 + i % 7
-        );
-        let mut line = head.into_bytes();
-        line.resize(LINE_BYTES - 1, b'x');
+        )
+        .into_bytes();
+        while line.len() < LINE_BYTES - 1 {
+            line.push(b' ');
+            line.extend_from_slice(WORDS[(next() % WORDS.len() as u64) as usize].as_bytes());
+        }
+        line.truncate(LINE_BYTES - 1);
         line.push(b'\n');
         out.extend_from_slice(&line);
     }
@@ -104,6 +229,9 @@ async fn send(port: u16, data: &[u8], conns: usize) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// How to start one receiver in a fresh directory.
+type Starter = Box<dyn Fn(&Path) -> anyhow::Result<Target>>;
 
 struct Target {
     child: Child,
@@ -235,40 +363,57 @@ fn stop(mut t: Target) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let gateway = args
-        .gateway
-        .clone()
-        .unwrap_or_else(|| std::env::current_exe().unwrap().with_file_name("logway"));
-    if !args.rsyslogd.exists() {
+    let gateways = if args.gateway.is_empty() {
+        vec![std::env::current_exe()?.with_file_name("logway")]
+    } else {
+        args.gateway.clone()
+    };
+    if !args.no_rsyslog && !args.rsyslogd.exists() {
         bail!(
             "{} not found: apt-get install rsyslog",
             args.rsyslogd.display()
         );
     }
     let data = lines(args.lines);
+    if let Some(path) = &args.write_lines {
+        std::fs::write(path, &data)?;
+        return Ok(());
+    }
     println!(
         "{} lines of {LINE_BYTES} bytes, RFC 3164, newline framing",
         args.lines
     );
     for &conns in &args.connections {
         let mut results = Vec::new();
-        let mut names: Vec<String> = args
-            .background_nice
-            .iter()
-            .map(|n| format!("logway nice={n}"))
-            .collect();
-        names.extend([
-            "rsyslog sync=on".to_string(),
-            "rsyslog sync=off".to_string(),
-        ]);
-        for name in &names {
-            let name = name.as_str();
+        let mut runs: Vec<(String, Starter)> = Vec::new();
+        for (i, gateway) in gateways.iter().enumerate().filter(|_| !args.no_logway) {
+            for &nice in &args.background_nice {
+                let build = if gateways.len() > 1 {
+                    format!("[{i}]")
+                } else {
+                    String::new()
+                };
+                let gateway = gateway.clone();
+                runs.push((
+                    format!("logway{build} nice={nice}"),
+                    Box::new(move |dir| start_logway(&gateway, dir, nice)),
+                ));
+            }
+        }
+        if !args.no_rsyslog {
+            for sync in [true, false] {
+                let bin = args.rsyslogd.clone();
+                runs.push((
+                    format!("rsyslog sync={}", if sync { "on" } else { "off" }),
+                    Box::new(move |dir| start_rsyslog(&bin, dir, sync)),
+                ));
+            }
+        }
+        let names: Vec<&str> = runs.iter().map(|(name, _)| name.as_str()).collect();
+        for (name, start) in &runs {
+            std::thread::sleep(Duration::from_secs(args.settle));
             let dir = tempfile_dir(name)?;
-            let mut target = match name.strip_prefix("logway nice=") {
-                Some(nice) => start_logway(&gateway, &dir, nice.parse()?)?,
-                None if name == "rsyslog sync=on" => start_rsyslog(&args.rsyslogd, &dir, true)?,
-                None => start_rsyslog(&args.rsyslogd, &dir, false)?,
-            };
+            let mut target = start(&dir)?;
             let rate = measure(&mut target, &data, args.lines, conns)
                 .await
                 .with_context(|| name.to_string());
@@ -277,6 +422,9 @@ async fn main() -> anyhow::Result<()> {
             let rate = rate?;
             println!("{conns} connection(s)  {name:<18} {rate:>10.0} lines/s");
             results.push(rate);
+        }
+        if args.no_rsyslog {
+            continue;
         }
         let (durable, top) = (results[results.len() - 2], results[results.len() - 1]);
         for (name, rate) in names.iter().zip(&results) {

@@ -16,19 +16,27 @@ pub enum FormatError {
     Refused(String),
 }
 
-/// Checks `dir/FORMAT` against `expected`. A directory without one is
-/// marked as `expected` (durably) when it holds no data yet; with data, it
-/// was written by a build from before format files, and `unmarked` says
-/// what to do about it.
+/// Checks `dir/FORMAT` against `expected`. A directory of an older format
+/// this build also reads (`upgrades`) is marked as `expected` from now on,
+/// so a build that only knew the older one refuses it instead of misreading
+/// what this one writes. A directory without a FORMAT file is marked as
+/// `expected` (durably) when it holds no data yet; with data, it was
+/// written by a build from before format files, and `unmarked` says what
+/// to do about it.
 pub fn check(
     dir: &Path,
     expected: &str,
+    upgrades: &[&str],
     has_data: bool,
     unmarked: &str,
 ) -> Result<(), FormatError> {
     let path = dir.join(FILE);
     match fs::read_to_string(&path) {
         Ok(found) if found.trim() == expected => Ok(()),
+        Ok(found) if upgrades.contains(&found.trim()) => {
+            tracing::info!(dir = %dir.display(), from = found.trim(), to = expected, "format upgraded");
+            mark(dir, expected)
+        }
         Ok(found) => Err(FormatError::Refused(format!(
             "{} says format {}, this build reads format {expected}",
             path.display(),
@@ -37,14 +45,17 @@ pub fn check(
         Err(e) if e.kind() == io::ErrorKind::NotFound && has_data => Err(FormatError::Refused(
             format!("{} {unmarked}", dir.display()),
         )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let tmp = dir.join("FORMAT.tmp");
-            fs::write(&tmp, format!("{expected}\n"))?;
-            File::open(&tmp)?.sync_all()?;
-            fs::rename(&tmp, &path)?;
-            File::open(dir)?.sync_all()?;
-            Ok(())
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => mark(dir, expected),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Writes `dir/FORMAT` durably (write, fsync, rename, fsync the directory).
+fn mark(dir: &Path, format: &str) -> Result<(), FormatError> {
+    let tmp = dir.join("FORMAT.tmp");
+    fs::write(&tmp, format!("{format}\n"))?;
+    File::open(&tmp)?.sync_all()?;
+    fs::rename(&tmp, dir.join(FILE))?;
+    File::open(dir)?.sync_all()?;
+    Ok(())
 }

@@ -251,6 +251,7 @@ fn check_format(root: &Path) -> Result<(), HotError> {
     format::check(
         root,
         FORMAT,
+        &[],
         !subdirs(root)?.is_empty(),
         "holds partitions of hot format 1 (an earlier build, whose term dictionaries this build cannot read); move the directory away: the indexer rebuilds from what the WAL still holds, and `logway replay` brings older events back from the archive",
     )

@@ -274,20 +274,20 @@ impl IdempotencyConsumer {
         }
         let mut out = Vec::new();
         for record in &records {
-            let Ok(batch) = batch::decode(&record.payload) else {
+            let Ok(header) = batch::decode_header(&record.payload) else {
                 continue;
             };
-            if let Some(r) = &batch.header.idempotency {
+            if let Some(r) = &header.idempotency {
                 self.table
-                    .insert(batch.header.tenant.clone(), r, batch.header.received_ms);
+                    .insert(header.tenant.clone(), r, header.received_ms);
                 let line = Line {
                     checkpoint: None,
-                    tenant: Some(batch.header.tenant.clone()),
+                    tenant: Some(header.tenant.clone()),
                     key: Some(r.key.clone()),
                     body_hash: r.body_hash,
                     status: r.status,
                     body: r.body.clone(),
-                    at_ms: batch.header.received_ms,
+                    at_ms: header.received_ms,
                 };
                 serde_json::to_writer(&mut out, &line)?;
                 out.push(b'\n');

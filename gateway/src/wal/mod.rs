@@ -25,9 +25,12 @@
 //! corrupted data, and a record left over from a segment file's earlier use
 //! (see recycling) fails its checksum at its new position. What a payload
 //! holds is the business of [`crate::batch`]; the WAL treats it as opaque
-//! bytes. `data/wal/FORMAT` holds the format version (`2`); a WAL without
+//! bytes. `data/wal/FORMAT` holds the format version (`3`); a WAL without
 //! it (written by an earlier build, whose checksums did not cover the LSN)
-//! is refused at open rather than misread.
+//! is refused at open rather than misread. Format 3 differs from 2 only in
+//! what payloads hold (batch version 2 may compress its body): a format 2
+//! WAL is read as it is and marked 3 at open, so the build before this one
+//! refuses it rather than skip batches it cannot decode.
 //!
 //! ## Recycling
 //! A segment no consumer needs is not deleted but renamed to
@@ -79,7 +82,10 @@ const HEADER_BYTES: u64 = 8;
 pub const CLOSED_WAIT: Duration = Duration::from_millis(50);
 /// Segment files kept for reuse.
 pub const MAX_FREE: usize = 2;
-const FORMAT: &str = "2";
+const FORMAT: &str = "3";
+/// Formats this build reads and marks as [`FORMAT`] at open: 2 differs only
+/// in its batches (all version 1, which are still read).
+const READS_FORMATS: &[&str] = &["2"];
 /// Largest record; a request is bounded well below this by the body limits.
 pub const MAX_RECORD_BYTES: u64 = 256 * 1024 * 1024;
 /// Bytes one group commit writes at most before it fsyncs.
@@ -180,6 +186,7 @@ fn check_format(dir: &Path, has_segments: bool) -> Result<(), WalError> {
     format::check(
         dir,
         FORMAT,
+        READS_FORMATS,
         has_segments,
         "holds segments of WAL format 1 (an earlier build); let that build drain it (its consumers catch up on start), then remove the directory",
     )
@@ -980,6 +987,18 @@ mod tests {
         fs::write(dir.path().join(format::FILE), "9\n").unwrap();
         let err = Wal::open(dir.path(), opts()).err().expect("refused");
         assert!(err.to_string().contains("format 9"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_format_2_wal_is_read_and_marked_3() {
+        let dir = tempfile::tempdir().unwrap();
+        write_n(dir.path(), 3).await;
+        fs::write(dir.path().join(format::FILE), "2\n").unwrap();
+        let (wal, _t) = Wal::open(dir.path(), opts()).expect("format 2 is read");
+        let records = wal.reader(0).read_available(usize::MAX).unwrap();
+        assert_eq!(records.len(), 3);
+        let marked = fs::read_to_string(dir.path().join(format::FILE)).unwrap();
+        assert_eq!(marked.trim(), FORMAT);
     }
 
     #[tokio::test]
