@@ -11,11 +11,14 @@
 //! lenient, both RFCs.
 //!
 //! Delivery: syslog over TCP has no application-level ack. A connection
-//! reads what is available, parses every complete frame, appends them as one
-//! WAL batch and waits for the fsync before it reads again, so a slow disk
-//! slows the senders (TCP backpressure) instead of dropping messages. What
-//! was read is durable before it is counted as received; what is still in a
-//! socket buffer when the process dies is lost, as with any syslog receiver.
+//! reads what is available and cuts the complete frames into batches of up
+//! to [`MAX_BATCH`]. Up to [`BUILD_AHEAD`] batches are parsed and built at
+//! once on the blocking pool while it reads on, and up to [`IN_FLIGHT`]
+//! wait for their fsync, queued in the WAL in stream order. At those bounds
+//! it stops reading, so a slow disk slows the senders (TCP backpressure)
+//! instead of dropping messages. What was read is durable before it is
+//! counted as received; what is still in a socket buffer when the process
+//! dies is lost, as with any syslog receiver.
 //!
 //! With `filters`, a batch's messages go through the tenant's WASM chain as
 //! JSON objects and then the HTTP ingest path's event building
@@ -27,6 +30,7 @@
 //! connection continues: with octet counting the rest of the frame is
 //! skipped, with newline framing everything up to the next newline.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +40,7 @@ use time::OffsetDateTime;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
 
 use super::tls::{ClientCert, Tls};
 use super::{accept_bounded, stopped};
@@ -49,8 +54,11 @@ use crate::wal::WalError;
 const MAX_BATCH: usize = 2000;
 const READ_CHUNK: usize = 256 * 1024;
 /// WAL appends one connection may have waiting for their fsync while it
-/// reads and parses on (order is kept: the WAL queue is FIFO).
+/// reads and parses on (order is kept: they are queued in order).
 const IN_FLIGHT: usize = 4;
+/// Batches one connection may have being built at once, on the blocking
+/// pool, while it reads on: one busy connection can use both cores.
+const BUILD_AHEAD: usize = 2;
 /// Wait before retrying a WAL append refused for space.
 const FULL_RETRY: Duration = Duration::from_millis(100);
 
@@ -181,22 +189,37 @@ async fn connection<S: tokio::io::AsyncRead + Unpin>(
 ) -> std::io::Result<()> {
     let mut framer = Framer::default();
     let mut chunk = vec![0u8; READ_CHUNK];
-    let mut in_flight = std::collections::VecDeque::new();
+    // Batches being built, then waiting for their fsync; each in stream order.
+    let mut building: VecDeque<JoinHandle<Batch>> = VecDeque::new();
+    let mut storing: VecDeque<JoinHandle<std::io::Result<()>>> = VecDeque::new();
     loop {
-        let n = tokio::select! {
+        // Read on, and queue each batch in the WAL as soon as it is built.
+        let next = tokio::select! {
+            built = async { building.front_mut().expect("not empty").await }, if !building.is_empty() => {
+                Next::Built(built)
+            }
             read = tokio::time::timeout(config.idle_timeout, stream.read(&mut chunk)) => match read {
-                Ok(r) => r?,
+                Ok(r) => Next::Read(r?),
                 Err(_) => {
                     tracing::debug!(%peer, "syslog connection idle; closing");
-                    0
+                    Next::Read(0)
                 }
             },
-            _ = stopped(&mut shutdown) => 0,
+            _ = stopped(&mut shutdown) => Next::Read(0),
+        };
+        let n = match next {
+            Next::Built(built) => {
+                building.pop_front();
+                let batch = built.map_err(std::io::Error::other)?;
+                submit(&core, config, batch, &mut storing).await?;
+                continue;
+            }
+            Next::Read(n) => n,
         };
         if n > 0 {
             framer.push(&chunk[..n]);
         }
-        // Parse every complete frame read so far, one WAL batch at a time.
+        // Every complete frame read so far, one batch at a time.
         loop {
             let mut frames = Vec::new();
             while frames.len() < MAX_BATCH {
@@ -211,32 +234,85 @@ async fn connection<S: tokio::io::AsyncRead + Unpin>(
             if frames.is_empty() {
                 break;
             }
-            if in_flight.len() >= IN_FLIGHT {
-                let oldest: tokio::task::JoinHandle<std::io::Result<()>> =
-                    in_flight.pop_front().unwrap();
-                oldest.await.map_err(std::io::Error::other)??;
+            if building.len() >= BUILD_AHEAD {
+                let built = building.pop_front().expect("not empty");
+                let batch = built.await.map_err(std::io::Error::other)?;
+                submit(&core, config, batch, &mut storing).await?;
             }
-            let batch = if config.filters.is_empty() {
-                build_batch(&core, config, frames)
-            } else {
-                // Filters are CPU work of their own: off the reactor.
-                let (core, config) = (core.clone(), config.clone());
-                tokio::task::spawn_blocking(move || {
+            // Parsing, event building, filters and compression are CPU work
+            // of their own: off the reactor, and beside the next read.
+            let (core, config) = (core.clone(), config.clone());
+            building.push_back(tokio::task::spawn_blocking(move || {
+                if config.filters.is_empty() {
+                    build_batch(&core, &config, frames)
+                } else {
                     build_filtered_batch(&core, &config, peer, frames)
-                })
-                .await
-                .map_err(std::io::Error::other)?
-            };
-            in_flight.push_back(tokio::spawn(store(core.clone(), config.clone(), batch)));
+                }
+            }));
         }
         if n == 0 {
             // Everything read is durable before the connection is done.
-            for pending in in_flight {
+            for built in building {
+                let batch = built.await.map_err(std::io::Error::other)?;
+                submit(&core, config, batch, &mut storing).await?;
+            }
+            for pending in storing {
                 pending.await.map_err(std::io::Error::other)??;
             }
             return Ok(());
         }
     }
+}
+
+/// What a connection does next: read bytes (0: the end), or queue the
+/// batch that finished building first.
+enum Next {
+    Read(usize),
+    Built(Result<Batch, tokio::task::JoinError>),
+}
+
+/// Queues a batch in the WAL behind the connection's earlier ones (waiting,
+/// not dropping, while the WAL is full) and leaves a task waiting for its
+/// fsync, which then counts it as received; at most [`IN_FLIGHT`] wait at
+/// once.
+async fn submit(
+    core: &Arc<Core>,
+    config: &SyslogConfig,
+    batch: Batch,
+    storing: &mut VecDeque<JoinHandle<std::io::Result<()>>>,
+) -> std::io::Result<()> {
+    if storing.len() >= IN_FLIGHT {
+        let oldest = storing.pop_front().expect("not empty");
+        oldest.await.map_err(std::io::Error::other)??;
+    }
+    let durable = loop {
+        match core.wal.submit(batch.payload.clone()) {
+            Ok(durable) => break durable,
+            Err(WalError::Full { .. } | WalError::QueueFull) => {
+                tokio::time::sleep(FULL_RETRY).await;
+            }
+            Err(e) => return Err(std::io::Error::other(e.to_string())),
+        }
+    };
+    let (core, config) = (core.clone(), config.clone());
+    storing.push_back(tokio::spawn(async move {
+        let mut result = durable.await;
+        // A full disk fails the write after it was queued: queue it again
+        // (behind what the connection sent since).
+        while let Err(WalError::DiskFull | WalError::Full { .. } | WalError::QueueFull) = result {
+            tokio::time::sleep(FULL_RETRY).await;
+            result = core.wal.append(batch.payload.clone()).await;
+        }
+        result.map_err(|e| std::io::Error::other(e.to_string()))?;
+        core.metrics.count_stored(
+            &config.tenant,
+            &config.log_type,
+            batch.accepted,
+            &batch.rejected,
+        );
+        Ok(())
+    }));
+    Ok(())
 }
 
 /// A parsed WAL batch and what to count once it is durable.
@@ -394,27 +470,6 @@ fn message_object(text: &str, now: OffsetDateTime) -> serde_json::Map<String, se
     put("level", m.level);
     put("message", Some(m.message));
     object
-}
-
-/// Appends a batch, waiting (not dropping) while the WAL is full, then
-/// counts it as received.
-async fn store(core: Arc<Core>, config: SyslogConfig, batch: Batch) -> std::io::Result<()> {
-    loop {
-        match core.wal.append(batch.payload.clone()).await {
-            Ok(_) => break,
-            Err(WalError::Full { .. } | WalError::QueueFull | WalError::DiskFull) => {
-                tokio::time::sleep(FULL_RETRY).await;
-            }
-            Err(e) => return Err(std::io::Error::other(e.to_string())),
-        }
-    }
-    core.metrics.count_stored(
-        &config.tenant,
-        &config.log_type,
-        batch.accepted,
-        &batch.rejected,
-    );
-    Ok(())
 }
 
 #[cfg(test)]
