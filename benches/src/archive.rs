@@ -84,7 +84,7 @@ async fn fill_wal(wal: &Wal, n: usize) -> u64 {
             idempotency: None,
             types: Vec::new(),
         };
-        let payload = batch::encode(&header, &events);
+        let payload = batch::encode(&header, &events, true);
         pending.push(wal.append(payload));
         if pending.len() >= 64 {
             for p in pending.drain(..) {

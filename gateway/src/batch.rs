@@ -84,8 +84,8 @@ thread_local! {
 }
 
 /// Encodes a header and the already-serialized event lines, compressing
-/// the body when it is large enough.
-pub fn encode(header: &BatchHeader, events: &[Vec<u8>]) -> Vec<u8> {
+/// the body when asked to (`wal.compression`) and it is large enough.
+pub fn encode(header: &BatchHeader, events: &[Vec<u8>], compress: bool) -> Vec<u8> {
     let body_len = events.iter().map(|e| e.len() + 1).sum::<usize>();
     let mut out = Vec::with_capacity(256 + body_len.min(COMPRESS_MIN_BYTES));
     serde_json::to_writer(&mut out, header).expect("header serializes");
@@ -95,7 +95,7 @@ pub fn encode(header: &BatchHeader, events: &[Vec<u8>]) -> Vec<u8> {
         body.extend_from_slice(event);
         body.push(b'\n');
     }
-    if body_len < COMPRESS_MIN_BYTES {
+    if !compress || body_len < COMPRESS_MIN_BYTES {
         out.extend_from_slice(&body);
         return out;
     }
@@ -201,7 +201,11 @@ mod tests {
                 },
             ],
         };
-        let bytes = encode(&header, &[b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec()]);
+        let bytes = encode(
+            &header,
+            &[b"{\"a\":1}".to_vec(), b"{\"b\":2}".to_vec()],
+            true,
+        );
         let batch = decode(&bytes).unwrap();
         assert_eq!(batch.header, header);
         let events: Vec<_> = batch.events().collect();
@@ -228,7 +232,7 @@ mod tests {
             .map(|i| format!(r#"{{"id":"{i:026}","tenant":"t","type":"syslog","message":"request {i} served in {}ms"}}"#, i * 7 % 300).into_bytes())
             .collect();
         let plain: usize = events.iter().map(|e| e.len() + 1).sum();
-        let bytes = encode(&header(events.len()), &events);
+        let bytes = encode(&header(events.len()), &events, true);
         let body_at = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
         assert!(bytes[body_at..].starts_with(&ZSTD_MAGIC));
         assert!(
@@ -245,8 +249,19 @@ mod tests {
     }
 
     #[test]
+    fn without_compression_a_large_body_stays_plain() {
+        let events: Vec<Vec<u8>> = (0..200)
+            .map(|i| format!(r#"{{"n":{i},"message":"some text to compress"}}"#).into_bytes())
+            .collect();
+        let bytes = encode(&header(events.len()), &events, false);
+        let batch = decode(&bytes).unwrap();
+        assert!(matches!(batch.body, std::borrow::Cow::Borrowed(_)));
+        assert_eq!(batch.events().count(), 200);
+    }
+
+    #[test]
     fn a_small_body_stays_plain() {
-        let bytes = encode(&header(1), &[b"{\"a\":1}".to_vec()]);
+        let bytes = encode(&header(1), &[b"{\"a\":1}".to_vec()], true);
         assert!(bytes.ends_with(b"\n{\"a\":1}\n"));
     }
 
@@ -265,7 +280,7 @@ mod tests {
         let events: Vec<Vec<u8>> = (0..200)
             .map(|i| format!(r#"{{"n":{i},"message":"some text to compress"}}"#).into_bytes())
             .collect();
-        let mut bytes = encode(&header(events.len()), &events);
+        let mut bytes = encode(&header(events.len()), &events, true);
         let cut = bytes.len() - 10;
         bytes.truncate(cut);
         assert!(decode(&bytes).is_err());

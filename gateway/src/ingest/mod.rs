@@ -341,7 +341,7 @@ async fn ingest(
         types,
     };
     span.record("events", events.len());
-    let payload = batch::encode(&header, &events);
+    let payload = batch::encode(&header, &events, core.config.wal.compress());
     core.wal.append(payload).await?;
 
     core.metrics.count_stored(

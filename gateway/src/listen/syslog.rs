@@ -360,6 +360,7 @@ fn context<'a>(core: &Core, config: &'a SyslogConfig, now: OffsetDateTime) -> Ev
 
 /// The WAL batch of a listener's stored events.
 fn batch(
+    core: &Core,
     config: &SyslogConfig,
     received_ms: i64,
     events: Vec<Vec<u8>>,
@@ -376,7 +377,7 @@ fn batch(
         types,
     };
     Batch {
-        payload: batch::encode(&header, &events).into(),
+        payload: batch::encode(&header, &events, core.config.wal.compress()).into(),
         accepted: events.len() - rejected.len(),
         rejected,
     }
@@ -398,7 +399,7 @@ fn build_batch(core: &Core, config: &SyslogConfig, frames: Vec<Frame>) -> Batch 
             }
         }
     }
-    batch(config, crate::now_ms(), events, Vec::new(), rejected)
+    batch(core, config, crate::now_ms(), events, Vec::new(), rejected)
 }
 
 /// With filters: each message becomes the JSON object an HTTP client
@@ -443,6 +444,7 @@ fn build_filtered_batch(
     let built =
         crate::ingest::build_filtered(items, &ctx, max, &core.filters, &config.filters, &info);
     batch(
+        core,
         config,
         received_ms,
         built.events,
