@@ -184,6 +184,15 @@ async fn syslog_over_tls() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (_, body) = gw.search_raw(A_ADMIN, &[("q", "\"plain text\"")]).await;
     assert_eq!(body["total"], 0);
+    // A client that closes without TLS's close_notify ends the connection
+    // with a read error; everything it sent before is still stored.
+    let lines: String = (0..5000)
+        .map(|i| format!("<14>Nov 21 10:00:00 web-3 api[7]: abrupt {i}\n"))
+        .collect();
+    syslog_tls_send_bytes(dir.path(), addr, None, lines.as_bytes(), false)
+        .await
+        .unwrap();
+    gw.search_until(A_ADMIN, &[("q", "abrupt")], 5000).await;
     gw.stop().await;
 }
 
@@ -397,12 +406,26 @@ async fn https_client_certificates_authenticate_ingest_for_their_tenant_only() {
     gw.shutdown().await.unwrap();
 }
 
-/// A syslog-over-TLS client, with the client certificate `cn` or none.
+/// A syslog-over-TLS client, with the client certificate `cn` or none,
+/// sending one octet-counted line and closing cleanly.
 async fn syslog_tls_send(
     dir: &Path,
     addr: std::net::SocketAddr,
     cn: Option<&str>,
     line: &str,
+) -> std::io::Result<()> {
+    let framed = format!("{} {line}", line.len());
+    syslog_tls_send_bytes(dir, addr, cn, framed.as_bytes(), true).await
+}
+
+/// Sends `bytes` over syslog-over-TLS; without `close_notify` the TCP
+/// connection just closes, which the gateway reads as an error.
+async fn syslog_tls_send_bytes(
+    dir: &Path,
+    addr: std::net::SocketAddr,
+    cn: Option<&str>,
+    bytes: &[u8],
+    close_notify: bool,
 ) -> std::io::Result<()> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -433,9 +456,19 @@ async fn syslog_tls_send(
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = connector.connect(name, tcp).await?;
-    tls.write_all(format!("{} {line}", line.len()).as_bytes())
-        .await?;
-    tls.shutdown().await
+    tls.write_all(bytes).await?;
+    if close_notify {
+        return tls.shutdown().await;
+    }
+    tls.flush().await?;
+    let (mut tcp, _) = tls.into_inner();
+    tcp.shutdown().await?;
+    // Wait for the gateway to close (its session tickets are left unread:
+    // closing now would make the kernel reset the connection, dropping
+    // what the gateway has not read yet).
+    let mut rest = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut rest).await;
+    Ok(())
 }
 
 #[tokio::test]

@@ -192,6 +192,9 @@ async fn connection<S: tokio::io::AsyncRead + Unpin>(
     // Batches being built, then waiting for their fsync; each in stream order.
     let mut building: VecDeque<JoinHandle<Batch>> = VecDeque::new();
     let mut storing: VecDeque<JoinHandle<std::io::Result<()>>> = VecDeque::new();
+    // A failed read ends the connection like its end does: what was read
+    // is still stored, then the error is returned.
+    let mut failed = None;
     loop {
         // Read on, and queue each batch in the WAL as soon as it is built.
         let next = tokio::select! {
@@ -199,7 +202,11 @@ async fn connection<S: tokio::io::AsyncRead + Unpin>(
                 Next::Built(built)
             }
             read = tokio::time::timeout(config.idle_timeout, stream.read(&mut chunk)) => match read {
-                Ok(r) => Next::Read(r?),
+                Ok(Ok(n)) => Next::Read(n),
+                Ok(Err(e)) => {
+                    failed = Some(e);
+                    Next::Read(0)
+                }
                 Err(_) => {
                     tracing::debug!(%peer, "syslog connection idle; closing");
                     Next::Read(0)
@@ -259,7 +266,7 @@ async fn connection<S: tokio::io::AsyncRead + Unpin>(
             for pending in storing {
                 pending.await.map_err(std::io::Error::other)??;
             }
-            return Ok(());
+            return failed.map_or(Ok(()), Err);
         }
     }
 }
