@@ -87,29 +87,28 @@ thread_local! {
 /// the body when asked to (`wal.compression`) and it is large enough.
 pub fn encode(header: &BatchHeader, events: &[Vec<u8>], compress: bool) -> Vec<u8> {
     let body_len = events.iter().map(|e| e.len() + 1).sum::<usize>();
-    let mut out = Vec::with_capacity(256 + body_len.min(COMPRESS_MIN_BYTES));
+    let mut out = Vec::with_capacity(256 + body_len);
     serde_json::to_writer(&mut out, header).expect("header serializes");
     out.push(b'\n');
-    let mut body = Vec::with_capacity(body_len);
+    let body_start = out.len();
     for event in events {
-        body.extend_from_slice(event);
-        body.push(b'\n');
+        out.extend_from_slice(event);
+        out.push(b'\n');
     }
     if !compress || body_len < COMPRESS_MIN_BYTES {
-        out.extend_from_slice(&body);
         return out;
     }
-    let compressed = COMPRESSOR.with_borrow_mut(|c| {
+    let frame = COMPRESSOR.with_borrow_mut(|c| {
         let c = match c {
             Some(c) => c,
             None => c.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok()?),
         };
-        c.compress(&body).ok()
+        c.compress(&out[body_start..]).ok()
     });
-    match compressed {
-        Some(frame) => out.extend_from_slice(&frame),
-        // Compression in memory does not fail; if it ever did, plain is valid.
-        None => out.extend_from_slice(&body),
+    // Compression in memory does not fail; if it ever did, plain is valid.
+    if let Some(frame) = frame {
+        out.truncate(body_start);
+        out.extend_from_slice(&frame);
     }
     out
 }

@@ -111,6 +111,8 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    // Shared by every connection and every batch's tasks.
+    let config = Arc::new(config);
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let Some((stream, peer, permit)) = accept_bounded(&listener, &permits, &mut shutdown).await
@@ -183,7 +185,7 @@ fn check_client_cert<S>(
 async fn connection<S: tokio::io::AsyncRead + Unpin>(
     mut stream: S,
     peer: SocketAddr,
-    config: &SyslogConfig,
+    config: &Arc<SyslogConfig>,
     core: Arc<Core>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -284,7 +286,7 @@ enum Next {
 /// once.
 async fn submit(
     core: &Arc<Core>,
-    config: &SyslogConfig,
+    config: &Arc<SyslogConfig>,
     batch: Batch,
     storing: &mut VecDeque<JoinHandle<std::io::Result<()>>>,
 ) -> std::io::Result<()> {
