@@ -363,6 +363,11 @@ fn stop(mut t: Target) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let data = lines(args.lines);
+    if let Some(path) = &args.write_lines {
+        std::fs::write(path, &data)?;
+        return Ok(());
+    }
     let gateways = if args.gateway.is_empty() {
         vec![std::env::current_exe()?.with_file_name("logway")]
     } else {
@@ -374,11 +379,6 @@ async fn main() -> anyhow::Result<()> {
             args.rsyslogd.display()
         );
     }
-    let data = lines(args.lines);
-    if let Some(path) = &args.write_lines {
-        std::fs::write(path, &data)?;
-        return Ok(());
-    }
     println!(
         "{} lines of {LINE_BYTES} bytes, RFC 3164, newline framing",
         args.lines
@@ -387,12 +387,12 @@ async fn main() -> anyhow::Result<()> {
         let mut results = Vec::new();
         let mut runs: Vec<(String, Starter)> = Vec::new();
         for (i, gateway) in gateways.iter().enumerate().filter(|_| !args.no_logway) {
+            let build = if gateways.len() > 1 {
+                format!("[{i}]")
+            } else {
+                String::new()
+            };
             for &nice in &args.background_nice {
-                let build = if gateways.len() > 1 {
-                    format!("[{i}]")
-                } else {
-                    String::new()
-                };
                 let gateway = gateway.clone();
                 runs.push((
                     format!("logway{build} nice={nice}"),
@@ -411,7 +411,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let names: Vec<&str> = runs.iter().map(|(name, _)| name.as_str()).collect();
         for (name, start) in &runs {
-            std::thread::sleep(Duration::from_secs(args.settle));
+            tokio::time::sleep(Duration::from_secs(args.settle)).await;
             let dir = tempfile_dir(name)?;
             let mut target = start(&dir)?;
             let rate = measure(&mut target, &data, args.lines, conns)
