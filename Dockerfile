@@ -11,7 +11,9 @@ RUN useradd --system --uid 10001 --home-dir /var/lib/logway --create-home logway
     && apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /logway /usr/local/bin/logway
-COPY examples/logway.toml /etc/logway/logway.toml
+# No keys in the image: the container refuses to start until keys come
+# from the environment or a mounted config (deploy/container.toml).
+COPY deploy/container.toml /etc/logway/logway.toml
 USER logway
 VOLUME ["/var/lib/logway"]
 EXPOSE 8080

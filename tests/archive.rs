@@ -4,12 +4,10 @@
 //! `zstd -d | jq`; an S3 outage loses and duplicates nothing; kill -9 while
 //! archiving leaves nothing acked missing.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A plain S3 client (the SDK directly, not Logway's store).

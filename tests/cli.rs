@@ -1,11 +1,9 @@
 //! The `logway` command line: `serve` with embedded defaults, a bad config,
 //! and `logway search` against a running gateway.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_logway");
 

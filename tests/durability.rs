@@ -1,13 +1,11 @@
 //! Durability: an ack means fsynced. Kill -9 under load, restarts, the WAL cap.
 
-mod common;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const CONNECTIONS: usize = 16;

@@ -2,12 +2,10 @@
 //! limited without hurting another, 429 carries an exact Retry-After, a
 //! request over the burst is 413, and public keys are limited per client IP.
 
-mod common;
-
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const C_INGEST: &str = "c-public-key-0001";

@@ -3,12 +3,10 @@
 //! file that match (computed here with the same tokenization as the index:
 //! split on non-alphanumerics, lowercase).
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 
 const DATASETS: &[&str] = &[
     "Android",

@@ -2,12 +2,10 @@
 //! S3 (against a real S3-protocol server, s3s-fs, on 127.0.0.1), plus the
 //! retry decorator riding out an outage.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use logway::archive::store::local::LocalStore;
 use logway::archive::store::s3::S3Store;
 use logway::archive::store::{ObjectStore, Retry, StoreError, Timeout};

@@ -2,14 +2,12 @@
 //! OTEL_EXPORTER_OTLP_ENDPOINT variable is set: a real exporter talking to
 //! a real HTTP receiver started here.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use axum::body::Bytes;
 use axum::routing::post;
-use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_spans_are_exported_over_otlp_http() {

@@ -3,12 +3,10 @@
 //! replaying events still hot adds nothing, a corrupt object is reported
 //! and skipped, jobs are tenant-scoped, and the CLI drives it.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn config(dir: &std::path::Path, server: &S3Server) -> logway::Config {

@@ -2,12 +2,10 @@
 //! RFC 5424 with octet counting, RFC 3164 with newline framing, garbage and
 //! oversize frames that do not stop the connection.
 
-mod common;
-
 use std::io::Write;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 fn syslog_gateway_config(dir: &std::path::Path) -> logway::Config {
     two_tenant_config(

@@ -3,13 +3,11 @@
 //! client, and client-certificate authentication on both. Certificates are
 //! made by the test (rcgen): a CA, a leaf for `localhost`, client leaves.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };

@@ -25,8 +25,9 @@ use logway::batch::{self, BATCH_VERSION, BatchHeader};
 use logway::config::ArchiveConfig;
 use logway::event::EventContext;
 use logway::hot::HotIndex;
-use logway::replay::{ReplayRequest, Replays};
+use logway::replay::{JobState, ReplayRequest, Replays};
 use logway::telemetry::Metrics;
+use logway::wal::consumer::Driver;
 use logway::wal::{Wal, WalOptions};
 use time::OffsetDateTime;
 
@@ -120,14 +121,13 @@ async fn run_case(name: &str, store: Arc<dyn ObjectStore>, args: &Args) -> anyho
     let config = ArchiveConfig::default();
     let writer = Writer::new(
         &dir,
-        wal.clone(),
         store.clone(),
         tokio::runtime::Handle::current(),
         config.clone(),
         metrics.clone(),
         status.clone(),
-        stop.clone(),
     )?;
+    let writer = Driver::new(writer, wal.clone(), stop.clone());
     let target = wal.durable_lsn();
     let start = Instant::now();
     // Stopping with everything durable: the writer uploads it all, then exits.
@@ -172,8 +172,11 @@ async fn run_case(name: &str, store: Arc<dyn ObjectStore>, args: &Args) -> anyho
     let cpu_start = cpu::process_seconds();
     loop {
         let p = job.progress();
-        if !matches!(p.state, "queued" | "running") {
-            anyhow::ensure!(p.state == "done" && p.error_count == 0, "replay: {p:?}");
+        if !p.state.is_active() {
+            anyhow::ensure!(
+                p.state == JobState::Done && p.error_count == 0,
+                "replay: {p:?}"
+            );
             anyhow::ensure!(
                 p.events_indexed as usize == args.events,
                 "replay indexed {} of {}",

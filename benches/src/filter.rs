@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use logway::config::{FilterRef, FiltersConfig};
+use logway::event::FieldNames;
 use logway::filter::engine::{FilterEngine, Owner, wit};
 use logway::filter::{BatchInfo, Doc, Pending, Registry, chain};
 use logway::telemetry::Metrics;
@@ -162,7 +163,11 @@ fn main() -> anyhow::Result<()> {
         let mut instance = engine
             .instantiate(pre, &owner, &[])
             .map_err(|f| anyhow::anyhow!("{f}"))?;
-        let wit_events: Vec<wit::Event> = events.clone().iter_mut().map(chain::to_wit).collect();
+        let wit_events: Vec<wit::Event> = events
+            .clone()
+            .iter_mut()
+            .map(|ev| chain::to_wit(ev, FieldNames::builtin()))
+            .collect();
         let mut per_event = Vec::new();
         for _ in 0..args.rounds {
             let t = Instant::now();
@@ -189,6 +194,7 @@ fn main() -> anyhow::Result<()> {
         route: "/bench",
         received_ms: 0,
         client_ip: None,
+        fields: FieldNames::builtin(),
     };
     let step = |name: &str| FilterRef {
         name: name.into(),

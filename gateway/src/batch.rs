@@ -59,6 +59,29 @@ pub struct BatchHeader {
     pub types: Vec<TypeRun>,
 }
 
+impl BatchHeader {
+    /// The header of a batch of `n` events of `tenant`, received at
+    /// `received_ms`, of `log_type` unless `types` says otherwise.
+    pub fn new(
+        tenant: &str,
+        log_type: &str,
+        received_ms: i64,
+        n: usize,
+        types: Vec<TypeRun>,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> BatchHeader {
+        BatchHeader {
+            v: BATCH_VERSION,
+            tenant: tenant.to_string(),
+            log_type: log_type.to_string(),
+            received_ms,
+            n,
+            idempotency,
+            types,
+        }
+    }
+}
+
 /// `n` consecutive events of one log type.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TypeRun {

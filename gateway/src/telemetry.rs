@@ -18,7 +18,21 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::config::TelemetryConfig;
+use serde::Deserialize;
+
+/// The `[telemetry]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// `tracing` filter used when `RUST_LOG` is unset, e.g. "info,logway=debug".
+    pub log_filter: Option<String>,
+    /// Log lines as JSON instead of human-readable text.
+    pub log_json: bool,
+    /// OTLP/HTTP collector base URL (e.g. "http://127.0.0.1:4318") for the
+    /// gateway's own traces; the standard OTEL_EXPORTER_OTLP_ENDPOINT
+    /// variable switches export on as well. Off when neither is set.
+    pub otlp_endpoint: Option<String>,
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TenantType {

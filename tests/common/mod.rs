@@ -195,11 +195,21 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
 }
 
 /// The real binary as a child process; its address is read from its log.
+/// Dropping it (also when a test panics) kills and reaps the process, so
+/// no server outlives its test.
 pub struct Server {
     pub child: Child,
     pub url: String,
     /// Every line the server logged.
     pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Already exited and reaped (a test stopped it): both are no-ops.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 pub fn spawn_server(config: &Path) -> Server {

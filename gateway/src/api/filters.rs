@@ -19,11 +19,12 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use super::error::ApiError;
-use super::{AppState, admin_tenant};
-use crate::Core;
+use super::admin_tenant;
+use crate::error::ApiError;
 use crate::filter::RegistryError;
 use crate::filter::registry::Loaded;
+use crate::state::AppState;
+use crate::state::Core;
 
 fn registry_error(e: RegistryError) -> ApiError {
     match e {

@@ -15,10 +15,11 @@ use serde::Deserialize;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::error::ApiError;
-use super::{AppState, admin_tenant, parse_time_param};
+use super::{admin_tenant, parse_time_param};
 use crate::config::valid_type_name;
+use crate::error::ApiError;
 use crate::replay::ReplayRequest;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

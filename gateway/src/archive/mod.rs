@@ -41,6 +41,7 @@
 //! memory) or when it has been open `archive.max_object_age`; objects are
 //! at most that large and that old.
 
+pub mod config;
 pub mod retention;
 pub mod store;
 pub mod writer;

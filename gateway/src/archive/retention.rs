@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::config::ArchiveConfig;
 use super::store::{ObjectStore, StoreError};
-use crate::config::ArchiveConfig;
 use crate::telemetry::Metrics;
 
 /// How often retention runs.

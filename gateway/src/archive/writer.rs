@@ -24,20 +24,22 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use prometheus_client::metrics::gauge::Gauge;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::PartitionKey;
+use super::config::ArchiveConfig;
 use super::store::ObjectStore;
 use crate::batch;
-use crate::config::ArchiveConfig;
 use crate::telemetry::{Metrics, TenantType};
-use crate::wal::{Record, Wal};
+use crate::wal::consumer::{Consumer, Flush};
+use crate::wal::{Lsn, Record};
 
 pub const CONSUMER: &str = "archive";
 const STATE_FILE: &str = "archive-state.json";
@@ -74,18 +76,13 @@ struct Part {
 }
 
 pub struct Writer {
-    wal: Wal,
     store: Arc<dyn ObjectStore>,
     runtime: tokio::runtime::Handle,
     config: ArchiveConfig,
     metrics: Arc<Metrics>,
     status: Arc<Status>,
-    stop: Arc<AtomicBool>,
     state_path: PathBuf,
     state: State,
-    reader: crate::wal::WalReader,
-    /// Records read but not yet in a round (a pending round ended before them).
-    carry: std::collections::VecDeque<Record>,
     parts: BTreeMap<PartitionKey, Part>,
     round_bytes: usize,
     round_opened: Option<Instant>,
@@ -114,18 +111,15 @@ fn save_state(path: &Path, state: &State) -> std::io::Result<()> {
 }
 
 impl Writer {
-    /// Registers the consumer at its checkpoint; call [`Writer::run`] on a
-    /// thread of its own.
-    #[allow(clippy::too_many_arguments)]
+    /// Reads (or starts) the writer's state; run it with a
+    /// [`crate::wal::consumer::Driver`].
     pub fn new(
         data_dir: &Path,
-        wal: Wal,
         store: Arc<dyn ObjectStore>,
         runtime: tokio::runtime::Handle,
         config: ArchiveConfig,
         metrics: Arc<Metrics>,
         status: Arc<Status>,
-        stop: Arc<AtomicBool>,
     ) -> std::io::Result<Writer> {
         let state_path = data_dir.join(STATE_FILE);
         let mut state = load_state(&state_path)?;
@@ -133,7 +127,6 @@ impl Writer {
             state.writer = ulid::Ulid::generate().to_string();
             save_state(&state_path, &state)?;
         }
-        wal.register_consumer(CONSUMER, state.checkpoint);
         status.checkpoint.store(state.checkpoint, Ordering::Relaxed);
         if let Some(p) = state.pending {
             tracing::info!(
@@ -143,91 +136,17 @@ impl Writer {
             );
         }
         Ok(Writer {
-            reader: wal.reader(state.checkpoint),
-            wal,
             store,
             runtime,
             config,
             metrics,
             status,
-            stop,
             state_path,
             state,
-            carry: Default::default(),
             parts: BTreeMap::new(),
             round_bytes: 0,
             round_opened: None,
         })
-    }
-
-    /// Runs until `stop` is set and everything durable is archived (or the
-    /// store is unreachable at shutdown: then the round stays pending).
-    pub fn run(mut self) {
-        loop {
-            let stopping = self.stop.load(Ordering::Acquire);
-            let read = match self.fill() {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::error!(error = %e, "archive: reading the WAL failed; retrying");
-                    std::thread::sleep(Duration::from_millis(500));
-                    0
-                }
-            };
-            let position = self.position();
-            let caught_up = self.carry.is_empty() && position >= self.wal.durable_lsn();
-            let forced_end = self.state.pending.map(|p| p.end);
-            let due = forced_end == Some(position)
-                || self.round_bytes >= self.config.max_object_bytes
-                || self
-                    .round_opened
-                    .is_some_and(|t| t.elapsed() >= self.config.max_object_age)
-                || (stopping && caught_up);
-            if due && position > self.state.checkpoint && !self.flush_round(position, stopping) {
-                return; // stopping with the store unreachable
-            }
-            self.metrics
-                .archive_lag_bytes
-                .set(self.wal.durable_lsn().saturating_sub(self.state.checkpoint) as i64);
-            if stopping && caught_up && self.parts.is_empty() {
-                return;
-            }
-            if read == 0 {
-                let wait = self.round_opened.map_or(Duration::from_millis(200), |t| {
-                    self.config
-                        .max_object_age
-                        .saturating_sub(t.elapsed())
-                        .min(Duration::from_millis(200))
-                });
-                self.wal
-                    .wait_past(position, wait.max(Duration::from_millis(1)));
-            }
-        }
-    }
-
-    /// Where the round being filled ends so far.
-    fn position(&self) -> u64 {
-        self.carry.front().map_or(self.reader.position(), |r| r.lsn)
-    }
-
-    /// Adds durable records to the round until it is full or a pending
-    /// round's end is reached; returns how many were added.
-    fn fill(&mut self) -> std::io::Result<usize> {
-        if self.carry.is_empty() {
-            self.carry
-                .extend(self.reader.read_available(READ_BATCH_BYTES)?);
-        }
-        let mut added = 0;
-        while let Some(record) = self.carry.front() {
-            if self.state.pending.is_some_and(|p| record.lsn >= p.end)
-                || self.round_bytes >= self.config.max_object_bytes
-            {
-                break;
-            }
-            let record = self.carry.pop_front().expect("front exists");
-            self.add(&record);
-            added += 1;
-        }
-        Ok(added)
     }
 
     fn add(&mut self, record: &Record) {
@@ -263,20 +182,16 @@ impl Writer {
         }
     }
 
-    /// Uploads the round `[checkpoint, end)`; false if stopping with an
-    /// upload still failing.
-    fn flush_round(&mut self, end: u64, stopping: bool) -> bool {
+    /// Uploads the round `[checkpoint, end)`, retrying a failed upload
+    /// until it succeeds or the gateway stops (then the WAL keeps the round
+    /// for the next start).
+    fn flush_round(&mut self, end: u64, at: &Flush) -> Result<(), String> {
         let start = self.state.checkpoint;
         if self.state.pending.is_none() {
             self.state.pending = Some(Range { start, end });
             if let Err(e) = save_state(&self.state_path, &self.state) {
-                tracing::error!(error = %e, "archive: cannot record the round; retrying");
                 self.state.pending = None;
-                if stopping || self.stop.load(Ordering::Acquire) {
-                    return false; // the WAL keeps the round for the next start
-                }
-                std::thread::sleep(Duration::from_millis(500));
-                return true;
+                return Err(format!("archive: cannot record the round: {e}"));
             }
         }
         let parts = std::mem::take(&mut self.parts);
@@ -302,13 +217,13 @@ impl Writer {
                             .status
                             .last_error
                             .lock()
-                            .unwrap_or_else(|p| p.into_inner()) = Some(message);
-                        if stopping || self.stop.load(Ordering::Acquire) {
-                            return false;
+                            .unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+                        if at.stopping() {
+                            return Err(message);
                         }
                         self.metrics
                             .archive_lag_bytes
-                            .set(self.wal.durable_lsn().saturating_sub(start) as i64);
+                            .set(at.durable_lsn().saturating_sub(start) as i64);
                         std::thread::sleep(backoff);
                         backoff = (backoff * 2).min(Duration::from_secs(30));
                     }
@@ -332,9 +247,6 @@ impl Writer {
         if let Err(e) = save_state(&self.state_path, &self.state) {
             tracing::error!(error = %e, "archive: cannot record the checkpoint");
         }
-        if let Err(e) = self.wal.set_checkpoint(CONSUMER, end) {
-            tracing::error!(error = %e, "archive: WAL checkpoint failed");
-        }
         self.status.checkpoint.store(end, Ordering::Relaxed);
         self.round_bytes = 0;
         self.round_opened = None;
@@ -346,6 +258,57 @@ impl Writer {
                 "archive: round uploaded"
             );
         }
-        true
+        Ok(())
+    }
+}
+
+impl Consumer for Writer {
+    const NAME: &'static str = CONSUMER;
+    const READ_BYTES: usize = READ_BATCH_BYTES;
+    /// An upload or state write that fails while stopping ends the writer
+    /// at once: the store may be down for long, and the WAL keeps the round.
+    const GIVE_UP_WHILE_STOPPING: usize = 1;
+
+    fn checkpoint(&self) -> Lsn {
+        self.state.checkpoint
+    }
+
+    /// A round is full at `archive.max_object_bytes`, and a round left
+    /// pending by a crash ends exactly where it ended then.
+    fn accepts(&self, lsn: Lsn) -> bool {
+        !(self.state.pending.is_some_and(|p| lsn >= p.end)
+            || self.round_bytes >= self.config.max_object_bytes)
+    }
+
+    fn consume(&mut self, record: Record) -> Result<(), String> {
+        self.add(&record);
+        Ok(())
+    }
+
+    fn flush(&mut self, at: &Flush) -> Result<Option<Lsn>, String> {
+        let due = self.state.pending.map(|p| p.end) == Some(at.position)
+            || self.round_bytes >= self.config.max_object_bytes
+            || self
+                .round_opened
+                .is_some_and(|t| t.elapsed() >= self.config.max_object_age)
+            || (at.caught_up && at.stopping());
+        if !due || at.position <= self.state.checkpoint {
+            return Ok(None);
+        }
+        self.flush_round(at.position, at)?;
+        Ok(Some(at.position))
+    }
+
+    fn pending(&self) -> bool {
+        self.round_opened.is_some()
+    }
+
+    fn flush_in(&self) -> Option<Duration> {
+        self.round_opened
+            .map(|t| self.config.max_object_age.saturating_sub(t.elapsed()))
+    }
+
+    fn lag_gauge(&self) -> Option<&Gauge> {
+        Some(&self.metrics.archive_lag_bytes)
     }
 }

@@ -12,10 +12,11 @@
 
 use serde_json::{Map, Value};
 
+use super::config::FilterRef;
 use super::engine::{Failure, wit};
 use super::registry::Registry;
-use crate::config::{FilterRef, valid_type_name};
-use crate::event;
+use crate::config::valid_type_name;
+use crate::event::{FieldNames, PromotedField};
 use crate::telemetry::FilterReasonLabels;
 
 /// One event between decoding and the WAL.
@@ -93,6 +94,8 @@ pub struct BatchInfo<'a> {
     pub route: &'a str,
     pub received_ms: i64,
     pub client_ip: Option<String>,
+    /// The route's field names, for the promoted fields filters see.
+    pub fields: &'a FieldNames,
 }
 
 /// Runs `chain` over `events`. Blocking (filters run here): call from a
@@ -127,7 +130,10 @@ pub fn run(
             dead_letter_all(&mut out, current, &step.name, &f);
             return out;
         };
-        let input: Vec<wit::Event> = current.iter_mut().map(to_wit).collect();
+        let input: Vec<wit::Event> = current
+            .iter_mut()
+            .map(|ev| to_wit(ev, info.fields))
+            .collect();
         let in_bytes: usize = input.iter().map(|e| e.raw.len()).sum();
         let check = |v| check_output(v, input.len(), in_bytes, registry);
         let mut result = loaded.process(&step.config, &ctx, &input, check);
@@ -203,10 +209,11 @@ fn dead_letter_all(out: &mut Output, events: Vec<Pending>, filter: &str, f: &Fai
     }
 }
 
-/// The event as a filter gets it (its bytes are kept for the next filter).
-pub fn to_wit(ev: &mut Pending) -> wit::Event {
+/// The event as a filter gets it (its bytes are kept for the next filter),
+/// with its promoted fields as the route's `names` find them.
+pub fn to_wit(ev: &mut Pending, names: &FieldNames) -> wit::Event {
     let (format, promoted) = match &ev.doc {
-        Doc::Object(m) => (wit::EventFormat::Json, promoted(m)),
+        Doc::Object(m) => (wit::EventFormat::Json, promoted(m, names)),
         Doc::Text(_) => (
             wit::EventFormat::Text,
             wit::Promoted {
@@ -226,21 +233,15 @@ pub fn to_wit(ev: &mut Pending) -> wit::Event {
     }
 }
 
-/// The promoted fields as [`event::from_object`] would read them.
-fn promoted(m: &Map<String, Value>) -> wit::Promoted {
-    let text = |names: &[&str]| {
-        names.iter().find_map(|n| match m.get(*n) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(x)) => Some(x.to_string()),
-            _ => None,
-        })
-    };
+/// The promoted fields as [`crate::event::from_object`] would read them.
+fn promoted(m: &Map<String, Value>, names: &FieldNames) -> wit::Promoted {
+    let text = |field| names.text(field, m);
     wit::Promoted {
-        timestamp: text(event::TIMESTAMP_FIELDS),
-        level: text(event::LEVEL_FIELDS).map(|l| l.to_ascii_lowercase()),
-        service: text(event::SERVICE_FIELDS),
-        host: text(event::HOST_FIELDS),
-        request_id: text(event::REQUEST_ID_FIELDS),
+        timestamp: text(PromotedField::Timestamp),
+        level: text(PromotedField::Level).map(|l| l.to_ascii_lowercase()),
+        service: text(PromotedField::Service),
+        host: text(PromotedField::Host),
+        request_id: text(PromotedField::RequestId),
     }
 }
 

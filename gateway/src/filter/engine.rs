@@ -29,7 +29,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::config::FiltersConfig;
+use super::config::FiltersConfig;
 use crate::telemetry::{FilterCounterLabels, FilterLabels, Metrics};
 
 mod bindings {

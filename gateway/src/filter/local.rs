@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::chain::{self, Doc, Pending};
+use super::config::FiltersConfig;
 use super::engine::{FilterEngine, Owner, wit};
-use crate::config::FiltersConfig;
 use crate::telemetry::Metrics;
 
 /// Events per `process` call.
@@ -69,7 +69,10 @@ pub fn run(
                 log_type: None,
             });
         }
-        let events: Vec<wit::Event> = batch.iter_mut().map(chain::to_wit).collect();
+        let events: Vec<wit::Event> = batch
+            .iter_mut()
+            .map(|ev| chain::to_wit(ev, crate::event::FieldNames::builtin()))
+            .collect();
         let verdicts = engine
             .process(&mut instance, &ctx, &events)
             .map_err(|f| anyhow::anyhow!("line {}: {f}", batch[0].line))?;

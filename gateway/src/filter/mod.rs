@@ -7,15 +7,18 @@
 //!   atomically, pools of idle instances;
 //! - [`chain`]: a route's filters run in order over one batch; verdicts
 //!   applied; failures turned into dead letters;
-//! - [`local`]: `logway filter test`, a filter over local events.
+//! - [`local`]: `logway filter test`, a filter over local events;
+//! - [`config`]: the `[filters]` sandbox bounds and a route's filter list.
 //!
 //! The interface is the `filter` world in `wit/filter.wit`; `sdk/` is the
 //! Rust crate filters are written with.
 
 pub mod chain;
+pub mod config;
 pub mod engine;
 pub mod local;
 pub mod registry;
 
 pub use chain::{BatchInfo, DeadLetter, Doc, Pending};
+pub use config::{FilterRef, FiltersConfig};
 pub use registry::{Registry, RegistryError};

@@ -32,8 +32,9 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use super::config::FiltersConfig;
 use super::engine::{Failure, FilterEngine, FilterPre, Instance, Owner, State, wit};
-use crate::config::{FILTER_NAME_RULE, FiltersConfig, valid_filter_name};
+use crate::config::value::{FILTER_NAME_RULE, valid_filter_name};
 use crate::telemetry::Metrics;
 
 /// Idle instances kept per (version, route config); more are dropped.

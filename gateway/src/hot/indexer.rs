@@ -1,25 +1,27 @@
-//! The hot indexer: a WAL consumer that writes events into partitions.
+//! The hot indexer: a WAL consumer ([`crate::wal::consumer`]) that writes
+//! events into partitions.
 //!
-//! One thread reads durable WAL records from its checkpoint, adds each
-//! event to its partition's `IndexWriter`, and commits every written
-//! partition together at most every `hot.commit_interval` (commits are
-//! batched by time: a commit per request would halve throughput). After the
-//! commits it reloads the searchers, writes its checkpoint and lets the WAL
-//! drop what every consumer has passed. It also enforces hot retention.
+//! It adds each durable event to its partition's `IndexWriter` and commits
+//! every written partition together at most every `hot.commit_interval`
+//! (commits are batched by time: a commit per request would halve
+//! throughput). After the commits it reloads the searchers and writes its
+//! checkpoint; the driver then lets the WAL drop what every consumer has
+//! passed. Its housekeeping enforces hot retention.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::gauge::Gauge;
 use tantivy::{IndexWriter, TantivyDocument};
 use time::{Date, OffsetDateTime};
 
+use super::config::HotConfig;
 use super::{HotError, HotIndex, Partition, PartitionKey};
 use crate::batch;
-use crate::config::HotConfig;
 use crate::telemetry::{Metrics, TenantType};
-use crate::wal::{Lsn, Wal, WalReader};
+use crate::wal::consumer::{Consumer, Flush};
+use crate::wal::{Lsn, Record};
 
 pub const CONSUMER: &str = "hot";
 /// WAL bytes read per step, so commits are not starved under load. WAL
@@ -29,9 +31,6 @@ pub const CONSUMER: &str = "hot";
 const READ_BATCH_BYTES: usize = 1 << 20;
 /// A writer unused this long is closed, freeing its indexing memory.
 const WRITER_IDLE: Duration = Duration::from_secs(300);
-const RETENTION_EVERY: Duration = Duration::from_secs(60);
-/// Failed steps or commits in a row, while stopping, before giving up.
-const GIVE_UP_STOPPING: usize = 3;
 
 struct Writer {
     writer: IndexWriter<TantivyDocument>,
@@ -43,8 +42,6 @@ struct Writer {
 
 pub struct Indexer {
     hot: Arc<HotIndex>,
-    wal: Wal,
-    reader: WalReader,
     config: HotConfig,
     metrics: Arc<Metrics>,
     writers: HashMap<PartitionKey, Writer>,
@@ -52,184 +49,93 @@ pub struct Indexer {
     committed: HashMap<PartitionKey, Lsn>,
     /// Last checkpoint written, to skip rewriting an unchanged one.
     checkpoint: Lsn,
-    stop: Arc<AtomicBool>,
+    last_commit: Instant,
 }
 
 impl Indexer {
+    /// Resumes from `checkpoint` (what [`HotIndex::open`] read).
     pub fn new(
         hot: Arc<HotIndex>,
-        wal: Wal,
         checkpoint: Lsn,
         config: HotConfig,
         metrics: Arc<Metrics>,
-        stop: Arc<AtomicBool>,
     ) -> Indexer {
-        wal.register_consumer(CONSUMER, checkpoint);
         let committed = hot
             .all_partitions()
             .into_iter()
             .map(|p| (p.key.clone(), p.committed_lsn))
             .collect();
         Indexer {
-            reader: wal.reader(checkpoint),
             hot,
-            wal,
             config,
             metrics,
             writers: HashMap::new(),
             committed,
             checkpoint,
-            stop,
+            last_commit: Instant::now(),
         }
     }
 
-    /// Runs until `stop` is set and everything durable is indexed and committed.
-    pub fn run(mut self) {
-        let mut last_commit = Instant::now();
-        let mut last_retention = Instant::now() - RETENTION_EVERY;
-        // Failures in a row since the gateway began stopping: past
-        // GIVE_UP_STOPPING the indexer exits without finishing (what it has
-        // not committed is still in the WAL and is indexed at the next start).
-        let mut failing_while_stopping = 0;
-        loop {
-            let stopping = self.stop.load(Ordering::Acquire);
-            let read = match self.step() {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::error!(error = %e, "hot indexer step failed; retrying");
-                    failing_while_stopping += usize::from(stopping);
-                    if failing_while_stopping < GIVE_UP_STOPPING {
-                        std::thread::sleep(Duration::from_millis(500));
-                    }
-                    0
-                }
-            };
-            let pending = self.writers.values().any(|w| w.pending > 0);
-            let caught_up = self.reader.position() >= self.wal.durable_lsn();
-            if pending
-                && (last_commit.elapsed() >= self.config.commit_interval || (stopping && caught_up))
-            {
-                match self.commit() {
-                    Ok(()) => failing_while_stopping = 0,
-                    Err(e) => {
-                        tracing::error!(error = %e, "hot index commit failed; will retry");
-                        failing_while_stopping += usize::from(stopping);
-                    }
-                }
-                last_commit = Instant::now();
-            } else if !pending && caught_up {
-                // Nothing buffered: the checkpoint can still move past
-                // records that produced no documents.
-                let _ = self.advance_checkpoint();
-            }
-            if failing_while_stopping >= GIVE_UP_STOPPING
-                || (stopping && caught_up && !self.writers.values().any(|w| w.pending > 0))
-            {
-                break;
-            }
-            if last_retention.elapsed() >= RETENTION_EVERY {
-                self.enforce_retention(OffsetDateTime::now_utc());
-                self.close_idle_writers();
-                last_retention = Instant::now();
-            }
-            self.metrics.hot_index_lag_bytes.set(
-                self.wal
-                    .durable_lsn()
-                    .saturating_sub(self.reader.position()) as i64,
-            );
-            if read == 0 {
-                let until_commit = self
-                    .config
-                    .commit_interval
-                    .saturating_sub(last_commit.elapsed());
-                // At most 200 ms, so a stop is noticed soon whatever the
-                // commit interval.
-                let wait = if pending {
-                    until_commit.min(Duration::from_millis(200))
-                } else {
-                    Duration::from_millis(200)
-                };
-                self.wal
-                    .wait_past(self.reader.position(), wait.max(Duration::from_millis(1)));
-            }
-        }
-        if failing_while_stopping >= GIVE_UP_STOPPING {
-            tracing::error!(
-                from = self.checkpoint,
-                "hot indexer stopping without its last commit (the hot tier cannot be written); the WAL keeps those events for the next start"
-            );
-            // The writers are dropped without waiting for merges that
-            // cannot finish either.
-            return;
-        }
-        for (_, w) in self.writers.drain() {
-            let _ = w.writer.wait_merging_threads();
-        }
-    }
-
-    /// Reads and indexes what is durable now; returns records read.
-    fn step(&mut self) -> Result<usize, HotError> {
-        let records = self.reader.read_available(READ_BATCH_BYTES)?;
+    /// Indexes the events of one durable WAL record.
+    fn index(&mut self, record: &Record) -> Result<(), HotError> {
         let today = OffsetDateTime::now_utc();
-        let hot = self.hot.clone();
-        for record in &records {
-            let batch = match batch::decode(&record.payload) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::error!(lsn = record.lsn, error = %e, "undecodable WAL record skipped");
-                    continue;
-                }
-            };
-            let h = &batch.header;
-            let received =
-                OffsetDateTime::from_unix_timestamp_nanos(i128::from(h.received_ms) * 1_000_000)
-                    .unwrap_or(today);
-            // Events come grouped by log type (one group unless a filter retyped some).
-            let mut current: Option<(PartitionKey, bool, u64)> = None;
-            for (log_type, line) in batch.typed_events() {
-                if current
-                    .as_ref()
-                    .is_none_or(|(k, _, _)| k.log_type != log_type)
-                {
-                    if let Some((key, _, added)) = current.take() {
-                        self.count_indexed(&key, added);
-                    }
-                    let key = PartitionKey {
-                        tenant: h.tenant.clone(),
-                        log_type: log_type.to_string(),
-                        day: received.date(),
-                        rehydrated: false,
-                    };
-                    // Skip what is already in this partition's last commit, and
-                    // what was received so long ago that retention would drop it.
-                    let skip = self.committed.get(&key).is_some_and(|&c| c >= record.end)
-                        || expired(
-                            key.day,
-                            self.config.retention_for(&key.tenant, &key.log_type),
-                            today,
-                        );
-                    current = Some((key, skip, 0));
-                }
-                let (key, skip, added) = current.as_mut().expect("set above");
-                if *skip {
-                    continue;
-                }
-                match hot.schema.document(line) {
-                    Ok(doc) => {
-                        let writer = self.writer(key)?;
-                        writer.writer.add_document(doc)?;
-                        writer.pending += 1;
-                        writer.last_used = Instant::now();
-                        *added += 1;
-                    }
-                    Err(e) => tracing::error!(lsn = record.lsn, error = %e, "event not indexable"),
-                }
+        let batch = match batch::decode(&record.payload) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(lsn = record.lsn, error = %e, "undecodable WAL record skipped");
+                return Ok(());
             }
-            if let Some((key, _, added)) = current.take() {
-                self.count_indexed(&key, added);
+        };
+        let hot = self.hot.clone();
+        let h = &batch.header;
+        let received =
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(h.received_ms) * 1_000_000)
+                .unwrap_or(today);
+        // Events come grouped by log type (one group unless a filter retyped some).
+        let mut current: Option<(PartitionKey, bool, u64)> = None;
+        for (log_type, line) in batch.typed_events() {
+            if current
+                .as_ref()
+                .is_none_or(|(k, _, _)| k.log_type != log_type)
+            {
+                if let Some((key, _, added)) = current.take() {
+                    self.count_indexed(&key, added);
+                }
+                let key = PartitionKey {
+                    tenant: h.tenant.clone(),
+                    log_type: log_type.to_string(),
+                    day: received.date(),
+                    rehydrated: false,
+                };
+                // Skip what is already in this partition's last commit, and
+                // what was received so long ago that retention would drop it.
+                let skip = self.committed.get(&key).is_some_and(|&c| c >= record.end)
+                    || expired(
+                        key.day,
+                        self.config.retention_for(&key.tenant, &key.log_type),
+                        today,
+                    );
+                current = Some((key, skip, 0));
+            }
+            let (key, skip, added) = current.as_mut().expect("set above");
+            if *skip {
+                continue;
+            }
+            match hot.schema.document(line) {
+                Ok(doc) => {
+                    let writer = self.writer(key)?;
+                    writer.writer.add_document(doc)?;
+                    writer.pending += 1;
+                    writer.last_used = Instant::now();
+                    *added += 1;
+                }
+                Err(e) => tracing::error!(lsn = record.lsn, error = %e, "event not indexable"),
             }
         }
-        Ok(records.len())
+        if let Some((key, _, added)) = current.take() {
+            self.count_indexed(&key, added);
+        }
+        Ok(())
     }
 
     fn count_indexed(&self, key: &PartitionKey, added: u64) {
@@ -260,9 +166,9 @@ impl Indexer {
         Ok(self.writers.get_mut(key).unwrap())
     }
 
-    /// Commits every partition with new events, then moves the checkpoint.
-    fn commit(&mut self) -> Result<(), HotError> {
-        let lsn = self.reader.position();
+    /// Commits every partition with new events at `lsn`, then writes the
+    /// checkpoint.
+    fn commit(&mut self, lsn: Lsn) -> Result<(), HotError> {
         let payload = format!("{{\"lsn\":{lsn}}}");
         for (key, w) in self.writers.iter_mut().filter(|(_, w)| w.pending > 0) {
             let mut prepared = w.writer.prepare_commit()?;
@@ -272,14 +178,12 @@ impl Indexer {
             w.pending = 0;
             self.committed.insert(key.clone(), lsn);
         }
-        self.advance_checkpoint()
+        self.advance_checkpoint(lsn)
     }
 
-    fn advance_checkpoint(&mut self) -> Result<(), HotError> {
-        let lsn = self.reader.position();
+    fn advance_checkpoint(&mut self, lsn: Lsn) -> Result<(), HotError> {
         if lsn != self.checkpoint {
             self.hot.write_checkpoint(lsn)?;
-            self.wal.set_checkpoint(CONSUMER, lsn)?;
             self.checkpoint = lsn;
         }
         Ok(())
@@ -329,6 +233,73 @@ impl Indexer {
     }
 }
 
+impl Consumer for Indexer {
+    const NAME: &'static str = CONSUMER;
+    const READ_BYTES: usize = READ_BATCH_BYTES;
+
+    fn checkpoint(&self) -> Lsn {
+        self.checkpoint
+    }
+
+    fn consume(&mut self, record: Record) -> Result<(), String> {
+        self.index(&record).map_err(|e| e.to_string())
+    }
+
+    /// Commits every `hot.commit_interval` (and when stopping, caught up).
+    fn flush(&mut self, at: &Flush) -> Result<Option<Lsn>, String> {
+        let pending = self.pending();
+        if pending
+            && (self.last_commit.elapsed() >= self.config.commit_interval
+                || (at.caught_up && at.stopping()))
+        {
+            self.last_commit = Instant::now();
+            self.commit(at.position)
+                .map_err(|e| format!("hot index commit failed: {e}"))?;
+            return Ok(Some(at.position));
+        }
+        if !pending && at.caught_up && at.position != self.checkpoint {
+            // Nothing buffered: the checkpoint can still move past records
+            // that produced no documents (a failure here waits for the next).
+            return Ok(self
+                .advance_checkpoint(at.position)
+                .ok()
+                .map(|()| at.position));
+        }
+        Ok(None)
+    }
+
+    fn pending(&self) -> bool {
+        self.writers.values().any(|w| w.pending > 0)
+    }
+
+    fn flush_in(&self) -> Option<Duration> {
+        self.pending().then(|| {
+            self.config
+                .commit_interval
+                .saturating_sub(self.last_commit.elapsed())
+        })
+    }
+
+    fn housekeeping(&mut self) {
+        self.enforce_retention(OffsetDateTime::now_utc());
+        self.close_idle_writers();
+    }
+
+    fn lag_gauge(&self) -> Option<&Gauge> {
+        Some(&self.metrics.hot_index_lag_bytes)
+    }
+
+    /// Waits for merges after a complete run; after giving up, the writers
+    /// are dropped without waiting for merges that cannot finish either.
+    fn finish(mut self, complete: bool) {
+        if complete {
+            for (_, w) in self.writers.drain() {
+                let _ = w.writer.wait_merging_threads();
+            }
+        }
+    }
+}
+
 /// A day's partition expires once the day's end is `retention` in the past.
 pub fn expired(day: Date, retention: Duration, now: OffsetDateTime) -> bool {
     let Some(next) = day.next_day() else {
@@ -341,19 +312,12 @@ pub fn expired(day: Date, retention: Duration, now: OffsetDateTime) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wal::WalOptions;
     use time::macros::datetime;
 
     #[test]
     fn retention_deletes_expired_partitions_per_type_and_nothing_younger() {
         let dir = tempfile::tempdir().unwrap();
         let (hot, checkpoint) = HotIndex::open(&dir.path().join("hot")).unwrap();
-        let opts = WalOptions {
-            max_bytes: 1 << 20,
-            segment_bytes: 1 << 16,
-            queue_len: 8,
-        };
-        let (wal, _writer) = Wal::open(&dir.path().join("wal"), opts).unwrap();
         let mut config = HotConfig::default(); // 7 days
         config
             .retention_by_type
@@ -379,15 +343,7 @@ mod tests {
         for k in &keys {
             hot.partition(k).unwrap();
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut indexer = Indexer::new(
-            hot.clone(),
-            wal,
-            checkpoint,
-            config,
-            Arc::new(Metrics::new()),
-            stop,
-        );
+        let mut indexer = Indexer::new(hot.clone(), checkpoint, config, Arc::new(Metrics::new()));
         indexer.enforce_retention(now);
         let left: Vec<PartitionKey> = hot.all_partitions().iter().map(|p| p.key.clone()).collect();
         // app_logs from 9 days ago, debug_logs from 2 days ago and the

@@ -23,6 +23,7 @@
 //! tier without it (FST dictionaries, an earlier build) is refused at open
 //! with what to do.
 
+pub mod config;
 pub mod indexer;
 pub mod schema;
 pub mod search;
@@ -37,7 +38,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::{Index, IndexReader, InvertedIndexReader, ReloadPolicy, Searcher};
 use time::Date;
 
-use crate::format::{self, FormatError};
+use crate::disk_format::{self, FormatError};
 use crate::wal::Lsn;
 
 pub use schema::HotSchema;
@@ -248,7 +249,7 @@ impl HotIndex {
 
 /// Refuses partitions of another format; marks a new hot tier.
 fn check_format(root: &Path) -> Result<(), HotError> {
-    format::check(
+    disk_format::check(
         root,
         FORMAT,
         &[],
@@ -311,7 +312,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(HotIndex::open(dir.path()).unwrap());
         assert_eq!(
-            fs::read_to_string(dir.path().join(format::FILE)).unwrap(),
+            fs::read_to_string(dir.path().join(disk_format::FILE)).unwrap(),
             "2\n"
         );
         drop(HotIndex::open(dir.path()).unwrap());
@@ -323,9 +324,9 @@ mod tests {
             err.contains("hot format 1") && err.contains("move the directory away"),
             "{err}"
         );
-        assert!(!old.path().join(format::FILE).exists());
+        assert!(!old.path().join(disk_format::FILE).exists());
 
-        fs::write(dir.path().join(format::FILE), "3\n").unwrap();
+        fs::write(dir.path().join(disk_format::FILE), "3\n").unwrap();
         let err = HotIndex::open(dir.path()).err().unwrap().to_string();
         assert!(
             err.contains("says format 3, this build reads format 2"),

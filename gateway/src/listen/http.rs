@@ -23,7 +23,6 @@ use tower::ServiceExt;
 
 use super::accept_bounded;
 use super::tls::{ClientCert, Tls};
-use crate::config::ServerConfig;
 
 /// Concurrent requests on one HTTP/2 connection.
 pub const MAX_HTTP2_STREAMS: u32 = 64;
@@ -31,14 +30,17 @@ pub const MAX_HTTP2_STREAMS: u32 = 64;
 /// In-flight requests get this long to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// Serves `router` until shutdown: at most `max_connections` open, headers
+/// within `header_read_timeout` (also the TLS handshake's deadline).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    config: ServerConfig,
+    max_connections: usize,
+    header_read_timeout: Duration,
     tls: Option<Arc<Tls>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let permits = Arc::new(Semaphore::new(max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     // HTTP/1.1, and HTTP/2 (negotiated by ALPN over TLS, by prior
     // knowledge in plain text).
@@ -46,7 +48,7 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
+        .header_read_timeout(header_read_timeout)
         .keep_alive(true);
     builder
         .http2()
@@ -73,7 +75,7 @@ pub async fn serve(
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let tls = tls.clone();
-        let handshake_timeout = config.header_read_timeout;
+        let handshake_timeout = header_read_timeout;
         tokio::spawn(async move {
             let result = match tls {
                 None => {

@@ -1,7 +1,9 @@
-//! Sockets: accept loops with their bounds and timeouts.
+//! Sockets: accept loops with their bounds and timeouts, and TLS. What a
+//! connection's bytes mean is the sources' business (`crate::sources`):
+//! nothing here knows a protocol beyond HTTP framing.
 
 pub mod http;
-pub mod syslog;
+pub mod tcp;
 pub mod tls;
 
 use std::net::SocketAddr;

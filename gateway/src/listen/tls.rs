@@ -21,7 +21,25 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::TlsConfig;
+use serde::Deserialize;
+
+/// A PEM certificate chain and private key, read again on reload.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// PEM CA certificates that sign client certificates: clients may then
+    /// authenticate with a certificate whose name a tenant lists in
+    /// `ingest_cert_names`. Read again on reload.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// With `client_ca_file`: refuse a TLS handshake without a valid client
+    /// certificate (HTTPS; a syslog listener with a client CA always
+    /// requires one). Otherwise a client may use a key instead.
+    #[serde(default)]
+    pub require_client_cert: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {

@@ -216,7 +216,7 @@ impl<S: ObjectStore> ObjectStore for Metered<S> {
 /// The configured store, wrapped: metrics outermost (one count per call
 /// the archive makes), then retries, then a timeout per attempt.
 pub async fn build(
-    config: &crate::config::ArchiveConfig,
+    config: &crate::archive::config::ArchiveConfig,
     data_dir: &std::path::Path,
     metrics: Arc<Metrics>,
 ) -> Result<Arc<dyn ObjectStore>, StoreError> {

@@ -21,7 +21,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
 use super::{ObjectMeta, ObjectStore, StoreError};
-use crate::config::{S3Checksums, S3Config};
+use crate::archive::config::{S3Checksums, S3Config};
 
 pub struct S3Store {
     client: aws_sdk_s3::Client,

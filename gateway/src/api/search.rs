@@ -1,0 +1,175 @@
+//! `GET /api/v1/search` and `GET /api/v1/histogram`: the hot tier, read on
+//! the blocking pool, for the admin key's tenant.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::{admin_tenant, parse_time_param};
+use crate::config::parse_duration;
+use crate::error::ApiError;
+use crate::hot::search::{self as engine, SearchRequest, unix_ms};
+use crate::state::{AppState, Core};
+
+pub const DEFAULT_SEARCH_LIMIT: usize = 100;
+pub const MAX_HISTOGRAM_BUCKETS: i64 = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    #[serde(default)]
+    q: String,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(rename = "type")]
+    log_type: Option<String>,
+    limit: Option<usize>,
+    interval: Option<String>,
+    /// Accepted here so that `?key=` works for search too.
+    #[serde(rename = "key")]
+    _key: Option<String>,
+}
+
+fn search_request(
+    core: &Core,
+    p: &SearchParams,
+    now: OffsetDateTime,
+) -> Result<SearchRequest, ApiError> {
+    let from = p
+        .from
+        .as_deref()
+        .map(|t| parse_time_param("from", t, now))
+        .transpose()?;
+    let to =
+        p.to.as_deref()
+            .map(|t| parse_time_param("to", t, now))
+            .transpose()?;
+    let limit = p.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
+    if limit > core.config.search.max_limit {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` is at most {} (search.max_limit)",
+            core.config.search.max_limit
+        )));
+    }
+    Ok(SearchRequest {
+        query: p.q.clone(),
+        from,
+        to,
+        log_type: p.log_type.clone(),
+        limit,
+    })
+}
+
+type Params = Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>;
+
+/// What search and histogram share: ready core, admin key → tenant, params.
+fn admin_request(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    uri: &axum::http::Uri,
+    params: Params,
+) -> Result<(Arc<Core>, String, SearchParams), ApiError> {
+    let core = state.core()?.clone();
+    let tenant = admin_tenant(&core, headers, uri.query())?;
+    let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    Ok((core, tenant, p))
+}
+
+/// Runs index reads on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, engine::SearchError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(search_error)
+}
+
+pub async fn search(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+    params: Params,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    use tracing::Instrument;
+    let (core, tenant, p) = admin_request(&state, &headers, &uri, params)?;
+    let span = tracing::info_span!("search", tenant = %tenant, hits = tracing::field::Empty);
+    let request = search_request(&core, &p, OffsetDateTime::now_utc())?;
+    let start = Instant::now();
+    let result = blocking(move || engine::search(&core.hot, &tenant, &request))
+        .instrument(span.clone())
+        .await?;
+    span.record("hits", result.total);
+    Ok(axum::Json(serde_json::json!({
+        "total": result.total,
+        "took_ms": start.elapsed().as_millis() as u64,
+        "hits": result.hits,
+    })))
+}
+
+fn search_error(e: engine::SearchError) -> ApiError {
+    match e {
+        engine::SearchError::Query(m) => ApiError::BadRequest(format!("invalid query: {m}")),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// Picks a round interval giving about 60 buckets over `span`.
+fn auto_interval(span: Duration) -> Duration {
+    const STEPS: &[u64] = &[
+        1, 5, 10, 30, 60, 300, 600, 1800, 3600, 10800, 21600, 43200, 86400,
+    ];
+    let target = span.as_secs() / 60;
+    let secs = STEPS
+        .iter()
+        .copied()
+        .find(|&s| s >= target)
+        .unwrap_or(86400);
+    Duration::from_secs(secs)
+}
+
+pub async fn histogram(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+    params: Params,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let (core, tenant, p) = admin_request(&state, &headers, &uri, params)?;
+    let now = OffsetDateTime::now_utc();
+    let mut request = search_request(&core, &p, now)?;
+    let from = request.from.unwrap_or(now - Duration::from_secs(86_400));
+    let to = request.to.unwrap_or(now);
+    if to <= from {
+        return Err(ApiError::BadRequest("`to` must be after `from`".into()));
+    }
+    request.from = Some(from);
+    request.to = Some(to);
+    let interval = match &p.interval {
+        Some(text) => {
+            parse_duration(text).map_err(|e| ApiError::BadRequest(format!("`interval`: {e}")))?
+        }
+        None => auto_interval((to - from).unsigned_abs()),
+    };
+    let interval_ms = interval.as_millis() as i64;
+    if interval_ms <= 0 || (unix_ms(to) - unix_ms(from)) / interval_ms > MAX_HISTOGRAM_BUCKETS {
+        return Err(ApiError::BadRequest(format!(
+            "`interval` gives more than {MAX_HISTOGRAM_BUCKETS} buckets; choose a larger one"
+        )));
+    }
+    let buckets =
+        blocking(move || engine::histogram(&core.hot, &tenant, &request, interval_ms)).await?;
+    let buckets: Vec<_> = buckets
+        .into_iter()
+        .map(|(start, count)| {
+            let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(start) * 1_000_000)
+                .unwrap_or(now);
+            serde_json::json!({"start": crate::event::format_time(t), "count": count})
+        })
+        .collect();
+    Ok(axum::Json(
+        serde_json::json!({"interval_ms": interval_ms, "buckets": buckets}),
+    ))
+}

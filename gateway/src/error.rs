@@ -1,0 +1,172 @@
+//! HTTP errors, and the one place that maps errors to HTTP statuses: the
+//! API's own, and the pipeline's and the tenants' refusals as the native
+//! HTTP source and the API answer them.
+//!
+//! Every error answers JSON: `{"error":{"code":"unknown_key","message":"…"}}`;
+//! 429 and 503 carry `Retry-After`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::pipeline;
+use crate::tenants::AccessError;
+use crate::wal::WalError;
+
+/// Seconds a client is told to wait when the gateway is not ready or full.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(
+        "no key: send `Authorization: Bearer <key>`, an `X-Logway-Key` header, or a `key` query parameter"
+    )]
+    NoKey,
+    #[error("unknown key")]
+    UnknownKey,
+    #[error(
+        "the client certificate ({0}) is not listed in any tenant's ingest_cert_names; send a key or a listed certificate"
+    )]
+    UnknownCert(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body was not received within {0} seconds (server.request_timeout)")]
+    RequestTimeout(u64),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{message}")]
+    RateLimited {
+        /// Which limit, e.g. "tenant_events".
+        limit: String,
+        retry_after: u64,
+        message: String,
+    },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The one status mapping.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NoKey | ApiError::UnknownKey | ApiError::UnknownCert(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NoKey => "no_key",
+            ApiError::UnknownKey => "unknown_key",
+            ApiError::UnknownCert(_) => "unknown_client_certificate",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::RequestTimeout(_) => "request_timeout",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::NoKey => ApiError::NoKey,
+            AccessError::UnknownKey => ApiError::UnknownKey,
+            AccessError::UnknownCert(names) => ApiError::UnknownCert(names),
+            AccessError::Forbidden(m) => ApiError::Forbidden(m),
+            AccessError::NoRoute(m) => ApiError::NotFound(m),
+            AccessError::BadType(m) => ApiError::BadRequest(m),
+        }
+    }
+}
+
+impl From<pipeline::Error> for ApiError {
+    fn from(e: pipeline::Error) -> Self {
+        use pipeline::Error;
+        match e {
+            Error::Access(e) => e.into(),
+            Error::Limited(r) => match r.retry_after {
+                Some(retry_after) => ApiError::RateLimited {
+                    limit: r.limit,
+                    retry_after,
+                    message: r.message,
+                },
+                None => ApiError::PayloadTooLarge(r.message),
+            },
+            Error::BadIdempotencyKey | Error::Empty => ApiError::BadRequest(e.to_string()),
+            Error::InFlight => ApiError::Conflict(e.to_string()),
+            Error::KeyReused => ApiError::Unprocessable(e.to_string()),
+            Error::Wal(e) => e.into(),
+        }
+    }
+}
+
+impl From<WalError> for ApiError {
+    fn from(e: WalError) -> Self {
+        match e {
+            WalError::Full { .. } | WalError::QueueFull | WalError::DiskFull => {
+                ApiError::Unavailable(e.to_string())
+            }
+            WalError::Closed => ApiError::Unavailable("the gateway is shutting down".into()),
+            WalError::Io(_) | WalError::Format(_) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut error = serde_json::json!({"code": self.code(), "message": self.to_string()});
+        let retry_after = match &self {
+            ApiError::RateLimited {
+                limit, retry_after, ..
+            } => {
+                error["limit"] = serde_json::Value::from(limit.as_str());
+                Some(*retry_after)
+            }
+            ApiError::Unavailable(_) => Some(RETRY_AFTER_SECS),
+            _ => None,
+        };
+        let mut resp = (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}

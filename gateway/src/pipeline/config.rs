@@ -1,0 +1,64 @@
+//! The `[limits]` and `[idempotency]` sections: bounds on what one request
+//! may bring into the pipeline, and how long retries are recognised.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+use crate::config::value::{de_duration, invalid};
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_MAX_FIELDS_PER_EVENT: usize = 1000;
+pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(86_400);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Request body as sent (possibly compressed), bytes.
+    pub max_body_bytes: usize,
+    /// Request body after decompression, bytes.
+    pub max_decompressed_bytes: usize,
+    /// One line or one JSON event, bytes; a longer one is rejected.
+    pub max_line_bytes: usize,
+    /// Fields (leaves, counted through nesting) of one event.
+    pub max_fields_per_event: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_fields_per_event: DEFAULT_MAX_FIELDS_PER_EVENT,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_line_bytes == 0 || self.max_body_bytes == 0 {
+            return Err(invalid("limits", "limits must be greater than zero"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdempotencyConfig {
+    /// How long an `Idempotency-Key` is remembered.
+    #[serde(deserialize_with = "de_duration")]
+    pub window: Duration,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        IdempotencyConfig {
+            window: DEFAULT_IDEMPOTENCY_WINDOW,
+        }
+    }
+}

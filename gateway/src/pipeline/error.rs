@@ -1,0 +1,38 @@
+//! Why the pipeline refused a batch, in plain terms: no HTTP here. The
+//! HTTP sources map these to statuses in one place (`crate::error`);
+//! other protocols to their own answers.
+
+use crate::tenants::AccessError;
+use crate::tenants::limit::Refusal;
+use crate::wal::WalError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No, unknown or unfit key; no route.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// Over a rate limit (or over its burst: never).
+    #[error(transparent)]
+    Limited(#[from] Refusal),
+    #[error("Idempotency-Key must be 1-255 characters")]
+    BadIdempotencyKey,
+    #[error("a request with this Idempotency-Key is still being processed; retry later")]
+    InFlight,
+    #[error("this Idempotency-Key was already used with a different body")]
+    KeyReused,
+    #[error("the body holds no events")]
+    Empty,
+    /// The WAL refused the batch (full, disk full, closed, I/O).
+    #[error(transparent)]
+    Wal(#[from] WalError),
+}
+
+impl Error {
+    /// A full WAL or disk: worth retrying the same batch shortly.
+    pub fn is_full(&self) -> bool {
+        matches!(
+            self,
+            Error::Wal(WalError::Full { .. } | WalError::QueueFull | WalError::DiskFull)
+        )
+    }
+}

@@ -1,0 +1,60 @@
+//! What a source hands the pipeline (items) and what it gets back (one
+//! outcome per item, in order).
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+/// One unit of a request, as a source decoded it. Each comes with its
+/// 1-based line (or array element, or frame) number, for error reports.
+#[derive(Debug)]
+pub enum Item<'a> {
+    /// A JSON object, with its bytes as sent when it was a line of its own
+    /// (filters get those instead of a re-serialization).
+    Object(Map<String, Value>, Option<&'a [u8]>),
+    /// A line of text: the event's message.
+    Text(&'a str),
+    /// A stored event the source built itself from a parser's parts (syslog
+    /// without filters: no JSON map on the way). Only for routes without
+    /// filters; on a filtered route it becomes a dead letter.
+    Event(Vec<u8>),
+    /// Something the client got wrong, kept as a rejected event. `kind` is
+    /// a short label for metrics, `reason` the message for the client.
+    Bad {
+        raw: Cow<'a, [u8]>,
+        reason: String,
+        kind: &'static str,
+    },
+}
+
+/// What became of one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored as one or more events (a filter may have split or retyped it).
+    Stored,
+    /// Unusable as sent; stored as a rejected event with the reason.
+    Rejected { reason: String },
+    /// A filter dropped it on purpose (the only silent discard; counted).
+    Dropped,
+    /// A filter failed on it; stored as a dead letter with the reason.
+    DeadLetter { reason: String },
+}
+
+impl Outcome {
+    /// Precedence when one item has several fates (a split whose parts
+    /// fared differently): what the client must hear about wins.
+    fn rank(&self) -> u8 {
+        match self {
+            Outcome::Dropped => 0,
+            Outcome::Stored => 1,
+            Outcome::Rejected { .. } | Outcome::DeadLetter { .. } => 2,
+        }
+    }
+
+    /// Replaces `self` with `other` if `other` outranks it.
+    pub(super) fn merge(&mut self, other: Outcome) {
+        if other.rank() > self.rank() {
+            *self = other;
+        }
+    }
+}

@@ -1,0 +1,434 @@
+//! # The pipeline: the only way into the WAL, the same for every source
+//!
+//! A source (`crate::sources`) frames and decodes its protocol into
+//! [`Item`]s; the pipeline does the rest, in this order:
+//!
+//! 1. [`Pipeline::admit`]: key → tenant, URL path → route (log type,
+//!    filters, field names); a listener bound to one tenant and type
+//!    (syslog) is admitted by [`Pipeline::admit_listener`] instead.
+//! 2. [`Pipeline::received`]: the request's bytes against the rate limits.
+//! 3. [`Pipeline::recall`]: an `Idempotency-Key` seen before gets its
+//!    first answer again ([`idempotency`]).
+//! 4. [`Pipeline::build`] (blocking): the route's WASM filter chain, then
+//!    stored events ([`crate::event`]); bad items become rejected events,
+//!    events a filter failed on dead letters. One [`Outcome`] per item.
+//! 5. [`Pipeline::store`]: the events against the rate limits, one sealed
+//!    batch ([`crate::batch`]), WAL append, which resolves after fsync;
+//!    only then may the source answer. Sources that keep several batches in
+//!    flight in order (syslog) use [`Pipeline::seal`] and
+//!    [`Pipeline::submit`] instead.
+//!
+//! Nothing here knows HTTP: refusals are [`Error`]s, and each source says
+//! them in its protocol's terms.
+
+pub mod build;
+pub mod config;
+pub mod error;
+pub mod idempotency;
+pub mod item;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+use time::OffsetDateTime;
+
+use crate::batch::{self, BatchHeader, IdempotencyRecord};
+use crate::event::EventContext;
+use crate::filter;
+use crate::listen::tls::ClientCert;
+use crate::telemetry::{LimitLabels, Metrics, TenantType};
+use crate::tenants::limit::{Refusal, Unit};
+use crate::tenants::{Policy, Route, Tenant, route};
+use crate::wal::Wal;
+pub use build::{Built, Counts};
+use config::LimitsConfig;
+pub use error::Error;
+use idempotency::{Idempotency, InFlightGuard, Lookup};
+pub use item::{Item, Outcome};
+
+/// Longest `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// Who is sending, as the source knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The key the request carried, if any.
+    pub key: Option<&'a str>,
+    /// The verified client certificate of the connection, if any.
+    pub cert: Option<&'a ClientCert>,
+    pub ip: Option<IpAddr>,
+}
+
+/// A caller admitted to a route: what every later step needs.
+pub struct Admission {
+    /// The policy the request started under (a reload does not change it).
+    policy: Arc<Policy>,
+    pub tenant: String,
+    /// The route's path (`syslog:{addr}` for a listener), as filters see it.
+    pub path: String,
+    pub route: Route,
+    pub ip: Option<IpAddr>,
+}
+
+/// A caller whose tenant is known, before its route is.
+pub struct Authenticated {
+    policy: Arc<Policy>,
+    /// In `policy.tenants.tenants`.
+    index: usize,
+    ip: Option<IpAddr>,
+}
+
+impl Authenticated {
+    /// The tenant (for its CORS origins).
+    pub fn tenant(&self) -> &Tenant {
+        &self.policy.tenants.tenants[self.index]
+    }
+
+    /// `path` → the tenant's route.
+    pub fn route(self, path: &str) -> Result<Admission, Error> {
+        let tenant = self.tenant();
+        let route = route::resolve(&self.policy.tenants, tenant, path)?;
+        Ok(Admission {
+            tenant: tenant.name.clone(),
+            path: path.to_string(),
+            route,
+            ip: self.ip,
+            policy: self.policy,
+        })
+    }
+}
+
+impl Admission {
+    fn labels(&self) -> TenantType {
+        TenantType::new(&self.tenant, &self.route.log_type)
+    }
+}
+
+/// A retried request's first answer, or the ticket of a first attempt.
+pub enum Recall {
+    Answered { status: u16, body: String },
+    First(Ticket),
+}
+
+/// A first attempt with an `Idempotency-Key`: its answer is recorded with
+/// its batch; dropping the ticket (the request failed) frees the key.
+pub struct Ticket {
+    guard: InFlightGuard,
+    key: String,
+    body_hash: u64,
+}
+
+impl Ticket {
+    /// The answer the client will get, recorded in the batch so a retry
+    /// gets it too.
+    pub fn answer(self, status: u16, body: String) -> Answered {
+        Answered {
+            record: IdempotencyRecord {
+                key: self.key,
+                body_hash: self.body_hash,
+                status,
+                body,
+            },
+            guard: self.guard,
+        }
+    }
+}
+
+/// A ticket with its answer, ready to go into the batch.
+pub struct Answered {
+    guard: InFlightGuard,
+    record: IdempotencyRecord,
+}
+
+/// What a batch brings, before it is built.
+pub struct Meta {
+    pub received: OffsetDateTime,
+    /// The request's own id (`X-Request-ID`), for events that carry none.
+    pub request_id: Option<String>,
+    /// Bytes of a bad item kept in its rejected event, when the source
+    /// bounds its items itself (syslog's `max_message_bytes`); else
+    /// `limits.max_line_bytes`.
+    pub max_line: Option<usize>,
+}
+
+impl Meta {
+    pub fn now() -> Meta {
+        Meta {
+            received: OffsetDateTime::now_utc(),
+            request_id: None,
+            max_line: None,
+        }
+    }
+}
+
+/// A batch ready for the WAL.
+pub struct Sealed {
+    pub payload: bytes::Bytes,
+    tenant: String,
+    log_type: String,
+    /// Stored events that were not rejected or dead-lettered.
+    accepted: usize,
+    rejected: Vec<&'static str>,
+}
+
+/// Everything the pipeline needs once recovery is done.
+pub struct Pipeline {
+    policy: RwLock<Arc<Policy>>,
+    wal: Wal,
+    idempotency: Arc<Idempotency>,
+    filters: Arc<filter::Registry>,
+    metrics: Arc<Metrics>,
+    limits: LimitsConfig,
+    /// `wal.compression`.
+    compress: bool,
+}
+
+impl Pipeline {
+    pub fn new(
+        policy: Policy,
+        wal: Wal,
+        idempotency: Arc<Idempotency>,
+        filters: Arc<filter::Registry>,
+        metrics: Arc<Metrics>,
+        limits: LimitsConfig,
+        compress: bool,
+    ) -> Pipeline {
+        Pipeline {
+            policy: RwLock::new(Arc::new(policy)),
+            wal,
+            idempotency,
+            filters,
+            metrics,
+            limits,
+            compress,
+        }
+    }
+
+    /// The current tenants, routes and limits.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.read().unwrap().clone()
+    }
+
+    /// Applies a reloaded policy to requests that start from now on.
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap() = Arc::new(policy);
+    }
+
+    pub fn limits(&self) -> &LimitsConfig {
+        &self.limits
+    }
+
+    pub fn filters(&self) -> &Arc<filter::Registry> {
+        &self.filters
+    }
+
+    /// Key (or certificate) → tenant, `path` → route.
+    pub fn admit(&self, caller: &Caller, path: &str) -> Result<Admission, Error> {
+        self.authenticate(caller)?.route(path)
+    }
+
+    /// Key (or certificate) → tenant; [`Authenticated::route`] is the
+    /// second half of [`Pipeline::admit`], for a source that needs the
+    /// tenant even when the route is refused (CORS on the error).
+    pub fn authenticate(&self, caller: &Caller) -> Result<Authenticated, Error> {
+        let policy = self.policy();
+        let (index, _role) = policy
+            .tenants
+            .authenticate_request(caller.key, caller.cert)?;
+        Ok(Authenticated {
+            index,
+            ip: caller.ip,
+            policy,
+        })
+    }
+
+    /// A listener bound to `tenant` and `route` in config (its callers were
+    /// authenticated, if at all, when they connected).
+    pub fn admit_listener(
+        &self,
+        tenant: &str,
+        path: String,
+        route: Route,
+        ip: Option<IpAddr>,
+    ) -> Admission {
+        Admission {
+            policy: self.policy(),
+            tenant: tenant.to_string(),
+            path,
+            route,
+            ip,
+        }
+    }
+
+    /// Counts a request's bytes (as sent) and checks them against the rate
+    /// limits.
+    pub fn received(&self, adm: &Admission, bytes: usize) -> Result<(), Error> {
+        self.metrics
+            .bytes_received
+            .get_or_create(&adm.labels())
+            .inc_by(bytes as u64);
+        self.limit(adm, Unit::Bytes, bytes)
+    }
+
+    fn limit(&self, adm: &Admission, unit: Unit, n: usize) -> Result<(), Error> {
+        let ip = adm
+            .ip
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        adm.policy
+            .limits
+            .check(&adm.tenant, &adm.path, ip, unit, n)
+            .map_err(|refusal: Refusal| {
+                self.metrics
+                    .requests_limited
+                    .get_or_create(&LimitLabels {
+                        tenant: adm.tenant.clone(),
+                        r#type: adm.route.log_type.clone(),
+                        reason: refusal.reason(),
+                    })
+                    .inc();
+                Error::Limited(refusal)
+            })
+    }
+
+    /// Looks up an `Idempotency-Key` for this body.
+    pub fn recall(&self, adm: &Admission, key: &str, body: &[u8]) -> Result<Recall, Error> {
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+            return Err(Error::BadIdempotencyKey);
+        }
+        let body_hash = idempotency::body_hash(body);
+        match self
+            .idempotency
+            .lookup(&adm.tenant, key, body_hash, crate::now_ms())
+        {
+            Lookup::Replay { status, body } => {
+                self.metrics.idempotent_replays.inc();
+                Ok(Recall::Answered { status, body })
+            }
+            Lookup::Mismatch => Err(Error::KeyReused),
+            Lookup::InFlight => Err(Error::InFlight),
+            Lookup::New(guard) => Ok(Recall::First(Ticket {
+                guard,
+                key: key.to_string(),
+                body_hash,
+            })),
+        }
+    }
+
+    /// Items → the route's filters → stored events. Blocking: filters run
+    /// here; call it from a blocking thread.
+    pub fn build(&self, adm: &Admission, items: Vec<(usize, Item<'_>)>, meta: &Meta) -> Built {
+        let route = &adm.route;
+        let ctx = self.context(adm, meta);
+        let max_line = meta.max_line.unwrap_or(self.limits.max_line_bytes);
+        if route.filters.is_empty() {
+            return build::unfiltered(items, &ctx, max_line);
+        }
+        let info = filter::BatchInfo {
+            tenant: &adm.tenant,
+            log_type: &route.log_type,
+            route: &adm.path,
+            received_ms: unix_ms(meta.received),
+            client_ip: adm.ip.map(|ip| ip.to_string()),
+            fields: &route.fields,
+        };
+        build::filtered(items, &ctx, max_line, &self.filters, &route.filters, &info)
+    }
+
+    /// What the events of one batch share (for a source that builds some
+    /// itself: [`Item::Event`]).
+    pub fn context<'a>(&self, adm: &'a Admission, meta: &'a Meta) -> EventContext<'a> {
+        EventContext::new(
+            &adm.tenant,
+            &adm.route.log_type,
+            meta.received,
+            meta.request_id.as_deref(),
+            self.limits.max_fields_per_event,
+        )
+        .with_fields(&adm.route.fields)
+    }
+
+    /// One WAL batch of built events (with the answer a retry gets, if the
+    /// request had an `Idempotency-Key`). CPU work: compression.
+    pub fn seal(
+        &self,
+        adm: &Admission,
+        built: Built,
+        idempotency: Option<IdempotencyRecord>,
+    ) -> Sealed {
+        let header = BatchHeader::new(
+            &adm.tenant,
+            &adm.route.log_type,
+            unix_ms(built.received),
+            built.events.len(),
+            built.types,
+            idempotency,
+        );
+        let accepted = built.events.len() - built.reject_reasons.len();
+        Sealed {
+            payload: batch::encode(&header, &built.events, self.compress).into(),
+            tenant: adm.tenant.clone(),
+            log_type: adm.route.log_type.clone(),
+            accepted,
+            rejected: built.reject_reasons,
+        }
+    }
+
+    /// Checks the events against the rate limits, seals them into one
+    /// batch and appends it; resolves once it is durable. The first answer
+    /// of a keyed request is remembered from then on.
+    pub async fn store(
+        &self,
+        adm: &Admission,
+        built: Built,
+        answered: Option<Answered>,
+    ) -> Result<(), Error> {
+        if built.events.is_empty() {
+            return Err(Error::Empty);
+        }
+        self.limit(adm, Unit::Events, built.events.len())?;
+        let (guard, record) = match answered {
+            Some(a) => (Some(a.guard), Some(a.record)),
+            None => (None, None),
+        };
+        let sealed = self.seal(adm, built, record.clone());
+        self.wal.append(sealed.payload.clone()).await?;
+        self.count(&sealed);
+        if let (Some(guard), Some(record)) = (guard, &record) {
+            guard.complete(record, crate::now_ms());
+        }
+        Ok(())
+    }
+
+    /// Queues a sealed batch behind the caller's earlier ones and returns
+    /// at once; the future resolves once it is durable. Records are written
+    /// in the order they were submitted. Count it with [`Pipeline::count`]
+    /// once durable.
+    pub fn submit(
+        &self,
+        sealed: &Sealed,
+    ) -> Result<impl Future<Output = Result<(), Error>> + Send + 'static, Error> {
+        let durable = self.wal.submit(sealed.payload.clone())?;
+        Ok(async move { durable.await.map(|_| ()).map_err(Error::from) })
+    }
+
+    /// Appends a sealed batch and waits until it is durable.
+    pub async fn append(&self, sealed: &Sealed) -> Result<(), Error> {
+        self.wal.append(sealed.payload.clone()).await?;
+        Ok(())
+    }
+
+    /// Counts a durable batch's events as received and rejected.
+    pub fn count(&self, sealed: &Sealed) {
+        self.metrics.count_stored(
+            &sealed.tenant,
+            &sealed.log_type,
+            sealed.accepted,
+            &sealed.rejected,
+        );
+    }
+}
+
+fn unix_ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}

@@ -1,0 +1,217 @@
+//! Start-up, recovery, background work and shutdown: [`start`] is the one
+//! entry point `main` and the tests call.
+//!
+//! ## Start-up
+//! 1. Validate the config; bind the HTTP listener and every syslog
+//!    listener (a port in use fails the start at once); load TLS.
+//! 2. Serve HTTP at once: `/healthz` answers, `/readyz` and ingest answer
+//!    503 + `Retry-After` until recovery is done.
+//! 3. Recover on the blocking pool ([`recover`]): WAL, hot index,
+//!    idempotency table (brought up to the WAL's end), filters, archive;
+//!    start the WAL consumers' threads.
+//! 4. Ready: the core is published, the periodic tasks ([`tasks`]) and the
+//!    syslog listeners start.
+//!
+//! ## Shutdown, in this order
+//! 1. Stop accepting: the HTTP listener finishes in-flight requests
+//!    (within `listen::http::SHUTDOWN_GRACE`) and closes idle
+//!    connections; syslog connections stop reading and make durable what
+//!    they had read.
+//! 2. Abort the periodic tasks.
+//! 3. Close the WAL: the writer makes everything queued durable, then
+//!    stops; later appends fail (there are none left).
+//! 4. Tell the WAL consumers to stop, together: each drains what is
+//!    durable, flushes (commit, upload, write) and ends, or gives up after
+//!    repeated failures (`crate::wal::consumer`), leaving the rest in the
+//!    WAL for the next start.
+
+pub mod config;
+pub mod recover;
+pub mod router;
+pub mod tasks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::listen::{self, tls::Tls};
+use crate::sources;
+use crate::state::AppState;
+use crate::telemetry::Metrics;
+use crate::tenants::Policy;
+
+/// A running gateway.
+pub struct Gateway {
+    addr: SocketAddr,
+    syslog_addrs: Vec<SocketAddr>,
+    /// Every listener's certificate, reloaded with the config.
+    tls: Vec<Arc<listen::tls::Tls>>,
+    state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Gateway {
+    /// The address the HTTP listener is bound to.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The addresses of the syslog listeners, in config order.
+    pub fn syslog_addrs(&self) -> &[SocketAddr] {
+        &self.syslog_addrs
+    }
+
+    /// Stops accepting, finishes in-flight requests, flushes the WAL and the
+    /// hot index, and returns once everything is closed.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("gateway task panicked")?
+    }
+
+    /// Resolves if the gateway stops by itself (a failed recovery).
+    pub async fn stopped(&mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("gateway task panicked")?
+    }
+
+    /// Applies a new config's tenants, keys, routes, CORS origins and rate
+    /// limits to new requests (in-flight ones finish under the old ones),
+    /// and reads TLS certificates and keys again for new connections. Other
+    /// settings take effect at the next start.
+    pub fn reload(&self, config: &Config) -> anyhow::Result<()> {
+        config.validate()?;
+        for tls in &self.tls {
+            tls.reload().with_context(|| {
+                format!(
+                    "keeping the current certificate of {}",
+                    tls.cert_file().display()
+                )
+            })?;
+        }
+        let core = self
+            .state
+            .core
+            .get()
+            .context("not ready yet: nothing to reload")?;
+        core.pipeline.set_policy(Policy::from_config(config));
+        tracing::info!(
+            tenants = config.tenants.len(),
+            "config reloaded: tenants, keys, routes and rate limits"
+        );
+        Ok(())
+    }
+}
+
+/// Binds the listeners, then recovers in the background (`/readyz`
+/// answers 503 until done) and serves.
+pub async fn start(config: Config) -> anyhow::Result<Gateway> {
+    config.validate()?;
+    let listener = TcpListener::bind(config.server.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.http_addr))?;
+    let addr = listener.local_addr()?;
+    let http_tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(|files| Tls::new(files, &[b"h2", b"http/1.1"], files.require_client_cert))
+        .transpose()?;
+    let mut tls_all: Vec<Arc<Tls>> = http_tls.iter().cloned().collect();
+    let mut syslog_listeners = Vec::new();
+    for l in &config.syslog {
+        let bound = TcpListener::bind(l.addr)
+            .await
+            .with_context(|| format!("cannot listen for syslog on {}", l.addr))?;
+        let tls = l
+            .tls
+            .as_ref()
+            .map(|files| Tls::new(files, &[], true))
+            .transpose()?;
+        tls_all.extend(tls.iter().cloned());
+        syslog_listeners.push((bound, l.clone(), tls));
+    }
+    let syslog_addrs = syslog_listeners
+        .iter()
+        .map(|(l, _, _)| l.local_addr())
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let metrics = Arc::new(Metrics::new());
+    let state = Arc::new(AppState {
+        core: std::sync::OnceLock::new(),
+        metrics: metrics.clone(),
+    });
+    let state_handle = state.clone();
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let server = tokio::spawn(listen::http::serve(
+        listener,
+        router::router(state.clone()),
+        config.server.max_connections,
+        config.server.header_read_timeout,
+        http_tls.clone(),
+        shutdown_rx.clone(),
+    ));
+    tracing::info!(%addr, data_dir = %config.storage.data_dir.display(), "listening");
+    let task = tokio::spawn(async move {
+        let recovered = {
+            let metrics = metrics.clone();
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || recover::recover(&config, metrics)).await?
+        };
+        // On failure the listener keeps answering 503 until the process exits.
+        let (core, threads) = recovered?;
+        let core = Arc::new(core);
+        let _ = state.core.set(core.clone());
+        tracing::info!("ready");
+        let periodic = tasks::start(&core);
+        let mut rx = shutdown_rx;
+        let syslog: Vec<_> = syslog_listeners
+            .into_iter()
+            .map(|(listener, cfg, tls)| {
+                tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tenant = %cfg.tenant, "syslog listening");
+                let route = cfg.route(&config.tenants);
+                tokio::spawn(sources::syslog::serve(
+                    listener,
+                    cfg,
+                    route,
+                    core.pipeline.clone(),
+                    tls,
+                    rx.clone(),
+                ))
+            })
+            .collect();
+        let _ = rx.wait_for(|&stop| stop).await;
+        // The shutdown order of the module docs.
+        tracing::info!("shutting down: no new connections, finishing in-flight requests");
+        server.await?;
+        for s in syslog {
+            let _ = s.await;
+        }
+        for t in periodic {
+            t.abort();
+        }
+        core.wal.close().await;
+        tokio::task::spawn_blocking(move || {
+            threads.wal_writer.join();
+            threads.consumers_stop.store(true, Ordering::Release);
+            for c in threads.consumers {
+                let _ = c.join();
+            }
+        })
+        .await?;
+        tracing::info!("stopped");
+        Ok(())
+    });
+    Ok(Gateway {
+        addr,
+        syslog_addrs,
+        tls: tls_all,
+        state: state_handle,
+        shutdown: shutdown_tx,
+        task,
+    })
+}

@@ -1,0 +1,134 @@
+//! Recovery: open the WAL (cutting a torn tail), the hot index, the
+//! idempotency table, the filter registry and the archive store; bring the
+//! idempotency table up to the WAL's end (a retry must see every earlier
+//! answer before the first request); start the WAL consumers' threads.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+
+use crate::archive;
+use crate::config::Config;
+use crate::filter;
+use crate::hot::{self, HotIndex};
+use crate::pipeline::Pipeline;
+use crate::pipeline::idempotency::{Idempotency, IdempotencyConsumer};
+use crate::replay;
+use crate::state::{Archive, Core};
+use crate::telemetry::Metrics;
+use crate::tenants::Policy;
+use crate::wal::consumer::Driver;
+use crate::wal::{Wal, WalWriterThread};
+
+/// The threads behind the WAL, joined at shutdown in the order
+/// `super::start` writes down.
+pub struct Threads {
+    pub wal_writer: WalWriterThread,
+    /// Tells every consumer to drain what is durable and stop.
+    pub consumers_stop: Arc<AtomicBool>,
+    /// Hot indexer, idempotency table, archive writer (if on).
+    pub consumers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Opens everything the data directory holds and starts the consumers.
+pub fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Threads)> {
+    let data = &config.storage.data_dir;
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create data directory {}", data.display()))?;
+    let (wal, wal_writer) = Wal::open(&data.join("wal"), config.wal.options())
+        .context("cannot open the write-ahead log")?;
+    if wal.torn_bytes() > 0 {
+        tracing::warn!(bytes = wal.torn_bytes(), "cut a torn write-ahead log tail");
+    }
+    let (hot, hot_checkpoint) =
+        HotIndex::open(&data.join("hot")).context("cannot open the hot index")?;
+    let (idempotency, idem_checkpoint) =
+        Idempotency::open(data, config.idempotency.window, crate::now_ms())
+            .context("cannot open the idempotency table")?;
+    let filters = Arc::new(
+        filter::Registry::open(data, &config.filters, metrics.clone())
+            .context("cannot open the filter registry")?,
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut idem = Driver::new(
+        IdempotencyConsumer::new(idempotency.clone(), idem_checkpoint)?,
+        wal.clone(),
+        stop.clone(),
+    );
+    // Retries must see every earlier answer before the first request.
+    idem.catch_up()
+        .map_err(anyhow::Error::msg)
+        .context("cannot bring the idempotency table up to date")?;
+    let nice = config.server.background_nice;
+    let mut consumers = Vec::new();
+    let indexer = hot::indexer::Indexer::new(
+        hot.clone(),
+        hot_checkpoint,
+        config.hot.clone(),
+        metrics.clone(),
+    );
+    consumers.push(Driver::new(indexer, wal.clone(), stop.clone()).spawn("hot-indexer", nice)?);
+    let archive = if config.archive.enabled {
+        let runtime = tokio::runtime::Handle::current();
+        let store = runtime
+            .block_on(archive::store::build(
+                &config.archive,
+                data,
+                metrics.clone(),
+            ))
+            .context("cannot open the archive store")?;
+        let status = Arc::new(archive::writer::Status::default());
+        let writer = archive::writer::Writer::new(
+            data,
+            store.clone(),
+            runtime,
+            config.archive.clone(),
+            metrics.clone(),
+            status.clone(),
+        )
+        .context("cannot open the archive writer's state")?;
+        tracing::info!(store = %store.describe(), "archiving");
+        consumers
+            .push(Driver::new(writer, wal.clone(), stop.clone()).spawn("archive-writer", nice)?);
+        Some(Archive { store, status })
+    } else {
+        None
+    };
+    // The idempotency table is cheap and on the ack path of retries: it
+    // keeps normal priority.
+    consumers.push(idem.spawn("idempotency", 0)?);
+    tracing::info!(
+        wal_bytes = wal.disk_bytes(),
+        hot_partitions = hot.all_partitions().len(),
+        idempotency_keys = idempotency.len(),
+        "recovered"
+    );
+    let pipeline = Arc::new(Pipeline::new(
+        Policy::from_config(config),
+        wal.clone(),
+        idempotency,
+        filters.clone(),
+        metrics.clone(),
+        config.limits.clone(),
+        config.wal.compress(),
+    ));
+    let core = Core {
+        config: config.clone(),
+        pipeline,
+        wal,
+        hot,
+        filters,
+        archive,
+        replays: replay::Replays::new(nice),
+        metrics,
+    };
+    Ok((
+        core,
+        Threads {
+            wal_writer,
+            consumers_stop: stop,
+            consumers,
+        },
+    ))
+}

@@ -1,0 +1,90 @@
+//! The one HTTP router: the API's routes, then the sources' fixed protocol
+//! paths, then the tenant fallback (every other path is a tenant's route,
+//! `crate::sources::http`). A middleware counts and times every request.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+
+use crate::api;
+use crate::sources;
+use crate::state::AppState;
+use crate::telemetry::{EndpointLabel, HttpLabels};
+use crate::tenants::route::GENERIC_PREFIX;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    api::routes()
+        .merge(sources::routes())
+        .fallback(tenant_path)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// What serves `path` if the gateway serves it itself (so no tenant route
+/// may take it), for config validation.
+pub fn reserved(path: &str) -> Option<&'static str> {
+    if path.starts_with(api::PREFIX) || api::PATHS.contains(&path) {
+        return Some("the HTTP API");
+    }
+    if path.starts_with(GENERIC_PREFIX) {
+        return Some("the generic route /v1/logs/{type}");
+    }
+    sources::FIXED_PATHS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, source)| *source)
+}
+
+/// Every path the router does not know: a tenant's route.
+async fn tenant_path(State(state): State<Arc<AppState>>, req: Request<Body>) -> Response {
+    let core = match state.core() {
+        Ok(core) => core.clone(),
+        Err(e) => return e.into_response(),
+    };
+    sources::http::handle(&core.pipeline, core.config.server.request_timeout, req).await
+}
+
+/// Counts and times every request; logs method, path and status (never the
+/// query string, which may hold a key).
+async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let endpoint = match req.uri().path() {
+        "/healthz" | "/readyz" => "health",
+        "/metrics" => "metrics",
+        "/api/v1/search" => "search",
+        "/api/v1/histogram" => "histogram",
+        p if p.starts_with("/api/v1/filters") => "filters",
+        p if p.starts_with("/api/v1/replay") => "replay",
+        _ => "ingest",
+    };
+    // Formatted only when debug logging is on: this runs on every request.
+    let debug = tracing::enabled!(tracing::Level::DEBUG)
+        .then(|| (req.method().clone(), req.uri().path().to_string()));
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let elapsed = start.elapsed();
+    let status = resp.status().as_u16();
+    state
+        .metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            endpoint: endpoint.to_string(),
+            status,
+        })
+        .inc();
+    state
+        .metrics
+        .http_request_duration
+        .get_or_create(&EndpointLabel {
+            endpoint: endpoint.to_string(),
+        })
+        .observe(elapsed.as_secs_f64());
+    if let Some((method, path)) = debug {
+        tracing::debug!(%method, %path, status, micros = elapsed.as_micros() as u64, "request");
+    }
+    resp
+}

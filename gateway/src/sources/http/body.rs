@@ -1,0 +1,320 @@
+//! Request body → items: reading (bounded in size and time),
+//! decompression (bounded), content type, lines.
+//!
+//! Decompression reads at most `max_decompressed_bytes + 1` bytes, so a
+//! bomb costs at most that much memory before it is refused with 413.
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::pipeline::Item;
+
+/// Reads the whole body: at most `max` bytes, within `timeout`.
+pub async fn read(body: Body, max: usize, timeout: Duration) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, max);
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(ApiError::RequestTimeout(timeout.as_secs())),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::PayloadTooLarge(format!(
+                "body is larger than {max} bytes (limits.max_body_bytes)"
+            )))
+        }
+        Ok(Err(e)) => Err(ApiError::BadRequest(format!(
+            "could not read the body: {e}"
+        ))),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    Zstd,
+}
+
+impl Encoding {
+    pub fn from_header(value: Option<&str>) -> Result<Encoding, ApiError> {
+        match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("identity") => Ok(Encoding::Identity),
+            Some("gzip") | Some("x-gzip") => Ok(Encoding::Gzip),
+            Some("zstd") => Ok(Encoding::Zstd),
+            Some(other) => Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Encoding `{other}` is not supported; use gzip, zstd or none"
+            ))),
+        }
+    }
+}
+
+/// Decompresses `body` (an uncompressed body is passed through without a
+/// copy); more than `max` bytes out → 413, corrupt → 400.
+pub fn decompress(body: Bytes, encoding: Encoding, max: usize) -> Result<Bytes, ApiError> {
+    let reader: Box<dyn Read + '_> = match encoding {
+        Encoding::Identity => {
+            if body.len() > max {
+                return Err(too_large(max));
+            }
+            return Ok(body);
+        }
+        Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+        Encoding::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(&body[..])
+                .map_err(|e| ApiError::BadRequest(format!("corrupt zstd body: {e}")))?,
+        ),
+    };
+    let mut out = Vec::with_capacity((body.len() * 4).min(max));
+    reader
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            let name = if encoding == Encoding::Gzip {
+                "gzip"
+            } else {
+                "zstd"
+            };
+            ApiError::BadRequest(format!("corrupt {name} body: {e}"))
+        })?;
+    if out.len() > max {
+        return Err(too_large(max));
+    }
+    Ok(Bytes::from(out))
+}
+
+fn too_large(max: usize) -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "decompressed body is larger than {max} bytes (limits.max_decompressed_bytes)"
+    ))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// One JSON object or a JSON array of them (NDJSON accepted too).
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// One event per line; a line that parses as a JSON object is one.
+    Text,
+}
+
+impl BodyKind {
+    pub fn from_content_type(value: Option<&str>) -> Result<BodyKind, ApiError> {
+        let Some(value) = value else {
+            return Ok(BodyKind::Text);
+        };
+        let mime = value
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match mime.as_str() {
+            "" | "text/plain" => Ok(BodyKind::Text),
+            "application/json" => Ok(BodyKind::Json),
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/jsonlines"
+            | "application/x-jsonlines" => Ok(BodyKind::Ndjson),
+            other => Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type `{other}` is not supported; use application/json, application/x-ndjson or text/plain{}",
+                if other == "application/x-www-form-urlencoded" {
+                    " (curl -d sends this type: add -H 'Content-Type: application/json' or use --data-binary with text/plain)"
+                } else {
+                    ""
+                }
+            ))),
+        }
+    }
+}
+
+/// Splits a decompressed body into items, each with its 1-based line
+/// (or array element) number.
+pub fn items(body: &[u8], kind: BodyKind, max_line: usize) -> Vec<(usize, Item<'_>)> {
+    if kind == BodyKind::Json {
+        let start = body.iter().position(|b| !b.is_ascii_whitespace());
+        if body.len() <= max_line || start.map(|i| body[i]) == Some(b'[') {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(m)) => return vec![(1, Item::Object(m, Some(body)))],
+                Ok(Value::Array(elements)) => return array_items(elements),
+                Ok(_) => {
+                    return vec![(
+                        1,
+                        Item::Bad {
+                            raw: Cow::Borrowed(body),
+                            kind: "not_object",
+                            reason: "body is JSON but neither an object nor an array of objects"
+                                .into(),
+                        },
+                    )];
+                }
+                // Not one JSON document: maybe NDJSON sent as application/json.
+                Err(e) if start.map(|i| body[i]) == Some(b'[') => {
+                    return vec![(
+                        1,
+                        Item::Bad {
+                            raw: Cow::Borrowed(body),
+                            kind: "invalid_json",
+                            reason: format!("invalid JSON array: {e}"),
+                        },
+                    )];
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    lines(body)
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(i, line)| (i + 1, line_item(line, kind, max_line)))
+        .collect()
+}
+
+fn array_items(elements: Vec<Value>) -> Vec<(usize, Item<'static>)> {
+    elements
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let item = match v {
+                Value::Object(m) => Item::Object(m, None),
+                Value::String(s) => {
+                    let mut m = Map::new();
+                    m.insert("message".into(), Value::String(s));
+                    Item::Object(m, None)
+                }
+                other => Item::Bad {
+                    raw: Cow::Owned(other.to_string().into_bytes()),
+                    kind: "not_object",
+                    reason: "array element is not an object or a string".into(),
+                },
+            };
+            (i + 1, item)
+        })
+        .collect()
+}
+
+fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    body.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+}
+
+fn line_item(line: &[u8], kind: BodyKind, max_line: usize) -> Item<'_> {
+    if line.len() > max_line {
+        return Item::Bad {
+            raw: Cow::Borrowed(line),
+            kind: "line_too_long",
+            reason: format!("line is longer than {max_line} bytes (limits.max_line_bytes)"),
+        };
+    }
+    let text = match std::str::from_utf8(line) {
+        Ok(t) => t,
+        Err(e) => {
+            return Item::Bad {
+                raw: Cow::Borrowed(line),
+                kind: "invalid_utf8",
+                reason: format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            };
+        }
+    };
+    let looks_json = text.trim_start().starts_with('{');
+    match kind {
+        BodyKind::Text if !looks_json => Item::Text(text),
+        BodyKind::Text => match serde_json::from_str::<Map<String, Value>>(text) {
+            Ok(m) => Item::Object(m, Some(line)),
+            // A text line that merely starts with '{' is still a message.
+            Err(_) => Item::Text(text),
+        },
+        BodyKind::Json | BodyKind::Ndjson => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => Item::Object(m, Some(line)),
+            Ok(_) => Item::Bad {
+                raw: Cow::Borrowed(line),
+                kind: "not_object",
+                reason: "line is JSON but not an object".into(),
+            },
+            Err(e) => Item::Bad {
+                raw: Cow::Borrowed(line),
+                kind: "invalid_json",
+                reason: format!("invalid JSON: {e}"),
+            },
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn json_object_array_and_ndjson() {
+        assert_eq!(items(br#"{"a":1}"#, BodyKind::Json, 1000).len(), 1);
+        assert_eq!(
+            items(br#"[{"a":1},{"b":2},"text"]"#, BodyKind::Json, 1000).len(),
+            3
+        );
+        let v = items(b"{\"a\":1}\n{\"b\":2}\n\n{bad\n", BodyKind::Json, 1000);
+        assert_eq!(v.len(), 3);
+        assert!(matches!(&v[2], (4, Item::Bad { .. })));
+    }
+
+    #[test]
+    fn text_lines_become_messages_or_objects() {
+        let v = items(
+            b"plain line\r\n{\"level\":\"info\"}\n{not json\n",
+            BodyKind::Text,
+            1000,
+        );
+        assert!(matches!(v[0].1, Item::Text("plain line")));
+        assert!(matches!(v[1].1, Item::Object(_, Some(_))));
+        assert!(matches!(v[2].1, Item::Text("{not json")));
+    }
+
+    #[test]
+    fn long_lines_and_bad_utf8_are_bad_items() {
+        let v = items(
+            b"short\nthis line is too long\n\xff\xfe\n",
+            BodyKind::Text,
+            10,
+        );
+        assert!(matches!(v[0].1, Item::Text(_)));
+        assert!(matches!(&v[1].1, Item::Bad { reason, .. } if reason.contains("max_line_bytes")));
+        assert!(matches!(&v[2].1, Item::Bad { reason, .. } if reason.contains("UTF-8")));
+    }
+
+    #[test]
+    fn gzip_bomb_is_refused_with_bounded_output() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        enc.write_all(&vec![b'a'; 50 << 20]).unwrap();
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 200_000);
+        let err = decompress(Bytes::from(bomb), Encoding::Gzip, 1 << 20).unwrap_err();
+        assert!(matches!(err, ApiError::PayloadTooLarge(_)));
+        let err = decompress(
+            Bytes::from_static(b"\x1f\x8b\x08garbage"),
+            Encoding::Gzip,
+            1 << 20,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ApiError::BadRequest(_)));
+    }
+
+    #[test]
+    fn content_types_and_encodings() {
+        assert_eq!(
+            BodyKind::from_content_type(Some("text/plain;charset=UTF-8")).unwrap(),
+            BodyKind::Text
+        );
+        assert!(BodyKind::from_content_type(Some("application/xml")).is_err());
+        assert!(Encoding::from_header(Some("br")).is_err());
+        assert_eq!(Encoding::from_header(Some("zstd")).unwrap(), Encoding::Zstd);
+    }
+}

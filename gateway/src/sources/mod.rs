@@ -1,0 +1,52 @@
+//! # Sources: one folder per input protocol
+//!
+//! A source turns its protocol into pipeline calls and back: it frames and
+//! decodes what the client sent into [`crate::pipeline::Item`]s, maps the
+//! client's credentials to a [`crate::pipeline::Caller`] (or is a listener
+//! bound to one tenant), and renders the pipeline's outcomes and refusals
+//! in its protocol's own terms. Everything between (tenant, route, rate
+//! limits, idempotency, filters, events, the WAL) is the pipeline's, the
+//! same for every source; sockets, connection bounds and TLS are
+//! `crate::listen`'s.
+//!
+//! - [`http`]: native HTTP ingest on tenant routes (JSON, NDJSON, text;
+//!   CORS for browsers; the per-line answer).
+//! - [`syslog`]: TCP syslog listeners (RFC 5424/3164, TLS).
+//!
+//! ## Adding a source
+//!
+//! 1. A folder `sources/<protocol>/`: decoding into items, the answer, and
+//!    the mapping of [`crate::pipeline::Error`] to the protocol's statuses
+//!    (for HTTP, `crate::error` is the one mapping to reuse). Its config
+//!    section, if any, in `sources/<protocol>/config.rs`, added to
+//!    `crate::config::Config`.
+//! 2. An HTTP protocol with fixed paths (`/_bulk`, `/loki/api/v1/push`,
+//!    OTLP's `/v1/logs`, …): its routes in [`routes`], matched before the
+//!    tenant fallback, and the paths in [`FIXED_PATHS`] so that no tenant
+//!    route can take them (config validation refuses it). A socket
+//!    protocol: its listener started in `crate::server`, beside syslog's,
+//!    with `crate::listen::tcp` doing the accepting.
+//! 3. Tests in the integration suite driving a real client of that
+//!    protocol, and a guide page under `docs/guides/`.
+//!
+//! The dependency rule (`docs/architecture.md`): sources use the
+//! pipeline, tenants and listen; nothing below the sources uses them.
+
+pub mod http;
+pub mod syslog;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+/// Fixed paths of protocol endpoints and the source serving each. None
+/// yet: the compat sources add theirs here.
+pub const FIXED_PATHS: &[(&str, &str)] = &[];
+
+/// The routes of protocol endpoints at fixed paths, matched before the
+/// tenant fallback (see [`FIXED_PATHS`]).
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+}

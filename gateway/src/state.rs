@@ -1,0 +1,60 @@
+//! What request handlers share: the [`Core`] of a recovered gateway, and
+//! the [`AppState`] that holds it once recovery is done.
+
+use std::sync::{Arc, OnceLock};
+
+use crate::archive;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::filter;
+use crate::hot::HotIndex;
+use crate::pipeline::Pipeline;
+use crate::replay;
+use crate::telemetry::Metrics;
+use crate::tenants::Policy;
+use crate::wal::Wal;
+
+/// Everything a request needs once recovery is done.
+pub struct Core {
+    /// The config the gateway started with (tenants: see [`Core::policy`]).
+    pub config: Config,
+    /// The only way into the WAL.
+    pub pipeline: Arc<Pipeline>,
+    /// The WAL, for its gauges (sources write through the pipeline).
+    pub wal: Wal,
+    pub hot: Arc<HotIndex>,
+    pub filters: Arc<filter::Registry>,
+    /// The archive's store and writer status (`None`: archive disabled).
+    pub archive: Option<Archive>,
+    pub replays: replay::Replays,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The cold archive as the API sees it.
+pub struct Archive {
+    pub store: Arc<dyn archive::store::ObjectStore>,
+    pub status: Arc<archive::writer::Status>,
+}
+
+impl Core {
+    /// The current tenants, routes and limits.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.pipeline.policy()
+    }
+}
+
+/// Shared by every handler. `core` is set once recovery is done; until
+/// then `/readyz` and ingest answer 503.
+pub struct AppState {
+    pub core: OnceLock<Arc<Core>>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// The core, or 503 while recovering.
+    pub fn core(&self) -> Result<&Arc<Core>, ApiError> {
+        self.core.get().ok_or_else(|| {
+            ApiError::Unavailable("recovering the write-ahead log; not ready yet".into())
+        })
+    }
+}

@@ -1,0 +1,266 @@
+//! WAL consumers: the hot indexer, the archive writer and the idempotency
+//! table each read the log from their own checkpoint. [`Consumer`] is
+//! what one of them does with records; [`Driver`] is the loop they share:
+//! read what is durable, hand it over, let the consumer make its work
+//! durable, move its WAL checkpoint, report the lag, wait, stop, give up.
+//!
+//! A consumer is a small impl: `consume` a record (decode, index, add to an
+//! object), `flush` when its own rule says so (commit every interval,
+//! upload a full round) and return the position now durable, `pending`
+//! while some of its work is not.
+//!
+//! ## Stopping
+//! The driver runs until its stop flag is set *and* the consumer has
+//! consumed and flushed everything durable. While stopping, failures are
+//! counted: after [`Consumer::GIVE_UP_WHILE_STOPPING`] in a row the driver
+//! ends without the rest (what was not flushed is still in the WAL, past
+//! the checkpoint, and is consumed again at the next start). Outside
+//! shutdown a failure is logged and retried after [`RETRY`].
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::gauge::Gauge;
+
+use super::{Lsn, Record, Wal, WalReader};
+
+/// Pause after a failed step outside shutdown.
+pub const RETRY: Duration = Duration::from_millis(500);
+/// Longest wait for new records, so a stop is noticed soon.
+pub const MAX_WAIT: Duration = Duration::from_millis(200);
+/// How often [`Consumer::housekeeping`] runs (retention, expiry).
+pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
+/// Why the driver asks a consumer to flush, and where it stands.
+pub struct Flush<'a> {
+    /// Everything before this position has been consumed.
+    pub position: Lsn,
+    /// Everything durable has been consumed.
+    pub caught_up: bool,
+    /// The consumer refused the next record ([`Consumer::accepts`]): its
+    /// unit of work is full and must be flushed before it can go on.
+    pub full: bool,
+    stop: &'a AtomicBool,
+    wal: &'a Wal,
+}
+
+impl Flush<'_> {
+    /// The durable end of the WAL now (a long flush reports its lag).
+    pub fn durable_lsn(&self) -> Lsn {
+        self.wal.durable_lsn()
+    }
+
+    /// Whether the gateway is stopping (read afresh: a long flush checks it
+    /// while it retries).
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// One reader of the WAL with its own checkpoint.
+pub trait Consumer {
+    /// Its checkpoint's name in the WAL and in log lines.
+    const NAME: &'static str;
+    /// WAL payload bytes read per step (bounds memory and step time).
+    const READ_BYTES: usize;
+    /// Failures in a row, while stopping, before the driver gives up.
+    const GIVE_UP_WHILE_STOPPING: usize = 3;
+
+    /// Where it resumes: everything before this is durably processed.
+    fn checkpoint(&self) -> Lsn;
+
+    /// Whether the record at `lsn` may join the work in hand; `false` makes
+    /// the driver flush first.
+    fn accepts(&self, _lsn: Lsn) -> bool {
+        true
+    }
+
+    /// Processes one durable record. An error is logged and the record is
+    /// not offered again.
+    fn consume(&mut self, record: Record) -> Result<(), String>;
+
+    /// Makes consumed work durable if its rule says it is due (always when
+    /// stopping and caught up, or when full). Returns the position now
+    /// durable, to become the WAL checkpoint, or `None` if nothing moved.
+    fn flush(&mut self, at: &Flush) -> Result<Option<Lsn>, String>;
+
+    /// Whether consumed work is not yet durable.
+    fn pending(&self) -> bool;
+
+    /// Time until a flush is due with no new records (`None`: none pending).
+    fn flush_in(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Periodic work: retention, expiry (every [`HOUSEKEEPING_EVERY`]).
+    fn housekeeping(&mut self) {}
+
+    /// The gauge of durable WAL bytes not yet past its checkpoint.
+    fn lag_gauge(&self) -> Option<&Gauge> {
+        None
+    }
+
+    /// Called once when the driver ends: `complete` when everything was
+    /// flushed, `false` when it gave up.
+    fn finish(self, _complete: bool)
+    where
+        Self: Sized,
+    {
+    }
+}
+
+/// The loop that feeds one consumer from the WAL.
+pub struct Driver<C: Consumer> {
+    consumer: C,
+    wal: Wal,
+    reader: WalReader,
+    /// Records read but not yet accepted.
+    carry: VecDeque<Record>,
+    checkpoint: Lsn,
+    stop: Arc<AtomicBool>,
+    /// Failures in a row while stopping.
+    failures: usize,
+}
+
+impl<C: Consumer> Driver<C> {
+    /// Registers the consumer's checkpoint with the WAL (segments it still
+    /// needs are kept) and positions a reader there.
+    pub fn new(consumer: C, wal: Wal, stop: Arc<AtomicBool>) -> Driver<C> {
+        let checkpoint = consumer.checkpoint();
+        wal.register_consumer(C::NAME, checkpoint);
+        Driver {
+            reader: wal.reader(checkpoint),
+            consumer,
+            wal,
+            carry: VecDeque::new(),
+            checkpoint,
+            stop,
+            failures: 0,
+        }
+    }
+
+    /// The consumer, e.g. for a test.
+    pub fn consumer_mut(&mut self) -> &mut C {
+        &mut self.consumer
+    }
+
+    /// Where the next record to consume starts.
+    fn position(&self) -> Lsn {
+        self.carry.front().map_or(self.reader.position(), |r| r.lsn)
+    }
+
+    /// Reads what is durable, consumes what the consumer accepts, and
+    /// flushes if due. Returns the records consumed, and whether the flush
+    /// failed.
+    fn step(&mut self) -> (usize, Result<(), String>) {
+        if self.carry.is_empty() {
+            match self.reader.read_available(C::READ_BYTES) {
+                Ok(records) => self.carry.extend(records),
+                Err(e) => return (0, Err(format!("reading the WAL failed: {e}"))),
+            }
+        }
+        let mut consumed = 0;
+        while let Some(record) = self.carry.front() {
+            if !self.consumer.accepts(record.lsn) {
+                break;
+            }
+            let record = self.carry.pop_front().expect("front exists");
+            let lsn = record.lsn;
+            if let Err(e) = self.consumer.consume(record) {
+                tracing::error!(consumer = C::NAME, lsn, error = %e, "WAL record not processed");
+            }
+            consumed += 1;
+        }
+        let position = self.position();
+        let at = Flush {
+            position,
+            caught_up: self.carry.is_empty() && position >= self.wal.durable_lsn(),
+            full: !self.carry.is_empty(),
+            stop: &self.stop,
+            wal: &self.wal,
+        };
+        let flushed = match self.consumer.flush(&at) {
+            Ok(Some(lsn)) => {
+                self.checkpoint = lsn;
+                if let Err(e) = self.wal.set_checkpoint(C::NAME, lsn) {
+                    tracing::error!(consumer = C::NAME, error = %e, "WAL checkpoint failed");
+                }
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        (consumed, flushed)
+    }
+
+    /// Steps until everything durable now is consumed and flushed; the
+    /// first failure is returned (start-up, before serving).
+    pub fn catch_up(&mut self) -> Result<(), String> {
+        loop {
+            let (consumed, flushed) = self.step();
+            flushed?;
+            if consumed == 0 && self.carry.is_empty() && !self.consumer.pending() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs until stopped and caught up (or given up).
+    pub fn run(mut self) {
+        let mut housekeeping: Option<Instant> = None;
+        loop {
+            let stopping = self.stop.load(Ordering::Acquire);
+            let (consumed, flushed) = self.step();
+            match flushed {
+                Ok(()) => self.failures = 0,
+                Err(e) if self.stop.load(Ordering::Acquire) => {
+                    self.failures += 1;
+                    tracing::error!(consumer = C::NAME, error = %e, failures = self.failures, "failed while stopping");
+                    if self.failures >= C::GIVE_UP_WHILE_STOPPING {
+                        tracing::error!(
+                            consumer = C::NAME,
+                            from = self.checkpoint,
+                            "stopping without its last work; the WAL keeps it for the next start"
+                        );
+                        self.consumer.finish(false);
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(consumer = C::NAME, error = %e, "failed; retrying");
+                    std::thread::sleep(RETRY);
+                }
+            }
+            let caught_up = self.carry.is_empty() && self.position() >= self.wal.durable_lsn();
+            if stopping && caught_up && !self.consumer.pending() {
+                self.consumer.finish(true);
+                return;
+            }
+            if housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
+                self.consumer.housekeeping();
+                housekeeping = Some(Instant::now());
+            }
+            if let Some(gauge) = self.consumer.lag_gauge() {
+                gauge.set(self.wal.durable_lsn().saturating_sub(self.checkpoint) as i64);
+            }
+            if consumed == 0 && self.carry.is_empty() {
+                let wait = self
+                    .consumer
+                    .flush_in()
+                    .map_or(MAX_WAIT, |d| d.min(MAX_WAIT));
+                self.wal
+                    .wait_past(self.position(), wait.max(Duration::from_millis(1)));
+            }
+        }
+    }
+
+    /// Runs [`Driver::run`] on a thread of its own, `thread`, at `nice`.
+    pub fn spawn(self, thread: &str, nice: i32) -> std::io::Result<std::thread::JoinHandle<()>>
+    where
+        C: Send + 'static,
+    {
+        crate::background::spawn(thread, nice, move || self.run())
+    }
+}

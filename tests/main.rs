@@ -1,0 +1,21 @@
+//! The integration tests: one binary (one link of wasmtime, tantivy and the
+//! AWS SDK), a module per area, shared helpers in [`common`]. Each drives
+//! the real gateway on 127.0.0.1:0 (in process, or the `logway` binary as
+//! a child) with real clients, files and an S3-protocol server.
+
+mod common;
+
+mod archive;
+mod cli;
+mod durability;
+mod filter_sandbox;
+mod filters;
+mod http;
+mod ingest;
+mod limits;
+mod loghub;
+mod object_store;
+mod otlp;
+mod replay;
+mod syslog;
+mod tls;
