@@ -465,14 +465,8 @@ async fn health_readiness_and_metric_names() {
 #[tokio::test]
 async fn field_mapping_promotes_a_services_own_names() {
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
+    let tenants = format!(
         r#"
-[server]
-http_addr = "127.0.0.1:0"
-[storage]
-data_dir = "{dir}"
-[hot]
-commit_interval = "100ms"
 [[tenants]]
 name = "a"
 ingest_keys = ["{A_INGEST}"]
@@ -482,10 +476,9 @@ routes = [
   {{ path = "/svc", type = "svc_logs", fields = {{ message = ["Title"], service = ["Svc"] }} }},
   {{ path = "/plain", type = "plain_logs" }},
 ]
-"#,
-        dir = dir.path().display()
+"#
     );
-    let gw = TestGateway::start(logway::Config::from_toml(&text).unwrap()).await;
+    let gw = TestGateway::start(config_with(dir.path(), &tenants)).await;
     let post = |path: &'static str, body: Value| {
         gw.post(path, A_INGEST)
             .header("content-type", "application/json")

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 mod common;
+mod cpu;
 use clap::Parser;
 use common::{fetch_metrics, metric};
 
@@ -274,6 +275,9 @@ async fn main() -> anyhow::Result<()> {
         if args.gzip { ", gzip" } else { "" }
     );
 
+    // The gateway's CPU from here to the end of the drain: ingest, index
+    // (catch-up included) and archive, per event.
+    let cpu_start = cpu::seconds_of(child.id());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for conn in 0..args.connections {
@@ -408,6 +412,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let drain = drain_start.elapsed();
+    let cpu = cpu::seconds_of(pid) - cpu_start;
     let hwm = proc_status_kib(pid, "VmHWM:");
     peak_rss_kib = peak_rss_kib.max(hwm);
 
@@ -444,6 +449,11 @@ async fn main() -> anyhow::Result<()> {
         ms(percentile(&visible, 0.5)),
         ms(visible.last().copied().unwrap_or_default()),
         visible.len()
+    );
+    println!(
+        "gateway CPU:  {cpu:.1} s during the load and the drain = {:.2} CPU-seconds per 1M events ({:.2} cores on average)",
+        cpu * 1e6 / total_accepted.max(1.0),
+        cpu / (secs + drain.as_secs_f64())
     );
     println!(
         "gateway RSS:  peak {:.0} MiB (anonymous memory, sampled during the load and the drain: peak {:.0} MiB)",

@@ -17,16 +17,9 @@ pub const RETRY_AFTER_SECS: u64 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error(
-        "no key: send `Authorization: Bearer <key>`, an `X-Logway-Key` header, or a `key` query parameter"
-    )]
-    NoKey,
-    #[error("unknown key")]
-    UnknownKey,
-    #[error(
-        "the client certificate ({0}) is not listed in any tenant's ingest_cert_names; send a key or a listed certificate"
-    )]
-    UnknownCert(String),
+    /// No, unknown or unfit key or certificate; no route.
+    #[error(transparent)]
+    Access(#[from] AccessError),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -62,9 +55,14 @@ impl ApiError {
     /// The one status mapping.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::NoKey | ApiError::UnknownKey | ApiError::UnknownCert(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Access(e) => match e {
+                AccessError::NoKey | AccessError::UnknownKey | AccessError::UnknownCert(_) => {
+                    StatusCode::UNAUTHORIZED
+                }
+                AccessError::Forbidden(_) => StatusCode::FORBIDDEN,
+                AccessError::NoRoute(_) => StatusCode::NOT_FOUND,
+                AccessError::BadType(_) => StatusCode::BAD_REQUEST,
+            },
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -83,9 +81,14 @@ impl ApiError {
     /// Stable machine-readable code.
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::NoKey => "no_key",
-            ApiError::UnknownKey => "unknown_key",
-            ApiError::UnknownCert(_) => "unknown_client_certificate",
+            ApiError::Access(e) => match e {
+                AccessError::NoKey => "no_key",
+                AccessError::UnknownKey => "unknown_key",
+                AccessError::UnknownCert(_) => "unknown_client_certificate",
+                AccessError::Forbidden(_) => "forbidden",
+                AccessError::NoRoute(_) => "not_found",
+                AccessError::BadType(_) => "bad_request",
+            },
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
@@ -102,24 +105,11 @@ impl ApiError {
     }
 }
 
-impl From<AccessError> for ApiError {
-    fn from(e: AccessError) -> Self {
-        match e {
-            AccessError::NoKey => ApiError::NoKey,
-            AccessError::UnknownKey => ApiError::UnknownKey,
-            AccessError::UnknownCert(names) => ApiError::UnknownCert(names),
-            AccessError::Forbidden(m) => ApiError::Forbidden(m),
-            AccessError::NoRoute(m) => ApiError::NotFound(m),
-            AccessError::BadType(m) => ApiError::BadRequest(m),
-        }
-    }
-}
-
 impl From<pipeline::Error> for ApiError {
     fn from(e: pipeline::Error) -> Self {
         use pipeline::Error;
         match e {
-            Error::Access(e) => e.into(),
+            Error::Access(e) => ApiError::Access(e),
             Error::Limited(r) => match r.retry_after {
                 Some(retry_after) => ApiError::RateLimited {
                     limit: r.limit,

@@ -15,8 +15,9 @@ pub const A_ADMIN: &str = "a-admin-key-0001";
 pub const B_INGEST: &str = "b-ingest-key-0001";
 pub const B_ADMIN: &str = "b-admin-key-0001";
 
-/// Two tenants with keys and routes; `extra` is appended (more sections).
-pub fn two_tenant_config(data_dir: &Path, extra: &str) -> Config {
+/// A gateway on 127.0.0.1:0 over `data_dir`, committing every 100 ms;
+/// `rest` (more sections, the tenants) is appended.
+pub fn config_with(data_dir: &Path, rest: &str) -> Config {
     let text = format!(
         r#"
 [server]
@@ -25,6 +26,16 @@ http_addr = "127.0.0.1:0"
 data_dir = "{dir}"
 [hot]
 commit_interval = "100ms"
+{rest}"#,
+        dir = data_dir.display()
+    );
+    Config::from_toml(&text).expect("test config is valid")
+}
+
+/// Two tenants with keys and routes; `extra` is appended (more sections).
+pub fn two_tenant_config(data_dir: &Path, extra: &str) -> Config {
+    let text = format!(
+        r#"
 {extra}
 [[tenants]]
 name = "a"
@@ -38,10 +49,9 @@ name = "b"
 ingest_keys = ["{B_INGEST}"]
 admin_keys = ["{B_ADMIN}"]
 routes = [{{ path = "/b/app", type = "app_logs" }}]
-"#,
-        dir = data_dir.display()
+"#
     );
-    Config::from_toml(&text).expect("test config is valid")
+    config_with(data_dir, &text)
 }
 
 pub struct TestGateway {

@@ -273,11 +273,14 @@ impl Consumer for Writer {
         self.state.checkpoint
     }
 
-    /// A round is full at `archive.max_object_bytes`, and a round left
-    /// pending by a crash ends exactly where it ended then.
+    /// A round is full at `archive.max_object_bytes`; a round left pending
+    /// by a crash ends exactly where it ended then, whatever the config
+    /// says now.
     fn accepts(&self, lsn: Lsn) -> bool {
-        !(self.state.pending.is_some_and(|p| lsn >= p.end)
-            || self.round_bytes >= self.config.max_object_bytes)
+        match self.state.pending {
+            Some(p) => lsn < p.end,
+            None => self.round_bytes < self.config.max_object_bytes,
+        }
     }
 
     fn consume(&mut self, record: Record) -> Result<(), String> {
@@ -286,17 +289,24 @@ impl Consumer for Writer {
     }
 
     fn flush(&mut self, at: &Flush) -> Result<Option<Lsn>, String> {
-        let due = self.state.pending.map(|p| p.end) == Some(at.position)
-            || self.round_bytes >= self.config.max_object_bytes
-            || self
-                .round_opened
-                .is_some_and(|t| t.elapsed() >= self.config.max_object_age)
-            || (at.caught_up && at.stopping());
+        // A round redone after a crash is uploaded whole, to the keys it
+        // had then; a new one when full, old or the last.
+        let due = match self.state.pending {
+            Some(p) => at.position >= p.end,
+            None => {
+                self.round_bytes >= self.config.max_object_bytes
+                    || self
+                        .round_opened
+                        .is_some_and(|t| t.elapsed() >= self.config.max_object_age)
+                    || (at.caught_up && at.stopping())
+            }
+        };
         if !due || at.position <= self.state.checkpoint {
             return Ok(None);
         }
-        self.flush_round(at.position, at)?;
-        Ok(Some(at.position))
+        let end = self.state.pending.map_or(at.position, |p| p.end);
+        self.flush_round(end, at)?;
+        Ok(Some(end))
     }
 
     fn pending(&self) -> bool {

@@ -212,6 +212,7 @@ impl<C: Consumer> Driver<C> {
         let mut housekeeping: Option<Instant> = None;
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
+            let checkpoint_before = self.checkpoint;
             let (consumed, flushed) = self.step();
             match flushed {
                 Ok(()) => self.failures = 0,
@@ -252,6 +253,10 @@ impl<C: Consumer> Driver<C> {
                     .map_or(MAX_WAIT, |d| d.min(MAX_WAIT));
                 self.wal
                     .wait_past(self.position(), wait.max(Duration::from_millis(1)));
+            } else if consumed == 0 && self.checkpoint == checkpoint_before {
+                // The consumer refuses the next record and its flush moved
+                // nothing: never spin on it.
+                std::thread::sleep(MAX_WAIT);
             }
         }
     }

@@ -164,27 +164,8 @@ impl Wal {
     /// Opens (or creates) the WAL in `dir`, cutting a torn tail, and starts
     /// the writer thread.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, WalWriterThread), WalError> {
-        let segment::Opened {
-            segments,
-            free,
-            torn,
-            disk,
-            file,
-            durable,
-        } = segment::open_dir(dir)?;
-        let shared = Arc::new(Shared {
-            dir: dir.to_path_buf(),
-            opts: opts.clone(),
-            segments: Mutex::new(segments),
-            durable: AtomicU64::new(durable),
-            disk_bytes: AtomicU64::new(disk),
-            pending_bytes: AtomicU64::new(0),
-            torn_bytes: AtomicU64::new(torn),
-            free: Mutex::new(free),
-            consumers: Mutex::new(BTreeMap::new()),
-            wake: (Mutex::new(()), Condvar::new()),
-            closed: AtomicBool::new(false),
-        });
+        let (shared, file) = segment::open_dir(dir, opts.clone())?;
+        let shared = Arc::new(shared);
         let (tx, rx) = mpsc::channel(opts.queue_len.max(1));
         let writer_shared = shared.clone();
         let thread = std::thread::Builder::new()

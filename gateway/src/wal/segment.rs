@@ -2,13 +2,15 @@
 //! torn tail, rotation into a recycled (`.free`) or new file, and trimming
 //! what every consumer has passed (the design notes are in [`super`]).
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 
 use super::record::valid_prefix;
-use super::{Lsn, MAX_FREE, Shared, WalError};
+use super::{Lsn, MAX_FREE, Shared, WalError, WalOptions};
 use crate::disk_format::{self, FormatError};
 
 pub(super) const FORMAT: &str = "3";
@@ -52,19 +54,9 @@ fn check_format(dir: &Path, has_segments: bool) -> Result<(), WalError> {
     })
 }
 
-/// What a scan of the WAL directory found.
-pub(super) struct Opened {
-    pub segments: Vec<Segment>,
-    pub free: Vec<PathBuf>,
-    pub torn: u64,
-    pub disk: u64,
-    /// The active segment, positioned at its end.
-    pub file: File,
-    pub durable: Lsn,
-}
-
-/// Opens (or creates) the segments in `dir`, cutting a torn tail.
-pub(super) fn open_dir(dir: &Path) -> Result<Opened, WalError> {
+/// Opens (or creates) the segments in `dir`, cutting a torn tail: the
+/// WAL's state, and the active segment positioned at its end.
+pub(super) fn open_dir(dir: &Path, opts: WalOptions) -> Result<(Shared, File), WalError> {
     fs::create_dir_all(dir)?;
     let names: Vec<String> = fs::read_dir(dir)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -116,14 +108,20 @@ pub(super) fn open_dir(dir: &Path) -> Result<Opened, WalError> {
             (f, 0)
         }
     };
-    Ok(Opened {
-        segments,
-        free,
-        torn,
-        disk,
-        file,
-        durable,
-    })
+    let shared = Shared {
+        dir: dir.to_path_buf(),
+        opts,
+        segments: Mutex::new(segments),
+        durable: AtomicU64::new(durable),
+        disk_bytes: AtomicU64::new(disk),
+        pending_bytes: AtomicU64::new(0),
+        torn_bytes: AtomicU64::new(torn),
+        free: Mutex::new(free),
+        consumers: Mutex::new(BTreeMap::new()),
+        wake: (Mutex::new(()), Condvar::new()),
+        closed: AtomicBool::new(false),
+    };
+    Ok((shared, file))
 }
 
 /// Recycles or deletes the sealed segments that end at or before `min`.
