@@ -13,15 +13,20 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 
 # Real clients the tests drive: curl (HTTPS), util-linux logger and rsyslog
-# (syslog, rsyslog forwarding with omfwd), zstd and jq (archived objects),
-# python3 (the docs and dependency checks).
+# (syslog, rsyslog forwarding with omfwd, omelasticsearch), zstd and jq
+# (archived objects), python3 (the docs and dependency checks, Python
+# clients), Debian's python3-elasticsearch 7.x, node and npm.
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v logger >/dev/null || need+=(bsdutils)
 [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
+[ -f /usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so ] || need+=(rsyslog-elasticsearch)
 command -v zstd >/dev/null || need+=(zstd)
 command -v jq >/dev/null || need+=(jq)
 command -v python3 >/dev/null || need+=(python3)
+/usr/bin/python3 -c "import elasticsearch" 2>/dev/null || need+=(python3-elasticsearch)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
@@ -31,6 +36,25 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+# PyPI and npm clients, in a folder outside the clone that later runs
+# reuse (reinstalled when tests/clients/ asks for other versions).
+export LOGWAY_CLIENTS="${LOGWAY_CLIENTS:-$HOME/.cache/logway-clients}"
+mkdir -p "$LOGWAY_CLIENTS/node"
+stamp="$(cat tests/clients/requirements.txt tests/clients/package.json | sha256sum | cut -c1-16)"
+if [ "$(cat "$LOGWAY_CLIENTS/stamp" 2>/dev/null)" != "$stamp" ]; then
+  if ! python3 -m venv --clear "$LOGWAY_CLIENTS/venv"; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get install -y -qq python3-venv && python3 -m venv --clear "$LOGWAY_CLIENTS/venv"
+    else
+      echo "python3 -m venv failed: install python3-venv" >&2; exit 1
+    fi
+  fi
+  "$LOGWAY_CLIENTS/venv/bin/pip" install -q --cache-dir "$LOGWAY_CLIENTS/pip-cache" -r tests/clients/requirements.txt
+  cp tests/clients/package.json "$LOGWAY_CLIENTS/node/package.json"
+  (cd "$LOGWAY_CLIENTS/node" && npm install --silent --no-audit --no-fund --cache "$LOGWAY_CLIENTS/npm-cache")
+  echo "$stamp" > "$LOGWAY_CLIENTS/stamp"
+fi
+
 # The Loghub test reads real logs from ../shared/data/loghub (beside the clone).
 if [ ! -d ../shared/data/loghub ]; then
   echo "../shared/data/loghub is missing: the Loghub test needs it" >&2

@@ -8,6 +8,7 @@ mod common;
 mod archive;
 mod cli;
 mod durability;
+mod elastic;
 mod filter_sandbox;
 mod filters;
 mod http;

@@ -57,6 +57,10 @@ pub struct BatchHeader {
     /// Groups of events by log type, when they differ from `type`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub types: Vec<TypeRun>,
+    /// Hashes of the client-chosen event ids first stored by this batch
+    /// (`crate::pipeline::event_ids`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_ids: Vec<u64>,
 }
 
 impl BatchHeader {
@@ -78,6 +82,7 @@ impl BatchHeader {
             n,
             idempotency,
             types,
+            event_ids: Vec::new(),
         }
     }
 }
@@ -222,6 +227,7 @@ mod tests {
                     n: 1,
                 },
             ],
+            event_ids: vec![7, u64::MAX],
         };
         let bytes = encode(
             &header,
@@ -245,6 +251,7 @@ mod tests {
             n,
             idempotency: None,
             types: Vec::new(),
+            event_ids: Vec::new(),
         }
     }
 

@@ -121,6 +121,8 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_request_duration: HistogramFamily,
     pub idempotent_replays: Counter,
+    pub event_ids: Gauge,
+    pub event_ids_forgotten: Counter,
     pub requests_limited: Family<LimitLabels, Counter>,
     pub limiter_client_keys: Gauge,
     pub wal_bytes: Gauge,
@@ -164,6 +166,8 @@ impl Metrics {
             http_requests: Family::default(),
             http_request_duration: Family::new_with_constructor(latency_histogram),
             idempotent_replays: Counter::default(),
+            event_ids: Gauge::default(),
+            event_ids_forgotten: Counter::default(),
             requests_limited: Family::default(),
             limiter_client_keys: Gauge::default(),
             wal_bytes: Gauge::default(),
@@ -220,6 +224,16 @@ impl Metrics {
             "idempotent_replays",
             "Requests answered from the idempotency table",
             m.idempotent_replays.clone(),
+        );
+        registry.register(
+            "event_ids",
+            "Client-chosen event ids remembered (an Elasticsearch _id), to store each once",
+            m.event_ids.clone(),
+        );
+        registry.register(
+            "event_ids_forgotten",
+            "Client-chosen event ids forgotten before their window ended (idempotency.max_event_ids)",
+            m.event_ids_forgotten.clone(),
         );
         registry.register(
             "requests_limited",

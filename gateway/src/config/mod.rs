@@ -24,6 +24,7 @@ pub use crate::hot::config::{HotConfig, SearchConfig};
 pub use crate::listen::tls::TlsConfig;
 pub use crate::pipeline::config::{IdempotencyConfig, LimitsConfig};
 pub use crate::server::config::{ServerConfig, StorageConfig};
+pub use crate::sources::elastic::config::ElasticsearchConfig;
 pub use crate::sources::syslog::config::SyslogConfig;
 pub use crate::telemetry::TelemetryConfig;
 pub use crate::tenants::config::{RateLimitConfig, RateLimitDefaults, RouteConfig, TenantConfig};
@@ -62,6 +63,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub rate_limits: RateLimitDefaults,
     pub filters: FiltersConfig,
+    pub elasticsearch: ElasticsearchConfig,
     pub syslog: Vec<SyslogConfig>,
     pub tenants: Vec<TenantConfig>,
 }
@@ -80,6 +82,7 @@ impl Default for Config {
             telemetry: TelemetryConfig::default(),
             rate_limits: RateLimitDefaults::default(),
             filters: FiltersConfig::default(),
+            elasticsearch: ElasticsearchConfig::default(),
             syslog: Vec::new(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
         }
@@ -152,7 +155,22 @@ impl Config {
     /// Checks every section, then what spans sections.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
-        crate::tenants::config::validate(&self.tenants, crate::server::router::reserved)?;
+        self.elasticsearch.validate()?;
+        let es = &self.elasticsearch.path;
+        if crate::server::router::reserved(es).is_some() || es.starts_with("/v1/") {
+            return Err(invalid(
+                "elasticsearch.path",
+                format!("`{es}` is a path the gateway serves itself"),
+            ));
+        }
+        let reserved = |path: &str| {
+            crate::server::router::reserved(path).or_else(|| {
+                self.elasticsearch
+                    .serves(path)
+                    .then_some("the Elasticsearch API, elasticsearch.path")
+            })
+        };
+        crate::tenants::config::validate(&self.tenants, reserved)?;
         if self.open_mode() {
             if self.tenants.len() > 1 {
                 return Err(invalid(

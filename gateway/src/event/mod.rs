@@ -114,6 +114,11 @@ fn new_id(ctx: &EventContext) -> String {
     ulid::Ulid::from_datetime(ctx.received.into()).to_string()
 }
 
+/// A new event id: a ULID of the receive time (ids are time-sortable).
+pub fn new_event_id(received: OffsetDateTime) -> String {
+    ulid::Ulid::from_datetime(received.into()).to_string()
+}
+
 impl<'a, F: Fields> Stored<'a, F> {
     /// An event with only what the request gives: id, tenant, type, times
     /// (its own time is unknown: `received_at`), request id, message.
@@ -175,8 +180,8 @@ pub fn check_fields(obj: &Map<String, Value>, max_fields: usize) -> Result<(), S
 }
 
 /// Builds the stored event from one JSON object of the request (checked
-/// with [`check_fields`] first).
-pub fn from_object(mut obj: Map<String, Value>, ctx: &EventContext) -> Vec<u8> {
+/// with [`check_fields`] first); `id` is the id the client chose, if any.
+pub fn from_object(mut obj: Map<String, Value>, ctx: &EventContext, id: Option<String>) -> Vec<u8> {
     let names = ctx.fields;
     // The first time field present decides; one we cannot read stays in
     // `fields` as sent, and the event keeps `received_at`.
@@ -202,7 +207,7 @@ pub fn from_object(mut obj: Map<String, Value>, ctx: &EventContext) -> Vec<u8> {
     } else {
         None
     };
-    let stored = Stored {
+    let mut stored = Stored {
         timestamp: &timestamp,
         level,
         service,
@@ -211,6 +216,9 @@ pub fn from_object(mut obj: Map<String, Value>, ctx: &EventContext) -> Vec<u8> {
         message: message.as_deref(),
         ..Stored::base(ctx, None, obj)
     };
+    if let Some(id) = id {
+        stored.id = id;
+    }
     serde_json::to_vec(&stored).expect("event serializes")
 }
 
@@ -335,7 +343,7 @@ mod tests {
 
     fn build(v: Value) -> Value {
         let Value::Object(m) = v else { panic!() };
-        serde_json::from_slice(&from_object(m, &ctx())).unwrap()
+        serde_json::from_slice(&from_object(m, &ctx(), None)).unwrap()
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! A plain TCP accept loop for stream protocols (syslog today): a bound on
+//! A plain TCP accept loop for stream protocols (syslog, Beats): a bound on
 //! open connections, an optional TLS handshake within a deadline, and the
 //! verified client certificate's names handed to the protocol's handler.
 //! On shutdown it stops accepting and waits for every connection to end
@@ -9,15 +9,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use super::accept_bounded;
 use super::tls::{ClientCert, Tls};
 
+/// What a connection is: bytes both ways, plain or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
 /// A connection's byte stream, plain or TLS.
-pub type Stream = Box<dyn AsyncRead + Send + Unpin>;
+pub type Stream = Box<dyn Io>;
 
 /// Accepts connections until shutdown and runs `handle` on each; returns
 /// once every connection has ended.

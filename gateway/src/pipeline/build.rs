@@ -58,11 +58,20 @@ struct Builder<'c> {
     errors: Vec<(usize, String)>,
     error_count: usize,
     reject_reasons: Vec<&'static str>,
+    /// Ids chosen for items, by line ascending; the first event built from
+    /// an item takes its id.
+    ids: Vec<(usize, Option<String>)>,
 }
 
 impl<'c> Builder<'c> {
-    fn new(ctx: &'c EventContext<'c>, max_line: usize, items: &[(usize, Item<'_>)]) -> Self {
+    fn new(
+        ctx: &'c EventContext<'c>,
+        max_line: usize,
+        items: &[(usize, Item<'_>)],
+        ids: Vec<(usize, String)>,
+    ) -> Self {
         Builder {
+            ids: ids.into_iter().map(|(l, id)| (l, Some(id))).collect(),
             ctx,
             max_line,
             lines: items.iter().map(|(line, _)| *line).collect(),
@@ -126,6 +135,12 @@ impl<'c> Builder<'c> {
     }
 
     /// A decoded object, unless it has too many fields.
+    /// The id chosen for the item of `line`, the first time it is asked.
+    fn take_id(&mut self, line: usize) -> Option<String> {
+        let i = self.ids.binary_search_by_key(&line, |(l, _)| *l).ok()?;
+        self.ids[i].1.take()
+    }
+
     fn object(
         &mut self,
         obj: serde_json::Map<String, serde_json::Value>,
@@ -134,7 +149,8 @@ impl<'c> Builder<'c> {
     ) -> bool {
         match event::check_fields(&obj, ctx.max_fields) {
             Ok(()) => {
-                self.events.push(event::from_object(obj, ctx));
+                let id = self.take_id(line);
+                self.events.push(event::from_object(obj, ctx, id));
                 self.outcome(line, Outcome::Stored);
                 true
             }
@@ -160,9 +176,15 @@ impl<'c> Builder<'c> {
     }
 }
 
-/// Items of a route without filters → stored events.
-pub fn unfiltered(items: Vec<(usize, Item<'_>)>, ctx: &EventContext, max_line: usize) -> Built {
-    let mut b = Builder::new(ctx, max_line, &items);
+/// Items of a route without filters → stored events; `ids` are ids the
+/// source chose for some items (by line, ascending).
+pub fn unfiltered(
+    items: Vec<(usize, Item<'_>)>,
+    ctx: &EventContext,
+    max_line: usize,
+    ids: Vec<(usize, String)>,
+) -> Built {
+    let mut b = Builder::new(ctx, max_line, &items, ids);
     for (line, item) in items {
         match item {
             Item::Object(obj, _) => {
@@ -187,15 +209,17 @@ pub fn unfiltered(items: Vec<(usize, Item<'_>)>, ctx: &EventContext, max_line: u
 /// Items through the route's filter chain, then stored events.
 /// `accepted` counts the items that decoded; what the filters did with
 /// them is in `dropped`, `dead_lettered` and the errors.
+/// An item's chosen id goes to the first object event built from it.
 pub fn filtered(
     items: Vec<(usize, Item<'_>)>,
     ctx: &EventContext,
     max_line: usize,
-    registry: &filter::Registry,
-    chain: &[filter::FilterRef],
+    ids: Vec<(usize, String)>,
+    filters: (&filter::Registry, &[filter::FilterRef]),
     info: &filter::BatchInfo,
 ) -> Built {
-    let mut b = Builder::new(ctx, max_line, &items);
+    let (registry, chain) = filters;
+    let mut b = Builder::new(ctx, max_line, &items, ids);
     let mut pending = Vec::with_capacity(items.len());
     for (line, item) in items {
         let (doc, raw) = match item {

@@ -13,6 +13,7 @@ pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_FIELDS_PER_EVENT: usize = 1000;
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(86_400);
+pub const DEFAULT_MAX_EVENT_IDS: usize = 1_000_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -53,12 +54,16 @@ pub struct IdempotencyConfig {
     /// How long an `Idempotency-Key` is remembered.
     #[serde(deserialize_with = "de_duration")]
     pub window: Duration,
+    /// Client-chosen event ids (an Elasticsearch `_id`) remembered at most,
+    /// within the same window; past it the oldest are forgotten first.
+    pub max_event_ids: usize,
 }
 
 impl Default for IdempotencyConfig {
     fn default() -> Self {
         IdempotencyConfig {
             window: DEFAULT_IDEMPOTENCY_WINDOW,
+            max_event_ids: DEFAULT_MAX_EVENT_IDS,
         }
     }
 }

@@ -16,6 +16,9 @@
 //!
 //! Like Stripe's API, a key that is still in flight answers 409, and a key
 //! reused with a different body answers 422.
+//!
+//! The same file and consumer keep the client-chosen event ids of
+//! [`super::event_ids`]: lines `{"ids":[hash,…],"at_ms"}`.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -26,6 +29,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::event_ids::EventIds;
 use crate::batch::{self, IdempotencyRecord};
 use crate::wal::consumer::{Consumer, Flush};
 use crate::wal::{Lsn, Record};
@@ -53,7 +57,13 @@ struct Line {
     body: String,
     #[serde(default)]
     at_ms: i64,
+    /// Event-id hashes stored at `at_ms`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ids: Vec<u64>,
 }
+
+/// Event-id hashes per line when the file is rewritten.
+const IDS_PER_LINE: usize = 1000;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -80,6 +90,8 @@ pub struct Idempotency {
     done: Mutex<HashMap<Key, Entry>>,
     in_flight: Mutex<HashSet<Key>>,
     path: PathBuf,
+    /// Client-chosen event ids, kept in the same file.
+    pub ids: Arc<EventIds>,
 }
 
 pub struct InFlightGuard {
@@ -110,10 +122,13 @@ impl Idempotency {
     pub fn open(
         data_dir: &Path,
         window: Duration,
+        max_event_ids: usize,
+        forgotten: prometheus_client::metrics::counter::Counter,
         now_ms: i64,
     ) -> io::Result<(Arc<Idempotency>, Lsn)> {
         let path = data_dir.join(FILE);
         let window_ms = window.as_millis() as i64;
+        let ids = Arc::new(EventIds::new(window_ms, max_event_ids, forgotten));
         let mut done = HashMap::new();
         let mut checkpoint = 0;
         if let Ok(f) = File::open(&path) {
@@ -124,6 +139,10 @@ impl Idempotency {
                 };
                 if let Some(c) = l.checkpoint {
                     checkpoint = c;
+                } else if !l.ids.is_empty() {
+                    if now_ms - l.at_ms < window_ms {
+                        ids.insert(&l.ids, l.at_ms);
+                    }
                 } else if let (Some(tenant), Some(key)) = (l.tenant, l.key)
                     && now_ms - l.at_ms < window_ms
                 {
@@ -144,6 +163,7 @@ impl Idempotency {
             done: Mutex::new(done),
             in_flight: Mutex::new(HashSet::new()),
             path,
+            ids,
         });
         table.rewrite(checkpoint)?;
         Ok((table, checkpoint))
@@ -211,9 +231,23 @@ impl Idempotency {
                 status: e.status,
                 body: e.body.clone(),
                 at_ms: e.at_ms,
+                ids: Vec::new(),
             };
             serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;
+        }
+        let live = self.ids.live();
+        for run in live.chunk_by(|a, b| a.1 == b.1) {
+            for part in run.chunks(IDS_PER_LINE) {
+                let line = Line {
+                    checkpoint: None,
+                    at_ms: part[0].1,
+                    ids: part.iter().map(|(h, _)| *h).collect(),
+                    ..checkpoint_line(0)
+                };
+                serde_json::to_writer(&mut out, &line)?;
+                out.write_all(b"\n")?;
+            }
         }
         serde_json::to_writer(&mut out, &checkpoint_line(checkpoint))?;
         out.write_all(b"\n")?;
@@ -243,6 +277,7 @@ fn checkpoint_line(lsn: Lsn) -> Line {
         status: 0,
         body: String::new(),
         at_ms: 0,
+        ids: Vec::new(),
     }
 }
 
@@ -291,6 +326,20 @@ impl Consumer for IdempotencyConsumer {
                 status: r.status,
                 body: r.body.clone(),
                 at_ms: header.received_ms,
+                ids: Vec::new(),
+            };
+            serde_json::to_writer(&mut self.out, &line).map_err(|e| e.to_string())?;
+            self.out.push(b'\n');
+        }
+        if !header.event_ids.is_empty() {
+            self.table
+                .ids
+                .insert(&header.event_ids, header.received_ms);
+            let line = Line {
+                checkpoint: None,
+                at_ms: header.received_ms,
+                ids: header.event_ids,
+                ..checkpoint_line(0)
             };
             serde_json::to_writer(&mut self.out, &line).map_err(|e| e.to_string())?;
             self.out.push(b'\n');
@@ -331,5 +380,6 @@ impl Consumer for IdempotencyConsumer {
 
     fn housekeeping(&mut self) {
         self.table.expire(crate::now_ms());
+        self.table.ids.expire(crate::now_ms());
     }
 }

@@ -24,6 +24,7 @@
 pub mod build;
 pub mod config;
 pub mod error;
+pub mod event_ids;
 pub mod idempotency;
 pub mod item;
 
@@ -44,6 +45,7 @@ use crate::wal::Wal;
 pub use build::{Built, Counts};
 use config::LimitsConfig;
 pub use error::Error;
+pub use event_ids::{Claim, Claimed};
 use idempotency::{Idempotency, InFlightGuard, Lookup};
 pub use item::{Item, Outcome};
 
@@ -85,8 +87,9 @@ impl Authenticated {
         &self.policy.tenants.tenants[self.index]
     }
 
-    /// `path` → the tenant's route.
-    pub fn route(self, path: &str) -> Result<Admission, Error> {
+    /// `path` → the tenant's route (a source whose request spans several
+    /// routes, like a bulk of several indices, asks once per route).
+    pub fn route(&self, path: &str) -> Result<Admission, Error> {
         let tenant = self.tenant();
         let route = route::resolve(&self.policy.tenants, tenant, path)?;
         Ok(Admission {
@@ -94,7 +97,23 @@ impl Authenticated {
             path: path.to_string(),
             route,
             ip: self.ip,
-            policy: self.policy,
+            policy: self.policy.clone(),
+        })
+    }
+}
+
+impl Authenticated {
+    /// An index name of a compat protocol (an Elasticsearch `_index`) →
+    /// the tenant's route for it ([`route::resolve_index`]).
+    pub fn route_index(&self, index: &str) -> Result<Admission, Error> {
+        let tenant = self.tenant();
+        let (path, route) = route::resolve_index(&self.policy.tenants, tenant, index)?;
+        Ok(Admission {
+            tenant: tenant.name.clone(),
+            path,
+            route,
+            ip: self.ip,
+            policy: self.policy.clone(),
         })
     }
 }
@@ -150,6 +169,9 @@ pub struct Meta {
     /// bounds its items itself (syslog's `max_message_bytes`); else
     /// `limits.max_line_bytes`.
     pub max_line: Option<usize>,
+    /// Ids the source chose for items (a bulk action's `_id`), by line
+    /// ascending; the others get a new ULID.
+    pub event_ids: Vec<(usize, String)>,
 }
 
 impl Meta {
@@ -158,6 +180,7 @@ impl Meta {
             received: OffsetDateTime::now_utc(),
             request_id: None,
             max_line: None,
+            event_ids: Vec::new(),
         }
     }
 }
@@ -321,8 +344,9 @@ impl Pipeline {
         let route = &adm.route;
         let ctx = self.context(adm, meta);
         let max_line = meta.max_line.unwrap_or(self.limits.max_line_bytes);
+        let ids = meta.event_ids.clone();
         if route.filters.is_empty() {
-            return build::unfiltered(items, &ctx, max_line);
+            return build::unfiltered(items, &ctx, max_line, ids);
         }
         let info = filter::BatchInfo {
             tenant: &adm.tenant,
@@ -332,7 +356,8 @@ impl Pipeline {
             client_ip: adm.ip.map(|ip| ip.to_string()),
             fields: &route.fields,
         };
-        build::filtered(items, &ctx, max_line, &self.filters, &route.filters, &info)
+        let filters = (&*self.filters, &route.filters[..]);
+        build::filtered(items, &ctx, max_line, ids, filters, &info)
     }
 
     /// What the events of one batch share (for a source that builds some
@@ -356,7 +381,17 @@ impl Pipeline {
         built: Built,
         idempotency: Option<IdempotencyRecord>,
     ) -> Sealed {
-        let header = BatchHeader::new(
+        self.seal_with_ids(adm, built, idempotency, Vec::new())
+    }
+
+    fn seal_with_ids(
+        &self,
+        adm: &Admission,
+        built: Built,
+        idempotency: Option<IdempotencyRecord>,
+        event_ids: Vec<u64>,
+    ) -> Sealed {
+        let mut header = BatchHeader::new(
             &adm.tenant,
             &adm.route.log_type,
             unix_ms(built.received),
@@ -364,6 +399,7 @@ impl Pipeline {
             built.types,
             idempotency,
         );
+        header.event_ids = event_ids;
         let accepted = built.events.len() - built.reject_reasons.len();
         Sealed {
             payload: batch::encode(&header, &built.events, self.compress).into(),
@@ -372,6 +408,22 @@ impl Pipeline {
             accepted,
             rejected: built.reject_reasons,
         }
+    }
+
+    /// Client-chosen event ids remembered now.
+    pub fn event_ids_remembered(&self) -> usize {
+        self.idempotency.ids.len()
+    }
+
+    /// Claims client-chosen event ids of `adm`'s log type
+    /// ([`event_ids`]): one [`Claim`] per id, in order; the new ones are
+    /// held until [`Pipeline::store_checked`] makes them durable.
+    pub fn claim_ids(&self, adm: &Admission, ids: &[&str]) -> (Vec<Claim>, Claimed) {
+        let hashes: Vec<u64> = ids
+            .iter()
+            .map(|id| event_ids::id_hash(&adm.tenant, &adm.route.log_type, id))
+            .collect();
+        self.idempotency.ids.claim(&hashes, crate::now_ms())
     }
 
     /// Checks the events against the rate limits, seals them into one
@@ -386,16 +438,42 @@ impl Pipeline {
         if built.events.is_empty() {
             return Err(Error::Empty);
         }
-        self.limit(adm, Unit::Events, built.events.len())?;
+        self.check_events(adm, built.events.len())?;
+        self.store_checked(adm, built, answered, None).await
+    }
+
+    /// Checks `n` events against the rate limits (for a source that checks
+    /// several batches before storing any: [`Pipeline::store_checked`]).
+    pub fn check_events(&self, adm: &Admission, n: usize) -> Result<(), Error> {
+        self.limit(adm, Unit::Events, n)
+    }
+
+    /// [`Pipeline::store`] of events already checked against the limits,
+    /// with the event ids the batch claimed.
+    pub async fn store_checked(
+        &self,
+        adm: &Admission,
+        built: Built,
+        answered: Option<Answered>,
+        ids: Option<Claimed>,
+    ) -> Result<(), Error> {
+        if built.events.is_empty() {
+            return Err(Error::Empty);
+        }
         let (guard, record) = match answered {
             Some(a) => (Some(a.guard), Some(a.record)),
             None => (None, None),
         };
-        let sealed = self.seal(adm, built, record.clone());
+        let hashes = ids.as_ref().map(|c| c.hashes().to_vec()).unwrap_or_default();
+        let sealed = self.seal_with_ids(adm, built, record.clone(), hashes);
         self.wal.append(sealed.payload.clone()).await?;
         self.count(&sealed);
+        let now = crate::now_ms();
         if let (Some(guard), Some(record)) = (guard, &record) {
-            guard.complete(record, crate::now_ms());
+            guard.complete(record, now);
+        }
+        if let Some(ids) = ids {
+            ids.complete(now);
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! entry point `main` and the tests call.
 //!
 //! ## Start-up
-//! 1. Validate the config; bind the HTTP listener and every syslog
-//!    listener (a port in use fails the start at once); load TLS.
+//! 1. Validate the config; bind the HTTP listener, the Elasticsearch
+//!    API's own listener if configured, and every syslog listener (a port
+//!    in use fails the start at once); load TLS.
 //! 2. Serve HTTP at once: `/healthz` answers, `/readyz` and ingest answer
 //!    503 + `Retry-After` until recovery is done.
 //! 3. Recover on the blocking pool ([`recover`]): WAL, hot index,
@@ -13,7 +14,7 @@
 //!    syslog listeners start.
 //!
 //! ## Shutdown, in this order
-//! 1. Stop accepting: the HTTP listener finishes in-flight requests
+//! 1. Stop accepting: the HTTP listeners finish in-flight requests
 //!    (within `listen::http::SHUTDOWN_GRACE`) and closes idle
 //!    connections; syslog connections stop reading and make durable what
 //!    they had read.
@@ -49,6 +50,7 @@ use crate::tenants::Policy;
 /// A running gateway.
 pub struct Gateway {
     addr: SocketAddr,
+    elastic_addr: Option<SocketAddr>,
     syslog_addrs: Vec<SocketAddr>,
     /// Every listener's certificate, reloaded with the config.
     tls: Vec<Arc<listen::tls::Tls>>,
@@ -61,6 +63,11 @@ impl Gateway {
     /// The address the HTTP listener is bound to.
     pub fn http_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The address of the Elasticsearch API's own listener, if any.
+    pub fn elastic_addr(&self) -> Option<SocketAddr> {
+        self.elastic_addr
     }
 
     /// The addresses of the syslog listeners, in config order.
@@ -123,6 +130,26 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         .map(|files| Tls::new(files, &[b"h2", b"http/1.1"], files.require_client_cert))
         .transpose()?;
     let mut tls_all: Vec<Arc<Tls>> = http_tls.iter().cloned().collect();
+    let elastic_listener = match config.elasticsearch.addr {
+        Some(addr) => {
+            let bound = TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen for the Elasticsearch API on {addr}")
+            })?;
+            let tls = config
+                .elasticsearch
+                .tls
+                .as_ref()
+                .map(|files| Tls::new(files, &[b"h2", b"http/1.1"], files.require_client_cert))
+                .transpose()?;
+            tls_all.extend(tls.iter().cloned());
+            Some((bound, tls))
+        }
+        None => None,
+    };
+    let elastic_addr = elastic_listener
+        .as_ref()
+        .map(|(l, _)| l.local_addr())
+        .transpose()?;
     let mut syslog_listeners = Vec::new();
     for l in &config.syslog {
         let bound = TcpListener::bind(l.addr)
@@ -149,13 +176,27 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let server = tokio::spawn(listen::http::serve(
         listener,
-        router::router(state.clone()),
+        router::router(state.clone(), &config),
         config.server.max_connections,
         config.server.header_read_timeout,
         http_tls.clone(),
         shutdown_rx.clone(),
     ));
     tracing::info!(%addr, data_dir = %config.storage.data_dir.display(), "listening");
+    let elastic_server = elastic_listener.map(|(listener, tls)| {
+        if let Some(a) = elastic_addr {
+            // Not `addr=`: tests read the HTTP address from the first one.
+            tracing::info!(elasticsearch = %a, "listening for the Elasticsearch API");
+        }
+        tokio::spawn(listen::http::serve(
+            listener,
+            router::elastic_router(state.clone(), &config),
+            config.server.max_connections,
+            config.server.header_read_timeout,
+            tls,
+            shutdown_rx.clone(),
+        ))
+    });
     let task = tokio::spawn(async move {
         let recovered = {
             let metrics = metrics.clone();
@@ -188,6 +229,9 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         // The shutdown order of the module docs.
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         server.await?;
+        if let Some(es) = elastic_server {
+            es.await?;
+        }
         for s in syslog {
             let _ = s.await;
         }
@@ -208,6 +252,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
     });
     Ok(Gateway {
         addr,
+        elastic_addr,
         syslog_addrs,
         tls: tls_all,
         state: state_handle,

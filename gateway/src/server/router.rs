@@ -12,16 +12,25 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
 use crate::api;
+use crate::config::Config;
 use crate::sources;
 use crate::state::AppState;
 use crate::telemetry::{EndpointLabel, HttpLabels};
 use crate::tenants::route::GENERIC_PREFIX;
 
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>, config: &Config) -> Router {
     api::routes()
-        .merge(sources::routes())
+        .merge(sources::routes(config))
         .fallback(tenant_path)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// The router of the Elasticsearch API's own listener
+/// (`elasticsearch.addr`): the API at its root.
+pub fn elastic_router(state: Arc<AppState>, config: &Config) -> Router {
+    sources::elastic::root_router(&config.elasticsearch)
+        .layer(middleware::from_fn_with_state(state.clone(), observe_elastic))
         .with_state(state)
 }
 
@@ -49,10 +58,19 @@ async fn tenant_path(State(state): State<Arc<AppState>>, req: Request<Body>) -> 
     sources::http::handle(&core.pipeline, core.config.server.request_timeout, req).await
 }
 
+async fn observe_elastic(state: State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    timed(state, "elasticsearch", req, next).await
+}
+
 /// Counts and times every request; logs method, path and status (never the
 /// query string, which may hold a key).
-async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn observe(state: State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let es = state
+        .core
+        .get()
+        .is_some_and(|c| c.config.elasticsearch.serves(req.uri().path()));
     let endpoint = match req.uri().path() {
+        _ if es => "elasticsearch",
         "/healthz" | "/readyz" => "health",
         "/metrics" => "metrics",
         "/api/v1/search" => "search",
@@ -61,6 +79,15 @@ async fn observe(State(state): State<Arc<AppState>>, req: Request, next: Next) -
         p if p.starts_with("/api/v1/replay") => "replay",
         _ => "ingest",
     };
+    timed(state, endpoint, req, next).await
+}
+
+async fn timed(
+    State(state): State<Arc<AppState>>,
+    endpoint: &'static str,
+    req: Request,
+    next: Next,
+) -> Response {
     // Formatted only when debug logging is on: this runs on every request.
     let debug = tracing::enabled!(tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.uri().path().to_string()));

@@ -1,5 +1,6 @@
 //! Periodic tasks on the async runtime, aborted at shutdown: idle client
-//! IPs out of the rate limiters, and cold retention.
+//! IPs out of the rate limiters (and the event-id gauge), and cold
+//! retention.
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ pub fn start(core: &Arc<Core>) -> Vec<JoinHandle<()>> {
             every.tick().await;
             let keys = c.policy().limits.evict_idle_clients();
             c.metrics.limiter_client_keys.set(keys as i64);
+            c.metrics.event_ids.set(c.pipeline.event_ids_remembered() as i64);
         }
     }));
     if let Some(a) = &core.archive {

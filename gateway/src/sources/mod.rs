@@ -11,6 +11,9 @@
 //!
 //! - [`http`]: native HTTP ingest on tenant routes (JSON, NDJSON, text;
 //!   CORS for browsers; the per-line answer).
+//! - [`elastic`]: the Elasticsearch API (`_bulk`, single documents, the
+//!   handshake clients make), under a path prefix and on a listener of
+//!   its own.
 //! - [`syslog`]: TCP syslog listeners (RFC 5424/3164, TLS).
 //!
 //! ## Adding a source
@@ -32,6 +35,7 @@
 //! The dependency rule (`docs/architecture.md`): sources use the
 //! pipeline, tenants and listen; nothing below the sources uses them.
 
+pub mod elastic;
 pub mod http;
 pub mod syslog;
 
@@ -39,14 +43,16 @@ use std::sync::Arc;
 
 use axum::Router;
 
+use crate::config::Config;
 use crate::state::AppState;
 
-/// Fixed paths of protocol endpoints and the source serving each. None
-/// yet: the compat sources add theirs here.
+/// Fixed paths of protocol endpoints and the source serving each (path
+/// prefixes a source takes from config, like `elasticsearch.path`, are
+/// refused by that source's config check).
 pub const FIXED_PATHS: &[(&str, &str)] = &[];
 
-/// The routes of protocol endpoints at fixed paths, matched before the
-/// tenant fallback (see [`FIXED_PATHS`]).
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
+/// The routes of protocol endpoints at fixed paths and configured
+/// prefixes, matched before the tenant fallback (see [`FIXED_PATHS`]).
+pub fn routes(config: &Config) -> Router<Arc<AppState>> {
+    Router::new().merge(elastic::routes(&config.elasticsearch))
 }

@@ -79,6 +79,26 @@ pub struct TenantConfig {
     /// the built-in names (a route's own `fields` win).
     #[serde(default)]
     pub fields: FieldsConfig,
+    /// Index names of the compat protocols (an Elasticsearch `_index`) →
+    /// a log type or one of this tenant's routes, first match wins;
+    /// unmatched names get a type derived from the name.
+    #[serde(default)]
+    pub indices: Vec<IndexConfig>,
+}
+
+/// One `[[tenants.indices]]` entry: a name pattern and where it goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// An index name, `*` matching any run of characters
+    /// (`filebeat-*`, `logs-*-default`).
+    pub pattern: String,
+    /// The log type of its events (no filters; the tenant's field names).
+    #[serde(rename = "type")]
+    pub log_type: Option<String>,
+    /// Or one of the tenant's route paths: its type, filters, fields and
+    /// rate limit.
+    pub route: Option<String>,
 }
 
 impl TenantConfig {
@@ -96,6 +116,7 @@ impl TenantConfig {
             hot_retention: None,
             cold_retention: None,
             fields: FieldsConfig::default(),
+            indices: Vec::new(),
         }
     }
 }
@@ -189,8 +210,35 @@ pub fn validate(
                 ));
             }
         }
+        for (j, x) in t.indices.iter().enumerate() {
+            x.validate(&format!("tenants[{i}].indices[{j}]"), &paths)?;
+        }
     }
     Ok(())
+}
+
+impl IndexConfig {
+    fn validate(&self, at: &str, paths: &HashSet<&str>) -> Result<(), ConfigError> {
+        if self.pattern.is_empty() || self.pattern.len() > 255 {
+            return Err(invalid(
+                &format!("{at}.pattern"),
+                "must be 1-255 characters",
+            ));
+        }
+        match (&self.log_type, &self.route) {
+            (Some(t), None) if valid_type_name(t) => Ok(()),
+            (Some(t), None) => Err(invalid(
+                &format!("{at}.type"),
+                format!("`{t}` must be 1-64 characters of a-z, 0-9, '_' and '-'"),
+            )),
+            (None, Some(r)) if paths.contains(r.as_str()) => Ok(()),
+            (None, Some(r)) => Err(invalid(
+                &format!("{at}.route"),
+                format!("`{r}` is not a route of this tenant"),
+            )),
+            _ => Err(invalid(at, "set exactly one of `type` and `route`")),
+        }
+    }
 }
 
 impl RouteConfig {

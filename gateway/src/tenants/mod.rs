@@ -89,6 +89,23 @@ pub struct Tenant {
     pub routes: HashMap<String, Route>,
     /// The tenant's field names (its generic route's and its listeners').
     pub fields: Arc<FieldNames>,
+    /// Index name patterns → where their events go ([`route::resolve_index`]).
+    pub indices: Vec<IndexRoute>,
+}
+
+/// An index name pattern and where its events go.
+#[derive(Debug, Clone)]
+pub struct IndexRoute {
+    pub pattern: String,
+    pub target: IndexTarget,
+}
+
+#[derive(Debug, Clone)]
+pub enum IndexTarget {
+    /// A log type, without filters.
+    Type(String),
+    /// One of the tenant's routes, by path.
+    Route(String),
 }
 
 /// What a request's URL path gives its events.
@@ -122,6 +139,17 @@ impl Tenant {
                 })
                 .collect(),
             fields,
+            indices: c
+                .indices
+                .iter()
+                .map(|x| IndexRoute {
+                    pattern: x.pattern.clone(),
+                    target: match (&x.log_type, &x.route) {
+                        (Some(t), _) => IndexTarget::Type(t.clone()),
+                        (None, r) => IndexTarget::Route(r.clone().unwrap_or_default()),
+                    },
+                })
+                .collect(),
         }
     }
 

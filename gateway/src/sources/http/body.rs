@@ -207,7 +207,8 @@ fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
-fn line_item(line: &[u8], kind: BodyKind, max_line: usize) -> Item<'_> {
+/// One line as an item of a body of `kind` (bad lines: [`Item::Bad`]).
+pub fn line_item(line: &[u8], kind: BodyKind, max_line: usize) -> Item<'_> {
     if line.len() > max_line {
         return Item::Bad {
             raw: Cow::Borrowed(line),

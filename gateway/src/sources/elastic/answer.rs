@@ -1,0 +1,268 @@
+//! Elasticsearch's answers: the bulk response (`took`, `errors`, then one
+//! item per action, in order, compact: Fluent Bit and Vector look for the
+//! literal `"errors":false,"items":[` and `"errors":true`), a single
+//! document's response, and the error body.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+
+use super::bulk::Op;
+use crate::error::ApiError;
+
+/// What became of one action.
+#[derive(Debug, Clone)]
+pub struct ItemAnswer {
+    pub op: Op,
+    pub index: String,
+    pub id: Option<String>,
+    pub status: u16,
+    /// `created`, `noop`, … for a success.
+    pub result: Option<&'static str>,
+    /// (type, reason) for a failure.
+    pub error: Option<(&'static str, String)>,
+}
+
+impl ItemAnswer {
+    pub fn new(op: Op, index: &str, id: Option<String>) -> ItemAnswer {
+        ItemAnswer {
+            op,
+            index: index.to_string(),
+            id,
+            status: 201,
+            result: Some("created"),
+            error: None,
+        }
+    }
+
+    pub fn ok(&mut self, status: u16, result: &'static str) {
+        self.status = status;
+        self.result = Some(result);
+        self.error = None;
+    }
+
+    pub fn fail(&mut self, status: u16, kind: &'static str, reason: impl Into<String>) {
+        self.status = status;
+        self.result = None;
+        self.error = Some((kind, reason.into()));
+    }
+
+    pub fn failed(&self) -> bool {
+        self.status >= 300
+    }
+}
+
+#[derive(Serialize)]
+struct Shards {
+    total: u32,
+    successful: u32,
+    failed: u32,
+}
+
+#[derive(Serialize)]
+struct ErrorCause<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    reason: &'a str,
+}
+
+/// An action's body, as in Elasticsearch.
+#[derive(Serialize)]
+struct ItemBody<'a> {
+    #[serde(rename = "_index")]
+    index: &'a str,
+    #[serde(rename = "_id")]
+    id: Option<&'a str>,
+    #[serde(rename = "_version", skip_serializing_if = "Option::is_none")]
+    version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a str>,
+    #[serde(rename = "_shards", skip_serializing_if = "Option::is_none")]
+    shards: Option<Shards>,
+    #[serde(rename = "_seq_no", skip_serializing_if = "Option::is_none")]
+    seq_no: Option<u64>,
+    #[serde(rename = "_primary_term", skip_serializing_if = "Option::is_none")]
+    primary_term: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorCause<'a>>,
+}
+
+impl ItemAnswer {
+    fn body(&self, with_status: bool) -> ItemBody<'_> {
+        let ok = self.result.is_some();
+        ItemBody {
+            index: &self.index,
+            id: self.id.as_deref(),
+            version: ok.then_some(1),
+            result: self.result,
+            shards: ok.then_some(Shards {
+                total: 1,
+                successful: 1,
+                failed: 0,
+            }),
+            seq_no: ok.then_some(0),
+            primary_term: ok.then_some(1),
+            status: with_status.then_some(self.status),
+            error: self.error.as_ref().map(|(kind, reason)| ErrorCause { kind, reason }),
+        }
+    }
+}
+
+/// `{"<op>": {...}}`
+struct Item<'a>(&'a ItemAnswer);
+
+impl Serialize for Item<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.0.op.name(), &self.0.body(true))?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct Bulk<'a> {
+    took: u64,
+    errors: bool,
+    items: Vec<Item<'a>>,
+}
+
+/// The `_bulk` answer: always 200, with one item per action.
+pub fn bulk(items: &[ItemAnswer], took_ms: u64) -> Response {
+    let body = Bulk {
+        took: took_ms,
+        errors: items.iter().any(ItemAnswer::failed),
+        items: items.iter().map(Item).collect(),
+    };
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&body).expect("bulk answer serializes"),
+    )
+}
+
+/// A single document's answer (`/{index}/_doc`): its status, and the
+/// error body when it failed.
+pub fn single(item: &ItemAnswer) -> Response {
+    let status = StatusCode::from_u16(item.status).unwrap_or(StatusCode::OK);
+    match &item.error {
+        Some((kind, reason)) => EsError::new(item.status, kind, reason.clone()).into_response(),
+        None => json(
+            status,
+            serde_json::to_vec(&item.body(false)).expect("answer serializes"),
+        ),
+    }
+}
+
+pub fn json(status: StatusCode, body: impl Into<axum::body::Body>) -> Response {
+    let mut resp = (status, body.into()).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A request Elasticsearch would refuse as a whole.
+#[derive(Debug)]
+pub struct EsError {
+    pub status: u16,
+    pub kind: &'static str,
+    pub reason: String,
+    pub retry_after: Option<u64>,
+}
+
+impl EsError {
+    pub fn new(status: u16, kind: &'static str, reason: impl Into<String>) -> EsError {
+        EsError {
+            status,
+            kind,
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(reason: impl Into<String>) -> EsError {
+        EsError::new(400, "illegal_argument_exception", reason)
+    }
+}
+
+/// The pipeline's and the HTTP layer's refusals, with the statuses of the
+/// one mapping (`crate::error`) and Elasticsearch's error types.
+impl From<ApiError> for EsError {
+    fn from(e: ApiError) -> Self {
+        let status = e.status().as_u16();
+        let retry_after = match &e {
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::Unavailable(_) => Some(crate::error::RETRY_AFTER_SECS),
+            _ => None,
+        };
+        let kind = match status {
+            401 | 403 => "security_exception",
+            404 => "resource_not_found_exception",
+            408 => "timeout_exception",
+            409 => "version_conflict_engine_exception",
+            413 => "content_too_long_exception",
+            429 => "es_rejected_execution_exception",
+            503 => "unavailable_shards_exception",
+            500 => "exception",
+            _ => "illegal_argument_exception",
+        };
+        EsError {
+            status,
+            kind,
+            reason: e.to_string(),
+            retry_after,
+        }
+    }
+}
+
+impl From<crate::pipeline::Error> for EsError {
+    fn from(e: crate::pipeline::Error) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for EsError {
+    fn into_response(self) -> Response {
+        let cause = serde_json::json!({"type": self.kind, "reason": self.reason});
+        let body = serde_json::json!({
+            "error": {"root_cause": [cause], "type": self.kind, "reason": self.reason},
+            "status": self.status,
+        });
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut resp = json(status, body.to_string());
+        let h = resp.headers_mut();
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == 401 {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("ApiKey, Basic realm=\"logway\", charset=\"UTF-8\""),
+            );
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bulk_answer_is_compact_with_errors_before_items() {
+        let mut bad = ItemAnswer::new(Op::Create, "logs", Some("2".into()));
+        bad.fail(409, "version_conflict_engine_exception", "exists");
+        let items = [ItemAnswer::new(Op::Index, "logs", Some("1".into())), bad];
+        let body = Bulk {
+            took: 3,
+            errors: items.iter().any(ItemAnswer::failed),
+            items: items.iter().map(Item).collect(),
+        };
+        let text = serde_json::to_string(&body).unwrap();
+        assert!(text.starts_with(r#"{"took":3,"errors":true,"items":[{"index":{"_index":"logs","_id":"1","_version":1,"result":"created","#), "{text}");
+        assert!(text.contains(r#"{"create":{"_index":"logs","_id":"2","status":409,"error":{"type":"version_conflict_engine_exception","reason":"exists"}}}"#), "{text}");
+    }
+}

@@ -1,0 +1,557 @@
+//! The Elasticsearch API with the real clients: the Python `elasticsearch`
+//! 9.x client and Debian's 7.17, node's `@elastic/elasticsearch` 8.x, and
+//! rsyslog's `omelasticsearch` (clients in `tests/clients/`, installed by
+//! `./test.sh`); per-item answers, errors and limits over plain HTTP.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const ES_CONFIG: &str = r#"
+[elasticsearch]
+addr = "127.0.0.1:0"
+version = "8.15.3"
+"#;
+
+/// Tenant `a` maps `app-*` to a type and `site-*` to its `/web` route;
+/// tenant `b` has no generic route (unmapped indices are refused).
+fn es_config(dir: &Path, extra: &str) -> logway::Config {
+    let text = format!(
+        r#"
+{ES_CONFIG}
+{extra}
+[[tenants]]
+name = "a"
+ingest_keys = ["{A_INGEST}"]
+admin_keys = ["{A_ADMIN}"]
+routes = [{{ path = "/web", type = "web_logs" }}]
+indices = [{{ pattern = "app-*", type = "app_logs" }}, {{ pattern = "site-*", route = "/web" }}]
+
+[[tenants]]
+name = "b"
+ingest_keys = ["{B_INGEST}"]
+admin_keys = ["{B_ADMIN}"]
+generic_route = false
+"#
+    );
+    config_with(&dir.join("data"), &text)
+}
+
+/// Where `./test.sh` installed the PyPI and npm clients.
+fn clients() -> PathBuf {
+    let dir = std::env::var_os("LOGWAY_CLIENTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/logway-clients")
+        });
+    assert!(
+        dir.join("venv/bin/python").exists() && dir.join("node/node_modules").exists(),
+        "the test clients are missing in {}: run ./test.sh (it installs them)",
+        dir.display()
+    );
+    dir
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients").join(name)
+}
+
+/// Runs a client to the end; its last stdout line is JSON.
+async fn run_client(mut cmd: Command) -> Value {
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("client starts"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client failed: {}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("client printed {stdout:?}: {e}"))
+}
+
+fn python9(args: &[&str]) -> Command {
+    let mut cmd = Command::new(clients().join("venv/bin/python"));
+    cmd.arg(script("es_py9.py")).args(args);
+    cmd
+}
+
+fn es_url(gw: &TestGateway) -> String {
+    format!("{}/es", gw.url)
+}
+
+async fn bulk(gw: &TestGateway, key: &str, body: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+    let r = gw
+        .client
+        .post(format!("{}/_bulk", es_url(gw)))
+        .header("authorization", format!("ApiKey {}", b64(&format!("id:{key}"))))
+        .header("content-type", "application/x-ndjson")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.json().await.unwrap())
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// `helpers.bulk` twice with the same `_id`s stores them once; a `create`
+/// of a stored id is a 409 the client reports; ECS fields are promoted.
+#[tokio::test]
+async fn python_client_9_bulk_stores_each_id_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(es_config(dir.path(), "")).await;
+    let out = run_client(python9(&[&es_url(&gw), A_INGEST, "bulk"])).await;
+    assert_eq!(out["first"], 5, "{out}");
+    assert_eq!(out["again"], 5, "a resend succeeds (as noop): {out}");
+    let errors = out["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert_eq!(errors[0]["create"]["status"], 409);
+    assert_eq!(
+        errors[0]["create"]["error"]["type"],
+        "version_conflict_engine_exception"
+    );
+    assert_eq!(out["single"]["result"], "created");
+    let body = gw
+        .search_until(A_ADMIN, &[("q", "type:app_logs"), ("limit", "20")], 6)
+        .await;
+    let traced = gw
+        .search_until(A_ADMIN, &[("q", "request_id:trace-py9")], 5)
+        .await;
+    let e = traced["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "py9-3")
+        .unwrap_or_else(|| panic!("py9-3 by its _id: {traced}"));
+    assert_eq!(e["level"], "warn");
+    assert_eq!(e["service"], "cart");
+    assert_eq!(e["host"], "web-1");
+    assert_eq!(e["timestamp"], "2026-11-30T10:00:03Z");
+    assert_eq!(e["message"], "py9 hello 3");
+    assert_eq!(e["fields"], json!({"user": {"id": 3}}));
+    assert!(body.to_string().contains("py9 new"));
+    let single = gw
+        .search_until(A_ADMIN, &[("q", "type:web-logs")], 1)
+        .await;
+    assert_eq!(single["hits"][0]["host"], "h1");
+    assert_eq!(single["hits"][0]["id"], out["single"]["_id"]);
+    gw.stop().await;
+}
+
+/// Debian's python3-elasticsearch 7.17 checks `GET /` before it sends;
+/// rsyslog's omelasticsearch has no path setting. Both use the API's
+/// listener of its own, at its root.
+#[tokio::test]
+async fn python_client_7_and_rsyslog_use_the_api_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(es_config(dir.path(), "")).await;
+    let es = gw.gateway.elastic_addr().expect("the API's own listener");
+    let mut py7 = Command::new("/usr/bin/python3");
+    py7.arg(script("es_py7.py"))
+        .arg(format!("http://{es}"))
+        .arg(A_INGEST);
+    let out = run_client(py7).await;
+    assert_eq!(out["ok"], 3, "{out}");
+    assert_eq!(out["version"], "8.15.3", "the configured version");
+    let body = gw
+        .search_until(A_ADMIN, &[("q", "type:py7-logs")], 3)
+        .await;
+    assert_eq!(body["hits"][0]["level"], "info");
+
+    let in_port = free_port();
+    let work = dir.path().join("rsyslog");
+    std::fs::create_dir_all(&work).unwrap();
+    let conf = work.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"global(workDirectory="{w}")
+module(load="imtcp")
+module(load="omelasticsearch")
+template(name="ecs" type="list" option.jsonf="on") {{
+  property(outname="@timestamp" name="timereported" dateFormat="rfc3339" format="jsonf")
+  property(outname="host.name" name="hostname" format="jsonf")
+  property(outname="service.name" name="programname" format="jsonf")
+  property(outname="log.level" name="syslogseverity-text" format="jsonf")
+  property(outname="message" name="msg" format="jsonf")
+}}
+input(type="imtcp" port="{in_port}" ruleset="es")
+ruleset(name="es") {{ action(type="omelasticsearch" server="127.0.0.1" serverport="{port}" searchIndex="rsyslog-2026.11.30" template="ecs" bulkmode="on" uid="a" pwd="{key}" errorfile="{w}/errors.json") }}
+"#,
+            w = work.display(),
+            port = es.port(),
+            key = A_INGEST,
+        ),
+    )
+    .unwrap();
+    let _rsyslog = Killed(
+        Command::new("/usr/sbin/rsyslogd")
+            .args(["-n", "-f"])
+            .arg(&conf)
+            .arg("-i")
+            .arg(work.join("rsyslogd.pid"))
+            .spawn()
+            .expect("rsyslogd starts (apt-get install rsyslog rsyslog-elasticsearch)"),
+    );
+    wait_port(in_port).await;
+    let logged = tokio::task::spawn_blocking(move || {
+        Command::new("logger")
+            .args(["-n", "127.0.0.1", "-P", &in_port.to_string(), "-T", "--rfc3164"])
+            .args(["-t", "billing", "-p", "local0.warning", "invoice 77 via omelasticsearch"])
+            .status()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(logged.success());
+    let body = gw
+        .search_until(A_ADMIN, &[("q", "type:rsyslog")], 1)
+        .await;
+    let e = &body["hits"][0];
+    assert_eq!(e["service"], "billing");
+    assert_eq!(e["level"], "warning");
+    assert!(
+        e["message"].as_str().unwrap().contains("invoice 77"),
+        "{e}"
+    );
+    assert!(!work.join("errors.json").exists(), "rsyslog saw an error");
+    gw.stop().await;
+}
+
+/// node's client checks `X-Elastic-Product` on every answer; its bulk
+/// helper writes `create` actions to a data stream.
+#[tokio::test]
+async fn node_client_8_bulk_helper_writes_a_data_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(es_config(dir.path(), "")).await;
+    let mut node = Command::new("node");
+    node.env("NODE_PATH", clients().join("node/node_modules"))
+        .arg(script("es_node8.js"))
+        .arg(es_url(&gw))
+        .arg(A_INGEST);
+    let out = run_client(node).await;
+    assert_eq!(out["successful"], 3, "{out}");
+    assert_eq!(out["failed"], 0, "{out}");
+    // logs-node.app-default: the data stream's dataset is the type.
+    let body = gw
+        .search_until(A_ADMIN, &[("q", "type:node_app AND service:checkout")], 3)
+        .await;
+    assert_eq!(body["hits"][0]["level"], "error");
+    gw.stop().await;
+}
+
+/// One item per action, in order, each with its own status; bad documents
+/// and an update's body are kept as rejected events.
+#[tokio::test]
+async fn bulk_answers_every_action_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(es_config(dir.path(), "")).await;
+    let body = [
+        r#"{"index":{"_index":"app-1","_id":"k1"}}"#,
+        r#"{"message":"first","level":"info"}"#,
+        r#"{"index":{"_index":"app-1","_type":"_doc"}}"#,
+        r#"{"message": broken"#,
+        r#"{"create":{"_index":"app-1","_id":"k1"}}"#,
+        r#"{"message":"same id again"}"#,
+        r#"{"delete":{"_index":"app-1","_id":"k1"}}"#,
+        r#"{"update":{"_index":"app-1","_id":"k1"}}"#,
+        r#"{"doc":{"message":"changed"}}"#,
+        r#"{"index":{}}"#,
+        r#"{"message":"no index"}"#,
+        r#"{"index":{"_index":"site-1"}}"#,
+        r#"{"message":"to the web route"}"#,
+        r#"{"index":{"_index":"app-1"}}"#,
+        r#"[1,2]"#,
+        r#"{"index":{"_index":"2026.11.30"}}"#,
+        r#"{"message":"no type in this name"}"#,
+        "",
+    ]
+    .join("\n");
+    let r = gw
+        .client
+        .post(format!("{}/_bulk", es_url(&gw)))
+        .header("authorization", format!("ApiKey {}", b64(&format!("x:{A_INGEST}"))))
+        .header(
+            "content-type",
+            "application/vnd.elasticsearch+x-ndjson; compatible-with=9",
+        )
+        .header("content-encoding", "gzip")
+        .body(gzip(body.as_bytes()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-elastic-product"], "Elasticsearch");
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with(r#"{"took":"#) && text.contains(r#","errors":true,"items":["#), "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    let items = answer["items"].as_array().unwrap();
+    let got: Vec<(String, u64)> = items
+        .iter()
+        .map(|i| {
+            let (op, v) = i.as_object().unwrap().iter().next().unwrap();
+            (op.clone(), v["status"].as_u64().unwrap())
+        })
+        .collect();
+    let want = [
+        ("index", 201),
+        ("index", 400),
+        ("create", 409),
+        ("delete", 400),
+        ("update", 400),
+        ("index", 400),
+        ("index", 201),
+        ("index", 400),
+        ("index", 400),
+    ];
+    let want: Vec<(String, u64)> = want.iter().map(|(o, s)| (o.to_string(), *s)).collect();
+    assert_eq!(got, want, "{text}");
+    assert_eq!(items[0]["index"]["_id"], "k1");
+    assert_eq!(items[1]["index"]["error"]["type"], "document_parsing_exception");
+    assert_eq!(items[5]["index"]["error"]["type"], "action_request_validation_exception");
+    assert_eq!(items[6]["index"]["_id"].as_str().unwrap().len(), 26, "a new ULID");
+    assert_eq!(items[8]["index"]["error"]["type"], "invalid_index_name_exception");
+    gw.search_until(A_ADMIN, &[("q", "type:app_logs AND NOT outcome:rejected")], 1)
+        .await;
+    gw.search_until(A_ADMIN, &[("q", "type:web_logs")], 1).await;
+    // The broken document, the update's body and the array: kept.
+    let rejected = gw
+        .search_until(A_ADMIN, &[("q", "outcome:rejected"), ("limit", "10")], 3)
+        .await;
+    let text = rejected.to_string();
+    assert!(text.contains("broken") && text.contains("changed") && text.contains("[1,2]"), "{text}");
+
+    // A tenant without a generic route: an unmapped index is refused.
+    let (status, _, answer) = bulk(
+        &gw,
+        B_INGEST,
+        "{\"index\":{\"_index\":\"whatever\"}}\n{\"message\":\"m\"}\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["items"][0]["index"]["status"], 404);
+    assert_eq!(
+        answer["items"][0]["index"]["error"]["type"],
+        "index_not_found_exception"
+    );
+    gw.stop().await;
+}
+
+/// Whole-request refusals in Elasticsearch's error shape, and nothing lost:
+/// a malformed request's lines are kept as rejected events.
+#[tokio::test]
+async fn bad_requests_get_elasticsearch_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(es_config(dir.path(), "")).await;
+    let (status, headers, answer) = bulk(
+        &gw,
+        A_INGEST,
+        "{\"index\":{\"_index\":\"app-m\"}}\n{\"message\":\"kept anyway\"}\nthis is no action\n{\"x\":1}\n",
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(headers["x-elastic-product"], "Elasticsearch");
+    assert_eq!(answer["status"], 400);
+    assert_eq!(answer["error"]["type"], "illegal_argument_exception");
+    assert!(answer["error"]["reason"].as_str().unwrap().contains("line 3"), "{answer}");
+    let kept = gw
+        .search_until(A_ADMIN, &[("q", "type:elasticsearch AND outcome:rejected")], 4)
+        .await;
+    assert!(kept.to_string().contains("this is no action"));
+
+    let (status, _, answer) = bulk(&gw, A_INGEST, "\n\n").await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["error"]["type"], "action_request_validation_exception");
+
+    let r = gw
+        .client
+        .post(format!("{}/_bulk", es_url(&gw)))
+        .body("{\"index\":{}}\n{}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("Basic"));
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["error"]["type"], "security_exception");
+
+    let r = gw
+        .client
+        .post(format!("{}/_bulk", es_url(&gw)))
+        .basic_auth("a", Some(A_INGEST))
+        .header("content-type", "text/plain")
+        .body("{\"index\":{}}\n{}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 406);
+
+    let r = gw
+        .client
+        .get(format!("{}/app-1/_search", es_url(&gw)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let answer: Value = r.json().await.unwrap();
+    assert!(answer["error"]["reason"].as_str().unwrap().contains("/api/v1/search"));
+    gw.stop().await;
+}
+
+/// Over the tenant's rate limit a bulk is refused whole (429 +
+/// `Retry-After`, nothing stored); the Python client's `streaming_bulk`
+/// backs off, retries, and every document is stored once.
+#[tokio::test]
+async fn a_rate_limited_bulk_is_retried_by_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = es_config(dir.path(), "");
+    config.tenants[0].rate_limit = Some(logway::config::RateLimitConfig {
+        events_per_sec: Some(2),
+        events_burst: Some(10),
+        ..Default::default()
+    });
+    let gw = TestGateway::start(config).await;
+    let docs: String = (0..10)
+        .map(|i| format!("{{\"index\":{{\"_index\":\"burst-logs\"}}}}\n{{\"message\":\"burst {i}\"}}\n"))
+        .collect();
+    let (status, _, _) = bulk(&gw, A_INGEST, &docs).await;
+    assert_eq!(status, 200);
+    let (status, headers, answer) = bulk(&gw, A_INGEST, &docs).await;
+    assert_eq!(status, 429, "{answer}");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(answer["error"]["type"], "es_rejected_execution_exception");
+    let out = run_client(python9(&[&es_url(&gw), A_INGEST, "retry"])).await;
+    assert_eq!(out["ok"], 10, "{out}");
+    gw.search_until(A_ADMIN, &[("q", "type:retry-logs")], 10).await;
+    gw.search_until(A_ADMIN, &[("q", "type:burst-logs")], 10).await;
+    let limited = metric_sum(&gw.metrics().await, "logway_requests_limited_total{");
+    assert!(limited >= 2.0, "the client was refused before it got through: {limited}");
+    gw.stop().await;
+}
+
+/// Ids outlive a restart: a resend after it answers `noop` (index) and
+/// 409 (create), and stores nothing.
+#[tokio::test]
+async fn ids_are_remembered_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs: String = (0..3)
+        .map(|i| format!("{{\"index\":{{\"_index\":\"app-r\",\"_id\":\"r{i}\"}}}}\n{{\"message\":\"r {i}\"}}\n"))
+        .collect();
+    let gw = TestGateway::start(es_config(dir.path(), "")).await;
+    let (status, _, answer) = bulk(&gw, A_INGEST, &docs).await;
+    assert_eq!((status, &answer["errors"]), (200, &json!(false)), "{answer}");
+    gw.search_until(A_ADMIN, &[("q", "type:app_logs")], 3).await;
+    gw.stop().await;
+
+    let gw = TestGateway::start(es_config(dir.path(), "")).await;
+    let (_, _, answer) = bulk(&gw, A_INGEST, &docs).await;
+    for item in answer["items"].as_array().unwrap() {
+        assert_eq!(item["index"]["status"], 200, "{answer}");
+        assert_eq!(item["index"]["result"], "noop", "{answer}");
+    }
+    let create = "{\"create\":{\"_index\":\"app-r\",\"_id\":\"r1\"}}\n{\"message\":\"r 1\"}\n";
+    let (_, _, answer) = bulk(&gw, A_INGEST, create).await;
+    assert_eq!(answer["items"][0]["create"]["status"], 409, "{answer}");
+    // Another type's id space is its own.
+    let other = "{\"create\":{\"_index\":\"other\",\"_id\":\"r1\"}}\n{\"message\":\"r 1\"}\n";
+    let (_, _, answer) = bulk(&gw, A_INGEST, other).await;
+    assert_eq!(answer["items"][0]["create"]["status"], 201, "{answer}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    gw.search_until(A_ADMIN, &[("q", "type:app_logs")], 3).await;
+    gw.stop().await;
+}
+
+/// What Filebeat, Logstash, Vector and rsyslog ask before they send.
+#[tokio::test]
+async fn the_handshake_answers_what_clients_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = TestGateway::start(es_config(dir.path(), "")).await;
+    let base = es_url(&gw);
+    let info: Value = gw.client.get(&base).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["version"]["number"], "8.15.3");
+    assert_eq!(info["version"]["build_flavor"], "default");
+    assert_eq!(info["tagline"], "You Know, for Search");
+    let license: Value = gw
+        .client
+        .get(format!("{base}/_license?human=false"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(license["license"]["status"], "active");
+    for (method, path) in [
+        ("HEAD", "/"),
+        ("GET", "/_cluster/health"),
+        ("GET", "/_cat/health"),
+        ("GET", "/_xpack"),
+        ("GET", "/_nodes/http"),
+        ("HEAD", "/_index_template/filebeat-8.15.3"),
+        ("PUT", "/_index_template/filebeat-8.15.3"),
+        ("GET", "/_ilm/policy/filebeat"),
+        ("PUT", "/_ilm/policy/filebeat"),
+        ("GET", "/_data_stream/filebeat-8.15.3"),
+        ("PUT", "/_ingest/pipeline/p1"),
+        ("HEAD", "/logstash"),
+        ("PUT", "/%3Clogstash-%7Bnow%2Fd%7D-000001%3E"),
+        ("POST", "/app-1/_refresh"),
+    ] {
+        let r = gw
+            .client
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(if method == "PUT" { "{}" } else { "" })
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{method} {path}");
+        assert_eq!(r.headers()["x-elastic-product"], "Elasticsearch", "{method} {path}");
+    }
+    // The prefix is the API's: no tenant route may take it.
+    let err = logway::Config::from_toml(
+        "[[tenants]]\nname = \"t\"\nroutes = [{ path = \"/es/x\", type = \"x\" }]\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("Elasticsearch"), "{err}");
+    gw.stop().await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// A child process killed and reaped on drop (also when a test fails).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
