@@ -37,22 +37,24 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 # PyPI and npm clients, in a folder outside the clone that later runs
-# reuse (reinstalled when tests/clients/ asks for other versions).
-export LOGWAY_CLIENTS="${LOGWAY_CLIENTS:-$HOME/.cache/logway-clients}"
-mkdir -p "$LOGWAY_CLIENTS/node"
+# reuse (reinstalled when tests/clients/ asks for other versions). Not a
+# LOGWAY_ variable: those override the gateway's config.
+export TEST_CLIENTS_DIR="${TEST_CLIENTS_DIR:-$HOME/.cache/logway-clients}"
+clients="$TEST_CLIENTS_DIR"
+mkdir -p "$clients/node"
 stamp="$(cat tests/clients/requirements.txt tests/clients/package.json | sha256sum | cut -c1-16)"
-if [ "$(cat "$LOGWAY_CLIENTS/stamp" 2>/dev/null)" != "$stamp" ]; then
-  if ! python3 -m venv --clear "$LOGWAY_CLIENTS/venv"; then
+if [ "$(cat "$clients/stamp" 2>/dev/null)" != "$stamp" ]; then
+  if ! python3 -m venv --clear "$clients/venv"; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      apt-get install -y -qq python3-venv && python3 -m venv --clear "$LOGWAY_CLIENTS/venv"
+      apt-get install -y -qq python3-venv && python3 -m venv --clear "$clients/venv"
     else
       echo "python3 -m venv failed: install python3-venv" >&2; exit 1
     fi
   fi
-  "$LOGWAY_CLIENTS/venv/bin/pip" install -q --cache-dir "$LOGWAY_CLIENTS/pip-cache" -r tests/clients/requirements.txt
-  cp tests/clients/package.json "$LOGWAY_CLIENTS/node/package.json"
-  (cd "$LOGWAY_CLIENTS/node" && npm install --silent --no-audit --no-fund --cache "$LOGWAY_CLIENTS/npm-cache")
-  echo "$stamp" > "$LOGWAY_CLIENTS/stamp"
+  "$clients/venv/bin/pip" install -q --cache-dir "$clients/pip-cache" -r tests/clients/requirements.txt
+  cp tests/clients/package.json "$clients/node/package.json"
+  (cd "$clients/node" && npm install --silent --no-audit --no-fund --cache "$clients/npm-cache")
+  echo "$stamp" > "$clients/stamp"
 fi
 
 # The Loghub test reads real logs from ../shared/data/loghub (beside the clone).

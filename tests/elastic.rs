@@ -3,7 +3,7 @@
 //! rsyslog's `omelasticsearch` (clients in `tests/clients/`, installed by
 //! `./test.sh`); per-item answers, errors and limits over plain HTTP.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -40,45 +40,8 @@ generic_route = false
     config_with(&dir.join("data"), &text)
 }
 
-/// Where `./test.sh` installed the PyPI and npm clients.
-fn clients() -> PathBuf {
-    let dir = std::env::var_os("LOGWAY_CLIENTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/logway-clients")
-        });
-    assert!(
-        dir.join("venv/bin/python").exists() && dir.join("node/node_modules").exists(),
-        "the test clients are missing in {}: run ./test.sh (it installs them)",
-        dir.display()
-    );
-    dir
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients").join(name)
-}
-
-/// Runs a client to the end; its last stdout line is JSON.
-async fn run_client(mut cmd: Command) -> Value {
-    let out = tokio::task::spawn_blocking(move || cmd.output().expect("client starts"))
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "client failed: {}\nstdout: {stdout}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("client printed {stdout:?}: {e}"))
-}
-
 fn python9(args: &[&str]) -> Command {
-    let mut cmd = Command::new(clients().join("venv/bin/python"));
-    cmd.arg(script("es_py9.py")).args(args);
-    cmd
+    python_client("es_py9.py", args)
 }
 
 fn es_url(gw: &TestGateway) -> String {
@@ -89,7 +52,10 @@ async fn bulk(gw: &TestGateway, key: &str, body: &str) -> (u16, reqwest::header:
     let r = gw
         .client
         .post(format!("{}/_bulk", es_url(gw)))
-        .header("authorization", format!("ApiKey {}", b64(&format!("id:{key}"))))
+        .header(
+            "authorization",
+            format!("ApiKey {}", b64(&format!("id:{key}"))),
+        )
         .header("content-type", "application/x-ndjson")
         .body(body.to_string())
         .send()
@@ -141,9 +107,7 @@ async fn python_client_9_bulk_stores_each_id_once() {
     assert_eq!(e["message"], "py9 hello 3");
     assert_eq!(e["fields"], json!({"user": {"id": 3}}));
     assert!(body.to_string().contains("py9 new"));
-    let single = gw
-        .search_until(A_ADMIN, &[("q", "type:web-logs")], 1)
-        .await;
+    let single = gw.search_until(A_ADMIN, &[("q", "type:web-logs")], 1).await;
     assert_eq!(single["hits"][0]["host"], "h1");
     assert_eq!(single["hits"][0]["id"], out["single"]["_id"]);
     gw.stop().await;
@@ -158,15 +122,13 @@ async fn python_client_7_and_rsyslog_use_the_api_listener() {
     let gw = TestGateway::start(es_config(dir.path(), "")).await;
     let es = gw.gateway.elastic_addr().expect("the API's own listener");
     let mut py7 = Command::new("/usr/bin/python3");
-    py7.arg(script("es_py7.py"))
+    py7.arg(client_script("es_py7.py"))
         .arg(format!("http://{es}"))
         .arg(A_INGEST);
     let out = run_client(py7).await;
     assert_eq!(out["ok"], 3, "{out}");
     assert_eq!(out["version"], "8.15.3", "the configured version");
-    let body = gw
-        .search_until(A_ADMIN, &[("q", "type:py7-logs")], 3)
-        .await;
+    let body = gw.search_until(A_ADMIN, &[("q", "type:py7-logs")], 3).await;
     assert_eq!(body["hits"][0]["level"], "info");
 
     let in_port = free_port();
@@ -207,24 +169,32 @@ ruleset(name="es") {{ action(type="omelasticsearch" server="127.0.0.1" serverpor
     wait_port(in_port).await;
     let logged = tokio::task::spawn_blocking(move || {
         Command::new("logger")
-            .args(["-n", "127.0.0.1", "-P", &in_port.to_string(), "-T", "--rfc3164"])
-            .args(["-t", "billing", "-p", "local0.warning", "invoice 77 via omelasticsearch"])
+            .args([
+                "-n",
+                "127.0.0.1",
+                "-P",
+                &in_port.to_string(),
+                "-T",
+                "--rfc3164",
+            ])
+            .args([
+                "-t",
+                "billing",
+                "-p",
+                "local0.warning",
+                "invoice 77 via omelasticsearch",
+            ])
             .status()
             .unwrap()
     })
     .await
     .unwrap();
     assert!(logged.success());
-    let body = gw
-        .search_until(A_ADMIN, &[("q", "type:rsyslog")], 1)
-        .await;
+    let body = gw.search_until(A_ADMIN, &[("q", "type:rsyslog")], 1).await;
     let e = &body["hits"][0];
     assert_eq!(e["service"], "billing");
     assert_eq!(e["level"], "warning");
-    assert!(
-        e["message"].as_str().unwrap().contains("invoice 77"),
-        "{e}"
-    );
+    assert!(e["message"].as_str().unwrap().contains("invoice 77"), "{e}");
     assert!(!work.join("errors.json").exists(), "rsyslog saw an error");
     gw.stop().await;
 }
@@ -236,8 +206,8 @@ async fn node_client_8_bulk_helper_writes_a_data_stream() {
     let dir = tempfile::tempdir().unwrap();
     let gw = TestGateway::start(es_config(dir.path(), "")).await;
     let mut node = Command::new("node");
-    node.env("NODE_PATH", clients().join("node/node_modules"))
-        .arg(script("es_node8.js"))
+    node.env("NODE_PATH", test_clients().join("node/node_modules"))
+        .arg(client_script("es_node8.js"))
         .arg(es_url(&gw))
         .arg(A_INGEST);
     let out = run_client(node).await;
@@ -281,7 +251,10 @@ async fn bulk_answers_every_action_in_order() {
     let r = gw
         .client
         .post(format!("{}/_bulk", es_url(&gw)))
-        .header("authorization", format!("ApiKey {}", b64(&format!("x:{A_INGEST}"))))
+        .header(
+            "authorization",
+            format!("ApiKey {}", b64(&format!("x:{A_INGEST}"))),
+        )
         .header(
             "content-type",
             "application/vnd.elasticsearch+x-ndjson; compatible-with=9",
@@ -294,7 +267,10 @@ async fn bulk_answers_every_action_in_order() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-elastic-product"], "Elasticsearch");
     let text = r.text().await.unwrap();
-    assert!(text.starts_with(r#"{"took":"#) && text.contains(r#","errors":true,"items":["#), "{text}");
+    assert!(
+        text.starts_with(r#"{"took":"#) && text.contains(r#","errors":true,"items":["#),
+        "{text}"
+    );
     let answer: Value = serde_json::from_str(&text).unwrap();
     let items = answer["items"].as_array().unwrap();
     let got: Vec<(String, u64)> = items
@@ -318,19 +294,39 @@ async fn bulk_answers_every_action_in_order() {
     let want: Vec<(String, u64)> = want.iter().map(|(o, s)| (o.to_string(), *s)).collect();
     assert_eq!(got, want, "{text}");
     assert_eq!(items[0]["index"]["_id"], "k1");
-    assert_eq!(items[1]["index"]["error"]["type"], "document_parsing_exception");
-    assert_eq!(items[5]["index"]["error"]["type"], "action_request_validation_exception");
-    assert_eq!(items[6]["index"]["_id"].as_str().unwrap().len(), 26, "a new ULID");
-    assert_eq!(items[8]["index"]["error"]["type"], "invalid_index_name_exception");
-    gw.search_until(A_ADMIN, &[("q", "type:app_logs AND NOT outcome:rejected")], 1)
-        .await;
+    assert_eq!(
+        items[1]["index"]["error"]["type"],
+        "document_parsing_exception"
+    );
+    assert_eq!(
+        items[5]["index"]["error"]["type"],
+        "action_request_validation_exception"
+    );
+    assert_eq!(
+        items[6]["index"]["_id"].as_str().unwrap().len(),
+        26,
+        "a new ULID"
+    );
+    assert_eq!(
+        items[8]["index"]["error"]["type"],
+        "invalid_index_name_exception"
+    );
+    gw.search_until(
+        A_ADMIN,
+        &[("q", "type:app_logs AND NOT outcome:rejected")],
+        1,
+    )
+    .await;
     gw.search_until(A_ADMIN, &[("q", "type:web_logs")], 1).await;
     // The broken document, the update's body and the array: kept.
     let rejected = gw
         .search_until(A_ADMIN, &[("q", "outcome:rejected"), ("limit", "10")], 3)
         .await;
     let text = rejected.to_string();
-    assert!(text.contains("broken") && text.contains("changed") && text.contains("[1,2]"), "{text}");
+    assert!(
+        text.contains("broken") && text.contains("changed") && text.contains("[1,2]"),
+        "{text}"
+    );
 
     // A tenant without a generic route: an unmapped index is refused.
     let (status, _, answer) = bulk(
@@ -364,15 +360,28 @@ async fn bad_requests_get_elasticsearch_errors() {
     assert_eq!(headers["x-elastic-product"], "Elasticsearch");
     assert_eq!(answer["status"], 400);
     assert_eq!(answer["error"]["type"], "illegal_argument_exception");
-    assert!(answer["error"]["reason"].as_str().unwrap().contains("line 3"), "{answer}");
+    assert!(
+        answer["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("line 3"),
+        "{answer}"
+    );
     let kept = gw
-        .search_until(A_ADMIN, &[("q", "type:elasticsearch AND outcome:rejected")], 4)
+        .search_until(
+            A_ADMIN,
+            &[("q", "type:elasticsearch AND outcome:rejected")],
+            4,
+        )
         .await;
     assert!(kept.to_string().contains("this is no action"));
 
     let (status, _, answer) = bulk(&gw, A_INGEST, "\n\n").await;
     assert_eq!(status, 400);
-    assert_eq!(answer["error"]["type"], "action_request_validation_exception");
+    assert_eq!(
+        answer["error"]["type"],
+        "action_request_validation_exception"
+    );
 
     let r = gw
         .client
@@ -382,7 +391,12 @@ async fn bad_requests_get_elasticsearch_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("Basic"));
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("Basic")
+    );
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["error"]["type"], "security_exception");
 
@@ -405,7 +419,12 @@ async fn bad_requests_get_elasticsearch_errors() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let answer: Value = r.json().await.unwrap();
-    assert!(answer["error"]["reason"].as_str().unwrap().contains("/api/v1/search"));
+    assert!(
+        answer["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v1/search")
+    );
     gw.stop().await;
 }
 
@@ -423,7 +442,9 @@ async fn a_rate_limited_bulk_is_retried_by_the_client() {
     });
     let gw = TestGateway::start(config).await;
     let docs: String = (0..10)
-        .map(|i| format!("{{\"index\":{{\"_index\":\"burst-logs\"}}}}\n{{\"message\":\"burst {i}\"}}\n"))
+        .map(|i| {
+            format!("{{\"index\":{{\"_index\":\"burst-logs\"}}}}\n{{\"message\":\"burst {i}\"}}\n")
+        })
         .collect();
     let (status, _, _) = bulk(&gw, A_INGEST, &docs).await;
     assert_eq!(status, 200);
@@ -433,10 +454,15 @@ async fn a_rate_limited_bulk_is_retried_by_the_client() {
     assert_eq!(answer["error"]["type"], "es_rejected_execution_exception");
     let out = run_client(python9(&[&es_url(&gw), A_INGEST, "retry"])).await;
     assert_eq!(out["ok"], 10, "{out}");
-    gw.search_until(A_ADMIN, &[("q", "type:retry-logs")], 10).await;
-    gw.search_until(A_ADMIN, &[("q", "type:burst-logs")], 10).await;
+    gw.search_until(A_ADMIN, &[("q", "type:retry-logs")], 10)
+        .await;
+    gw.search_until(A_ADMIN, &[("q", "type:burst-logs")], 10)
+        .await;
     let limited = metric_sum(&gw.metrics().await, "logway_requests_limited_total{");
-    assert!(limited >= 2.0, "the client was refused before it got through: {limited}");
+    assert!(
+        limited >= 2.0,
+        "the client was refused before it got through: {limited}"
+    );
     gw.stop().await;
 }
 
@@ -450,7 +476,11 @@ async fn ids_are_remembered_across_a_restart() {
         .collect();
     let gw = TestGateway::start(es_config(dir.path(), "")).await;
     let (status, _, answer) = bulk(&gw, A_INGEST, &docs).await;
-    assert_eq!((status, &answer["errors"]), (200, &json!(false)), "{answer}");
+    assert_eq!(
+        (status, &answer["errors"]),
+        (200, &json!(false)),
+        "{answer}"
+    );
     gw.search_until(A_ADMIN, &[("q", "type:app_logs")], 3).await;
     gw.stop().await;
 
@@ -478,7 +508,15 @@ async fn the_handshake_answers_what_clients_check() {
     let dir = tempfile::tempdir().unwrap();
     let gw = TestGateway::start(es_config(dir.path(), "")).await;
     let base = es_url(&gw);
-    let info: Value = gw.client.get(&base).send().await.unwrap().json().await.unwrap();
+    let info: Value = gw
+        .client
+        .get(&base)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["version"]["number"], "8.15.3");
     assert_eq!(info["version"]["build_flavor"], "default");
     assert_eq!(info["tagline"], "You Know, for Search");
@@ -517,7 +555,11 @@ async fn the_handshake_answers_what_clients_check() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{method} {path}");
-        assert_eq!(r.headers()["x-elastic-product"], "Elasticsearch", "{method} {path}");
+        assert_eq!(
+            r.headers()["x-elastic-product"],
+            "Elasticsearch",
+            "{method} {path}"
+        );
     }
     // The prefix is the API's: no tenant route may take it.
     let err = logway::Config::from_toml(
@@ -526,32 +568,4 @@ async fn the_handshake_answers_what_clients_check() {
     .unwrap_err();
     assert!(err.to_string().contains("Elasticsearch"), "{err}");
     gw.stop().await;
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_port(port: u16) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("nothing listens on {port}");
-}
-
-/// A child process killed and reaped on drop (also when a test fails).
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -6,6 +6,7 @@
 mod common;
 
 mod archive;
+mod beats;
 mod cli;
 mod durability;
 mod elastic;

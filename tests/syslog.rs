@@ -148,11 +148,7 @@ async fn rsyslog_forwards_to_logway_with_omfwd() {
     let dir = tempfile::tempdir().unwrap();
     let gw = TestGateway::start(syslog_gateway_config(&dir.path().join("data"))).await;
     let logway_port = gw.gateway.syslog_addrs()[0].port();
-    let in_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let in_port = free_port();
     let work = dir.path().join("rsyslog");
     std::fs::create_dir_all(&work).unwrap();
     let conf = work.join("rsyslog.conf");
@@ -165,14 +161,7 @@ async fn rsyslog_forwards_to_logway_with_omfwd() {
     )
     .unwrap();
     // Killed on drop, so a failing assertion does not leave it running.
-    struct KillOnDrop(std::process::Child);
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _rsyslog = KillOnDrop(
+    let _rsyslog = Killed(
         Command::new(rsyslogd)
             .args(["-n", "-f"])
             .arg(&conf)
@@ -181,15 +170,7 @@ async fn rsyslog_forwards_to_logway_with_omfwd() {
             .spawn()
             .unwrap(),
     );
-    let mut up = false;
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", in_port)).is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(up, "rsyslogd did not open its input");
+    wait_port(in_port).await;
     tokio::task::spawn_blocking(move || {
         logger(
             in_port,

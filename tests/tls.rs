@@ -525,3 +525,65 @@ async fn syslog_over_tls_with_client_certificates_needs_no_unauthenticated_switc
     }
     gw.stop().await;
 }
+
+/// pylogbeat over TLS with client certificates: the listener's tenant's
+/// certificate sends; another tenant's is refused, and nothing of it is
+/// stored.
+#[tokio::test]
+async fn beats_over_tls_with_client_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_certs(d);
+    let issuer = client_ca(d, "clients");
+    client_cert(d, &issuer, "beats.a.example");
+    client_cert(d, &issuer, "shipper.b.example");
+    let extra = format!(
+        "[[beats]]\naddr = \"127.0.0.1:0\"\ntenant = \"a\"\ntype = \"beats\"\ntls = {{ cert_file = \"{}\", key_file = \"{}\", client_ca_file = \"{}\" }}\n",
+        d.join("cert.pem").display(),
+        d.join("key.pem").display(),
+        d.join("clients-ca.pem").display(),
+    );
+    let mut config = two_tenant_config(&d.join("data"), &extra);
+    config.tenants[0].ingest_cert_names = vec!["beats.a.example".into()];
+    config.tenants[1].ingest_cert_names = vec!["shipper.b.example".into()];
+    let gw = TestGateway::start(config).await;
+    let addr = gw.gateway.beats_addrs()[0];
+    let send = |cn: &str| {
+        let python = std::env::var_os("LOGWAY_CLIENTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                    .join(".cache/logway-clients")
+            })
+            .join("venv/bin/python");
+        let mut cmd = Command::new(python);
+        cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/beats_py.py"))
+            .args(["pylogbeat-tls", "127.0.0.1", &addr.port().to_string()])
+            .arg(d.join("ca.pem"))
+            .arg(d.join(format!("{cn}.pem")))
+            .arg(d.join(format!("{cn}.key")));
+        cmd
+    };
+    let run = |mut cmd: Command| async move {
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str::<serde_json::Value>(stdout.lines().last().unwrap()).unwrap()
+    };
+    let ok = run(send("beats.a.example")).await;
+    assert_eq!(ok["sent"], 3, "{ok}");
+    let refused = run(send("shipper.b.example")).await;
+    assert!(refused.get("error").is_some(), "{refused}");
+    gw.search_until(A_ADMIN, &[("q", "\"beats over tls\"")], 3)
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, body) = gw.search_raw(B_ADMIN, &[("q", "\"beats over tls\"")]).await;
+    assert_eq!(body["total"], 0, "{body}");
+    gw.stop().await;
+}

@@ -21,7 +21,7 @@ mod cpu;
 use clap::Parser;
 use logway::archive::store::{self, ObjectStore};
 use logway::archive::writer::{Status, Writer};
-use logway::batch::{self, BATCH_VERSION, BatchHeader};
+use logway::batch::{self, BatchHeader};
 use logway::config::ArchiveConfig;
 use logway::event::EventContext;
 use logway::hot::HotIndex;
@@ -63,7 +63,7 @@ fn event(i: usize, ctx: &EventContext) -> Vec<u8> {
     let serde_json::Value::Object(m) = v else {
         unreachable!()
     };
-    logway::event::from_object(m, ctx)
+    logway::event::from_object(m, ctx, None)
 }
 
 async fn fill_wal(wal: &Wal, n: usize) -> u64 {
@@ -76,15 +76,14 @@ async fn fill_wal(wal: &Wal, n: usize) -> u64 {
             .map(|i| event(r * PER_RECORD + i, &ctx))
             .collect();
         bytes += events.iter().map(|e| e.len() as u64 + 1).sum::<u64>();
-        let header = BatchHeader {
-            v: BATCH_VERSION,
-            tenant: "bench".into(),
-            log_type: "bench_logs".into(),
-            received_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64,
-            n: events.len(),
-            idempotency: None,
-            types: Vec::new(),
-        };
+        let header = BatchHeader::new(
+            "bench",
+            "bench_logs",
+            (now.unix_timestamp_nanos() / 1_000_000) as i64,
+            events.len(),
+            Vec::new(),
+            None,
+        );
         let payload = batch::encode(&header, &events, true);
         pending.push(wal.append(payload));
         if pending.len() >= 64 {

@@ -446,3 +446,81 @@ impl S3Server {
         toml::from_str(&text).expect("valid S3 config")
     }
 }
+
+/// Where `./test.sh` installed the PyPI and npm clients the compat tests
+/// drive: `$TEST_CLIENTS_DIR`, else `~/.cache/logway-clients`. (Not a
+/// `LOGWAY_` variable: those are config overrides of the gateway.)
+pub fn test_clients() -> std::path::PathBuf {
+    let dir = std::env::var_os("TEST_CLIENTS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/logway-clients")
+        });
+    assert!(
+        dir.join("venv/bin/python").exists() && dir.join("node/node_modules").exists(),
+        "the test clients are missing in {}: run ./test.sh (it installs them)",
+        dir.display()
+    );
+    dir
+}
+
+/// A client script of `tests/clients/`.
+pub fn client_script(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/clients")
+        .join(name)
+}
+
+/// The Python of the clients' virtualenv, running `script` with `args`.
+pub fn python_client(script: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(test_clients().join("venv/bin/python"));
+    cmd.arg(client_script(script)).args(args);
+    cmd
+}
+
+/// Runs a client to its end (it must succeed); its last stdout line is JSON.
+pub async fn run_client(mut cmd: Command) -> Value {
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("client starts"))
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "client failed: {}\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("client printed {stdout:?}: {e}"))
+}
+
+/// A free port on 127.0.0.1 (for a client's own listener).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on 127.0.0.1:`port`.
+pub async fn wait_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// A child process killed and reaped on drop (also when a test fails).
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -24,6 +24,7 @@ pub use crate::hot::config::{HotConfig, SearchConfig};
 pub use crate::listen::tls::TlsConfig;
 pub use crate::pipeline::config::{IdempotencyConfig, LimitsConfig};
 pub use crate::server::config::{ServerConfig, StorageConfig};
+pub use crate::sources::beats::config::BeatsConfig;
 pub use crate::sources::elastic::config::ElasticsearchConfig;
 pub use crate::sources::syslog::config::SyslogConfig;
 pub use crate::telemetry::TelemetryConfig;
@@ -65,6 +66,7 @@ pub struct Config {
     pub filters: FiltersConfig,
     pub elasticsearch: ElasticsearchConfig,
     pub syslog: Vec<SyslogConfig>,
+    pub beats: Vec<BeatsConfig>,
     pub tenants: Vec<TenantConfig>,
 }
 
@@ -84,6 +86,7 @@ impl Default for Config {
             filters: FiltersConfig::default(),
             elasticsearch: ElasticsearchConfig::default(),
             syslog: Vec::new(),
+            beats: Vec::new(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
         }
     }
@@ -190,6 +193,9 @@ impl Config {
         }
         self.archive.validate()?;
         for (i, l) in self.syslog.iter().enumerate() {
+            l.validate(i, &self.tenants)?;
+        }
+        for (i, l) in self.beats.iter().enumerate() {
             l.validate(i, &self.tenants)?;
         }
         self.limits.validate()?;

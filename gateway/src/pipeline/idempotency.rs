@@ -332,9 +332,7 @@ impl Consumer for IdempotencyConsumer {
             self.out.push(b'\n');
         }
         if !header.event_ids.is_empty() {
-            self.table
-                .ids
-                .insert(&header.event_ids, header.received_ms);
+            self.table.ids.insert(&header.event_ids, header.received_ms);
             let line = Line {
                 checkpoint: None,
                 at_ms: header.received_ms,

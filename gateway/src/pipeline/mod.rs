@@ -464,7 +464,10 @@ impl Pipeline {
             Some(a) => (Some(a.guard), Some(a.record)),
             None => (None, None),
         };
-        let hashes = ids.as_ref().map(|c| c.hashes().to_vec()).unwrap_or_default();
+        let hashes = ids
+            .as_ref()
+            .map(|c| c.hashes().to_vec())
+            .unwrap_or_default();
         let sealed = self.seal_with_ids(adm, built, record.clone(), hashes);
         self.wal.append(sealed.payload.clone()).await?;
         self.count(&sealed);

@@ -3,7 +3,7 @@
 //!
 //! ## Start-up
 //! 1. Validate the config; bind the HTTP listener, the Elasticsearch
-//!    API's own listener if configured, and every syslog listener (a port
+//!    API's own listener if configured, and every syslog and Beats listener (a port
 //!    in use fails the start at once); load TLS.
 //! 2. Serve HTTP at once: `/healthz` answers, `/readyz` and ingest answer
 //!    503 + `Retry-After` until recovery is done.
@@ -11,13 +11,14 @@
 //!    idempotency table (brought up to the WAL's end), filters, archive;
 //!    start the WAL consumers' threads.
 //! 4. Ready: the core is published, the periodic tasks ([`tasks`]) and the
-//!    syslog listeners start.
+//!    syslog and Beats listeners start.
 //!
 //! ## Shutdown, in this order
 //! 1. Stop accepting: the HTTP listeners finish in-flight requests
 //!    (within `listen::http::SHUTDOWN_GRACE`) and closes idle
 //!    connections; syslog connections stop reading and make durable what
-//!    they had read.
+//!    they had read; Beats connections finish the window they are storing
+//!    (and ack it) and close.
 //! 2. Abort the periodic tasks.
 //! 3. Close the WAL: the writer makes everything queued durable, then
 //!    stops; later appends fail (there are none left).
@@ -52,6 +53,7 @@ pub struct Gateway {
     addr: SocketAddr,
     elastic_addr: Option<SocketAddr>,
     syslog_addrs: Vec<SocketAddr>,
+    beats_addrs: Vec<SocketAddr>,
     /// Every listener's certificate, reloaded with the config.
     tls: Vec<Arc<listen::tls::Tls>>,
     state: Arc<AppState>,
@@ -68,6 +70,11 @@ impl Gateway {
     /// The address of the Elasticsearch API's own listener, if any.
     pub fn elastic_addr(&self) -> Option<SocketAddr> {
         self.elastic_addr
+    }
+
+    /// The addresses of the Beats listeners, in config order.
+    pub fn beats_addrs(&self) -> &[SocketAddr] {
+        &self.beats_addrs
     }
 
     /// The addresses of the syslog listeners, in config order.
@@ -115,6 +122,22 @@ impl Gateway {
     }
 }
 
+/// Binds a stream protocol's listener (syslog, Beats) and loads its TLS;
+/// with a client CA, a certificate is required.
+async fn bind_stream(
+    addr: SocketAddr,
+    tls: Option<&crate::listen::tls::TlsConfig>,
+    what: &str,
+    all: &mut Vec<Arc<Tls>>,
+) -> anyhow::Result<(TcpListener, Option<Arc<Tls>>)> {
+    let bound = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))?;
+    let tls = tls.map(|files| Tls::new(files, &[], true)).transpose()?;
+    all.extend(tls.iter().cloned());
+    Ok((bound, tls))
+}
+
 /// Binds the listeners, then recovers in the background (`/readyz`
 /// answers 503 until done) and serves.
 pub async fn start(config: Config) -> anyhow::Result<Gateway> {
@@ -132,9 +155,9 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
     let mut tls_all: Vec<Arc<Tls>> = http_tls.iter().cloned().collect();
     let elastic_listener = match config.elasticsearch.addr {
         Some(addr) => {
-            let bound = TcpListener::bind(addr).await.with_context(|| {
-                format!("cannot listen for the Elasticsearch API on {addr}")
-            })?;
+            let bound = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for the Elasticsearch API on {addr}"))?;
             let tls = config
                 .elasticsearch
                 .tls
@@ -152,17 +175,18 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         .transpose()?;
     let mut syslog_listeners = Vec::new();
     for l in &config.syslog {
-        let bound = TcpListener::bind(l.addr)
-            .await
-            .with_context(|| format!("cannot listen for syslog on {}", l.addr))?;
-        let tls = l
-            .tls
-            .as_ref()
-            .map(|files| Tls::new(files, &[], true))
-            .transpose()?;
-        tls_all.extend(tls.iter().cloned());
+        let (bound, tls) = bind_stream(l.addr, l.tls.as_ref(), "syslog", &mut tls_all).await?;
         syslog_listeners.push((bound, l.clone(), tls));
     }
+    let mut beats_listeners = Vec::new();
+    for l in &config.beats {
+        let (bound, tls) = bind_stream(l.addr, l.tls.as_ref(), "Beats", &mut tls_all).await?;
+        beats_listeners.push((bound, l.clone(), tls));
+    }
+    let beats_addrs = beats_listeners
+        .iter()
+        .map(|(l, _, _)| l.local_addr())
+        .collect::<std::io::Result<Vec<_>>>()?;
     let syslog_addrs = syslog_listeners
         .iter()
         .map(|(l, _, _)| l.local_addr())
@@ -225,6 +249,25 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
                 ))
             })
             .collect();
+        let beats: Vec<_> = beats_listeners
+            .into_iter()
+            .map(|(listener, cfg, tls)| {
+                let bound = listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                // Not `addr=`: tests read the HTTP address from the first one.
+                tracing::info!(beats = %bound, tenant = %cfg.tenant, "Beats listening");
+                tokio::spawn(sources::beats::serve(
+                    listener,
+                    cfg,
+                    config.tenants.clone(),
+                    core.pipeline.clone(),
+                    tls,
+                    rx.clone(),
+                ))
+            })
+            .collect();
         let _ = rx.wait_for(|&stop| stop).await;
         // The shutdown order of the module docs.
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
@@ -232,7 +275,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         if let Some(es) = elastic_server {
             es.await?;
         }
-        for s in syslog {
+        for s in syslog.into_iter().chain(beats) {
             let _ = s.await;
         }
         for t in periodic {
@@ -254,6 +297,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         addr,
         elastic_addr,
         syslog_addrs,
+        beats_addrs,
         tls: tls_all,
         state: state_handle,
         shutdown: shutdown_tx,

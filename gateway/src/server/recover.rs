@@ -43,15 +43,14 @@ pub fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, 
     }
     let (hot, hot_checkpoint) =
         HotIndex::open(&data.join("hot")).context("cannot open the hot index")?;
-    let (idempotency, idem_checkpoint) =
-        Idempotency::open(
-            data,
-            config.idempotency.window,
-            config.idempotency.max_event_ids,
-            metrics.event_ids_forgotten.clone(),
-            crate::now_ms(),
-        )
-            .context("cannot open the idempotency table")?;
+    let (idempotency, idem_checkpoint) = Idempotency::open(
+        data,
+        config.idempotency.window,
+        config.idempotency.max_event_ids,
+        metrics.event_ids_forgotten.clone(),
+        crate::now_ms(),
+    )
+    .context("cannot open the idempotency table")?;
     let filters = Arc::new(
         filter::Registry::open(data, &config.filters, metrics.clone())
             .context("cannot open the filter registry")?,

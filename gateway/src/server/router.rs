@@ -30,7 +30,10 @@ pub fn router(state: Arc<AppState>, config: &Config) -> Router {
 /// (`elasticsearch.addr`): the API at its root.
 pub fn elastic_router(state: Arc<AppState>, config: &Config) -> Router {
     sources::elastic::root_router(&config.elasticsearch)
-        .layer(middleware::from_fn_with_state(state.clone(), observe_elastic))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe_elastic,
+        ))
         .with_state(state)
 }
 

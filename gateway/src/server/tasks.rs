@@ -22,7 +22,9 @@ pub fn start(core: &Arc<Core>) -> Vec<JoinHandle<()>> {
             every.tick().await;
             let keys = c.policy().limits.evict_idle_clients();
             c.metrics.limiter_client_keys.set(keys as i64);
-            c.metrics.event_ids.set(c.pipeline.event_ids_remembered() as i64);
+            c.metrics
+                .event_ids
+                .set(c.pipeline.event_ids_remembered() as i64);
         }
     }));
     if let Some(a) = &core.archive {

@@ -15,6 +15,8 @@
 //!   handshake clients make), under a path prefix and on a listener of
 //!   its own.
 //! - [`syslog`]: TCP syslog listeners (RFC 5424/3164, TLS).
+//! - [`beats`]: Beats (Lumberjack v2) listeners, what Filebeat's
+//!   `output.logstash` sends; acked once durable.
 //!
 //! ## Adding a source
 //!
@@ -35,6 +37,7 @@
 //! The dependency rule (`docs/architecture.md`): sources use the
 //! pipeline, tenants and listen; nothing below the sources uses them.
 
+pub mod beats;
 pub mod elastic;
 pub mod http;
 pub mod syslog;
@@ -55,4 +58,29 @@ pub const FIXED_PATHS: &[(&str, &str)] = &[];
 /// prefixes, matched before the tenant fallback (see [`FIXED_PATHS`]).
 pub fn routes(config: &Config) -> Router<Arc<AppState>> {
     Router::new().merge(elastic::routes(&config.elasticsearch))
+}
+
+/// For a listener bound to `tenant` (syslog, Beats): with a client CA, the
+/// connection's certificate must carry a name the tenant lists in
+/// `ingest_cert_names`.
+pub fn check_listener_cert(
+    pipeline: &crate::pipeline::Pipeline,
+    tenant: &str,
+    tls: Option<&crate::listen::tls::TlsConfig>,
+    cert: Option<&crate::listen::tls::ClientCert>,
+) -> std::io::Result<()> {
+    if tls.is_none_or(|t| t.client_ca_file.is_none()) {
+        return Ok(());
+    }
+    let refused =
+        |message: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, message);
+    let cert = cert.ok_or_else(|| refused("no client certificate".into()))?;
+    let policy = pipeline.policy();
+    match policy.tenants.tenant_of_cert(cert) {
+        Some(t) if t.name == tenant => Ok(()),
+        _ => Err(refused(format!(
+            "client certificate ({}) is not in tenant `{tenant}`'s ingest_cert_names",
+            cert.0.join(", ")
+        ))),
+    }
 }

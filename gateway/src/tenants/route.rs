@@ -130,7 +130,8 @@ pub fn type_of_index(index: &str) -> Option<String> {
     }
     let base = match parts.as_slice() {
         [kind, dataset @ .., _namespace]
-            if !dataset.is_empty() && matches!(*kind, "logs" | "metrics" | "traces" | "synthetics") =>
+            if !dataset.is_empty()
+                && matches!(*kind, "logs" | "metrics" | "traces" | "synthetics") =>
         {
             dataset.join("-")
         }

@@ -106,7 +106,10 @@ impl ItemAnswer {
             seq_no: ok.then_some(0),
             primary_term: ok.then_some(1),
             status: with_status.then_some(self.status),
-            error: self.error.as_ref().map(|(kind, reason)| ErrorCause { kind, reason }),
+            error: self
+                .error
+                .as_ref()
+                .map(|(kind, reason)| ErrorCause { kind, reason }),
         }
     }
 }

@@ -96,7 +96,9 @@ pub fn parse(body: &[u8]) -> Result<Vec<Action<'_>>, Malformed> {
         let source = match op {
             Op::Delete => None,
             // A trailing empty "line" after the last newline is no source.
-            _ => lines.next().filter(|(_, l)| !(l.is_empty() && lines.peek().is_none())),
+            _ => lines
+                .next()
+                .filter(|(_, l)| !(l.is_empty() && lines.peek().is_none())),
         };
         actions.push(Action {
             op,
@@ -116,7 +118,9 @@ struct ActionMeta {
 
 fn action(line: &[u8]) -> Result<(Op, ActionMeta), String> {
     let value: serde_json::Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
-        format!("Malformed action/metadata line: expected a JSON object like {{\"index\":{{}}}} ({e})")
+        format!(
+            "Malformed action/metadata line: expected a JSON object like {{\"index\":{{}}}} ({e})"
+        )
     })?;
     let mut entries = value.into_iter();
     let (Some((name, meta)), None) = (entries.next(), entries.next()) else {

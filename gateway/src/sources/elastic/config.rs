@@ -57,13 +57,14 @@ impl ElasticsearchConfig {
         let well_formed = p.len() > 1
             && p.starts_with('/')
             && !p.ends_with('/')
-            && p
-                .bytes()
+            && p.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
         if !well_formed {
             return Err(invalid(
                 "elasticsearch.path",
-                format!("`{p}` must start with '/', not end with '/', and use a-z, 0-9, '-', '_', '.'"),
+                format!(
+                    "`{p}` must start with '/', not end with '/', and use a-z, 0-9, '-', '_', '.'"
+                ),
             ));
         }
         let parts: Vec<&str> = self.version.split('.').collect();

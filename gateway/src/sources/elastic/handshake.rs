@@ -36,7 +36,10 @@ pub fn answer(method: &Method, segments: &[&str], version: &str) -> Option<Respo
         ["_nodes", ..] if get => nodes(version),
         ["_security", "_authenticate"] if get => authenticate(),
         // Index templates, component templates, legacy templates.
-        [kind @ ("_index_template" | "_template" | "_component_template"), name] => {
+        [
+            kind @ ("_index_template" | "_template" | "_component_template"),
+            name,
+        ] => {
             if write {
                 acknowledged()
             } else if get {
@@ -59,9 +62,7 @@ pub fn answer(method: &Method, segments: &[&str], version: &str) -> Option<Respo
         ["_data_stream", _, "_lifecycle"] if get => json!({"data_streams": []}),
         ["_alias" | "_aliases", ..] if write => acknowledged(),
         ["_alias", ..] if get => json!({}),
-        [index, "_refresh" | "_flush"] | [index @ ("_refresh" | "_flush")]
-            if write || get =>
-        {
+        [index, "_refresh" | "_flush"] | [index @ ("_refresh" | "_flush")] if write || get => {
             let _ = index;
             json!({"_shards": {"total": 1, "successful": 1, "failed": 0}})
         }
@@ -94,7 +95,11 @@ pub fn answer(method: &Method, segments: &[&str], version: &str) -> Option<Respo
 }
 
 fn info(version: &str) -> Value {
-    let minimum_wire = if version.starts_with('7') { "6.8.0" } else { "7.17.0" };
+    let minimum_wire = if version.starts_with('7') {
+        "6.8.0"
+    } else {
+        "7.17.0"
+    };
     json!({
         "name": CLUSTER,
         "cluster_name": CLUSTER,
@@ -197,7 +202,9 @@ fn template(kind: &str, name: &str) -> Value {
         "_component_template" => json!({"component_templates": [
             {"name": name, "component_template": {"template": {}}}
         ]}),
-        _ => json!({ name: {"index_patterns": [format!("{name}*")], "settings": {}, "mappings": {}} }),
+        _ => {
+            json!({ name: {"index_patterns": [format!("{name}*")], "settings": {}, "mappings": {}} })
+        }
     }
 }
 

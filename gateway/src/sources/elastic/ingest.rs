@@ -119,9 +119,15 @@ async fn run(core: &Arc<Core>, req: Request<Body>, kind: Kind) -> Result<Vec<Ite
     let body = body::read(body, limits.max_body_bytes, timeout).await?;
     let worker = pipeline.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        let decoded =
-            body::decompress(body, encoding, limits.max_decompressed_bytes).map_err(EsError::from)?;
-        Ok::<_, EsError>(prepare(&worker, &auth, decoded, kind, limits.max_line_bytes))
+        let decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)
+            .map_err(EsError::from)?;
+        Ok::<_, EsError>(prepare(
+            &worker,
+            &auth,
+            decoded,
+            kind,
+            limits.max_line_bytes,
+        ))
     })
     .await
     .map_err(|e| EsError::new(500, "exception", format!("decoder task failed: {e}")))??;
@@ -306,8 +312,7 @@ fn prepare(
             kind,
         };
         let item = if a.op == Op::Update {
-            let reason =
-                "Logway stores logs append-only: update is not supported (its body is kept as a rejected event)";
+            let reason = "Logway stores logs append-only: update is not supported (its body is kept as a rejected event)";
             ans.fail(400, "illegal_argument_exception", reason);
             bad("es_update", reason.to_string())
         } else if a.id.as_ref().is_some_and(|id| id.len() > MAX_ID_BYTES) {
@@ -373,10 +378,9 @@ fn build(
         }
         if let Item::Object(..) = item {
             let a = &mut answers[*k];
-            let id = a
-                .id
-                .get_or_insert_with(|| event::new_event_id(received))
-                .clone();
+            let id =
+                a.id.get_or_insert_with(|| event::new_event_id(received))
+                    .clone();
             event_ids.push((line, id));
         }
         items.push((line, item));
@@ -530,7 +534,12 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), EsError> {
     let Some(value) = header(headers, "content-type") else {
         return Ok(());
     };
-    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let accepted = matches!(
         mime.as_str(),
         "" | "application/json"
@@ -544,7 +553,9 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), EsError> {
     Err(EsError::new(
         406,
         "media_type_header_exception",
-        format!("Content-Type header [{value}] is not supported; send application/json or application/x-ndjson"),
+        format!(
+            "Content-Type header [{value}] is not supported; send application/json or application/x-ndjson"
+        ),
     ))
 }
 
@@ -563,10 +574,19 @@ mod tests {
     fn keys_come_from_api_keys_and_basic_passwords() {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let key = |v: &str| es_key(&auth(v));
-        assert_eq!(key(&format!("ApiKey {}", b64("logway:k-123456"))).as_deref(), Some("k-123456"));
-        assert_eq!(key(&format!("ApiKey {}", b64("k-123456"))).as_deref(), Some("k-123456"));
+        assert_eq!(
+            key(&format!("ApiKey {}", b64("logway:k-123456"))).as_deref(),
+            Some("k-123456")
+        );
+        assert_eq!(
+            key(&format!("ApiKey {}", b64("k-123456"))).as_deref(),
+            Some("k-123456")
+        );
         assert_eq!(key("ApiKey not*base64").as_deref(), Some("not*base64"));
-        assert_eq!(key(&format!("Basic {}", b64("acme:k-123456"))).as_deref(), Some("k-123456"));
+        assert_eq!(
+            key(&format!("Basic {}", b64("acme:k-123456"))).as_deref(),
+            Some("k-123456")
+        );
         assert_eq!(key("Bearer k-123456"), None, "Bearer is request_key's");
     }
 }

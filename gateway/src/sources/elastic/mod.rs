@@ -67,10 +67,12 @@ pub fn root_router(config: &ElasticsearchConfig) -> Router<Arc<AppState>> {
         version: config.version.as_str().into(),
     };
     Router::new()
-        .fallback(move |State(state): State<Arc<AppState>>, req: Request<Body>| {
-            let mount = mount.clone();
-            async move { handle(state, &mount, req).await }
-        })
+        .fallback(
+            move |State(state): State<Arc<AppState>>, req: Request<Body>| {
+                let mount = mount.clone();
+                async move { handle(state, &mount, req).await }
+            },
+        )
         .layer(axum::middleware::map_response(product_header))
 }
 
@@ -88,7 +90,11 @@ async fn handle(state: Arc<AppState>, mount: &Mount, req: Request<Body>) -> Resp
     let segments: Vec<String> = rel
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = req.method().clone();
@@ -100,11 +106,17 @@ async fn handle(state: Arc<AppState>, mount: &Mount, req: Request<Body>) -> Resp
         }),
         [index, "_doc"] if method == Method::POST => Some(single(index, Op::Index, None)),
         [index, "_doc" | "_create", id] if write => {
-            let op = if segs[1] == "_create" { Op::Create } else { Op::Index };
+            let op = if segs[1] == "_create" {
+                Op::Create
+            } else {
+                Op::Index
+            };
             Some(single(index, op, Some(id)))
         }
         // Pre-7 style `/{index}/{type}[/{id}]` (rsyslog without bulk mode).
-        [index, ty] if method == Method::POST && !index.starts_with('_') && !ty.starts_with('_') => {
+        [index, ty]
+            if method == Method::POST && !index.starts_with('_') && !ty.starts_with('_') =>
+        {
             Some(single(index, Op::Index, None))
         }
         [index, ty, id]

@@ -93,7 +93,14 @@ pub async fn serve(
         move |stream: Stream, peer: SocketAddr, cert: Option<ClientCert>| {
             let (shared, shutdown) = (shared.clone(), watch.clone());
             async move {
-                if let Err(e) = check_client_cert(&shared, cert.as_ref()) {
+                let c = &shared.config;
+                let checked = super::check_listener_cert(
+                    &shared.pipeline,
+                    &c.tenant,
+                    c.tls.as_ref(),
+                    cert.as_ref(),
+                );
+                if let Err(e) = checked {
                     tracing::warn!(%peer, error = %e, "syslog client refused");
                     return Err(e);
                 }
@@ -102,31 +109,6 @@ pub async fn serve(
         },
     )
     .await
-}
-
-/// With a client CA, the connection's certificate must name a certificate
-/// of the listener's tenant (`ingest_cert_names`).
-fn check_client_cert(listener: &Listener, cert: Option<&ClientCert>) -> std::io::Result<()> {
-    let config = &listener.config;
-    if config
-        .tls
-        .as_ref()
-        .is_none_or(|t| t.client_ca_file.is_none())
-    {
-        return Ok(());
-    }
-    let refused =
-        |message: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, message);
-    let cert = cert.ok_or_else(|| refused("no client certificate".into()))?;
-    let policy = listener.pipeline.policy();
-    match policy.tenants.tenant_of_cert(cert) {
-        Some(t) if t.name == config.tenant => Ok(()),
-        _ => Err(refused(format!(
-            "client certificate ({}) is not in tenant `{}`'s ingest_cert_names",
-            cert.0.join(", "),
-            config.tenant
-        ))),
-    }
 }
 
 async fn connection(

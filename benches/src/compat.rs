@@ -1,0 +1,418 @@
+//! The compat protocols against native NDJSON, same events, same
+//! connections, in the same run: native `POST /v1/logs/bench` (NDJSON),
+//! Elasticsearch `POST /es/_bulk` (an `index` action per event), and Beats
+//! (a window per batch, zlib level 3 as Filebeat sends by default, acked
+//! once durable).
+//!
+//! Each round starts a fresh gateway (release build) per protocol, in a
+//! rotating order, drives it for `--seconds`, and prints acked events/s,
+//! ack latency and the gateway's CPU per 1M events; the end prints the
+//! medians and each protocol's ratio to native.
+//!
+//! ```text
+//! cargo build --release -p logway -p logway-bench
+//! target/release/compat-bench --connections 8 --batch 100 --seconds 15 --rounds 3
+//! ```
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod cpu;
+
+#[derive(Parser, Clone)]
+struct Args {
+    /// The gateway binary (default: the release build next to this one).
+    #[arg(long)]
+    gateway: Option<PathBuf>,
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Events per request (native, `_bulk`) or per window (Beats).
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    #[arg(long, default_value_t = 15)]
+    seconds: u64,
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// zlib level of Beats windows (0: plain `J` frames).
+    #[arg(long, default_value_t = 3)]
+    beats_compression: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Protocol {
+    Native,
+    Bulk,
+    Beats,
+}
+
+const PROTOCOLS: [Protocol; 3] = [Protocol::Native, Protocol::Bulk, Protocol::Beats];
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::Native => "native NDJSON",
+            Protocol::Bulk => "_bulk",
+            Protocol::Beats => "Beats",
+        }
+    }
+}
+
+struct Outcome {
+    events_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+    cpu_per_million: f64,
+}
+
+/// The same events as `ingest-bench`'s, one JSON document each.
+fn events(n: usize) -> Vec<String> {
+    let services = ["checkout", "cart", "search", "auth", "payments", "catalog"];
+    let levels = ["info", "info", "info", "debug", "warn", "error"];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    (0..n)
+        .map(|_| {
+            let service = services[(next() % 6) as usize];
+            serde_json::json!({
+                "@timestamp": "2026-11-30T10:00:00.000Z",
+                "log": {"level": levels[(next() % 6) as usize]},
+                "service": {"name": service},
+                "host": {"name": format!("{service}-{}", next() % 12)},
+                "trace": {"id": format!("{:016x}", next())},
+                "message": "request completed",
+                "http": {"method": "GET", "path": format!("/api/v1/items/{}", next() % 100_000), "status": 200},
+                "duration_ms": next() % 2_000,
+            })
+            .to_string()
+        })
+        .collect()
+}
+
+/// Request bodies (native, `_bulk`) or windows (Beats), built before the
+/// load so the client spends no CPU on them.
+fn payloads(protocol: Protocol, events: &[String], batch: usize, level: u32) -> Vec<Vec<u8>> {
+    events
+        .chunks(batch)
+        .map(|chunk| match protocol {
+            Protocol::Native => chunk
+                .iter()
+                .flat_map(|e| format!("{e}\n").into_bytes())
+                .collect(),
+            Protocol::Bulk => chunk
+                .iter()
+                .flat_map(|e| format!("{{\"index\":{{\"_index\":\"bench\"}}}}\n{e}\n").into_bytes())
+                .collect(),
+            Protocol::Beats => {
+                let mut frames = Vec::new();
+                for (i, e) in chunk.iter().enumerate() {
+                    frames.extend_from_slice(b"2J");
+                    frames.extend_from_slice(&(i as u32 + 1).to_be_bytes());
+                    frames.extend_from_slice(&(e.len() as u32).to_be_bytes());
+                    frames.extend_from_slice(e.as_bytes());
+                }
+                let mut out = b"2W".to_vec();
+                out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+                if level == 0 {
+                    out.extend(frames);
+                } else {
+                    let mut z = flate2::write::ZlibEncoder::new(
+                        Vec::new(),
+                        flate2::Compression::new(level),
+                    );
+                    z.write_all(&frames).expect("in-memory write");
+                    let z = z.finish().expect("in-memory write");
+                    out.extend_from_slice(b"2C");
+                    out.extend_from_slice(&(z.len() as u32).to_be_bytes());
+                    out.extend(z);
+                }
+                out
+            }
+        })
+        .collect()
+}
+
+struct Gateway {
+    child: Child,
+    url: String,
+    beats: SocketAddr,
+    data: PathBuf,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+fn start(binary: &PathBuf, round: usize) -> anyhow::Result<Gateway> {
+    let data = std::env::temp_dir().join(format!("logway-compat-{}-{round}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data)?;
+    let config = data.join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\ndata_dir = \"{}\"\n[[beats]]\naddr = \"127.0.0.1:0\"\ntenant = \"default\"\ntype = \"bench\"\nunauthenticated = true\n",
+            data.join("data").display()
+        ),
+    )?;
+    let mut child = Command::new(binary)
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn,logway=info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut http, mut beats) = (None, None);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let field = |name: &str| {
+                let at = line.find(name)?;
+                line[at + name.len()..]
+                    .split_whitespace()
+                    .next()
+                    .map(str::to_string)
+            };
+            if http.is_none() && !line.contains("beats=") {
+                http = field(" addr=");
+            }
+            if beats.is_none() {
+                beats = field("beats=");
+            }
+            if let (Some(h), Some(b)) = (&http, &beats) {
+                let _ = tx.send((h.clone(), b.clone()));
+                http = Some(String::new());
+                beats = Some(String::new());
+            }
+            if line.contains("ERROR") || line.contains("WARN") {
+                eprintln!("gateway: {line}");
+            }
+        }
+    });
+    let (http, beats) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .context("gateway did not log its addresses")?;
+    Ok(Gateway {
+        child,
+        url: format!("http://{http}"),
+        beats: beats.parse()?,
+        data,
+    })
+}
+
+async fn run(
+    args: &Args,
+    binary: &PathBuf,
+    protocol: Protocol,
+    payloads: Arc<Vec<Vec<u8>>>,
+    round: usize,
+) -> anyhow::Result<Outcome> {
+    let gw = start(binary, round)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicU64::new(0));
+    let cpu_start = cpu::seconds_of(gw.child.id());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for conn in 0..args.connections {
+        let (client, stop, acked, payloads) = (
+            client.clone(),
+            stop.clone(),
+            acked.clone(),
+            payloads.clone(),
+        );
+        let (url, beats, batch) = (gw.url.clone(), gw.beats, args.batch as u64);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut beats_conn = None;
+            let mut i = conn;
+            while !stop.load(Ordering::Relaxed) {
+                let body = payloads[i % payloads.len()].clone();
+                i += 1;
+                let t = Instant::now();
+                let ok = match protocol {
+                    Protocol::Native | Protocol::Bulk => {
+                        let (path, ctype) = if protocol == Protocol::Native {
+                            ("/v1/logs/bench", "application/x-ndjson")
+                        } else {
+                            ("/es/_bulk", "application/x-ndjson")
+                        };
+                        let r = client
+                            .post(format!("{url}{path}"))
+                            .header("content-type", ctype)
+                            .body(body)
+                            .send()
+                            .await;
+                        match r {
+                            Ok(r) if r.status() == 200 => {
+                                if protocol == Protocol::Bulk {
+                                    let text = r.text().await.unwrap_or_default();
+                                    text.contains("\"errors\":false")
+                                } else {
+                                    true
+                                }
+                            }
+                            _ => false,
+                        }
+                    }
+                    Protocol::Beats => {
+                        if beats_conn.is_none() {
+                            beats_conn = tokio::net::TcpStream::connect(beats).await.ok();
+                        }
+                        let Some(s) = beats_conn.as_mut() else {
+                            continue;
+                        };
+                        let mut ack = [0u8; 6];
+                        let mut ok = s.write_all(&body).await.is_ok();
+                        while ok {
+                            ok = s.read_exact(&mut ack).await.is_ok();
+                            if ok && ack[2..] != [0, 0, 0, 0] {
+                                break;
+                            }
+                        }
+                        if !ok {
+                            beats_conn = None;
+                        }
+                        ok
+                    }
+                };
+                if ok {
+                    latencies.push(t.elapsed());
+                    acked.fetch_add(batch, Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64();
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await?);
+    }
+    latencies.sort();
+    let total = acked.load(Ordering::Relaxed) as f64;
+    // CPU of the load itself (the index catches up later in every variant).
+    let cpu = cpu::seconds_of(gw.child.id()) - cpu_start;
+    if total == 0.0 {
+        bail!("{}: nothing was acked", protocol.name());
+    }
+    Ok(Outcome {
+        events_per_sec: total / secs,
+        p50: pct(&latencies, 0.5),
+        p99: pct(&latencies, 0.99),
+        cpu_per_million: cpu * 1e6 / total,
+    })
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let binary = match &args.gateway {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("logway"),
+    };
+    if !binary.exists() {
+        bail!(
+            "{} not found: cargo build --release -p logway",
+            binary.display()
+        );
+    }
+    let events = events(args.batch * 64);
+    println!(
+        "load: {} connections, {} events per request/window (~{} B/event), {} s per run, {} rounds, Beats zlib level {}",
+        args.connections,
+        args.batch,
+        events.iter().map(String::len).sum::<usize>() / events.len(),
+        args.seconds,
+        args.rounds,
+        args.beats_compression
+    );
+    let mut results: Vec<(Protocol, Outcome)> = Vec::new();
+    for round in 0..args.rounds {
+        for k in 0..PROTOCOLS.len() {
+            let protocol = PROTOCOLS[(round + k) % PROTOCOLS.len()];
+            let payloads = Arc::new(payloads(
+                protocol,
+                &events,
+                args.batch,
+                args.beats_compression,
+            ));
+            let o = run(&args, &binary, protocol, payloads, round).await?;
+            println!(
+                "round {} {:>14}: {:>9.0} events/s acked, ack p50 {:.1} ms p99 {:.1} ms, gateway CPU {:.1} s per 1M events (load only)",
+                round + 1,
+                protocol.name(),
+                o.events_per_sec,
+                ms(o.p50),
+                ms(o.p99),
+                o.cpu_per_million
+            );
+            results.push((protocol, o));
+        }
+    }
+    let of = |p: Protocol, f: fn(&Outcome) -> f64| {
+        median(
+            results
+                .iter()
+                .filter(|r| r.0 == p)
+                .map(|r| f(&r.1))
+                .collect(),
+        )
+    };
+    let native = of(Protocol::Native, |o| o.events_per_sec);
+    println!("medians of {} rounds:", args.rounds);
+    for p in PROTOCOLS {
+        let rate = of(p, |o| o.events_per_sec);
+        println!(
+            "{:>14}: {:>9.0} events/s ({:.2}x native), ack p99 {:.1} ms, {:.1} CPU-s per 1M events",
+            p.name(),
+            rate,
+            rate / native,
+            of(p, |o| ms(o.p99)),
+            of(p, |o| o.cpu_per_million)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! A `[[beats]]` listener's section.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+use crate::config::value::{
+    FILTER_NAME_RULE, de_duration, invalid, valid_filter_name, valid_type_name,
+};
+use crate::event::{FieldNames, FieldsConfig};
+use crate::filter::FilterRef;
+use crate::listen::tls::TlsConfig;
+use crate::tenants::Route;
+use crate::tenants::config::TenantConfig;
+
+/// go-lumber's default; Filebeat sends at most 2048 (`bulk_max_size`).
+pub const DEFAULT_MAX_WINDOW: u32 = 10_000;
+/// Logstash's `client_inactivity_timeout`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
+/// A Beats (Lumberjack v2) listener, bound to one tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeatsConfig {
+    /// e.g. "127.0.0.1:5044".
+    pub addr: SocketAddr,
+    pub tenant: String,
+    /// The log type of events that do not name one in `type_field`.
+    #[serde(rename = "type")]
+    pub log_type: String,
+    /// A field whose value is the event's log type, e.g. "fields.type" or
+    /// "event.dataset" (dotted: flat or nested); unset, unusable or
+    /// missing: `type`.
+    #[serde(default)]
+    pub type_field: Option<String>,
+    /// Beats has no keys: a listener must say it accepts that, or require
+    /// client certificates.
+    #[serde(default)]
+    pub unauthenticated: bool,
+    #[serde(default = "default_max_window")]
+    pub max_window: u32,
+    /// A connection silent this long (also: a window this slow) is closed.
+    #[serde(default = "default_idle", deserialize_with = "de_duration")]
+    pub idle_timeout: Duration,
+    #[serde(default = "default_connections")]
+    pub max_connections: usize,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// WASM filters (the tenant's) run on every window, as on a route.
+    #[serde(default)]
+    pub filters: Vec<FilterRef>,
+    /// Field names for the promoted fields, over the tenant's `fields`.
+    #[serde(default)]
+    pub fields: FieldsConfig,
+}
+
+fn default_max_window() -> u32 {
+    DEFAULT_MAX_WINDOW
+}
+
+fn default_idle() -> Duration {
+    DEFAULT_IDLE_TIMEOUT
+}
+
+fn default_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
+}
+
+impl BeatsConfig {
+    /// What the listener gives events of `log_type`, as a route would.
+    pub fn route(&self, tenants: &[TenantConfig], log_type: &str) -> Route {
+        let tenant_fields = tenants
+            .iter()
+            .find(|t| t.name == self.tenant)
+            .map(|t| t.fields.clone())
+            .unwrap_or_default();
+        Route {
+            log_type: log_type.to_string(),
+            filters: self.filters.clone().into(),
+            fields: Arc::new(FieldNames::new(&self.fields.or(&tenant_fields))),
+        }
+    }
+
+    /// Checks listener `i` (`beats[i]`) against the tenants it may name.
+    pub fn validate(&self, i: usize, tenants: &[TenantConfig]) -> Result<(), ConfigError> {
+        let at = |key: &str| format!("beats[{i}].{key}");
+        let client_certs = self
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca_file.is_some());
+        if !self.unauthenticated && !client_certs {
+            return Err(invalid(
+                &at("unauthenticated"),
+                "the Beats protocol has no keys: set `unauthenticated = true` to accept anyone who can reach this address, or require client certificates (`tls.client_ca_file`)",
+            ));
+        }
+        if !tenants.iter().any(|t| t.name == self.tenant) {
+            return Err(invalid(
+                &at("tenant"),
+                format!("no tenant `{}`", self.tenant),
+            ));
+        }
+        if !valid_type_name(&self.log_type) {
+            return Err(invalid(
+                &at("type"),
+                format!("`{}` is not a valid log type", self.log_type),
+            ));
+        }
+        if self.type_field.as_ref().is_some_and(|f| f.is_empty()) {
+            return Err(invalid(&at("type_field"), "must not be empty"));
+        }
+        if self.max_window == 0 || self.max_connections == 0 {
+            return Err(invalid(
+                &at("max_window"),
+                "max_window and max_connections must be greater than zero",
+            ));
+        }
+        for (k, f) in self.filters.iter().enumerate() {
+            if !valid_filter_name(&f.name) {
+                return Err(invalid(
+                    &at(&format!("filters[{k}].name")),
+                    format!("`{}` {FILTER_NAME_RULE}", f.name),
+                ));
+            }
+        }
+        self.fields.validate(&at("fields"))
+    }
+}

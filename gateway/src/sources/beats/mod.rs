@@ -1,0 +1,438 @@
+//! Beats (Lumberjack v2): what Filebeat's `output.logstash`, Logstash's
+//! `lumberjack` output and pylogbeat speak to Logstash's beats input.
+//!
+//! A listener is bound to one tenant, like syslog: the protocol has no
+//! keys, so it either requires client certificates of the tenant (TLS
+//! with a `client_ca_file`) or says `unauthenticated = true`. Frames are
+//! read by [`frame`]; each window's events become items (a JSON object
+//! each; `@metadata` is transport metadata and is dropped, except its
+//! `_id`, which becomes the event id), grouped by log type (`type`, or
+//! the value of `type_field`), built, and appended to the WAL.
+//!
+//! **The ack is sent only once the window is durable**: that is what makes
+//! a Beats client's "published" mean stored. Over a rate limit or with the
+//! WAL full, the window is retried for up to [`MAX_RETRY`] while the
+//! connection keeps the client waiting with keepalive acks (`2A 0`, as
+//! Logstash sends), then the connection is closed and the client resends.
+//! An event whose `@metadata._id` was stored before (a resend after a lost
+//! ack) is not stored again. A malformed frame closes the connection with
+//! a logged reason; nothing of its window is stored (nothing was acked).
+
+pub mod config;
+pub mod frame;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::TenantConfig;
+use crate::listen::stopped;
+use crate::listen::tcp::{self, Stream};
+use crate::listen::tls::{ClientCert, Tls};
+use crate::pipeline::{Admission, Built, Claim, Claimed, Error, Item, Meta, Pipeline};
+use crate::tenants::Route;
+use crate::tenants::route::type_of_index;
+use config::BeatsConfig;
+use frame::{Limits, Window};
+
+/// How long a window is retried (rate limit, WAL full) before the
+/// connection is closed.
+pub const MAX_RETRY: Duration = Duration::from_secs(60);
+/// Keepalive acks while a window waits: within pylogbeat's 5 s timeout.
+const KEEPALIVE: Duration = Duration::from_secs(2);
+/// Longest `@metadata._id` taken as the event id.
+const MAX_ID_BYTES: usize = 512;
+/// Log types whose route is kept per listener, at most.
+const MAX_CACHED_ROUTES: usize = 1024;
+
+/// What every connection of one listener shares.
+struct Listener {
+    config: BeatsConfig,
+    tenants: Vec<TenantConfig>,
+    routes: Mutex<HashMap<String, Route>>,
+    pipeline: Arc<Pipeline>,
+    limits: Limits,
+    max_line: usize,
+}
+
+impl Listener {
+    fn route(&self, log_type: &str) -> Route {
+        let mut routes = self.routes.lock().unwrap();
+        if let Some(r) = routes.get(log_type) {
+            return r.clone();
+        }
+        let route = self.config.route(&self.tenants, log_type);
+        if routes.len() < MAX_CACHED_ROUTES {
+            routes.insert(log_type.to_string(), route.clone());
+        }
+        route
+    }
+}
+
+/// Accepts Beats connections until shutdown.
+pub async fn serve(
+    listener: TcpListener,
+    config: BeatsConfig,
+    tenants: Vec<TenantConfig>,
+    pipeline: Arc<Pipeline>,
+    tls: Option<Arc<Tls>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let limits = pipeline.limits();
+    let frame_limits = Limits {
+        max_window: config.max_window,
+        max_frame: limits.max_body_bytes.min(u32::MAX as usize) as u32,
+        max_inflated: limits.max_decompressed_bytes,
+    };
+    let max_line = limits.max_line_bytes;
+    let (max_connections, idle_timeout) = (config.max_connections, config.idle_timeout);
+    let shared = Arc::new(Listener {
+        config,
+        tenants,
+        routes: Mutex::new(HashMap::new()),
+        pipeline,
+        limits: frame_limits,
+        max_line,
+    });
+    let watch = shutdown.clone();
+    tcp::serve(
+        listener,
+        max_connections,
+        tls,
+        idle_timeout,
+        shutdown,
+        move |stream: Stream, peer: SocketAddr, cert: Option<ClientCert>| {
+            let (shared, shutdown) = (shared.clone(), watch.clone());
+            async move {
+                let c = &shared.config;
+                let checked = super::check_listener_cert(
+                    &shared.pipeline,
+                    &c.tenant,
+                    c.tls.as_ref(),
+                    cert.as_ref(),
+                );
+                if let Err(e) = checked {
+                    tracing::warn!(%peer, error = %e, "Beats client refused");
+                    return Err(e);
+                }
+                connection(stream, peer, shared, shutdown).await
+            }
+        },
+    )
+    .await
+}
+
+async fn connection(
+    stream: Stream,
+    peer: SocketAddr,
+    listener: Arc<Listener>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let (read, mut write) = tokio::io::split(stream);
+    let mut read = tokio::io::BufReader::with_capacity(64 * 1024, read);
+    let idle = listener.config.idle_timeout;
+    loop {
+        let next = tokio::select! {
+            w = tokio::time::timeout(idle, frame::read_window(&mut read, &listener.limits)) => w,
+            _ = stopped(&mut shutdown) => return Ok(()),
+        };
+        let window = match next {
+            Err(_) => {
+                tracing::debug!(%peer, "Beats connection idle; closing");
+                return Ok(());
+            }
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(w))) => w,
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, error = %e, "Beats connection closed: bad frame; its window is not acked");
+                return Err(std::io::Error::other(e.to_string()));
+            }
+        };
+        let seq = window.ack();
+        if !window.events.is_empty() {
+            store(&listener, peer.ip(), window, &mut write).await?;
+        }
+        write.write_all(&frame::ack(seq)).await?;
+        write.flush().await?;
+    }
+}
+
+/// Makes a window durable, retrying what a retry can fix (rate limit, WAL
+/// full, an id another connection is storing) with keepalive acks.
+async fn store<W: AsyncWrite + Unpin>(
+    listener: &Arc<Listener>,
+    ip: IpAddr,
+    window: Window,
+    write: &mut W,
+) -> std::io::Result<()> {
+    let window = Arc::new(window);
+    let start = Instant::now();
+    loop {
+        let (l, w) = (listener.clone(), window.clone());
+        let prepared = tokio::task::spawn_blocking(move || prepare(&l, ip, &w))
+            .await
+            .map_err(std::io::Error::other)?;
+        let wait = match try_store(&listener.pipeline, prepared).await {
+            Ok(()) => return Ok(()),
+            Err(Retry::After(wait, why)) if start.elapsed() < MAX_RETRY => {
+                tracing::debug!(%ip, reason = %why, "Beats window waits");
+                wait
+            }
+            Err(Retry::After(_, why)) | Err(Retry::Never(why)) => {
+                tracing::warn!(%ip, reason = %why, "Beats window not stored; closing the connection (the client resends)");
+                return Err(std::io::Error::other(why));
+            }
+        };
+        write.write_all(&frame::ack(0)).await?;
+        write.flush().await?;
+        tokio::time::sleep(wait.min(KEEPALIVE)).await;
+    }
+}
+
+enum Retry {
+    After(Duration, String),
+    Never(String),
+}
+
+/// One log type's share of a window.
+struct Ready {
+    adm: Admission,
+    built: Built,
+    claimed: Claimed,
+    /// Bytes of its events as sent.
+    bytes: usize,
+}
+
+struct Prepared {
+    groups: Vec<Ready>,
+    /// Some id is being stored by another connection right now.
+    in_flight: bool,
+}
+
+async fn try_store(pipeline: &Arc<Pipeline>, prepared: Prepared) -> Result<(), Retry> {
+    let retry = |e: Error| match &e {
+        Error::Limited(r) => Retry::After(
+            Duration::from_secs(r.retry_after.unwrap_or(1).max(1)),
+            e.to_string(),
+        ),
+        _ if e.is_full() => Retry::After(Duration::from_millis(500), e.to_string()),
+        _ => Retry::Never(e.to_string()),
+    };
+    if prepared.in_flight {
+        return Err(Retry::After(
+            Duration::from_millis(100),
+            "an event id is being stored by another connection".into(),
+        ));
+    }
+    for g in &prepared.groups {
+        pipeline.received(&g.adm, g.bytes).map_err(retry)?;
+        if !g.built.events.is_empty() {
+            pipeline
+                .check_events(&g.adm, g.built.events.len())
+                .map_err(retry)?;
+        }
+    }
+    let stores = prepared.groups.into_iter().map(|g| async move {
+        if g.built.events.is_empty() {
+            return Ok(());
+        }
+        pipeline
+            .store_checked(&g.adm, g.built, None, Some(g.claimed))
+            .await
+    });
+    for result in futures_util::future::join_all(stores).await {
+        result.map_err(retry)?;
+    }
+    Ok(())
+}
+
+/// A log type, its items (line, item), and their client ids (position in
+/// the items, id).
+type TypeGroup = (String, Vec<(usize, Item<'static>)>, Vec<(usize, String)>);
+
+/// A window's events → items grouped by log type → built (blocking).
+fn prepare(listener: &Listener, ip: IpAddr, window: &Window) -> Prepared {
+    let config = &listener.config;
+    let pipeline = &listener.pipeline;
+    // Per log type: items (line, item) and their client ids.
+    let mut groups: Vec<TypeGroup> = Vec::new();
+    let mut bytes: HashMap<String, usize> = HashMap::new();
+    for (i, (_, payload)) in window.events.iter().enumerate() {
+        let line = i + 1;
+        let (log_type, item, id) = event_item(payload, config, listener.max_line);
+        *bytes.entry(log_type.clone()).or_default() += payload.len();
+        let g = match groups.iter().position(|g| g.0 == log_type) {
+            Some(g) => g,
+            None => {
+                groups.push((log_type, Vec::new(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        if let Some(id) = id {
+            let pos = groups[g].1.len();
+            groups[g].2.push((pos, id));
+        }
+        groups[g].1.push((line, item));
+    }
+    let mut in_flight = false;
+    let groups = groups
+        .into_iter()
+        .map(|(log_type, items, ids)| {
+            let adm = pipeline.admit_listener(
+                &config.tenant,
+                format!("beats:{}", config.addr),
+                listener.route(&log_type),
+                Some(ip),
+            );
+            let names: Vec<&str> = ids.iter().map(|(_, id)| id.as_str()).collect();
+            let (claims, claimed) = pipeline.claim_ids(&adm, &names);
+            let mut skip = vec![false; items.len()];
+            for ((pos, _), claim) in ids.iter().zip(&claims) {
+                match claim {
+                    Claim::New => {}
+                    Claim::Seen => skip[*pos] = true,
+                    Claim::InFlight => in_flight = true,
+                }
+            }
+            let mut event_ids = Vec::new();
+            let mut kept = Vec::with_capacity(items.len());
+            let mut ids = ids.into_iter().peekable();
+            for (pos, (line, item)) in items.into_iter().enumerate() {
+                let id = ids.next_if(|(p, _)| *p == pos).map(|(_, id)| id);
+                if skip[pos] {
+                    continue;
+                }
+                if let Some(id) = id {
+                    event_ids.push((line, id));
+                }
+                kept.push((line, item));
+            }
+            let meta = Meta {
+                event_ids,
+                ..Meta::now()
+            };
+            let built = pipeline.build(&adm, kept, &meta);
+            Ready {
+                bytes: bytes.get(&adm.route.log_type).copied().unwrap_or(0),
+                adm,
+                built,
+                claimed,
+            }
+        })
+        .collect();
+    Prepared { groups, in_flight }
+}
+
+/// One event's JSON → its log type, item and client id (`@metadata._id`).
+fn event_item(
+    payload: &[u8],
+    config: &BeatsConfig,
+    max_line: usize,
+) -> (String, Item<'static>, Option<String>) {
+    let default_type = config.log_type.clone();
+    let bad = |kind: &'static str, reason: String| Item::Bad {
+        raw: std::borrow::Cow::Owned(payload.to_vec()),
+        reason,
+        kind,
+    };
+    if payload.len() > max_line {
+        let reason = format!("event is longer than {max_line} bytes (limits.max_line_bytes)");
+        return (default_type, bad("line_too_long", reason), None);
+    }
+    let mut obj = match serde_json::from_slice::<Value>(payload) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => {
+            return (
+                default_type,
+                bad("not_object", "event is JSON but not an object".into()),
+                None,
+            );
+        }
+        Err(e) => {
+            return (
+                default_type,
+                bad("invalid_json", format!("invalid JSON: {e}")),
+                None,
+            );
+        }
+    };
+    let id = match obj.remove("@metadata") {
+        Some(Value::Object(meta)) => match meta.get("_id") {
+            Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_ID_BYTES => {
+                Some(id.clone())
+            }
+            _ => None,
+        },
+        _ => None,
+    };
+    let log_type = config
+        .type_field
+        .as_deref()
+        .and_then(|f| field_text(&obj, f))
+        .and_then(type_of_index)
+        .unwrap_or(default_type);
+    (log_type, Item::Object(obj, None), id)
+}
+
+/// A string field by a dotted name, spelt flat or nested.
+fn field_text<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    if let Some(Value::String(s)) = obj.get(name) {
+        return Some(s);
+    }
+    let mut parts = name.split('.');
+    let mut value = obj.get(parts.next()?)?;
+    for part in parts {
+        value = value.as_object()?.get(part)?;
+    }
+    value.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(type_field: Option<&str>) -> BeatsConfig {
+        let toml = format!(
+            "addr = \"127.0.0.1:0\"\ntenant = \"t\"\ntype = \"beats\"\nunauthenticated = true\n{}",
+            type_field.map_or(String::new(), |f| format!("type_field = \"{f}\"\n"))
+        );
+        toml::from_str(&toml).unwrap()
+    }
+
+    #[test]
+    fn metadata_gives_the_id_and_a_field_the_type() {
+        let c = config(Some("event.dataset"));
+        let (ty, item, id) = event_item(
+            br#"{"@metadata":{"beat":"filebeat","_id":"abc"},"event":{"dataset":"nginx.access"},"message":"m"}"#,
+            &c,
+            1000,
+        );
+        assert_eq!(ty, "nginx_access");
+        assert_eq!(id.as_deref(), Some("abc"));
+        let Item::Object(obj, _) = item else { panic!() };
+        assert!(!obj.contains_key("@metadata"));
+        let (ty, item, id) = event_item(b"{not json", &c, 1000);
+        assert_eq!((ty.as_str(), id), ("beats", None));
+        assert!(matches!(
+            item,
+            Item::Bad {
+                kind: "invalid_json",
+                ..
+            }
+        ));
+        let (ty, _, _) = event_item(
+            br#"{"fields":{"type":"x"}}"#,
+            &config(Some("fields.type")),
+            1000,
+        );
+        assert_eq!(ty, "x");
+        let (ty, _, _) = event_item(br#"{"fields":{"type":"x"}}"#, &config(None), 1000);
+        assert_eq!(ty, "beats");
+    }
+}
