@@ -25,6 +25,10 @@ command -v zstd >/dev/null || need+=(zstd)
 command -v jq >/dev/null || need+=(jq)
 command -v python3 >/dev/null || need+=(python3)
 /usr/bin/python3 -c "import elasticsearch" 2>/dev/null || need+=(python3-elasticsearch)
+# syslog-ng's libraries (syslog-ng itself is unpacked below).
+for lib in libivykis0 libnet1 libwrap0 libpcre3 libcurl4; do
+  dpkg -s "$lib" >/dev/null 2>&1 || need+=("$lib")
+done
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
@@ -55,6 +59,15 @@ if [ "$(cat "$clients/stamp" 2>/dev/null)" != "$stamp" ]; then
   cp tests/clients/package.json "$clients/node/package.json"
   (cd "$clients/node" && npm install --silent --no-audit --no-fund --cache "$clients/npm-cache")
   echo "$stamp" > "$clients/stamp"
+fi
+# syslog-ng conflicts with rsyslog as a Debian package: its packages are
+# unpacked into a private prefix instead, for the elasticsearch-http() test.
+if [ ! -x "$clients/syslog-ng/usr/sbin/syslog-ng" ]; then
+  mkdir -p "$clients/debs"
+  pkgs=(syslog-ng-core syslog-ng-mod-http syslog-ng-scl)
+  (cd "$clients/debs" && { apt-get download "${pkgs[@]}" 2>/dev/null \
+    || { apt-get update -qq && apt-get download "${pkgs[@]}"; }; })
+  for deb in "$clients"/debs/syslog-ng-*.deb; do dpkg -x "$deb" "$clients/syslog-ng"; done
 fi
 
 # The Loghub test reads real logs from ../shared/data/loghub (beside the clone).

@@ -1,7 +1,6 @@
-//! The Elasticsearch API with the real clients: the Python `elasticsearch`
-//! 9.x client and Debian's 7.17, node's `@elastic/elasticsearch` 8.x, and
-//! rsyslog's `omelasticsearch` (clients in `tests/clients/`, installed by
-//! `./test.sh`); per-item answers, errors and limits over plain HTTP.
+//! The Elasticsearch API over plain HTTP: per-item answers, errors,
+//! limits, ids, the handshake; the Python client's retry of a 429. The
+//! shippers and client libraries themselves: `elastic_clients`.
 
 use std::path::Path;
 use std::process::Command;
@@ -10,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-const ES_CONFIG: &str = r#"
+pub(crate) const ES_CONFIG: &str = r#"
 [elasticsearch]
 addr = "127.0.0.1:0"
 version = "8.15.3"
@@ -18,7 +17,7 @@ version = "8.15.3"
 
 /// Tenant `a` maps `app-*` to a type and `site-*` to its `/web` route;
 /// tenant `b` has no generic route (unmapped indices are refused).
-fn es_config(dir: &Path, extra: &str) -> logway::Config {
+pub(crate) fn es_config(dir: &Path, extra: &str) -> logway::Config {
     let text = format!(
         r#"
 {ES_CONFIG}
@@ -40,15 +39,19 @@ generic_route = false
     config_with(&dir.join("data"), &text)
 }
 
-fn python9(args: &[&str]) -> Command {
+pub(crate) fn python9(args: &[&str]) -> Command {
     python_client("es_py9.py", args)
 }
 
-fn es_url(gw: &TestGateway) -> String {
+pub(crate) fn es_url(gw: &TestGateway) -> String {
     format!("{}/es", gw.url)
 }
 
-async fn bulk(gw: &TestGateway, key: &str, body: &str) -> (u16, reqwest::header::HeaderMap, Value) {
+pub(crate) async fn bulk(
+    gw: &TestGateway,
+    key: &str,
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
     let r = gw
         .client
         .post(format!("{}/_bulk", es_url(gw)))
@@ -66,159 +69,9 @@ async fn bulk(gw: &TestGateway, key: &str, body: &str) -> (u16, reqwest::header:
     (status, headers, r.json().await.unwrap())
 }
 
-fn b64(s: &str) -> String {
+pub(crate) fn b64(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
-}
-
-/// `helpers.bulk` twice with the same `_id`s stores them once; a `create`
-/// of a stored id is a 409 the client reports; ECS fields are promoted.
-#[tokio::test]
-async fn python_client_9_bulk_stores_each_id_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = TestGateway::start(es_config(dir.path(), "")).await;
-    let out = run_client(python9(&[&es_url(&gw), A_INGEST, "bulk"])).await;
-    assert_eq!(out["first"], 5, "{out}");
-    assert_eq!(out["again"], 5, "a resend succeeds (as noop): {out}");
-    let errors = out["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 1, "{out}");
-    assert_eq!(errors[0]["create"]["status"], 409);
-    assert_eq!(
-        errors[0]["create"]["error"]["type"],
-        "version_conflict_engine_exception"
-    );
-    assert_eq!(out["single"]["result"], "created");
-    let body = gw
-        .search_until(A_ADMIN, &[("q", "type:app_logs"), ("limit", "20")], 6)
-        .await;
-    let traced = gw
-        .search_until(A_ADMIN, &[("q", "request_id:trace-py9")], 5)
-        .await;
-    let e = traced["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == "py9-3")
-        .unwrap_or_else(|| panic!("py9-3 by its _id: {traced}"));
-    assert_eq!(e["level"], "warn");
-    assert_eq!(e["service"], "cart");
-    assert_eq!(e["host"], "web-1");
-    assert_eq!(e["timestamp"], "2026-11-30T10:00:03Z");
-    assert_eq!(e["message"], "py9 hello 3");
-    assert_eq!(e["fields"], json!({"user": {"id": 3}}));
-    assert!(body.to_string().contains("py9 new"));
-    let single = gw.search_until(A_ADMIN, &[("q", "type:web-logs")], 1).await;
-    assert_eq!(single["hits"][0]["host"], "h1");
-    assert_eq!(single["hits"][0]["id"], out["single"]["_id"]);
-    gw.stop().await;
-}
-
-/// Debian's python3-elasticsearch 7.17 checks `GET /` before it sends;
-/// rsyslog's omelasticsearch has no path setting. Both use the API's
-/// listener of its own, at its root.
-#[tokio::test]
-async fn python_client_7_and_rsyslog_use_the_api_listener() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = TestGateway::start(es_config(dir.path(), "")).await;
-    let es = gw.gateway.elastic_addr().expect("the API's own listener");
-    let mut py7 = Command::new("/usr/bin/python3");
-    py7.arg(client_script("es_py7.py"))
-        .arg(format!("http://{es}"))
-        .arg(A_INGEST);
-    let out = run_client(py7).await;
-    assert_eq!(out["ok"], 3, "{out}");
-    assert_eq!(out["version"], "8.15.3", "the configured version");
-    let body = gw.search_until(A_ADMIN, &[("q", "type:py7-logs")], 3).await;
-    assert_eq!(body["hits"][0]["level"], "info");
-
-    let in_port = free_port();
-    let work = dir.path().join("rsyslog");
-    std::fs::create_dir_all(&work).unwrap();
-    let conf = work.join("rsyslog.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            r#"global(workDirectory="{w}")
-module(load="imtcp")
-module(load="omelasticsearch")
-template(name="ecs" type="list" option.jsonf="on") {{
-  property(outname="@timestamp" name="timereported" dateFormat="rfc3339" format="jsonf")
-  property(outname="host.name" name="hostname" format="jsonf")
-  property(outname="service.name" name="programname" format="jsonf")
-  property(outname="log.level" name="syslogseverity-text" format="jsonf")
-  property(outname="message" name="msg" format="jsonf")
-}}
-input(type="imtcp" port="{in_port}" ruleset="es")
-ruleset(name="es") {{ action(type="omelasticsearch" server="127.0.0.1" serverport="{port}" searchIndex="rsyslog-2026.11.30" template="ecs" bulkmode="on" uid="a" pwd="{key}" errorfile="{w}/errors.json") }}
-"#,
-            w = work.display(),
-            port = es.port(),
-            key = A_INGEST,
-        ),
-    )
-    .unwrap();
-    let _rsyslog = Killed(
-        Command::new("/usr/sbin/rsyslogd")
-            .args(["-n", "-f"])
-            .arg(&conf)
-            .arg("-i")
-            .arg(work.join("rsyslogd.pid"))
-            .spawn()
-            .expect("rsyslogd starts (apt-get install rsyslog rsyslog-elasticsearch)"),
-    );
-    wait_port(in_port).await;
-    let logged = tokio::task::spawn_blocking(move || {
-        Command::new("logger")
-            .args([
-                "-n",
-                "127.0.0.1",
-                "-P",
-                &in_port.to_string(),
-                "-T",
-                "--rfc3164",
-            ])
-            .args([
-                "-t",
-                "billing",
-                "-p",
-                "local0.warning",
-                "invoice 77 via omelasticsearch",
-            ])
-            .status()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert!(logged.success());
-    let body = gw.search_until(A_ADMIN, &[("q", "type:rsyslog")], 1).await;
-    let e = &body["hits"][0];
-    assert_eq!(e["service"], "billing");
-    assert_eq!(e["level"], "warning");
-    assert!(e["message"].as_str().unwrap().contains("invoice 77"), "{e}");
-    assert!(!work.join("errors.json").exists(), "rsyslog saw an error");
-    gw.stop().await;
-}
-
-/// node's client checks `X-Elastic-Product` on every answer; its bulk
-/// helper writes `create` actions to a data stream.
-#[tokio::test]
-async fn node_client_8_bulk_helper_writes_a_data_stream() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = TestGateway::start(es_config(dir.path(), "")).await;
-    let mut node = Command::new("node");
-    node.env("NODE_PATH", test_clients().join("node/node_modules"))
-        .arg(client_script("es_node8.js"))
-        .arg(es_url(&gw))
-        .arg(A_INGEST);
-    let out = run_client(node).await;
-    assert_eq!(out["successful"], 3, "{out}");
-    assert_eq!(out["failed"], 0, "{out}");
-    // logs-node.app-default: the data stream's dataset is the type.
-    let body = gw
-        .search_until(A_ADMIN, &[("q", "type:node_app AND service:checkout")], 3)
-        .await;
-    assert_eq!(body["hits"][0]["level"], "error");
-    gw.stop().await;
 }
 
 /// One item per action, in order, each with its own status; bad documents
@@ -375,6 +228,21 @@ async fn bad_requests_get_elasticsearch_errors() {
         )
         .await;
     assert!(kept.to_string().contains("this is no action"));
+
+    // The body ends where a source line should be: that action alone fails.
+    let (status, _, answer) = bulk(
+        &gw,
+        A_INGEST,
+        "{\"index\":{\"_index\":\"app-m\"}}\n{\"message\":\"has a source\"}\n{\"index\":{\"_index\":\"app-m\"}}\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["items"][0]["index"]["status"], 201, "{answer}");
+    assert_eq!(answer["items"][1]["index"]["status"], 400, "{answer}");
+    assert_eq!(
+        answer["items"][1]["index"]["error"]["type"],
+        "action_request_validation_exception"
+    );
 
     let (status, _, answer) = bulk(&gw, A_INGEST, "\n\n").await;
     assert_eq!(status, 400);

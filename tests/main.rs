@@ -10,6 +10,7 @@ mod beats;
 mod cli;
 mod durability;
 mod elastic;
+mod elastic_clients;
 mod filter_sandbox;
 mod filters;
 mod http;

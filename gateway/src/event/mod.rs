@@ -125,6 +125,18 @@ impl<'a, F: Fields> Stored<'a, F> {
     fn base(ctx: &'a EventContext, message: Option<&'a str>, fields: F) -> Stored<'a, F> {
         Stored {
             id: new_id(ctx),
+            ..Stored::base_without_id(ctx, message, fields)
+        }
+    }
+
+    /// [`Stored::base`] with an empty id, for a caller that sets its own.
+    fn base_without_id(
+        ctx: &'a EventContext,
+        message: Option<&'a str>,
+        fields: F,
+    ) -> Stored<'a, F> {
+        Stored {
+            id: String::new(),
             tenant: ctx.tenant,
             log_type: ctx.log_type,
             received_at: &ctx.received_text,
@@ -207,18 +219,16 @@ pub fn from_object(mut obj: Map<String, Value>, ctx: &EventContext, id: Option<S
     } else {
         None
     };
-    let mut stored = Stored {
+    let stored = Stored {
+        id: id.unwrap_or_else(|| new_id(ctx)),
         timestamp: &timestamp,
         level,
         service,
         host,
         request_id,
         message: message.as_deref(),
-        ..Stored::base(ctx, None, obj)
+        ..Stored::base_without_id(ctx, None, obj)
     };
-    if let Some(id) = id {
-        stored.id = id;
-    }
     serde_json::to_vec(&stored).expect("event serializes")
 }
 

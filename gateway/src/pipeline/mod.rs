@@ -169,9 +169,6 @@ pub struct Meta {
     /// bounds its items itself (syslog's `max_message_bytes`); else
     /// `limits.max_line_bytes`.
     pub max_line: Option<usize>,
-    /// Ids the source chose for items (a bulk action's `_id`), by line
-    /// ascending; the others get a new ULID.
-    pub event_ids: Vec<(usize, String)>,
 }
 
 impl Meta {
@@ -180,7 +177,6 @@ impl Meta {
             received: OffsetDateTime::now_utc(),
             request_id: None,
             max_line: None,
-            event_ids: Vec::new(),
         }
     }
 }
@@ -341,10 +337,22 @@ impl Pipeline {
     /// Items → the route's filters → stored events. Blocking: filters run
     /// here; call it from a blocking thread.
     pub fn build(&self, adm: &Admission, items: Vec<(usize, Item<'_>)>, meta: &Meta) -> Built {
+        self.build_with_ids(adm, items, meta, Vec::new())
+    }
+
+    /// [`Pipeline::build`] with ids the source chose for some items (a
+    /// bulk action's `_id`), by line ascending: the first event built from
+    /// such an item gets its id; the others get a new ULID.
+    pub fn build_with_ids(
+        &self,
+        adm: &Admission,
+        items: Vec<(usize, Item<'_>)>,
+        meta: &Meta,
+        ids: Vec<(usize, String)>,
+    ) -> Built {
         let route = &adm.route;
         let ctx = self.context(adm, meta);
         let max_line = meta.max_line.unwrap_or(self.limits.max_line_bytes);
-        let ids = meta.event_ids.clone();
         if route.filters.is_empty() {
             return build::unfiltered(items, &ctx, max_line, ids);
         }

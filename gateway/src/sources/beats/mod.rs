@@ -313,11 +313,7 @@ fn prepare(listener: &Listener, ip: IpAddr, window: &Window) -> Prepared {
                 }
                 kept.push((line, item));
             }
-            let meta = Meta {
-                event_ids,
-                ..Meta::now()
-            };
-            let built = pipeline.build(&adm, kept, &meta);
+            let built = pipeline.build_with_ids(&adm, kept, &Meta::now(), event_ids);
             Ready {
                 bytes: bytes.get(&adm.route.log_type).copied().unwrap_or(0),
                 adm,

@@ -117,12 +117,14 @@ struct ActionMeta {
 }
 
 fn action(line: &[u8]) -> Result<(Op, ActionMeta), String> {
-    let value: serde_json::Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
-        format!(
-            "Malformed action/metadata line: expected a JSON object like {{\"index\":{{}}}} ({e})"
-        )
-    })?;
-    let mut entries = value.into_iter();
+    // Typed, not a `serde_json::Value`: this runs once per document.
+    let parsed: std::collections::HashMap<String, Meta> =
+        serde_json::from_slice(line).map_err(|e| {
+            format!(
+                "Malformed action/metadata line: expected {{\"index\":{{\"_index\":…}}}} or create, update, delete ({e})"
+            )
+        })?;
+    let mut entries = parsed.into_iter();
     let (Some((name, meta)), None) = (entries.next(), entries.next()) else {
         return Err("Malformed action/metadata line: expected exactly one action".into());
     };
@@ -131,9 +133,6 @@ fn action(line: &[u8]) -> Result<(Op, ActionMeta), String> {
             "Malformed action/metadata line: unknown action [{name}]; expected index, create, update or delete"
         ));
     };
-    let meta: Meta = serde_json::from_value(meta).map_err(|e| {
-        format!("Malformed action/metadata line: the [{name}] metadata is not an object with a string _index ({e})")
-    })?;
     let id = match meta.id {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),

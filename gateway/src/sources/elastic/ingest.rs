@@ -237,32 +237,42 @@ fn prepare(
     }
     let mut answers = Vec::with_capacity(actions.len());
     let mut groups: Vec<Group> = Vec::new();
-    let mut by_index: HashMap<String, Result<usize, EsError>> = HashMap::new();
+    // Index name → (its name shared by the answers, its group or why none).
+    let mut by_index: HashMap<String, (Arc<str>, Result<usize, EsError>)> = HashMap::new();
+    let no_index: Arc<str> = "".into();
     for (k, a) in actions.into_iter().enumerate() {
         let index = a.index.or_else(|| url_index.clone());
-        let mut ans = ItemAnswer::new(a.op, index.as_deref().unwrap_or(""), a.id.clone());
         let group = index.map(|index| {
-            let entry = by_index.entry(index.clone()).or_insert_with(|| {
-                let adm = auth.route_index(&index).map_err(EsError::from)?;
-                Ok(match groups.iter().position(|g| g.adm.path == adm.path) {
-                    Some(i) => i,
-                    None => {
-                        groups.push(Group {
-                            adm,
-                            items: Vec::new(),
-                            actions: Vec::new(),
-                            ids: Vec::new(),
-                            bytes: 0,
-                        });
-                        groups.len() - 1
+            if !by_index.contains_key(&index) {
+                let resolved = auth.route_index(&index).map_err(EsError::from).map(|adm| {
+                    match groups.iter().position(|g| g.adm.path == adm.path) {
+                        Some(i) => i,
+                        None => {
+                            groups.push(Group {
+                                adm,
+                                items: Vec::new(),
+                                actions: Vec::new(),
+                                ids: Vec::new(),
+                                bytes: 0,
+                            });
+                            groups.len() - 1
+                        }
                     }
-                })
-            });
-            match entry {
+                });
+                by_index.insert(index.clone(), (index.as_str().into(), resolved));
+            }
+            let (name, resolved) = &by_index[&index];
+            let resolved = match resolved {
                 Ok(i) => Ok(*i),
                 Err(e) => Err((e.status, e.kind, e.reason.clone())),
-            }
+            };
+            (name.clone(), resolved)
         });
+        let name = group
+            .as_ref()
+            .map_or_else(|| no_index.clone(), |(n, _)| n.clone());
+        let group = group.map(|(_, g)| g);
+        let mut ans = ItemAnswer::new(a.op, name, a.id.clone());
         let (g, source) = match (a.op, group, a.source) {
             (Op::Delete, _, _) => {
                 ans.fail(
@@ -388,10 +398,9 @@ fn build(
     }
     let meta = Meta {
         received,
-        event_ids,
         ..Meta::now()
     };
-    let built = pipeline.build(&g.adm, items, &meta);
+    let built = pipeline.build_with_ids(&g.adm, items, &meta, event_ids);
     Ready {
         adm: g.adm,
         built,
