@@ -181,6 +181,25 @@ async fn bulk_answers_every_action_in_order() {
         "{text}"
     );
 
+    // Filebeat's and Logstash's filter_path: only what they read.
+    let r = gw
+        .client
+        .post(format!(
+            "{}/_bulk?filter_path=errors,items.*.error,items.*.status",
+            es_url(&gw)
+        ))
+        .basic_auth("a", Some(A_INGEST))
+        .header("content-type", "application/json")
+        .body("{\"create\":{\"_index\":\"app-1\"}}\n{\"message\":\"filtered answer\"}\n")
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert_eq!(
+        text,
+        r#"{"errors":false,"items":[{"create":{"status":201}}]}"#
+    );
+
     // A tenant without a generic route: an unmapped index is refused.
     let (status, _, answer) = bulk(
         &gw,

@@ -143,17 +143,76 @@ struct Bulk<'a> {
     items: Vec<Item<'a>>,
 }
 
-/// The `_bulk` answer: always 200, with one item per action.
-pub fn bulk(items: &[ItemAnswer], took_ms: u64) -> Response {
-    let body = Bulk {
-        took: took_ms,
-        errors: items.iter().any(ItemAnswer::failed),
-        items: items.iter().map(Item).collect(),
+/// The `_bulk` answer: always 200, with one item per action; only the
+/// parts `filter_path` asks for, when it is given.
+pub fn bulk(items: &[ItemAnswer], took_ms: u64, filter: Option<&FilterPath>) -> Response {
+    let errors = items.iter().any(ItemAnswer::failed);
+    let body = match filter {
+        None => serde_json::to_vec(&Bulk {
+            took: took_ms,
+            errors,
+            items: items.iter().map(Item).collect(),
+        }),
+        Some(f) => serde_json::to_vec(&f.apply(items, took_ms, errors)),
     };
-    json(
-        StatusCode::OK,
-        serde_json::to_vec(&body).expect("bulk answer serializes"),
-    )
+    json(StatusCode::OK, body.expect("bulk answer serializes"))
+}
+
+/// `filter_path` of a bulk request, in the forms shippers send
+/// (Filebeat and Logstash: `errors,items.*.error,items.*.status`):
+/// top-level `took`, `errors`, `items`, and `items.*.<field>`. Anything
+/// else (exclusions, other wildcards) is not understood: the whole answer
+/// is sent, as without a filter.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FilterPath {
+    took: bool,
+    errors: bool,
+    /// Whole items (`items`, `items.*`).
+    whole_items: bool,
+    /// Fields of items (`items.*.status`).
+    item_fields: Vec<String>,
+}
+
+impl FilterPath {
+    pub fn parse(value: &str) -> Option<FilterPath> {
+        let mut f = FilterPath::default();
+        for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.split('.').collect::<Vec<_>>().as_slice() {
+                ["took"] => f.took = true,
+                ["errors"] => f.errors = true,
+                ["items"] | ["items", "*"] => f.whole_items = true,
+                ["items", "*", field] if !field.contains('*') => {
+                    f.item_fields.push(field.to_string())
+                }
+                _ => return None,
+            }
+        }
+        Some(f)
+    }
+
+    fn apply(&self, items: &[ItemAnswer], took: u64, errors: bool) -> serde_json::Value {
+        let mut out = serde_json::Map::new();
+        if self.took {
+            out.insert("took".into(), took.into());
+        }
+        if self.errors {
+            out.insert("errors".into(), errors.into());
+        }
+        if self.whole_items || !self.item_fields.is_empty() {
+            let items = items
+                .iter()
+                .map(|item| {
+                    let mut body = serde_json::to_value(item.body(true)).expect("item serializes");
+                    if let (false, serde_json::Value::Object(map)) = (self.whole_items, &mut body) {
+                        map.retain(|k, _| self.item_fields.iter().any(|f| f == k));
+                    }
+                    serde_json::json!({ item.op.name(): body })
+                })
+                .collect();
+            out.insert("items".into(), serde_json::Value::Array(items));
+        }
+        serde_json::Value::Object(out)
+    }
 }
 
 /// A single document's answer (`/{index}/_doc`): its status, and the
@@ -264,6 +323,31 @@ impl IntoResponse for EsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filter_path_keeps_what_shippers_ask_for() {
+        let f = FilterPath::parse("errors,items.*.error,items.*.status").unwrap();
+        let mut bad = ItemAnswer::new(Op::Create, "logs".into(), None);
+        bad.fail(400, "document_parsing_exception", "bad");
+        let items = [
+            ItemAnswer::new(Op::Index, "logs".into(), Some("1".into())),
+            bad,
+        ];
+        let v = f.apply(&items, 3, true);
+        assert_eq!(
+            v,
+            serde_json::json!({"errors": true, "items": [
+                {"index": {"status": 201}},
+                {"create": {"status": 400, "error": {"type": "document_parsing_exception", "reason": "bad"}}}
+            ]})
+        );
+        assert!(FilterPath::parse("-took").is_none());
+        assert!(FilterPath::parse("items.*.*").is_none());
+        assert_eq!(
+            FilterPath::parse("took").unwrap().apply(&items, 3, true),
+            serde_json::json!({"took": 3})
+        );
+    }
 
     #[test]
     fn the_bulk_answer_is_compact_with_errors_before_items() {

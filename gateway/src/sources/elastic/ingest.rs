@@ -28,7 +28,7 @@ use base64::Engine;
 use bytes::Bytes;
 use time::OffsetDateTime;
 
-use super::answer::{self, EsError, ItemAnswer};
+use super::answer::{self, EsError, FilterPath, ItemAnswer};
 use super::bulk::{self, Action, MAX_ID_BYTES, Op};
 use crate::event;
 use crate::listen::tls::ClientCert;
@@ -51,11 +51,22 @@ pub enum Kind {
     },
 }
 
-/// Answers a `_bulk` request: 200 with one item per action, or an error.
+/// Answers a `_bulk` request: 200 with one item per action (what its
+/// `filter_path` asks for), or an error.
 pub async fn bulk(core: &Arc<Core>, req: Request<Body>, index: Option<String>) -> Response {
     let start = Instant::now();
+    let filter = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|p| p.strip_prefix("filter_path="))
+            .map(|v| {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .and_then(|v| FilterPath::parse(&v))
+    });
     match run(core, req, Kind::Bulk { index }).await {
-        Ok(items) => answer::bulk(&items, start.elapsed().as_millis() as u64),
+        Ok(items) => answer::bulk(&items, start.elapsed().as_millis() as u64, filter.as_ref()),
         Err(e) => e.into_response(),
     }
 }
