@@ -72,13 +72,11 @@ async fn python_client_7_and_rsyslog_use_the_api_listener() {
 
     let in_port = free_port();
     let work = dir.path().join("rsyslog");
-    std::fs::create_dir_all(&work).unwrap();
-    let conf = work.join("rsyslog.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            r#"global(workDirectory="{w}")
-module(load="imtcp")
+    let _rsyslog = spawn_rsyslog(
+        &work,
+        in_port,
+        &format!(
+            r#"module(load="imtcp")
 module(load="omelasticsearch")
 template(name="ecs" type="list" option.jsonf="on") {{
   property(outname="@timestamp" name="timereported" dateFormat="rfc3339" format="jsonf")
@@ -95,40 +93,22 @@ ruleset(name="es") {{ action(type="omelasticsearch" server="127.0.0.1" serverpor
             key = A_INGEST,
         ),
     )
-    .unwrap();
-    let _rsyslog = Killed(
-        Command::new("/usr/sbin/rsyslogd")
-            .args(["-n", "-f"])
-            .arg(&conf)
-            .arg("-i")
-            .arg(work.join("rsyslogd.pid"))
-            .spawn()
-            .expect("rsyslogd starts (apt-get install rsyslog rsyslog-elasticsearch)"),
-    );
-    wait_port(in_port).await;
-    let logged = tokio::task::spawn_blocking(move || {
-        Command::new("logger")
-            .args([
-                "-n",
-                "127.0.0.1",
-                "-P",
-                &in_port.to_string(),
-                "-T",
+    .await;
+    tokio::task::spawn_blocking(move || {
+        logger(
+            in_port,
+            &[
                 "--rfc3164",
-            ])
-            .args([
                 "-t",
                 "billing",
                 "-p",
                 "local0.warning",
                 "invoice 77 via omelasticsearch",
-            ])
-            .status()
-            .unwrap()
+            ],
+        )
     })
     .await
     .unwrap();
-    assert!(logged.success());
     let body = gw.search_until(A_ADMIN, &[("q", "type:rsyslog")], 1).await;
     let e = &body["hits"][0];
     assert_eq!(e["service"], "billing");
@@ -201,29 +181,21 @@ log {{ source(s_tcp); destination(d_logway); }};
             .expect("syslog-ng starts"),
     );
     wait_port(in_port).await;
-    let logged = tokio::task::spawn_blocking(move || {
-        Command::new("logger")
-            .args([
-                "-n",
-                "127.0.0.1",
-                "-P",
-                &in_port.to_string(),
-                "-T",
+    tokio::task::spawn_blocking(move || {
+        logger(
+            in_port,
+            &[
                 "--rfc3164",
-            ])
-            .args([
                 "-t",
                 "shipping",
                 "-p",
                 "local0.err",
                 "parcel 9 via syslog-ng",
-            ])
-            .status()
-            .unwrap()
+            ],
+        )
     })
     .await
     .unwrap();
-    assert!(logged.success());
     let body = gw
         .search_until(A_ADMIN, &[("q", "type:syslog_ng")], 1)
         .await;

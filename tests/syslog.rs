@@ -3,7 +3,6 @@
 //! oversize frames that do not stop the connection.
 
 use std::io::Write;
-use std::process::Command;
 
 use crate::common::*;
 
@@ -12,19 +11,6 @@ fn syslog_gateway_config(dir: &std::path::Path) -> logway::Config {
         dir,
         "[[syslog]]\naddr = \"127.0.0.1:0\"\ntenant = \"a\"\ntype = \"syslog\"\nunauthenticated = true\nmax_message_bytes = 1024\n",
     )
-}
-
-fn logger(port: u16, args: &[&str]) {
-    let out = Command::new("logger")
-        .args(["--tcp", "-n", "127.0.0.1", "-P", &port.to_string()])
-        .args(args)
-        .output()
-        .expect("util-linux logger is installed");
-    assert!(
-        out.status.success(),
-        "logger failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[tokio::test]
@@ -149,28 +135,15 @@ async fn rsyslog_forwards_to_logway_with_omfwd() {
     let gw = TestGateway::start(syslog_gateway_config(&dir.path().join("data"))).await;
     let logway_port = gw.gateway.syslog_addrs()[0].port();
     let in_port = free_port();
-    let work = dir.path().join("rsyslog");
-    std::fs::create_dir_all(&work).unwrap();
-    let conf = work.join("rsyslog.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "global(workDirectory=\"{w}\")\nmodule(load=\"imtcp\")\ninput(type=\"imtcp\" port=\"{in_port}\" ruleset=\"fwd\")\nruleset(name=\"fwd\") {{ action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{logway_port}\" protocol=\"tcp\" TCP_Framing=\"octet-counted\" template=\"RSYSLOG_SyslogProtocol23Format\") }}\n",
-            w = work.display()
+    // Killed on drop, so a failing assertion does not leave it running.
+    let _rsyslog = spawn_rsyslog(
+        &dir.path().join("rsyslog"),
+        in_port,
+        &format!(
+            "module(load=\"imtcp\")\ninput(type=\"imtcp\" port=\"{in_port}\" ruleset=\"fwd\")\nruleset(name=\"fwd\") {{ action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{logway_port}\" protocol=\"tcp\" TCP_Framing=\"octet-counted\" template=\"RSYSLOG_SyslogProtocol23Format\") }}\n"
         ),
     )
-    .unwrap();
-    // Killed on drop, so a failing assertion does not leave it running.
-    let _rsyslog = Killed(
-        Command::new(rsyslogd)
-            .args(["-n", "-f"])
-            .arg(&conf)
-            .arg("-i")
-            .arg(work.join("rsyslogd.pid"))
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(in_port).await;
+    .await;
     tokio::task::spawn_blocking(move || {
         logger(
             in_port,

@@ -524,3 +524,38 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// util-linux `logger` sending one message over TCP to 127.0.0.1:`port`.
+pub fn logger(port: u16, args: &[&str]) {
+    let out = Command::new("logger")
+        .args(["--tcp", "-n", "127.0.0.1", "-P", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("util-linux logger is installed");
+    assert!(
+        out.status.success(),
+        "logger failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// rsyslogd (Debian package) in the foreground with `config` (its
+/// `workDirectory` is `work`, created here), listening on `in_port` once
+/// this returns; killed when the handle drops.
+pub async fn spawn_rsyslog(work: &Path, in_port: u16, config: &str) -> Killed {
+    std::fs::create_dir_all(work).unwrap();
+    let conf = work.join("rsyslog.conf");
+    let global = format!("global(workDirectory=\"{}\")\n", work.display());
+    std::fs::write(&conf, global + config).unwrap();
+    let rsyslog = Killed(
+        Command::new("/usr/sbin/rsyslogd")
+            .args(["-n", "-f"])
+            .arg(&conf)
+            .arg("-i")
+            .arg(work.join("rsyslogd.pid"))
+            .spawn()
+            .expect("rsyslogd starts (apt-get install rsyslog rsyslog-elasticsearch)"),
+    );
+    wait_port(in_port).await;
+    rsyslog
+}

@@ -90,15 +90,18 @@ impl Authenticated {
     /// `path` → the tenant's route (a source whose request spans several
     /// routes, like a bulk of several indices, asks once per route).
     pub fn route(&self, path: &str) -> Result<Admission, Error> {
-        let tenant = self.tenant();
-        let route = route::resolve(&self.policy.tenants, tenant, path)?;
-        Ok(Admission {
-            tenant: tenant.name.clone(),
-            path: path.to_string(),
+        let route = route::resolve(&self.policy.tenants, self.tenant(), path)?;
+        Ok(self.admission(path.to_string(), route))
+    }
+
+    fn admission(&self, path: String, route: Route) -> Admission {
+        Admission {
+            tenant: self.tenant().name.clone(),
+            path,
             route,
             ip: self.ip,
             policy: self.policy.clone(),
-        })
+        }
     }
 }
 
@@ -106,15 +109,8 @@ impl Authenticated {
     /// An index name of a compat protocol (an Elasticsearch `_index`) →
     /// the tenant's route for it ([`route::resolve_index`]).
     pub fn route_index(&self, index: &str) -> Result<Admission, Error> {
-        let tenant = self.tenant();
-        let (path, route) = route::resolve_index(&self.policy.tenants, tenant, index)?;
-        Ok(Admission {
-            tenant: tenant.name.clone(),
-            path,
-            route,
-            ip: self.ip,
-            policy: self.policy.clone(),
-        })
+        let (path, route) = route::resolve_index(&self.policy.tenants, self.tenant(), index)?;
+        Ok(self.admission(path, route))
     }
 }
 
@@ -179,6 +175,24 @@ impl Meta {
             max_line: None,
         }
     }
+}
+
+/// Items some of which came with ids their client chose, after
+/// [`Pipeline::claim_items`].
+pub struct ClaimedItems<'a> {
+    /// What to build: the items without a chosen id, and those whose id is
+    /// new.
+    pub items: Vec<(usize, Item<'a>)>,
+    /// For each of `items`, its position among the items given.
+    pub positions: Vec<usize>,
+    /// The new ids, by line, for [`Pipeline::build_with_ids`].
+    pub ids: Vec<(usize, String)>,
+    /// The items left out: (position among the items given, its id, what
+    /// the claim said: seen before, or in flight in another request).
+    pub refused: Vec<(usize, String, Claim)>,
+    /// Holds the new ids until [`Pipeline::store_checked`] makes them
+    /// durable.
+    pub claimed: Claimed,
 }
 
 /// A batch ready for the WAL.
@@ -432,6 +446,40 @@ impl Pipeline {
             .map(|id| event_ids::id_hash(&adm.tenant, &adm.route.log_type, id))
             .collect();
         self.idempotency.ids.claim(&hashes, crate::now_ms())
+    }
+
+    /// Claims the ids a client chose for some of `items` (`ids`: position
+    /// in `items` and id, by position ascending) and leaves out the items
+    /// whose id is not new.
+    pub fn claim_items<'a>(
+        &self,
+        adm: &Admission,
+        items: Vec<(usize, Item<'a>)>,
+        ids: Vec<(usize, String)>,
+    ) -> ClaimedItems<'a> {
+        let names: Vec<&str> = ids.iter().map(|(_, id)| id.as_str()).collect();
+        let (claims, claimed) = self.claim_ids(adm, &names);
+        let mut out = ClaimedItems {
+            items: Vec::with_capacity(items.len()),
+            positions: Vec::with_capacity(items.len()),
+            ids: Vec::with_capacity(ids.len()),
+            refused: Vec::new(),
+            claimed,
+        };
+        let mut chosen = ids.into_iter().zip(claims).peekable();
+        for (pos, (line, item)) in items.into_iter().enumerate() {
+            match chosen.next_if(|((p, _), _)| *p == pos) {
+                Some(((_, id), Claim::New)) => out.ids.push((line, id)),
+                Some(((_, id), claim)) => {
+                    out.refused.push((pos, id, claim));
+                    continue;
+                }
+                None => {}
+            }
+            out.items.push((line, item));
+            out.positions.push(pos);
+        }
+        out
     }
 
     /// Checks the events against the rate limits, seals them into one

@@ -42,11 +42,19 @@ pub mod elastic;
 pub mod http;
 pub mod syslog;
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::listen::tcp::{self, Stream};
+use crate::listen::tls::{ClientCert, Tls};
+use crate::pipeline::Pipeline;
 use crate::state::AppState;
 
 /// Fixed paths of protocol endpoints and the source serving each (path
@@ -60,16 +68,61 @@ pub fn routes(config: &Config) -> Router<Arc<AppState>> {
     Router::new().merge(elastic::routes(&config.elasticsearch))
 }
 
-/// For a listener bound to `tenant` (syslog, Beats): with a client CA, the
-/// connection's certificate must carry a name the tenant lists in
-/// `ingest_cert_names`.
-pub fn check_listener_cert(
-    pipeline: &crate::pipeline::Pipeline,
-    tenant: &str,
-    tls: Option<&crate::listen::tls::TlsConfig>,
-    cert: Option<&crate::listen::tls::ClientCert>,
+/// A stream listener bound to one tenant (syslog, Beats).
+pub struct BoundListener {
+    /// The protocol's name, for the log.
+    pub protocol: &'static str,
+    pub tenant: String,
+    /// With a client CA, a connection's certificate must carry a name the
+    /// tenant lists in `ingest_cert_names`.
+    pub client_certs: bool,
+    pub max_connections: usize,
+    /// Also the TLS handshake's deadline.
+    pub idle_timeout: Duration,
+}
+
+/// Accepts a bound listener's connections (`crate::listen::tcp`), refuses
+/// a client certificate that is not its tenant's, and runs `handle` on
+/// each other connection.
+pub async fn serve_bound<H, F>(
+    listener: TcpListener,
+    bound: BoundListener,
+    pipeline: Arc<Pipeline>,
+    tls: Option<Arc<Tls>>,
+    shutdown: watch::Receiver<bool>,
+    handle: H,
+) where
+    H: Fn(Stream, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let (max_connections, idle_timeout) = (bound.max_connections, bound.idle_timeout);
+    let bound = Arc::new(bound);
+    tcp::serve(
+        listener,
+        max_connections,
+        tls,
+        idle_timeout,
+        shutdown,
+        move |stream, peer, cert: Option<ClientCert>| {
+            let (bound, pipeline, handle) = (bound.clone(), pipeline.clone(), handle.clone());
+            async move {
+                if let Err(e) = check_cert(&pipeline, &bound, cert.as_ref()) {
+                    tracing::warn!(%peer, error = %e, protocol = bound.protocol, "client refused");
+                    return Err(e);
+                }
+                handle(stream, peer).await
+            }
+        },
+    )
+    .await
+}
+
+fn check_cert(
+    pipeline: &Pipeline,
+    bound: &BoundListener,
+    cert: Option<&ClientCert>,
 ) -> std::io::Result<()> {
-    if tls.is_none_or(|t| t.client_ca_file.is_none()) {
+    if !bound.client_certs {
         return Ok(());
     }
     let refused =
@@ -77,10 +130,11 @@ pub fn check_listener_cert(
     let cert = cert.ok_or_else(|| refused("no client certificate".into()))?;
     let policy = pipeline.policy();
     match policy.tenants.tenant_of_cert(cert) {
-        Some(t) if t.name == tenant => Ok(()),
+        Some(t) if t.name == bound.tenant => Ok(()),
         _ => Err(refused(format!(
-            "client certificate ({}) is not in tenant `{tenant}`'s ingest_cert_names",
-            cert.0.join(", ")
+            "client certificate ({}) is not in tenant `{}`'s ingest_cert_names",
+            cert.0.join(", "),
+            bound.tenant
         ))),
     }
 }

@@ -119,6 +119,30 @@ pub struct Route {
     pub fields: Arc<FieldNames>,
 }
 
+impl Route {
+    /// What a listener bound to `tenant` (syslog, Beats) gives events of
+    /// `log_type`, as a route would: its filters, and its field names over
+    /// the tenant's.
+    pub fn for_listener(
+        tenants: &[TenantConfig],
+        tenant: &str,
+        log_type: &str,
+        filters: &[FilterRef],
+        fields: &crate::event::FieldsConfig,
+    ) -> Route {
+        let tenant_fields = tenants
+            .iter()
+            .find(|t| t.name == tenant)
+            .map(|t| t.fields.clone())
+            .unwrap_or_default();
+        Route {
+            log_type: log_type.to_string(),
+            filters: filters.to_vec().into(),
+            fields: Arc::new(FieldNames::new(&fields.or(&tenant_fields))),
+        }
+    }
+}
+
 impl Tenant {
     fn from_config(c: &TenantConfig) -> Tenant {
         let fields = Arc::new(FieldNames::new(&c.fields));

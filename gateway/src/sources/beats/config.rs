@@ -1,7 +1,6 @@
 //! A `[[beats]]` listener's section.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -10,7 +9,7 @@ use crate::config::ConfigError;
 use crate::config::value::{
     FILTER_NAME_RULE, de_duration, invalid, valid_filter_name, valid_type_name,
 };
-use crate::event::{FieldNames, FieldsConfig};
+use crate::event::FieldsConfig;
 use crate::filter::FilterRef;
 use crate::listen::tls::TlsConfig;
 use crate::tenants::Route;
@@ -73,16 +72,7 @@ fn default_connections() -> usize {
 impl BeatsConfig {
     /// What the listener gives events of `log_type`, as a route would.
     pub fn route(&self, tenants: &[TenantConfig], log_type: &str) -> Route {
-        let tenant_fields = tenants
-            .iter()
-            .find(|t| t.name == self.tenant)
-            .map(|t| t.fields.clone())
-            .unwrap_or_default();
-        Route {
-            log_type: log_type.to_string(),
-            filters: self.filters.clone().into(),
-            fields: Arc::new(FieldNames::new(&self.fields.or(&tenant_fields))),
-        }
+        Route::for_listener(tenants, &self.tenant, log_type, &self.filters, &self.fields)
     }
 
     /// Checks listener `i` (`beats[i]`) against the tenants it may name.

@@ -33,8 +33,8 @@ use tokio::sync::watch;
 
 use crate::config::TenantConfig;
 use crate::listen::stopped;
-use crate::listen::tcp::{self, Stream};
-use crate::listen::tls::{ClientCert, Tls};
+use crate::listen::tcp::Stream;
+use crate::listen::tls::Tls;
 use crate::pipeline::{Admission, Built, Claim, Claimed, Error, Item, Meta, Pipeline};
 use crate::tenants::Route;
 use crate::tenants::route::type_of_index;
@@ -91,39 +91,32 @@ pub async fn serve(
         max_inflated: limits.max_decompressed_bytes,
     };
     let max_line = limits.max_line_bytes;
-    let (max_connections, idle_timeout) = (config.max_connections, config.idle_timeout);
+    let bound = super::BoundListener {
+        protocol: "Beats",
+        tenant: config.tenant.clone(),
+        client_certs: config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca_file.is_some()),
+        max_connections: config.max_connections,
+        idle_timeout: config.idle_timeout,
+    };
     let shared = Arc::new(Listener {
         config,
         tenants,
         routes: Mutex::new(HashMap::new()),
-        pipeline,
+        pipeline: pipeline.clone(),
         limits: frame_limits,
         max_line,
     });
     let watch = shutdown.clone();
-    tcp::serve(
+    super::serve_bound(
         listener,
-        max_connections,
+        bound,
+        pipeline,
         tls,
-        idle_timeout,
         shutdown,
-        move |stream: Stream, peer: SocketAddr, cert: Option<ClientCert>| {
-            let (shared, shutdown) = (shared.clone(), watch.clone());
-            async move {
-                let c = &shared.config;
-                let checked = super::check_listener_cert(
-                    &shared.pipeline,
-                    &c.tenant,
-                    c.tls.as_ref(),
-                    cert.as_ref(),
-                );
-                if let Err(e) = checked {
-                    tracing::warn!(%peer, error = %e, "Beats client refused");
-                    return Err(e);
-                }
-                connection(stream, peer, shared, shutdown).await
-            }
-        },
+        move |stream, peer| connection(stream, peer, shared.clone(), watch.clone()),
     )
     .await
 }
@@ -252,73 +245,63 @@ async fn try_store(pipeline: &Arc<Pipeline>, prepared: Prepared) -> Result<(), R
     Ok(())
 }
 
-/// A log type, its items (line, item), and their client ids (position in
-/// the items, id).
-type TypeGroup = (String, Vec<(usize, Item<'static>)>, Vec<(usize, String)>);
+/// One log type's events of a window.
+struct TypeGroup {
+    log_type: String,
+    /// (line, item).
+    items: Vec<(usize, Item<'static>)>,
+    /// Client ids: (position in `items`, id).
+    ids: Vec<(usize, String)>,
+    /// Bytes of its events as sent.
+    bytes: usize,
+}
 
 /// A window's events → items grouped by log type → built (blocking).
 fn prepare(listener: &Listener, ip: IpAddr, window: &Window) -> Prepared {
     let config = &listener.config;
     let pipeline = &listener.pipeline;
-    // Per log type: items (line, item) and their client ids.
     let mut groups: Vec<TypeGroup> = Vec::new();
-    let mut bytes: HashMap<String, usize> = HashMap::new();
     for (i, (_, payload)) in window.events.iter().enumerate() {
-        let line = i + 1;
         let (log_type, item, id) = event_item(payload, config, listener.max_line);
-        *bytes.entry(log_type.clone()).or_default() += payload.len();
-        let g = match groups.iter().position(|g| g.0 == log_type) {
+        let g = match groups.iter().position(|g| g.log_type == log_type) {
             Some(g) => g,
             None => {
-                groups.push((log_type, Vec::new(), Vec::new()));
+                groups.push(TypeGroup {
+                    log_type,
+                    items: Vec::new(),
+                    ids: Vec::new(),
+                    bytes: 0,
+                });
                 groups.len() - 1
             }
         };
+        let g = &mut groups[g];
         if let Some(id) = id {
-            let pos = groups[g].1.len();
-            groups[g].2.push((pos, id));
+            g.ids.push((g.items.len(), id));
         }
-        groups[g].1.push((line, item));
+        g.items.push((i + 1, item));
+        g.bytes += payload.len();
     }
     let mut in_flight = false;
     let groups = groups
         .into_iter()
-        .map(|(log_type, items, ids)| {
+        .map(|g| {
             let adm = pipeline.admit_listener(
                 &config.tenant,
                 format!("beats:{}", config.addr),
-                listener.route(&log_type),
+                listener.route(&g.log_type),
                 Some(ip),
             );
-            let names: Vec<&str> = ids.iter().map(|(_, id)| id.as_str()).collect();
-            let (claims, claimed) = pipeline.claim_ids(&adm, &names);
-            let mut skip = vec![false; items.len()];
-            for ((pos, _), claim) in ids.iter().zip(&claims) {
-                match claim {
-                    Claim::New => {}
-                    Claim::Seen => skip[*pos] = true,
-                    Claim::InFlight => in_flight = true,
-                }
-            }
-            let mut event_ids = Vec::new();
-            let mut kept = Vec::with_capacity(items.len());
-            let mut ids = ids.into_iter().peekable();
-            for (pos, (line, item)) in items.into_iter().enumerate() {
-                let id = ids.next_if(|(p, _)| *p == pos).map(|(_, id)| id);
-                if skip[pos] {
-                    continue;
-                }
-                if let Some(id) = id {
-                    event_ids.push((line, id));
-                }
-                kept.push((line, item));
-            }
-            let built = pipeline.build_with_ids(&adm, kept, &Meta::now(), event_ids);
+            // Ids stored before are left out; one in flight elsewhere
+            // makes the window wait.
+            let c = pipeline.claim_items(&adm, g.items, g.ids);
+            in_flight |= c.refused.iter().any(|r| r.2 == Claim::InFlight);
+            let built = pipeline.build_with_ids(&adm, c.items, &Meta::now(), c.ids);
             Ready {
-                bytes: bytes.get(&adm.route.log_type).copied().unwrap_or(0),
+                bytes: g.bytes,
                 adm,
                 built,
-                claimed,
+                claimed: c.claimed,
             }
         })
         .collect();

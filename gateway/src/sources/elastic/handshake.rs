@@ -62,14 +62,10 @@ pub fn answer(method: &Method, segments: &[&str], version: &str) -> Option<Respo
         ["_data_stream", _, "_lifecycle"] if get => json!({"data_streams": []}),
         ["_alias" | "_aliases", ..] if write => acknowledged(),
         ["_alias", ..] if get => json!({}),
-        [index, "_refresh" | "_flush"] | [index @ ("_refresh" | "_flush")] if write || get => {
-            let _ = index;
+        [_, "_refresh" | "_flush"] | ["_refresh" | "_flush"] if write || get => {
             json!({"_shards": {"total": 1, "successful": 1, "failed": 0}})
         }
-        [index, "_mapping" | "_settings" | "_alias", ..] if write => {
-            let _ = index;
-            acknowledged()
-        }
+        [_, "_mapping" | "_settings" | "_alias", ..] if write => acknowledged(),
         [index, "_mapping" | "_settings", ..] if get => json!({ *index: {} }),
         // An index (or alias) itself: it "exists"; creating one succeeds.
         [index] if !index.starts_with('_') && get => {

@@ -31,9 +31,8 @@ use time::OffsetDateTime;
 use super::answer::{self, EsError, FilterPath, ItemAnswer};
 use super::bulk::{self, Action, MAX_ID_BYTES, Op};
 use crate::event;
-use crate::listen::tls::ClientCert;
 use crate::pipeline::{
-    Admission, Authenticated, Built, Caller, Claim, Claimed, Item, Meta, Outcome, Pipeline,
+    Admission, Authenticated, Built, Claim, Claimed, Item, Meta, Outcome, Pipeline,
 };
 use crate::sources::http::body::{self, BodyKind, Encoding};
 use crate::state::Core;
@@ -80,10 +79,11 @@ pub async fn single(core: &Arc<Core>, req: Request<Body>, kind: Kind) -> Respons
 }
 
 /// One route's share of the request: one WAL batch.
-struct Group {
+struct Group<'a> {
     adm: Admission,
-    /// The request's items for this route, with their line.
-    items: Vec<(usize, Item<'static>)>,
+    /// The request's items for this route, with their line (borrowing the
+    /// decoded body).
+    items: Vec<(usize, Item<'a>)>,
     /// For each item, its action (index into the answers).
     actions: Vec<usize>,
     /// Client ids of items to claim: (position in `items`, id).
@@ -97,7 +97,7 @@ struct Ready {
     adm: Admission,
     built: Built,
     actions: Vec<usize>,
-    claimed: Claimed,
+    claimed: Option<Claimed>,
     bytes: usize,
 }
 
@@ -114,15 +114,7 @@ async fn run(core: &Arc<Core>, req: Request<Body>, kind: Kind) -> Result<Vec<Ite
     let (parts, body) = req.into_parts();
     let key = es_key(&parts.headers)
         .or_else(|| request_key(&parts.headers, parts.uri.query()).map(str::to_string));
-    let caller = Caller {
-        key: key.as_deref(),
-        cert: parts.extensions.get::<ClientCert>(),
-        ip: parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip()),
-    };
-    let auth = pipeline.authenticate(&caller)?;
+    let auth = pipeline.authenticate(&crate::sources::http::caller(&parts, key.as_deref()))?;
     check_content_type(&parts.headers)?;
     let encoding = Encoding::from_header(header(&parts.headers, "content-encoding"))?;
     let limits = pipeline.limits().clone();
@@ -161,7 +153,7 @@ async fn run(core: &Arc<Core>, req: Request<Body>, kind: Kind) -> Result<Vec<Ite
                 Ok(())
             } else {
                 pipeline
-                    .store_checked(&g.adm, g.built, None, Some(g.claimed))
+                    .store_checked(&g.adm, g.built, None, g.claimed)
                     .await
             };
             (g.actions, outcomes, stored)
@@ -215,24 +207,21 @@ fn prepare(
     kind: Kind,
     max_line: usize,
 ) -> Prepared {
-    // Items borrow nothing: the body is shared by reference count.
     let received = OffsetDateTime::now_utc();
     let (actions, url_index) = match kind {
         Kind::Bulk { index } => match bulk::parse(&decoded) {
-            Ok(actions) => (owned_actions(actions, &decoded), index),
+            Ok(actions) => (actions, index),
             Err(m) => return malformed(pipeline, auth, &decoded, m, index, received),
         },
         Kind::Single { index, op, id } => {
-            let source = decoded.clone();
-            (
-                vec![OwnedAction {
-                    op,
-                    index: None,
-                    id,
-                    source: Some((1, source)),
-                }],
-                Some(index),
-            )
+            let action = Action {
+                op,
+                index: None,
+                id,
+                line: 1,
+                source: Some((1, &decoded[..])),
+            };
+            (vec![action], Some(index))
         }
     };
     if actions.is_empty() {
@@ -254,25 +243,25 @@ fn prepare(
     for (k, a) in actions.into_iter().enumerate() {
         let index = a.index.or_else(|| url_index.clone());
         let group = index.map(|index| {
-            if !by_index.contains_key(&index) {
-                let resolved = auth.route_index(&index).map_err(EsError::from).map(|adm| {
-                    match groups.iter().position(|g| g.adm.path == adm.path) {
-                        Some(i) => i,
-                        None => {
-                            groups.push(Group {
-                                adm,
-                                items: Vec::new(),
-                                actions: Vec::new(),
-                                ids: Vec::new(),
-                                bytes: 0,
-                            });
-                            groups.len() - 1
+            let (name, resolved) = by_index.entry(index).or_insert_with_key(|index| {
+                let resolved =
+                    auth.route_index(index).map_err(EsError::from).map(|adm| {
+                        match groups.iter().position(|g| g.adm.path == adm.path) {
+                            Some(i) => i,
+                            None => {
+                                groups.push(Group {
+                                    adm,
+                                    items: Vec::new(),
+                                    actions: Vec::new(),
+                                    ids: Vec::new(),
+                                    bytes: 0,
+                                });
+                                groups.len() - 1
+                            }
                         }
-                    }
-                });
-                by_index.insert(index.clone(), (index.as_str().into(), resolved));
-            }
-            let (name, resolved) = &by_index[&index];
+                    });
+                (index.as_str().into(), resolved)
+            });
             let resolved = match resolved {
                 Ok(i) => Ok(*i),
                 Err(e) => Err((e.status, e.kind, e.reason.clone())),
@@ -328,7 +317,7 @@ fn prepare(
         let group = &mut groups[g];
         group.bytes += raw.len() + 1;
         let bad = |kind: &'static str, reason: String| Item::Bad {
-            raw: std::borrow::Cow::Owned(raw.to_vec()),
+            raw: std::borrow::Cow::Borrowed(raw),
             reason,
             kind,
         };
@@ -341,7 +330,7 @@ fn prepare(
             ans.fail(400, "illegal_argument_exception", reason.clone());
             bad("es_id_too_long", reason)
         } else {
-            owned_item(body::line_item(&raw, BodyKind::Ndjson, max_line))
+            body::line_item(raw, BodyKind::Ndjson, max_line)
         };
         if let (Item::Object(..), Some(id)) = (&item, &a.id) {
             group.ids.push((group.items.len(), id.clone()));
@@ -361,62 +350,53 @@ fn prepare(
     }
 }
 
-/// Claims a group's ids, drops the ones already stored or in flight, and
-/// builds the rest.
+/// Claims a group's ids, answers the ones already stored or in flight,
+/// and builds the rest; an object without an id gets a new one, which its
+/// answer reports.
 fn build(
     pipeline: &Pipeline,
-    mut g: Group,
+    g: Group<'_>,
     answers: &mut [ItemAnswer],
     received: OffsetDateTime,
 ) -> Ready {
-    let ids: Vec<&str> = g.ids.iter().map(|(_, id)| id.as_str()).collect();
-    let (claims, claimed) = pipeline.claim_ids(&g.adm, &ids);
-    let mut skip = vec![false; g.items.len()];
-    for ((pos, id), claim) in g.ids.iter().zip(claims) {
-        let a = &mut answers[g.actions[*pos]];
+    let c = pipeline.claim_items(&g.adm, g.items, g.ids);
+    for (pos, id, claim) in c.refused {
+        let a = &mut answers[g.actions[pos]];
         match (claim, a.op) {
-            (Claim::New, _) => continue,
             (Claim::Seen, Op::Create) => a.fail(
                 409,
                 "version_conflict_engine_exception",
                 format!("[{id}]: version conflict, document already exists (current version [1])"),
             ),
-            (Claim::Seen, _) => a.ok(200, "noop"),
             (Claim::InFlight, _) => a.fail(
                 429,
                 "es_rejected_execution_exception",
                 format!("[{id}]: another request is storing a document with this id; retry"),
             ),
+            _ => a.ok(200, "noop"),
         }
-        skip[*pos] = true;
     }
-    let mut items = Vec::with_capacity(g.items.len());
-    let mut actions = Vec::with_capacity(g.items.len());
-    let mut event_ids = Vec::new();
-    for ((i, (line, item)), k) in g.items.drain(..).enumerate().zip(g.actions.iter()) {
-        if skip[i] {
-            continue;
+    let mut ids = c.ids;
+    let actions: Vec<usize> = c.positions.iter().map(|&pos| g.actions[pos]).collect();
+    for ((line, item), &k) in c.items.iter().zip(&actions) {
+        let a = &mut answers[k];
+        if a.id.is_none() && matches!(item, Item::Object(..)) {
+            let id = event::new_event_id(received);
+            a.id = Some(id.clone());
+            ids.push((*line, id));
         }
-        if let Item::Object(..) = item {
-            let a = &mut answers[*k];
-            let id =
-                a.id.get_or_insert_with(|| event::new_event_id(received))
-                    .clone();
-            event_ids.push((line, id));
-        }
-        items.push((line, item));
-        actions.push(*k);
     }
+    ids.sort_unstable_by_key(|(line, _)| *line);
     let meta = Meta {
         received,
         ..Meta::now()
     };
-    let built = pipeline.build_with_ids(&g.adm, items, &meta, event_ids);
+    let built = pipeline.build_with_ids(&g.adm, c.items, &meta, ids);
     Ready {
         adm: g.adm,
         built,
         actions,
-        claimed,
+        claimed: Some(c.claimed),
         bytes: g.bytes,
     }
 }
@@ -450,7 +430,7 @@ fn malformed(
             (
                 n,
                 Item::Bad {
-                    raw: std::borrow::Cow::Owned(l.to_vec()),
+                    raw: std::borrow::Cow::Borrowed(l),
                     reason: kept.clone(),
                     kind: "es_malformed",
                 },
@@ -462,56 +442,16 @@ fn malformed(
         ..Meta::now()
     };
     let built = pipeline.build(&adm, items, &meta);
-    let (_, claimed) = pipeline.claim_ids(&adm, &[]);
     Prepared {
         answers: Vec::new(),
         groups: vec![Ready {
             adm,
             built,
             actions: Vec::new(),
-            claimed,
+            claimed: None,
             bytes,
         }],
         malformed: Some(err),
-    }
-}
-
-/// An action with its source as its own bytes (the items outlive the
-/// parse; a source line is one allocation, as an event is anyway).
-struct OwnedAction {
-    op: Op,
-    index: Option<String>,
-    id: Option<String>,
-    source: Option<(usize, Bytes)>,
-}
-
-fn owned_actions(actions: Vec<Action<'_>>, body: &Bytes) -> Vec<OwnedAction> {
-    actions
-        .into_iter()
-        .map(|a| OwnedAction {
-            op: a.op,
-            index: a.index,
-            id: a.id,
-            source: a.source.map(|(n, s)| (n, body.slice_ref(s))),
-        })
-        .collect()
-}
-
-/// An item that owns its bytes.
-fn owned_item(item: Item<'_>) -> Item<'static> {
-    match item {
-        Item::Object(m, _) => Item::Object(m, None),
-        Item::Text(t) => Item::Bad {
-            raw: std::borrow::Cow::Owned(t.as_bytes().to_vec()),
-            reason: "document is not a JSON object".into(),
-            kind: "not_object",
-        },
-        Item::Event(e) => Item::Event(e),
-        Item::Bad { raw, reason, kind } => Item::Bad {
-            raw: std::borrow::Cow::Owned(raw.into_owned()),
-            reason,
-            kind,
-        },
     }
 }
 
@@ -554,14 +494,8 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), EsError> {
     let Some(value) = header(headers, "content-type") else {
         return Ok(());
     };
-    let mime = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
     let accepted = matches!(
-        mime.as_str(),
+        body::mime(value).as_str(),
         "" | "application/json"
             | "application/x-ndjson"
             | "application/vnd.elasticsearch+json"

@@ -96,6 +96,16 @@ fn too_large(max: usize) -> ApiError {
     ))
 }
 
+/// A `Content-Type`'s media type, lowercased, without parameters.
+pub fn mime(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
     /// One JSON object or a JSON array of them (NDJSON accepted too).
@@ -111,13 +121,7 @@ impl BodyKind {
         let Some(value) = value else {
             return Ok(BodyKind::Text);
         };
-        let mime = value
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match mime.as_str() {
+        match mime(value).as_str() {
             "" | "text/plain" => Ok(BodyKind::Text),
             "application/json" => Ok(BodyKind::Json),
             "application/x-ndjson"

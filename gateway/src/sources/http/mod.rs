@@ -128,6 +128,19 @@ fn preflight(policy: &Policy, path: &str, origin: Option<&str>) -> Response {
     resp
 }
 
+/// Who sent an HTTP request with `key`: its verified client certificate
+/// and peer address, as the listener recorded them.
+pub fn caller<'a>(parts: &'a axum::http::request::Parts, key: Option<&'a str>) -> Caller<'a> {
+    Caller {
+        key,
+        cert: parts.extensions.get::<ClientCert>(),
+        ip: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip()),
+    }
+}
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -140,14 +153,7 @@ async fn ingest(
     allowed_origin: &mut Option<String>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let caller = Caller {
-        key: request_key(&parts.headers, parts.uri.query()),
-        cert: parts.extensions.get::<ClientCert>(),
-        ip: parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip()),
-    };
+    let caller = caller(&parts, request_key(&parts.headers, parts.uri.query()));
     let caller = pipeline.authenticate(&caller)?;
     // The tenant's origins, also on a refused route's error.
     if let Some(o) = origin.filter(|o| caller.tenant().allows_origin(o)) {

@@ -9,9 +9,8 @@ use crate::config::ConfigError;
 use crate::config::value::{
     FILTER_NAME_RULE, de_duration, invalid, valid_filter_name, valid_type_name,
 };
-use std::sync::Arc;
 
-use crate::event::{FieldNames, FieldsConfig};
+use crate::event::FieldsConfig;
 use crate::filter::FilterRef;
 use crate::listen::tls::TlsConfig;
 use crate::tenants::Route;
@@ -68,16 +67,13 @@ impl SyslogConfig {
     /// What the listener gives its events, as a route would: its log type,
     /// filters, and field names over its tenant's.
     pub fn route(&self, tenants: &[TenantConfig]) -> Route {
-        let tenant_fields = tenants
-            .iter()
-            .find(|t| t.name == self.tenant)
-            .map(|t| t.fields.clone())
-            .unwrap_or_default();
-        Route {
-            log_type: self.log_type.clone(),
-            filters: self.filters.clone().into(),
-            fields: Arc::new(FieldNames::new(&self.fields.or(&tenant_fields))),
-        }
+        Route::for_listener(
+            tenants,
+            &self.tenant,
+            &self.log_type,
+            &self.filters,
+            &self.fields,
+        )
     }
 
     /// Checks listener `i` (`syslog[i]`) against the tenants it may name.

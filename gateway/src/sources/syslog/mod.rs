@@ -41,8 +41,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::listen::stopped;
-use crate::listen::tcp::{self, Stream};
-use crate::listen::tls::{ClientCert, Tls};
+use crate::listen::tcp::Stream;
+use crate::listen::tls::Tls;
 use crate::pipeline::{Admission, Error, Meta, Pipeline, Sealed};
 use crate::tenants::Route;
 use config::SyslogConfig;
@@ -76,37 +76,30 @@ pub async fn serve(
     tls: Option<Arc<Tls>>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let (max_connections, idle_timeout) = (config.max_connections, config.idle_timeout);
+    let bound = super::BoundListener {
+        protocol: "syslog",
+        tenant: config.tenant.clone(),
+        client_certs: config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca_file.is_some()),
+        max_connections: config.max_connections,
+        idle_timeout: config.idle_timeout,
+    };
     // Shared by every connection and every batch's tasks.
     let shared = Arc::new(Listener {
         config,
         route,
-        pipeline,
+        pipeline: pipeline.clone(),
     });
     let watch = shutdown.clone();
-    tcp::serve(
+    super::serve_bound(
         listener,
-        max_connections,
+        bound,
+        pipeline,
         tls,
-        idle_timeout,
         shutdown,
-        move |stream: Stream, peer: SocketAddr, cert: Option<ClientCert>| {
-            let (shared, shutdown) = (shared.clone(), watch.clone());
-            async move {
-                let c = &shared.config;
-                let checked = super::check_listener_cert(
-                    &shared.pipeline,
-                    &c.tenant,
-                    c.tls.as_ref(),
-                    cert.as_ref(),
-                );
-                if let Err(e) = checked {
-                    tracing::warn!(%peer, error = %e, "syslog client refused");
-                    return Err(e);
-                }
-                connection(stream, peer, shared, shutdown).await
-            }
-        },
+        move |stream, peer| connection(stream, peer, shared.clone(), watch.clone()),
     )
     .await
 }
