@@ -253,12 +253,24 @@ async fn hot_swap_under_load_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let t = TestGateway::start(config(dir.path())).await;
     upload_ok(&t, A_ADMIN, "swap", "keep").await;
+    // Senders go on until 10 of their requests followed the swap, so both
+    // versions see events however long the upload takes.
+    let swapped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let senders: Vec<_> = (0..4)
         .map(|s| {
             let (client, url) = (t.client.clone(), t.url.clone());
+            let swapped = swapped.clone();
             tokio::spawn(async move {
                 let mut sent = 0u64;
-                for r in 0..40 {
+                let mut after_swap = 0;
+                for r in 0.. {
+                    if swapped.load(std::sync::atomic::Ordering::Acquire) {
+                        after_swap += 1;
+                        if after_swap > 10 {
+                            break;
+                        }
+                    }
+                    assert!(r < 10_000, "the swap never happened");
                     let body: String = (0..25)
                         .map(|i| format!("{{\"message\":\"swap s{s} r{r} e{i}\"}}\n"))
                         .collect();
@@ -284,6 +296,7 @@ async fn hot_swap_under_load_loses_nothing() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let v2 = upload_ok(&t, A_ADMIN, "swap", "hostile").await;
     assert_eq!(v2["version"], 2);
+    swapped.store(true, std::sync::atomic::Ordering::Release);
     let mut sent = 0;
     for s in senders {
         sent += s.await.unwrap();

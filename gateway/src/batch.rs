@@ -111,6 +111,12 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+thread_local! {
+    /// One decompression context per thread (each consumer's), reused.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Encodes a header and the already-serialized event lines, compressing
 /// the body when asked to (`wal.compression`) and it is large enough.
 pub fn encode(header: &BatchHeader, events: &[Vec<u8>], compress: bool) -> Vec<u8> {
@@ -177,13 +183,45 @@ pub fn decode(payload: &[u8]) -> Result<Batch<'_>, String> {
             Ok(Some(size)) => return Err(format!("compressed batch claims {size} bytes")),
             _ => return Err("compressed batch without its content size".into()),
         };
-        let plain = zstd::bulk::decompress(body, size)
+        let plain = DECOMPRESSOR
+            .with_borrow_mut(|d| {
+                let d = match d {
+                    Some(d) => d,
+                    None => d.insert(zstd::bulk::Decompressor::new()?),
+                };
+                d.decompress(body, size)
+            })
             .map_err(|e| format!("bad compressed batch body: {e}"))?;
         std::borrow::Cow::Owned(plain)
     } else {
         std::borrow::Cow::Borrowed(body)
     };
     Ok(Batch { header, body })
+}
+
+/// A batch's body as stored: its zstd frame when compressed (the frame
+/// decompresses to the event lines, each ending in `\n`).
+pub enum RawBody<'a> {
+    Frame(&'a [u8]),
+    Plain,
+}
+
+/// Decodes the header and says whether the body is one compressed frame,
+/// without decompressing it: the archive copies such frames as they are.
+pub fn decode_raw(payload: &[u8]) -> Result<(BatchHeader, RawBody<'_>), String> {
+    let (header, body) = split(payload)?;
+    Ok(if body.starts_with(&ZSTD_MAGIC) {
+        (header, RawBody::Frame(body))
+    } else {
+        (header, RawBody::Plain)
+    })
+}
+
+/// The size of a frame's content, as its header says.
+pub fn frame_content_size(frame: &[u8]) -> Option<u64> {
+    zstd::zstd_safe::get_frame_content_size(frame)
+        .ok()
+        .flatten()
 }
 
 /// Decodes the header only, for consumers that never look at events.

@@ -69,10 +69,38 @@ pub struct Status {
     pub last_error: Mutex<Option<String>>,
 }
 
-/// One partition's object being filled.
+/// One partition's object being filled: zstd frames one after another
+/// (one stream may hold many frames; `zstd -d` and replay read them all).
+/// A compressed WAL batch of one log type is already such a frame and is
+/// copied as it is; other events are collected as lines and compressed
+/// into a frame of their own.
+#[derive(Default)]
 struct Part {
-    encoder: zstd::stream::write::Encoder<'static, Vec<u8>>,
+    frames: Vec<u8>,
+    /// Lines not in a frame yet.
+    lines: Vec<u8>,
     events: u64,
+}
+
+/// Collected lines are compressed into a frame from this size on.
+const LINES_FRAME_BYTES: usize = 256 * 1024;
+
+impl Part {
+    /// Compresses the collected lines into a frame (order is kept: a
+    /// copied frame is appended only after the lines before it).
+    fn seal_lines(&mut self) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let frame = zstd::bulk::compress(&self.lines, ZSTD_LEVEL).expect("zstd into memory");
+        self.frames.extend_from_slice(&frame);
+        self.lines.clear();
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.seal_lines();
+        self.frames
+    }
 }
 
 pub struct Writer {
@@ -150,18 +178,38 @@ impl Writer {
     }
 
     fn add(&mut self, record: &Record) {
-        let batch = match batch::decode(&record.payload) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(lsn = record.lsn, error = %e, "archive: undecodable WAL record skipped");
-                return;
-            }
+        let undecodable = |e: String| {
+            tracing::error!(lsn = record.lsn, error = %e, "archive: undecodable WAL record skipped");
         };
-        let h = &batch.header;
+        let (h, raw) = match batch::decode_raw(&record.payload) {
+            Ok(b) => b,
+            Err(e) => return undecodable(e),
+        };
         let received =
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(h.received_ms) * 1_000_000)
                 .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         self.round_opened.get_or_insert_with(Instant::now);
+        // The common case: a compressed batch of one log type is copied as
+        // the frame it is, without decompressing or compressing again.
+        if let batch::RawBody::Frame(frame) = raw
+            && h.types.len() <= 1
+        {
+            let log_type = h.types.first().map_or(&h.log_type, |r| &r.log_type);
+            let part = self
+                .parts
+                .entry(PartitionKey::new(&h.tenant, log_type, received))
+                .or_default();
+            part.seal_lines();
+            part.frames.extend_from_slice(frame);
+            part.events += h.n as u64;
+            self.round_bytes +=
+                batch::frame_content_size(frame).unwrap_or(frame.len() as u64) as usize;
+            return;
+        }
+        let batch = match batch::decode(&record.payload) {
+            Ok(b) => b,
+            Err(e) => return undecodable(e),
+        };
         let mut key: Option<PartitionKey> = None;
         for (log_type, line) in batch.typed_events() {
             if key.as_ref().is_none_or(|k| k.log_type != log_type) {
@@ -169,15 +217,15 @@ impl Writer {
             }
             let k = key.as_ref().expect("set above");
             if !self.parts.contains_key(k) {
-                let encoder = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL)
-                    .expect("zstd encoder in memory");
-                self.parts.insert(k.clone(), Part { encoder, events: 0 });
+                self.parts.insert(k.clone(), Part::default());
             }
             let part = self.parts.get_mut(k).expect("inserted above");
-            // Writes to a Vec cannot fail.
-            let _ = part.encoder.write_all(line);
-            let _ = part.encoder.write_all(b"\n");
+            part.lines.extend_from_slice(line);
+            part.lines.push(b'\n');
             part.events += 1;
+            if part.lines.len() >= LINES_FRAME_BYTES {
+                part.seal_lines();
+            }
             self.round_bytes += line.len() + 1;
         }
     }
@@ -197,8 +245,8 @@ impl Writer {
         let parts = std::mem::take(&mut self.parts);
         let mut objects = Vec::with_capacity(parts.len());
         for (key, part) in parts {
-            let body = Bytes::from(part.encoder.finish().expect("zstd into memory"));
-            objects.push((key, part.events, body));
+            let events = part.events;
+            objects.push((key, events, Bytes::from(part.finish())));
         }
         for (key, events, body) in &objects {
             let object_key = key.object_key(&self.config.prefix, start, end, &self.state.writer);
@@ -299,6 +347,7 @@ impl Consumer for Writer {
                         .round_opened
                         .is_some_and(|t| t.elapsed() >= self.config.max_object_age)
                     || (at.caught_up && at.stopping())
+                    || at.ending
             }
         };
         if !due || at.position <= self.state.checkpoint {

@@ -153,6 +153,12 @@ pub struct FieldNames {
     host: Vec<Name>,
     request_id: Vec<Name>,
     message: Vec<Name>,
+    /// Every name as a flat key, for [`FieldNames::candidates`].
+    flat: Vec<(String, PromotedField, u8)>,
+    /// Bit `n` set: some name is `n` bytes long (a quick no for most keys).
+    lengths: u64,
+    /// First parts of the dotted names (`log` of `log.level`).
+    parents: Vec<String>,
 }
 
 /// A promoted field.
@@ -164,6 +170,18 @@ pub enum PromotedField {
     Host,
     RequestId,
     Message,
+}
+
+impl PromotedField {
+    /// In the order events take them.
+    pub const ALL: [PromotedField; 6] = [
+        PromotedField::Timestamp,
+        PromotedField::Level,
+        PromotedField::Service,
+        PromotedField::Host,
+        PromotedField::RequestId,
+        PromotedField::Message,
+    ];
 }
 
 static BUILTIN: LazyLock<FieldNames> = LazyLock::new(|| FieldNames::new(&FieldsConfig::default()));
@@ -185,14 +203,55 @@ impl FieldNames {
             }
             names
         };
-        FieldNames {
+        let names = FieldNames {
             timestamp: list(&config.timestamp, TIMESTAMP_FIELDS),
             level: list(&config.level, LEVEL_FIELDS),
             service: list(&config.service, SERVICE_FIELDS),
             host: list(&config.host, HOST_FIELDS),
             request_id: list(&config.request_id, REQUEST_ID_FIELDS),
             message: list(&config.message, MESSAGE_FIELDS),
+            flat: Vec::new(),
+            lengths: 0,
+            parents: Vec::new(),
+        };
+        let (mut flat, mut lengths, mut parents) = (Vec::new(), 0u64, Vec::<String>::new());
+        for field in PromotedField::ALL {
+            for (rank, n) in names.names(field).iter().enumerate() {
+                flat.push((n.key.clone(), field, rank as u8));
+                lengths |= 1u64.checked_shl(n.key.len() as u32).unwrap_or(0);
+                if let Some(parent) = n.path.as_ref().and_then(|p| p.first())
+                    && !parents.contains(parent)
+                {
+                    parents.push(parent.clone());
+                }
+            }
         }
+        FieldNames {
+            flat,
+            lengths,
+            parents,
+            ..names
+        }
+    }
+
+    /// The promoted fields `key` is a name of, each with the name's rank
+    /// (0 is tried first), as a flat key.
+    pub fn candidates<'s>(
+        &'s self,
+        key: &'s str,
+    ) -> impl Iterator<Item = (PromotedField, u8)> + 's {
+        let maybe = key.len() >= 64 || self.lengths & (1u64 << key.len()) != 0;
+        self.flat
+            .iter()
+            .take(if maybe { usize::MAX } else { 0 })
+            .filter(move |(k, _, _)| k == key)
+            .map(|&(_, field, rank)| (field, rank))
+    }
+
+    /// Whether `key` is the first part of a dotted name (its object value
+    /// may hold a promoted field).
+    pub fn is_parent(&self, key: &str) -> bool {
+        self.parents.iter().any(|p| p == key)
     }
 
     /// Only the built-in names.

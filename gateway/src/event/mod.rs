@@ -16,6 +16,7 @@
 //! `fields.filter`.
 
 pub mod fields;
+pub mod raw;
 pub mod times;
 
 use std::borrow::Cow;
@@ -25,6 +26,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 pub use fields::{FieldNames, FieldsConfig, PromotedField};
+pub use raw::from_json;
 pub use times::{format_time, parse_event_time, parse_time_text};
 
 /// What every event of one request shares.

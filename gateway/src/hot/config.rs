@@ -18,8 +18,12 @@ pub struct HotConfig {
     /// How often new events are committed (made searchable).
     #[serde(deserialize_with = "de_duration")]
     pub commit_interval: Duration,
-    /// Indexing memory of one partition writer.
+    /// Indexing memory of one partition writer (all its threads).
     pub writer_memory_bytes: usize,
+    /// Indexing threads of one partition writer; 0: one per core, at most 4.
+    /// They share the work when cores are idle (catching up after a burst);
+    /// under full load they compete with ingest for the same cores.
+    pub indexing_threads: usize,
     /// Default hot retention, counted from the day an event was received.
     #[serde(deserialize_with = "de_duration")]
     pub retention: Duration,
@@ -39,6 +43,7 @@ impl Default for HotConfig {
         HotConfig {
             commit_interval: DEFAULT_HOT_COMMIT_INTERVAL,
             writer_memory_bytes: DEFAULT_HOT_WRITER_MEMORY_BYTES,
+            indexing_threads: 0,
             retention: DEFAULT_HOT_RETENTION,
             retention_by_type: BTreeMap::new(),
             rehydrated_retention: DEFAULT_HOT_REHYDRATED_RETENTION,
@@ -48,6 +53,14 @@ impl Default for HotConfig {
 }
 
 impl HotConfig {
+    /// `indexing_threads`, with 0 resolved.
+    pub fn threads(&self) -> usize {
+        match self.indexing_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            n => n,
+        }
+    }
+
     /// A type's retention, else the tenant's default, else `retention`.
     pub fn retention_for(&self, tenant: &str, log_type: &str) -> Duration {
         self.retention_by_type

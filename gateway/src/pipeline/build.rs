@@ -147,9 +147,19 @@ impl<'c> Builder<'c> {
         line: usize,
         ctx: &EventContext,
     ) -> bool {
+        let id = self.take_id(line);
+        self.object_with_id(obj, line, ctx, id)
+    }
+
+    fn object_with_id(
+        &mut self,
+        obj: serde_json::Map<String, serde_json::Value>,
+        line: usize,
+        ctx: &EventContext,
+        id: Option<String>,
+    ) -> bool {
         match event::check_fields(&obj, ctx.max_fields) {
             Ok(()) => {
-                let id = self.take_id(line);
                 self.events.push(event::from_object(obj, ctx, id));
                 self.outcome(line, Outcome::Stored);
                 true
@@ -192,6 +202,26 @@ pub fn unfiltered(
                     b.counts.accepted += 1;
                 }
             }
+            Item::Json(text) => {
+                // Straight from the text when possible, else from a map
+                // (an id taken for it goes along either way).
+                let id = b.take_id(line);
+                match event::from_json(text, ctx, id) {
+                    Ok(stored) => {
+                        b.events.push(stored);
+                        b.counts.accepted += 1;
+                    }
+                    Err(id) => match Item::from_json_text(text) {
+                        Item::Object(obj, _) => {
+                            if b.object_with_id(obj, line, ctx, id) {
+                                b.counts.accepted += 1;
+                            }
+                        }
+                        Item::Bad { raw, reason, kind } => b.reject(&raw, line, kind, reason),
+                        _ => unreachable!("a JSON text is an object or bad"),
+                    },
+                }
+            }
             Item::Text(text) => {
                 b.events.push(event::from_text(text, ctx));
                 b.counts.accepted += 1;
@@ -222,7 +252,12 @@ pub fn filtered(
     let mut b = Builder::new(ctx, max_line, &items, ids);
     let mut pending = Vec::with_capacity(items.len());
     for (line, item) in items {
+        let item = match item {
+            Item::Json(text) => Item::from_json_text(text),
+            other => other,
+        };
         let (doc, raw) = match item {
+            Item::Json(_) => unreachable!("parsed above"),
             Item::Object(obj, raw) => (filter::Doc::Object(obj), raw.map(<[u8]>::to_vec)),
             Item::Text(text) => (filter::Doc::Text(text.to_string()), None),
             Item::Event(stored) => {

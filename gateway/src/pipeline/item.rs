@@ -12,6 +12,11 @@ pub enum Item<'a> {
     /// A JSON object, with its bytes as sent when it was a line of its own
     /// (filters get those instead of a re-serialization).
     Object(Map<String, Value>, Option<&'a [u8]>),
+    /// The text of what should be one JSON object, not parsed yet: the
+    /// pipeline builds the stored event from the text directly when it can
+    /// ([`crate::event::from_json`]), else parses it with
+    /// [`Item::from_json_text`] (which words what is wrong with it).
+    Json(&'a str),
     /// A line of text: the event's message.
     Text(&'a str),
     /// A stored event the source built itself from a parser's parts (syslog
@@ -25,6 +30,26 @@ pub enum Item<'a> {
         reason: String,
         kind: &'static str,
     },
+}
+
+impl<'a> Item<'a> {
+    /// The item a JSON line or element makes: an object, or a bad item
+    /// saying why it is not one.
+    pub fn from_json_text(text: &'a str) -> Item<'a> {
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => Item::Object(m, Some(text.as_bytes())),
+            Ok(_) => Item::Bad {
+                raw: Cow::Borrowed(text.as_bytes()),
+                kind: "not_object",
+                reason: "line is JSON but not an object".into(),
+            },
+            Err(e) => Item::Bad {
+                raw: Cow::Borrowed(text.as_bytes()),
+                kind: "invalid_json",
+                reason: format!("invalid JSON: {e}"),
+            },
+        }
+    }
 }
 
 /// What became of one item.

@@ -11,7 +11,11 @@
 //!
 //! ## Stopping
 //! The driver runs until its stop flag is set *and* the consumer has
-//! consumed and flushed everything durable. While stopping, failures are
+//! consumed and flushed everything durable, or for [`STOP_WITHIN`] after
+//! the flag is set, whichever comes first: a consumer far behind (the hot
+//! index after a burst) flushes what it has consumed ([`Flush::ending`]),
+//! logs how far behind it stops, and ends; the WAL keeps the rest, which
+//! it consumes at the next start. While stopping, failures are
 //! counted: after [`Consumer::GIVE_UP_WHILE_STOPPING`] in a row the driver
 //! ends without the rest (what was not flushed is still in the WAL, past
 //! the checkpoint, and is consumed again at the next start). Outside
@@ -30,6 +34,8 @@ use super::{Lsn, Record, Wal, WalReader};
 pub const RETRY: Duration = Duration::from_millis(500);
 /// Longest wait for new records, so a stop is noticed soon.
 pub const MAX_WAIT: Duration = Duration::from_millis(200);
+/// How long a consumer may go on catching up once the gateway stops.
+pub const STOP_WITHIN: Duration = Duration::from_secs(3);
 /// How often [`Consumer::housekeeping`] runs (retention, expiry).
 pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 
@@ -42,6 +48,9 @@ pub struct Flush<'a> {
     /// The consumer refused the next record ([`Consumer::accepts`]): its
     /// unit of work is full and must be flushed before it can go on.
     pub full: bool,
+    /// The driver ends after this flush, caught up or not ([`STOP_WITHIN`]):
+    /// make durable what was consumed, up to `position`.
+    pub ending: bool,
     stop: &'a AtomicBool,
     wal: &'a Wal,
 }
@@ -178,6 +187,7 @@ impl<C: Consumer> Driver<C> {
             position,
             caught_up: self.carry.is_empty() && position >= self.wal.durable_lsn(),
             full: !self.carry.is_empty(),
+            ending: false,
             stop: &self.stop,
             wal: &self.wal,
         };
@@ -207,11 +217,48 @@ impl<C: Consumer> Driver<C> {
         }
     }
 
-    /// Runs until stopped and caught up (or given up).
+    /// Flushes what was consumed and ends, behind the WAL's end
+    /// ([`STOP_WITHIN`] has passed since the stop).
+    fn end_behind(mut self) {
+        let at = Flush {
+            position: self.position(),
+            caught_up: false,
+            full: false,
+            ending: true,
+            stop: &self.stop,
+            wal: &self.wal,
+        };
+        match self.consumer.flush(&at) {
+            Ok(Some(lsn)) => {
+                self.checkpoint = lsn;
+                if let Err(e) = self.wal.set_checkpoint(C::NAME, lsn) {
+                    tracing::error!(consumer = C::NAME, error = %e, "WAL checkpoint failed");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(consumer = C::NAME, error = %e, "last flush failed"),
+        }
+        let behind = self.wal.durable_lsn().saturating_sub(self.checkpoint);
+        tracing::warn!(
+            consumer = C::NAME,
+            from = self.checkpoint,
+            behind_bytes = behind,
+            within_s = STOP_WITHIN.as_secs(),
+            "stopping before catching up; the WAL keeps the rest, consumed at the next start"
+        );
+        self.consumer.finish(false);
+    }
+
+    /// Runs until stopped and caught up, given up, or [`STOP_WITHIN`]
+    /// after the stop.
     pub fn run(mut self) {
         let mut housekeeping: Option<Instant> = None;
+        let mut stopped_at: Option<Instant> = None;
         loop {
             let stopping = self.stop.load(Ordering::Acquire);
+            if stopping && stopped_at.get_or_insert_with(Instant::now).elapsed() >= STOP_WITHIN {
+                return self.end_behind();
+            }
             let checkpoint_before = self.checkpoint;
             let (consumed, flushed) = self.step();
             match flushed {

@@ -248,6 +248,12 @@ impl Wal {
         segment::trim(&self.shared, min)
     }
 
+    /// A consumer's checkpoint as last set.
+    #[cfg(test)]
+    pub fn checkpoint_of(&self, name: &str) -> Option<Lsn> {
+        self.shared.consumers.lock().unwrap().get(name).copied()
+    }
+
     /// Oldest LSN still on disk.
     pub fn first_lsn(&self) -> Lsn {
         self.shared.segments.lock().unwrap()[0].start

@@ -372,3 +372,77 @@ async fn concurrent_appends_share_fsyncs_and_all_get_distinct_lsns() {
     assert_eq!(lsns.len(), 200);
     assert_eq!(read_all(&wal).len(), 200);
 }
+
+/// A consumer that takes its time: 50 ms a record, durable only when it
+/// flushes at the end.
+struct Slow {
+    consumed: std::sync::Arc<std::sync::Mutex<Vec<Lsn>>>,
+    ended_behind: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    position: Lsn,
+}
+
+impl consumer::Consumer for Slow {
+    const NAME: &'static str = "slow";
+    const READ_BYTES: usize = 64;
+    fn checkpoint(&self) -> Lsn {
+        0
+    }
+    fn consume(&mut self, record: Record) -> Result<(), String> {
+        std::thread::sleep(Duration::from_millis(50));
+        self.consumed.lock().unwrap().push(record.lsn);
+        self.position = record.end;
+        Ok(())
+    }
+    fn flush(&mut self, at: &consumer::Flush) -> Result<Option<Lsn>, String> {
+        Ok(((at.caught_up && at.stopping()) || at.ending).then_some(at.position))
+    }
+    fn pending(&self) -> bool {
+        true
+    }
+    fn finish(self, complete: bool) {
+        self.ended_behind
+            .store(!complete, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Stopping does not wait for a consumer far behind: it ends within
+/// `STOP_WITHIN`, its checkpoint at what it consumed, the rest left in the
+/// WAL for the next start.
+#[tokio::test]
+async fn a_consumer_far_behind_stops_within_the_bound_and_keeps_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (wal, _t) = Wal::open(dir.path(), opts()).unwrap();
+    let mut last = 0;
+    // 200 records at 50 ms each: 10 s of work, more than STOP_WITHIN.
+    for i in 0..200 {
+        last = wal
+            .append(format!("record-{i}").into_bytes())
+            .await
+            .unwrap();
+    }
+    let consumed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ended_behind = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let slow = Slow {
+        consumed: consumed.clone(),
+        ended_behind: ended_behind.clone(),
+        position: 0,
+    };
+    let driver = consumer::Driver::new(slow, wal.clone(), stop);
+    tokio::task::spawn_blocking(move || driver.run())
+        .await
+        .unwrap();
+    let consumed = consumed.lock().unwrap().clone();
+    assert!(!consumed.is_empty());
+    assert!(
+        consumed.len() < 200,
+        "it consumed everything: {}",
+        consumed.len()
+    );
+    assert!(ended_behind.load(std::sync::atomic::Ordering::Relaxed));
+    // Its checkpoint is where it stopped: the next start reads from there.
+    let next = wal.reader(0).read_available(usize::MAX).unwrap();
+    let resume = next[consumed.len()].lsn;
+    assert_eq!(wal.checkpoint_of("slow"), Some(resume));
+    assert!(resume <= last);
+}

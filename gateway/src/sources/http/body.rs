@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -146,10 +147,26 @@ impl BodyKind {
 pub fn items(body: &[u8], kind: BodyKind, max_line: usize) -> Vec<(usize, Item<'_>)> {
     if kind == BodyKind::Json {
         let start = body.iter().position(|b| !b.is_ascii_whitespace());
-        if body.len() <= max_line || start.map(|i| body[i]) == Some(b'[') {
+        // An array's elements are checked here as JSON; each object's
+        // members are read when its event is built.
+        if start.map(|i| body[i]) == Some(b'[') {
+            match serde_json::from_slice::<Vec<&RawValue>>(body) {
+                Ok(elements) => return array_items(elements),
+                Err(e) => {
+                    return vec![(
+                        1,
+                        Item::Bad {
+                            raw: Cow::Borrowed(body),
+                            kind: "invalid_json",
+                            reason: format!("invalid JSON array: {e}"),
+                        },
+                    )];
+                }
+            }
+        }
+        if body.len() <= max_line {
             match serde_json::from_slice::<Value>(body) {
                 Ok(Value::Object(m)) => return vec![(1, Item::Object(m, Some(body)))],
-                Ok(Value::Array(elements)) => return array_items(elements),
                 Ok(_) => {
                     return vec![(
                         1,
@@ -162,16 +179,6 @@ pub fn items(body: &[u8], kind: BodyKind, max_line: usize) -> Vec<(usize, Item<'
                     )];
                 }
                 // Not one JSON document: maybe NDJSON sent as application/json.
-                Err(e) if start.map(|i| body[i]) == Some(b'[') => {
-                    return vec![(
-                        1,
-                        Item::Bad {
-                            raw: Cow::Borrowed(body),
-                            kind: "invalid_json",
-                            reason: format!("invalid JSON array: {e}"),
-                        },
-                    )];
-                }
                 Err(_) => {}
             }
         }
@@ -179,24 +186,26 @@ pub fn items(body: &[u8], kind: BodyKind, max_line: usize) -> Vec<(usize, Item<'
     lines(body)
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(i, line)| (i + 1, line_item(line, kind, max_line)))
+        .map(|(i, line)| (i + 1, item_of_line(line, kind, max_line, true)))
         .collect()
 }
 
-fn array_items(elements: Vec<Value>) -> Vec<(usize, Item<'static>)> {
+fn array_items(elements: Vec<&RawValue>) -> Vec<(usize, Item<'_>)> {
     elements
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            let item = match v {
-                Value::Object(m) => Item::Object(m, None),
-                Value::String(s) => {
+            let text = v.get();
+            let item = match text.as_bytes().first() {
+                Some(b'{') => Item::Json(text),
+                Some(b'"') => {
                     let mut m = Map::new();
+                    let s = serde_json::from_str::<String>(text).unwrap_or_default();
                     m.insert("message".into(), Value::String(s));
                     Item::Object(m, None)
                 }
-                other => Item::Bad {
-                    raw: Cow::Owned(other.to_string().into_bytes()),
+                _ => Item::Bad {
+                    raw: Cow::Borrowed(text.as_bytes()),
                     kind: "not_object",
                     reason: "array element is not an object or a string".into(),
                 },
@@ -211,8 +220,15 @@ fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
-/// One line as an item of a body of `kind` (bad lines: [`Item::Bad`]).
+/// One line as an item of a body of `kind` (bad lines: [`Item::Bad`]),
+/// its JSON parsed.
 pub fn line_item(line: &[u8], kind: BodyKind, max_line: usize) -> Item<'_> {
+    item_of_line(line, kind, max_line, false)
+}
+
+/// The same; `lazy`: a line that looks like a JSON object is handed on as
+/// [`Item::Json`], for the pipeline to parse.
+fn item_of_line(line: &[u8], kind: BodyKind, max_line: usize, lazy: bool) -> Item<'_> {
     if line.len() > max_line {
         return Item::Bad {
             raw: Cow::Borrowed(line),
@@ -238,19 +254,8 @@ pub fn line_item(line: &[u8], kind: BodyKind, max_line: usize) -> Item<'_> {
             // A text line that merely starts with '{' is still a message.
             Err(_) => Item::Text(text),
         },
-        BodyKind::Json | BodyKind::Ndjson => match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(m)) => Item::Object(m, Some(line)),
-            Ok(_) => Item::Bad {
-                raw: Cow::Borrowed(line),
-                kind: "not_object",
-                reason: "line is JSON but not an object".into(),
-            },
-            Err(e) => Item::Bad {
-                raw: Cow::Borrowed(line),
-                kind: "invalid_json",
-                reason: format!("invalid JSON: {e}"),
-            },
-        },
+        BodyKind::Json | BodyKind::Ndjson if lazy && looks_json => Item::Json(text),
+        BodyKind::Json | BodyKind::Ndjson => Item::from_json_text(text),
     }
 }
 
@@ -268,7 +273,27 @@ mod tests {
         );
         let v = items(b"{\"a\":1}\n{\"b\":2}\n\n{bad\n", BodyKind::Json, 1000);
         assert_eq!(v.len(), 3);
-        assert!(matches!(&v[2], (4, Item::Bad { .. })));
+        // A line that looks like an object is parsed by the pipeline,
+        // which words what is wrong with it.
+        assert!(matches!(&v[2], (4, Item::Json("{bad"))));
+        assert!(matches!(
+            Item::from_json_text("{bad"),
+            Item::Bad {
+                kind: "invalid_json",
+                ..
+            }
+        ));
+        let v = items(b"[1]\n\"s\"\n", BodyKind::Ndjson, 1000);
+        assert!(matches!(
+            &v[0],
+            (
+                1,
+                Item::Bad {
+                    kind: "not_object",
+                    ..
+                }
+            )
+        ));
     }
 
     #[test]
