@@ -254,6 +254,17 @@ impl FieldNames {
         self.parents.iter().any(|p| p == key)
     }
 
+    /// The rest of each dotted name under `parent` (`["request", "id"]`
+    /// of `http.request.id` under `http`).
+    pub fn paths_under<'s>(&'s self, parent: &'s str) -> impl Iterator<Item = &'s [String]> + 's {
+        PromotedField::ALL
+            .into_iter()
+            .flat_map(|f| self.names(f))
+            .filter_map(|n| n.path.as_deref())
+            .filter(move |p| p.first().is_some_and(|first| first == parent))
+            .map(|p| &p[1..])
+    }
+
     /// Only the built-in names.
     pub fn builtin() -> &'static FieldNames {
         &BUILTIN
