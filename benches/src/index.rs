@@ -74,6 +74,8 @@ struct Variant {
     /// Only parse the events into documents (no index).
     parse_only: bool,
     merges: bool,
+    /// Segments merged at once (tantivy's `LogMergePolicy`, default 8).
+    merge_factor: Option<usize>,
     /// Hand documents to the writer 100 at a time (`IndexWriter::run`).
     batched: bool,
     /// Fields left out of every document (copied without them: the copy
@@ -89,6 +91,11 @@ fn run(v: &Variant, events: &[Vec<u8>], args: &Args) -> (f64, f64, u64) {
         index.writer_with_num_threads(1, 64 << 20).expect("writer");
     if !v.merges {
         writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+    }
+    if let Some(n) = v.merge_factor {
+        let mut policy = tantivy::indexer::LogMergePolicy::default();
+        policy.set_min_num_segments(n);
+        writer.set_merge_policy(Box::new(policy));
     }
     let cpu0 = cpu::process_seconds();
     let t0 = Instant::now();
@@ -157,6 +164,7 @@ fn main() {
         options: all,
         parse_only: false,
         merges: true,
+        merge_factor: None,
         batched: false,
         without: &[],
     };
@@ -173,6 +181,10 @@ fn main() {
         Variant {
             batched: true,
             ..v("current, 100 documents per hand-over")
+        },
+        Variant {
+            merge_factor: Some(16),
+            ..v("current, merging 16 segments at once")
         },
         Variant {
             options: SchemaOptions {
