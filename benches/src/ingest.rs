@@ -392,7 +392,6 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(t.await?);
     }
     latencies.sort();
-    let probe_visible = probe;
 
     // How long until search returns every acked event, from the end of the
     // load: by what search counts, not by the indexer's own counter.
@@ -422,7 +421,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let drain = drain_start.elapsed();
     let cpu = cpu::seconds_of(pid) - cpu_start;
-    let mut visible = probe_visible.await?;
+    let mut visible = probe.await?;
     visible.sort();
     let hwm = proc_status_kib(pid, "VmHWM:");
     peak_rss_kib = peak_rss_kib.max(hwm);

@@ -176,34 +176,25 @@ impl Batch<'_> {
 /// Decodes a batch: its header, and its body (decompressed if it was
 /// compressed; split into events when asked for).
 pub fn decode(payload: &[u8]) -> Result<Batch<'_>, String> {
-    let (header, body) = split(payload)?;
-    let body = if body.starts_with(&ZSTD_MAGIC) {
-        let size = match zstd::zstd_safe::get_frame_content_size(body) {
-            Ok(Some(size)) if size <= MAX_BODY_BYTES => size as usize,
-            Ok(Some(size)) => return Err(format!("compressed batch claims {size} bytes")),
-            _ => return Err("compressed batch without its content size".into()),
-        };
-        let plain = DECOMPRESSOR
-            .with_borrow_mut(|d| {
-                let d = match d {
-                    Some(d) => d,
-                    None => d.insert(zstd::bulk::Decompressor::new()?),
-                };
-                d.decompress(body, size)
-            })
-            .map_err(|e| format!("bad compressed batch body: {e}"))?;
-        std::borrow::Cow::Owned(plain)
-    } else {
-        std::borrow::Cow::Borrowed(body)
-    };
-    Ok(Batch { header, body })
+    let (header, raw) = decode_raw(payload)?;
+    Batch::from_raw(header, raw)
 }
 
-/// A batch's body as stored: its zstd frame when compressed (the frame
-/// decompresses to the event lines, each ending in `\n`).
+/// A batch's body as stored: one zstd frame (which decompresses to the
+/// event lines, each ending in `\n`), or the lines themselves.
 pub enum RawBody<'a> {
     Frame(&'a [u8]),
-    Plain,
+    Plain(&'a [u8]),
+}
+
+impl RawBody<'_> {
+    /// Bytes of event lines: a frame's content size as its header says.
+    pub fn plain_len(&self) -> usize {
+        match self {
+            RawBody::Frame(f) => frame_content_size(f).map_or(f.len(), |n| n as usize),
+            RawBody::Plain(p) => p.len(),
+        }
+    }
 }
 
 /// Decodes the header and says whether the body is one compressed frame,
@@ -213,12 +204,38 @@ pub fn decode_raw(payload: &[u8]) -> Result<(BatchHeader, RawBody<'_>), String> 
     Ok(if body.starts_with(&ZSTD_MAGIC) {
         (header, RawBody::Frame(body))
     } else {
-        (header, RawBody::Plain)
+        (header, RawBody::Plain(body))
     })
 }
 
-/// The size of a frame's content, as its header says.
-pub fn frame_content_size(frame: &[u8]) -> Option<u64> {
+impl<'a> Batch<'a> {
+    /// The batch of a header and its body (decompressed if need be).
+    pub fn from_raw(header: BatchHeader, raw: RawBody<'a>) -> Result<Batch<'a>, String> {
+        let body = match raw {
+            RawBody::Plain(body) => std::borrow::Cow::Borrowed(body),
+            RawBody::Frame(frame) => {
+                let size = match frame_content_size(frame) {
+                    Some(size) if size <= MAX_BODY_BYTES => size as usize,
+                    Some(size) => return Err(format!("compressed batch claims {size} bytes")),
+                    None => return Err("compressed batch without its content size".into()),
+                };
+                let plain = DECOMPRESSOR
+                    .with_borrow_mut(|d| {
+                        let d = match d {
+                            Some(d) => d,
+                            None => d.insert(zstd::bulk::Decompressor::new()?),
+                        };
+                        d.decompress(frame, size)
+                    })
+                    .map_err(|e| format!("bad compressed batch body: {e}"))?;
+                std::borrow::Cow::Owned(plain)
+            }
+        };
+        Ok(Batch { header, body })
+    }
+}
+
+fn frame_content_size(frame: &[u8]) -> Option<u64> {
     zstd::zstd_safe::get_frame_content_size(frame)
         .ok()
         .flatten()

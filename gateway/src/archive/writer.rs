@@ -191,7 +191,7 @@ impl Writer {
         self.round_opened.get_or_insert_with(Instant::now);
         // The common case: a compressed batch of one log type is copied as
         // the frame it is, without decompressing or compressing again.
-        if let batch::RawBody::Frame(frame) = raw
+        if let batch::RawBody::Frame(frame) = &raw
             && h.types.len() <= 1
         {
             let log_type = h.types.first().map_or(&h.log_type, |r| &r.log_type);
@@ -202,18 +202,17 @@ impl Writer {
             part.seal_lines();
             part.frames.extend_from_slice(frame);
             part.events += h.n as u64;
-            self.round_bytes +=
-                batch::frame_content_size(frame).unwrap_or(frame.len() as u64) as usize;
+            self.round_bytes += raw.plain_len();
             return;
         }
-        let batch = match batch::decode(&record.payload) {
+        let batch = match batch::Batch::from_raw(h, raw) {
             Ok(b) => b,
             Err(e) => return undecodable(e),
         };
         let mut key: Option<PartitionKey> = None;
         for (log_type, line) in batch.typed_events() {
             if key.as_ref().is_none_or(|k| k.log_type != log_type) {
-                key = Some(PartitionKey::new(&h.tenant, log_type, received));
+                key = Some(PartitionKey::new(&batch.header.tenant, log_type, received));
             }
             let k = key.as_ref().expect("set above");
             if !self.parts.contains_key(k) {

@@ -157,8 +157,6 @@ pub struct FieldNames {
     flat: Vec<(String, PromotedField, u8)>,
     /// Bit `n` set: some name is `n` bytes long (a quick no for most keys).
     lengths: u64,
-    /// First parts of the dotted names (`log` of `log.level`).
-    parents: Vec<String>,
 }
 
 /// A promoted field.
@@ -212,24 +210,17 @@ impl FieldNames {
             message: list(&config.message, MESSAGE_FIELDS),
             flat: Vec::new(),
             lengths: 0,
-            parents: Vec::new(),
         };
-        let (mut flat, mut lengths, mut parents) = (Vec::new(), 0u64, Vec::<String>::new());
+        let (mut flat, mut lengths) = (Vec::new(), 0u64);
         for field in PromotedField::ALL {
             for (rank, n) in names.names(field).iter().enumerate() {
                 flat.push((n.key.clone(), field, rank as u8));
                 lengths |= 1u64.checked_shl(n.key.len() as u32).unwrap_or(0);
-                if let Some(parent) = n.path.as_ref().and_then(|p| p.first())
-                    && !parents.contains(parent)
-                {
-                    parents.push(parent.clone());
-                }
             }
         }
         FieldNames {
             flat,
             lengths,
-            parents,
             ..names
         }
     }
@@ -246,12 +237,6 @@ impl FieldNames {
             .take(if maybe { usize::MAX } else { 0 })
             .filter(move |(k, _, _)| k == key)
             .map(|&(_, field, rank)| (field, rank))
-    }
-
-    /// Whether `key` is the first part of a dotted name (its object value
-    /// may hold a promoted field).
-    pub fn is_parent(&self, key: &str) -> bool {
-        self.parents.iter().any(|p| p == key)
     }
 
     /// The rest of each dotted name under `parent` (`["request", "id"]`

@@ -202,36 +202,74 @@ pub fn from_object(mut obj: Map<String, Value>, ctx: &EventContext, id: Option<S
     let timestamp = names
         .take_parsed(PromotedField::Timestamp, &mut obj, parse_event_time)
         .map_or_else(|| ctx.received_text.clone(), format_time);
-    let level = names
-        .take_text(PromotedField::Level, &mut obj)
-        .map(|l| Cow::Owned(l.to_ascii_lowercase()));
-    let service = names
-        .take_text(PromotedField::Service, &mut obj)
-        .map(Cow::Owned);
-    let host = names
-        .take_text(PromotedField::Host, &mut obj)
-        .map(Cow::Owned);
-    let request_id = names
-        .take_text(PromotedField::RequestId, &mut obj)
-        .map(Cow::Owned)
-        .or_else(|| ctx.request_id.map(Cow::Borrowed));
+    let mut text = |field| names.take_text(field, &mut obj).map(Cow::Owned);
+    let level = text(PromotedField::Level);
+    let service = text(PromotedField::Service);
+    let host = text(PromotedField::Host);
+    let request_id = text(PromotedField::RequestId);
     // A structured `message` stays in `fields`.
     let message = if names.first_is_string(PromotedField::Message, &obj) {
         names.take_text(PromotedField::Message, &mut obj)
     } else {
         None
     };
-    let stored = Stored {
-        id: id.unwrap_or_else(|| new_id(ctx)),
-        timestamp: &timestamp,
+    Taken {
+        timestamp,
         level,
         service,
         host,
         request_id,
-        message: message.as_deref(),
-        ..Stored::base_without_id(ctx, None, obj)
-    };
-    serde_json::to_vec(&stored).expect("event serializes")
+        message: message.map(Cow::Owned),
+    }
+    .store(ctx, id, obj, 256)
+}
+
+/// The promoted fields taken out of an object ([`from_object`],
+/// [`raw::from_json`]), as sent.
+struct Taken<'a> {
+    /// Formatted with [`format_time`] (the receive time if none was read).
+    timestamp: String,
+    level: Option<Cow<'a, str>>,
+    service: Option<Cow<'a, str>>,
+    host: Option<Cow<'a, str>>,
+    request_id: Option<Cow<'a, str>>,
+    message: Option<Cow<'a, str>>,
+}
+
+impl Taken<'_> {
+    /// The stored event: these fields (the level lowercased, the request id
+    /// else the request's) and what is left in `fields`; `capacity`: bytes
+    /// to reserve for it.
+    fn store<F: Fields>(
+        self,
+        ctx: &EventContext,
+        id: Option<String>,
+        fields: F,
+        capacity: usize,
+    ) -> Vec<u8> {
+        let level = self.level.map(|l| {
+            if l.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(l.to_ascii_lowercase())
+            } else {
+                l
+            }
+        });
+        let stored = Stored {
+            id: id.unwrap_or_else(|| new_id(ctx)),
+            timestamp: &self.timestamp,
+            level,
+            service: self.service,
+            host: self.host,
+            request_id: self
+                .request_id
+                .or_else(|| ctx.request_id.map(Cow::Borrowed)),
+            message: self.message.as_deref(),
+            ..Stored::base_without_id(ctx, None, fields)
+        };
+        let mut out = Vec::with_capacity(capacity);
+        serde_json::to_writer(&mut out, &stored).expect("event serializes");
+        out
+    }
 }
 
 /// The promoted fields a parser has already found (syslog), so building

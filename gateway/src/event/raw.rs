@@ -24,7 +24,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
 use super::times::parse_time_text;
-use super::{EventContext, Fields, PromotedField, Stored, format_time, new_id, parse_event_time};
+use super::{EventContext, Fields, PromotedField, Taken, format_time, parse_event_time};
 
 /// An object's members: keys (unescaped) and their values' JSON text.
 struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
@@ -120,7 +120,7 @@ pub fn from_json(
     for (i, (k, v)) in members.iter().enumerate() {
         let v = v.get();
         let nested = v.starts_with('{');
-        if nested && names.is_parent(k) && names.paths_under(k).any(|rest| resolves(v, rest)) {
+        if nested && names.paths_under(k).any(|rest| resolves(v, rest)) {
             return Err(id);
         }
         let s = shape(v);
@@ -187,17 +187,10 @@ pub fn from_json(
         taken[i] = true;
         Some(text_value(members[i].1))
     };
-    let level = text_of(PromotedField::Level, &mut taken).map(|l| {
-        if l.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(l.to_ascii_lowercase())
-        } else {
-            l
-        }
-    });
+    let level = text_of(PromotedField::Level, &mut taken);
     let service = text_of(PromotedField::Service, &mut taken);
     let host = text_of(PromotedField::Host, &mut taken);
-    let request_id =
-        text_of(PromotedField::RequestId, &mut taken).or_else(|| ctx.request_id.map(Cow::Borrowed));
+    let request_id = text_of(PromotedField::RequestId, &mut taken);
     // A structured `message` stays in `fields`.
     let message = match chosen[PromotedField::Message as usize] {
         Some((_, i)) if !taken[i] && members[i].1.get().starts_with('"') => {
@@ -205,20 +198,17 @@ pub fn from_json(
         }
         _ => None,
     };
-    let stored = Stored {
-        id: id.unwrap_or_else(|| new_id(ctx)),
-        timestamp: &timestamp,
+    let promoted = Taken {
+        timestamp,
         level,
         service,
         host,
         request_id,
-        message: message.as_deref(),
-        ..Stored::base_without_id(ctx, None, RawFields(&members, &taken))
+        message,
     };
     // The event's text plus what is added around it, in one allocation.
-    let mut out = Vec::with_capacity(text.len() + 160 + ctx.received_text.len() * 2);
-    serde_json::to_writer(&mut out, &stored).expect("event serializes");
-    Ok(out)
+    let capacity = text.len() + 160 + ctx.received_text.len() * 2;
+    Ok(promoted.store(ctx, id, RawFields(&members, &taken), capacity))
 }
 
 /// Whether `path` leads to a value inside the object `v` (as

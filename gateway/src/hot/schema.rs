@@ -149,17 +149,29 @@ impl HotSchema {
 
     /// Builds the document of one stored event (as written by [`crate::event`]).
     pub fn document(&self, event: &[u8]) -> Result<TantivyDocument, String> {
-        self.parse(event).map(|p| p.doc)
+        self.read(event).map(|(_, _, doc)| doc)
     }
 
     /// The document of one stored event, with what a caller routes it by,
     /// from one pass over its JSON.
     pub fn parse(&self, event: &[u8]) -> Result<Parsed, String> {
-        let e: StoredEvent = serde_json::from_slice(event).map_err(|e| e.to_string())?;
+        let (e, received_at, doc) = self.read(event)?;
+        Ok(Parsed {
+            id: e.id.into_owned(),
+            log_type: e.log_type.into_owned(),
+            received_at,
+            doc,
+        })
+    }
+
+    /// The stored event's own fields (borrowed), its receive time, and its
+    /// document.
+    fn read<'e>(
+        &self,
+        event: &'e [u8],
+    ) -> Result<(StoredEvent<'e>, DateTime, TantivyDocument), String> {
+        let mut e: StoredEvent = serde_json::from_slice(event).map_err(|e| e.to_string())?;
         let received_at = parse_date(&e.received_at)?;
-        // Room for every value at once: the stored event, and its parts
-        // indexed (growing the buffer value by value was a tenth of the
-        // indexer thread's time, in memmove).
         let mut doc = TantivyDocument::new();
         doc.add_text(self.id, &e.id);
         doc.add_date(self.timestamp, parse_date(&e.timestamp)?);
@@ -178,19 +190,14 @@ impl HotSchema {
                 doc.add_text(field, v);
             }
         }
-        if let Some(FieldsValue(fields)) = e.fields {
+        if let Some(FieldsValue(fields)) = e.fields.take() {
             doc.add_field_value(self.fields, &fields);
         }
         doc.add_text(
             self.source,
             std::str::from_utf8(event).map_err(|e| e.to_string())?,
         );
-        Ok(Parsed {
-            id: e.id.into_owned(),
-            log_type: e.log_type.into_owned(),
-            received_at,
-            doc,
-        })
+        Ok((e, received_at, doc))
     }
 }
 

@@ -182,27 +182,28 @@ impl<C: Consumer> Driver<C> {
             }
             consumed += 1;
         }
+        (consumed, self.flush(false))
+    }
+
+    /// Asks the consumer to flush (`ending`: the driver ends after it) and
+    /// moves the WAL checkpoint to what it made durable.
+    fn flush(&mut self, ending: bool) -> Result<(), String> {
         let position = self.position();
         let at = Flush {
             position,
             caught_up: self.carry.is_empty() && position >= self.wal.durable_lsn(),
             full: !self.carry.is_empty(),
-            ending: false,
+            ending,
             stop: &self.stop,
             wal: &self.wal,
         };
-        let flushed = match self.consumer.flush(&at) {
-            Ok(Some(lsn)) => {
-                self.checkpoint = lsn;
-                if let Err(e) = self.wal.set_checkpoint(C::NAME, lsn) {
-                    tracing::error!(consumer = C::NAME, error = %e, "WAL checkpoint failed");
-                }
-                Ok(())
+        if let Some(lsn) = self.consumer.flush(&at)? {
+            self.checkpoint = lsn;
+            if let Err(e) = self.wal.set_checkpoint(C::NAME, lsn) {
+                tracing::error!(consumer = C::NAME, error = %e, "WAL checkpoint failed");
             }
-            Ok(None) => Ok(()),
-            Err(e) => Err(e),
-        };
-        (consumed, flushed)
+        }
+        Ok(())
     }
 
     /// Steps until everything durable now is consumed and flushed; the
@@ -220,23 +221,8 @@ impl<C: Consumer> Driver<C> {
     /// Flushes what was consumed and ends, behind the WAL's end
     /// ([`STOP_WITHIN`] has passed since the stop).
     fn end_behind(mut self) {
-        let at = Flush {
-            position: self.position(),
-            caught_up: false,
-            full: false,
-            ending: true,
-            stop: &self.stop,
-            wal: &self.wal,
-        };
-        match self.consumer.flush(&at) {
-            Ok(Some(lsn)) => {
-                self.checkpoint = lsn;
-                if let Err(e) = self.wal.set_checkpoint(C::NAME, lsn) {
-                    tracing::error!(consumer = C::NAME, error = %e, "WAL checkpoint failed");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::error!(consumer = C::NAME, error = %e, "last flush failed"),
+        if let Err(e) = self.flush(true) {
+            tracing::error!(consumer = C::NAME, error = %e, "last flush failed");
         }
         let behind = self.wal.durable_lsn().saturating_sub(self.checkpoint);
         tracing::warn!(
