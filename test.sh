@@ -15,7 +15,7 @@ fi
 # Real clients the tests drive: curl (HTTPS), util-linux logger and rsyslog
 # (syslog, rsyslog forwarding with omfwd, omelasticsearch), zstd and jq
 # (archived objects), python3 (the docs and dependency checks, Python
-# clients), Debian's python3-elasticsearch 7.x, node and npm.
+# clients), Debian's python3-elasticsearch 7.x, node and npm, chromium.
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v logger >/dev/null || need+=(bsdutils)
@@ -29,6 +29,9 @@ command -v python3 >/dev/null || need+=(python3)
 for lib in libivykis0 libnet1 libwrap0 libpcre3 libcurl4; do
   dpkg -s "$lib" >/dev/null 2>&1 || need+=("$lib")
 done
+# Headless Chromium for the web UI's browser test (driven by Playwright
+# for Python with this system browser; nothing else is downloaded).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then

@@ -22,3 +22,5 @@ mod otlp;
 mod replay;
 mod syslog;
 mod tls;
+mod ui_api;
+mod ui_browser;

@@ -50,12 +50,22 @@ pub fn check(
     }
 }
 
-/// Writes `dir/FORMAT` durably (write, fsync, rename, fsync the directory).
+/// Writes `dir/FORMAT` durably.
 fn mark(dir: &Path, format: &str) -> Result<(), FormatError> {
-    let tmp = dir.join("FORMAT.tmp");
-    fs::write(&tmp, format!("{format}\n"))?;
+    replace_file(&dir.join(FILE), format!("{format}\n").as_bytes())?;
+    Ok(())
+}
+
+/// Replaces a small file durably: write a temporary beside it, fsync,
+/// rename over it, fsync the directory. A crash leaves the old file or
+/// the new one, never a torn one.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes)?;
     File::open(&tmp)?.sync_all()?;
-    fs::rename(&tmp, dir.join(FILE))?;
-    File::open(dir)?.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
     Ok(())
 }

@@ -28,6 +28,13 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A search query that does not parse; `position` is the 0-based
+    /// character offset of the error in the query, when known.
+    #[error("invalid query: {message}")]
+    InvalidQuery {
+        message: String,
+        position: Option<usize>,
+    },
     #[error("request body was not received within {0} seconds (server.request_timeout)")]
     RequestTimeout(u64),
     #[error("{0}")]
@@ -66,7 +73,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -92,7 +99,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::BadRequest(_) => "bad_request",
+            ApiError::BadRequest(_) | ApiError::InvalidQuery { .. } => "bad_request",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -150,6 +157,12 @@ impl IntoResponse for ApiError {
                 Some(*retry_after)
             }
             ApiError::Unavailable(_) => Some(RETRY_AFTER_SECS),
+            ApiError::InvalidQuery {
+                position: Some(p), ..
+            } => {
+                error["position"] = serde_json::Value::from(*p);
+                None
+            }
             _ => None,
         };
         let mut resp = (status, axum::Json(serde_json::json!({ "error": error }))).into_response();

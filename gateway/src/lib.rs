@@ -17,11 +17,14 @@
 //!     partitions; search and histogram read them;
 //!   - [`archive`]: the archive writer uploads every event as NDJSON + zstd
 //!     objects to a local directory or S3;
-//!   - the idempotency table ([`pipeline::idempotency`]).
+//!   - the idempotency table ([`pipeline::idempotency`]);
+//!   - [`tail`]: live tails read the durable end and push what matches
+//!     (no checkpoint).
 //! - [`replay`]: jobs that read archived ranges back into rehydrated hot
 //!   partitions.
 //! - [`api`]: the HTTP API (search, histogram, filters, replay, health,
-//!   metrics); [`error`] is the one place errors become HTTP statuses.
+//!   metrics, the UI's sessions); [`error`] is the one place errors become
+//!   HTTP statuses; [`ui`] serves the web UI's files, which call the API.
 //! - [`server`]: start-up, recovery, the router, periodic tasks and the
 //!   written shutdown order; [`state`] is what handlers share.
 //! - [`config`] assembles the sections each module defines beside itself;
@@ -60,8 +63,10 @@ pub mod replay;
 pub mod server;
 pub mod sources;
 pub mod state;
+pub mod tail;
 pub mod telemetry;
 pub mod tenants;
+pub mod ui;
 pub mod wal;
 
 pub use config::Config;

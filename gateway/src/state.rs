@@ -28,6 +28,12 @@ pub struct Core {
     pub archive: Option<Archive>,
     pub replays: replay::Replays,
     pub metrics: Arc<Metrics>,
+    /// The web UI's signed-in sessions.
+    pub sessions: crate::ui::session::Sessions,
+    /// Saved searches per tenant.
+    pub saved: crate::ui::saved::SavedSearches,
+    /// Open live tails and their reader.
+    pub tail: crate::tail::Tail,
 }
 
 /// The cold archive as the API sees it.

@@ -361,6 +361,13 @@ impl Metrics {
         }
     }
 
+    /// Every sample of the metrics, read back from their own exposition
+    /// (the registry has no other way to list a family's label sets):
+    /// `(name, labels, value)`, for the admin API's overview.
+    pub fn samples(&self) -> Vec<Sample> {
+        self.encode().lines().filter_map(parse_sample).collect()
+    }
+
     /// Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -368,6 +375,48 @@ impl Metrics {
             .expect("writing to a String");
         out
     }
+}
+
+/// One sample: its metric's name, its labels and its value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
+/// One line of the text exposition: `name{a="x",b="y"} 12`.
+fn parse_sample(line: &str) -> Option<Sample> {
+    if line.starts_with('#') || line.is_empty() {
+        return None;
+    }
+    let (series, value) = line.rsplit_once(' ')?;
+    let value: f64 = value.parse().ok()?;
+    let Some((name, rest)) = series.split_once('{') else {
+        return Some((series.to_string(), Vec::new(), value));
+    };
+    let mut labels = Vec::new();
+    let mut chars = rest.strip_suffix('}')?.chars().peekable();
+    loop {
+        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        if chars.next() != Some('"') {
+            return None;
+        }
+        let mut v = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next()? {
+                    'n' => v.push('\n'),
+                    other => v.push(other),
+                },
+                '"' => break,
+                c => v.push(c),
+            }
+        }
+        labels.push((key.trim_start_matches(',').to_string(), v));
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    Some((name.to_string(), labels, value))
 }
 
 /// Flushes exported traces when dropped (at the end of `main`).
@@ -451,4 +500,43 @@ pub fn init_tracing(config: &TelemetryConfig) -> anyhow::Result<TelemetryGuard> 
         tracing::info!("exporting traces over OTLP/HTTP");
     }
     Ok(TelemetryGuard { provider })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_read_back_labels_with_escapes() {
+        let m = Metrics::new();
+        m.count_stored("acme", "web_logs", 3, &["invalid_json"]);
+        m.events_rejected
+            .get_or_create(&RejectLabels {
+                tenant: "a \"quoted\" \\ name".into(),
+                r#type: "t".into(),
+                reason: "x".into(),
+            })
+            .inc();
+        let samples = m.samples();
+        let find = |name: &str, tenant: &str| {
+            samples
+                .iter()
+                .find(|(n, l, _)| n == name && l.iter().any(|(k, v)| k == "tenant" && v == tenant))
+                .unwrap_or_else(|| panic!("{name} {tenant} in {samples:?}"))
+                .clone()
+        };
+        let (_, labels, value) = find("logway_events_received_total", "acme");
+        assert_eq!(value, 3.0);
+        assert!(labels.contains(&("type".into(), "web_logs".into())));
+        let (_, labels, _) = find("logway_events_rejected_total", "a \"quoted\" \\ name");
+        assert!(
+            labels.contains(&("reason".into(), "x".into())),
+            "{labels:?}"
+        );
+        assert!(
+            samples
+                .iter()
+                .any(|(n, l, _)| n == "logway_wal_bytes" && l.is_empty())
+        );
+    }
 }

@@ -84,6 +84,13 @@ fn describe(core: &Core, tenant: &str, name: &str, loaded: &Loaded) -> Value {
     })
 }
 
+/// The tenant's live version of filter `name`, or 404.
+fn uploaded(core: &Core, tenant: &str, name: &str) -> Result<Arc<Loaded>, ApiError> {
+    core.filters
+        .get(tenant, name)
+        .ok_or_else(|| registry_error(RegistryError::NotFound(name.to_string())))
+}
+
 fn admin(
     state: &AppState,
     headers: &HeaderMap,
@@ -116,10 +123,7 @@ pub async fn get_one(
     uri: Uri,
 ) -> Result<Response, ApiError> {
     let (core, tenant) = admin(&state, &headers, &uri)?;
-    let loaded = core
-        .filters
-        .get(&tenant, &name)
-        .ok_or_else(|| registry_error(RegistryError::NotFound(name.clone())))?;
+    let loaded = uploaded(&core, &tenant, &name)?;
     Ok(axum::Json(describe(&core, &tenant, &name, &loaded)).into_response())
 }
 
@@ -189,4 +193,44 @@ pub async fn delete(
         .map_err(|e| ApiError::Internal(format!("delete task failed: {e}")))?
         .map_err(registry_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Largest body `POST …/{name}/test` reads.
+pub const MAX_TEST_BYTES: usize = 1024 * 1024;
+
+/// `POST /api/v1/filters/{name}/test?type=`: the uploaded version over the
+/// body's lines (NDJSON or text, at most 1000), before a route uses it:
+/// `{"results": [{"line": 1, "verdict": "keep"}, …]}`. Nothing is stored.
+pub async fn test(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (core, tenant) = admin(&state, &headers, &uri)?;
+    let loaded = uploaded(&core, &tenant, &name)?;
+    let bytes = http_body_util::Limited::new(body, MAX_TEST_BYTES)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::PayloadTooLarge(format!(
+                "test with at most {MAX_TEST_BYTES} bytes of events"
+            ))
+        })?
+        .to_bytes();
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::BadRequest("the events are not UTF-8 text".into()))?;
+    let log_type = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("type=")))
+        .unwrap_or("test_logs")
+        .to_string();
+    let results = tokio::task::spawn_blocking(move || {
+        crate::filter::local::test_uploaded(&loaded, &tenant, &log_type, &text)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("test task failed: {e}")))?
+    .map_err(|e| ApiError::Unprocessable(format!("the filter failed: {e}")))?;
+    Ok(axum::Json(json!({ "results": results })).into_response())
 }

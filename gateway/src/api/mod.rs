@@ -4,10 +4,15 @@
 //! tenant only. Ingest paths are the sources' (`crate::sources`); the
 //! router that puts both together is `crate::server::router`.
 
+pub mod fields;
 pub mod filters;
 pub mod health;
+pub mod overview;
 pub mod replay;
+pub mod saved;
 pub mod search;
+pub mod session;
+pub mod tail;
 
 use std::sync::Arc;
 
@@ -19,7 +24,6 @@ use crate::config::parse_duration;
 use crate::error::ApiError;
 use crate::event::parse_time_text;
 use crate::state::{AppState, Core};
-use crate::tenants::key::request_key;
 
 /// Where the API lives: no tenant route may start with it.
 pub const PREFIX: &str = "/api/";
@@ -34,10 +38,23 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/histogram", get(search::histogram))
+        .route("/api/v1/fields", get(fields::names))
+        .route("/api/v1/tail", get(tail::tail))
+        .route("/api/v1/overview", get(overview::overview))
+        .route("/api/v1/config", get(overview::config))
+        .route("/api/v1/saved", get(saved::list).post(saved::add))
+        .route("/api/v1/saved/{id}", axum::routing::delete(saved::delete))
+        .route("/api/v1/fields/values", get(fields::values))
         .route("/api/v1/replay", get(replay::list).post(replay::start))
         .route(
             "/api/v1/replay/{id}",
             get(replay::get_one).delete(replay::cancel),
+        )
+        .route(
+            "/api/v1/session",
+            get(session::current)
+                .post(session::sign_in)
+                .delete(session::sign_out),
         )
         .route("/api/v1/filters", get(filters::list))
         .route(
@@ -45,6 +62,10 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(filters::get_one)
                 .put(filters::put)
                 .delete(filters::delete),
+        )
+        .route(
+            "/api/v1/filters/{name}/test",
+            axum::routing::post(filters::test),
         )
 }
 
@@ -54,10 +75,11 @@ pub fn admin_tenant(
     req_headers: &axum::http::HeaderMap,
     query: Option<&str>,
 ) -> Result<String, ApiError> {
+    let key = session::request_or_session_key(core, req_headers, query);
     Ok(core
         .policy()
         .tenants
-        .authenticate_admin(request_key(req_headers, query))?
+        .authenticate_admin(key.as_deref())?
         .name
         .clone())
 }

@@ -1,5 +1,7 @@
-//! `GET /api/v1/search` and `GET /api/v1/histogram`: the hot tier, read on
-//! the blocking pool, for the admin key's tenant.
+//! `GET /api/v1/search` (pages by `search_after`, the `next` cursor of the
+//! page before) and `GET /api/v1/histogram` (`by=level` splits each bucket
+//! by level): the hot tier, read on the blocking pool, for the admin key's
+//! tenant.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ pub const MAX_HISTOGRAM_BUCKETS: i64 = 10_000;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
+    /// The query (empty: everything).
     #[serde(default)]
     q: String,
     from: Option<String>,
@@ -28,12 +31,19 @@ pub struct SearchParams {
     log_type: Option<String>,
     limit: Option<usize>,
     interval: Option<String>,
+    /// The `next` cursor of the previous page.
+    search_after: Option<String>,
+    /// `level`: each histogram bucket split by level.
+    by: Option<String>,
+    /// For `/api/v1/fields/values`: the field and how many values.
+    pub(super) field: Option<String>,
+    pub(super) size: Option<usize>,
     /// Accepted here so that `?key=` works for search too.
     #[serde(rename = "key")]
     _key: Option<String>,
 }
 
-fn search_request(
+pub(super) fn search_request(
     core: &Core,
     p: &SearchParams,
     now: OffsetDateTime,
@@ -54,19 +64,32 @@ fn search_request(
             core.config.search.max_limit
         )));
     }
+    let after = p
+        .search_after
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            engine::Cursor::decode(c).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "`search_after` = `{c}` is not a cursor: pass the `next` of the previous page"
+                ))
+            })
+        })
+        .transpose()?;
     Ok(SearchRequest {
         query: p.q.clone(),
         from,
         to,
         log_type: p.log_type.clone(),
         limit,
+        after,
     })
 }
 
-type Params = Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>;
+pub(super) type Params = Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>;
 
 /// What search and histogram share: ready core, admin key → tenant, params.
-fn admin_request(
+pub(super) fn admin_request(
     state: &AppState,
     headers: &axum::http::HeaderMap,
     uri: &axum::http::Uri,
@@ -79,7 +102,7 @@ fn admin_request(
 }
 
 /// Runs index reads on the blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, engine::SearchError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -107,12 +130,20 @@ pub async fn search(
         "total": result.total,
         "took_ms": start.elapsed().as_millis() as u64,
         "hits": result.hits,
+        "next": result.next.map(|c| c.encode()),
     })))
 }
 
 fn search_error(e: engine::SearchError) -> ApiError {
     match e {
-        engine::SearchError::Query(m) => ApiError::BadRequest(format!("invalid query: {m}")),
+        engine::SearchError::Query(message) => ApiError::InvalidQuery {
+            message,
+            position: None,
+        },
+        engine::SearchError::Syntax { message, position } => ApiError::InvalidQuery {
+            message,
+            position: Some(position),
+        },
         other => ApiError::Internal(other.to_string()),
     }
 }
@@ -159,14 +190,30 @@ pub async fn histogram(
             "`interval` gives more than {MAX_HISTOGRAM_BUCKETS} buckets; choose a larger one"
         )));
     }
-    let buckets =
-        blocking(move || engine::histogram(&core.hot, &tenant, &request, interval_ms)).await?;
+    let by_level = match p.by.as_deref() {
+        None | Some("") => false,
+        Some("level") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`by` = `{other}`: a histogram splits by `level` only"
+            )));
+        }
+    };
+    let buckets = blocking(move || {
+        crate::hot::histogram::histogram(&core.hot, &tenant, &request, interval_ms, by_level)
+    })
+    .await?;
     let buckets: Vec<_> = buckets
         .into_iter()
-        .map(|(start, count)| {
-            let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(start) * 1_000_000)
+        .map(|b| {
+            let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(b.start_ms) * 1_000_000)
                 .unwrap_or(now);
-            serde_json::json!({"start": crate::event::format_time(t), "count": count})
+            let mut out =
+                serde_json::json!({"start": crate::event::format_time(t), "count": b.count});
+            if let Some(levels) = b.by_level {
+                out["by"] = serde_json::json!(levels);
+            }
+            out
         })
         .collect();
     Ok(axum::Json(

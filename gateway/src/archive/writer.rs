@@ -22,7 +22,6 @@
 //! unfinished round is left pending for the next start.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -127,15 +126,7 @@ fn load_state(path: &Path) -> std::io::Result<State> {
 }
 
 fn save_state(path: &Path, state: &State) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec(state).expect("state serializes"))?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::disk_format::replace_file(path, &serde_json::to_vec(state).expect("state serializes"))
 }
 
 impl Writer {

@@ -29,6 +29,7 @@ pub use crate::sources::elastic::config::ElasticsearchConfig;
 pub use crate::sources::syslog::config::SyslogConfig;
 pub use crate::telemetry::TelemetryConfig;
 pub use crate::tenants::config::{RateLimitConfig, RateLimitDefaults, RouteConfig, TenantConfig};
+pub use crate::ui::UiConfig;
 pub use crate::wal::config::{WalCompression, WalConfig};
 use value::invalid;
 pub use value::{Secret, parse_duration, valid_type_name};
@@ -68,6 +69,7 @@ pub struct Config {
     pub syslog: Vec<SyslogConfig>,
     pub beats: Vec<BeatsConfig>,
     pub tenants: Vec<TenantConfig>,
+    pub ui: UiConfig,
 }
 
 impl Default for Config {
@@ -88,6 +90,7 @@ impl Default for Config {
             syslog: Vec::new(),
             beats: Vec::new(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
+            ui: UiConfig::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::chain::{self, Doc, Pending};
 use super::config::FiltersConfig;
 use super::engine::{FilterEngine, Owner, wit};
+use super::registry::Loaded;
 use crate::telemetry::Metrics;
 
 /// Events per `process` call.
@@ -57,17 +58,7 @@ pub fn run(
     while lines.peek().is_some() {
         let mut batch = Vec::with_capacity(BATCH);
         for (i, line) in lines.by_ref().take(BATCH) {
-            let line = line?;
-            let doc = match serde_json::from_str::<serde_json::Map<String, Value>>(&line) {
-                Ok(m) => Doc::Object(m),
-                Err(_) => Doc::Text(line),
-            };
-            batch.push(Pending {
-                line: i + 1,
-                doc,
-                raw: None,
-                log_type: None,
-            });
+            batch.push(pending(i + 1, line?));
         }
         let events: Vec<wit::Event> = batch
             .iter_mut()
@@ -97,6 +88,72 @@ pub fn run(
         }
     }
     Ok(summary)
+}
+
+/// One input line as the filter sees it: a JSON object is a JSON event,
+/// anything else a text event.
+fn pending(line_no: usize, line: String) -> Pending {
+    let doc = match serde_json::from_str::<serde_json::Map<String, Value>>(&line) {
+        Ok(m) => Doc::Object(m),
+        Err(_) => Doc::Text(line),
+    };
+    Pending {
+        line: line_no,
+        doc,
+        raw: None,
+        log_type: None,
+    }
+}
+
+/// Runs a tenant's uploaded version over `input`'s lines, at most
+/// [`BATCH`] (the admin API's filter test, the UI's "test" button): one
+/// verdict per line, as `logway filter test` prints them; nothing is
+/// stored and the filter's stats are not touched.
+pub fn test_uploaded(
+    loaded: &Loaded,
+    tenant: &str,
+    log_type: &str,
+    input: &str,
+) -> Result<Vec<Value>, String> {
+    let mut batch: Vec<Pending> = input
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| pending(i + 1, l.to_string()))
+        .collect();
+    if batch.len() > BATCH {
+        return Err(format!("test at most {BATCH} events at a time"));
+    }
+    let events: Vec<wit::Event> = batch
+        .iter_mut()
+        .map(|ev| chain::to_wit(ev, crate::event::FieldNames::builtin()))
+        .collect();
+    let ctx = wit::BatchContext {
+        tenant: tenant.into(),
+        log_type: log_type.into(),
+        route: "test".into(),
+        received_ms: crate::now_ms(),
+        client_ip: None,
+    };
+    let verdicts = loaded
+        .process(&[], &ctx, &events, Ok)
+        .map_err(|f| f.to_string())?;
+    if verdicts.len() != events.len() {
+        return Err(format!(
+            "malformed output: {} verdicts for {} events",
+            verdicts.len(),
+            events.len()
+        ));
+    }
+    Ok(batch
+        .iter()
+        .zip(&verdicts)
+        .map(|(ev, v)| {
+            let mut out = verdict_json(v);
+            out["line"] = json!(ev.line);
+            out
+        })
+        .collect())
 }
 
 /// A verdict as JSON: `{"verdict":"edits","edits":[{"set":"level","value":"error"}]}`.

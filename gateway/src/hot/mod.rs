@@ -24,6 +24,8 @@
 //! with what to do.
 
 pub mod config;
+pub mod fields;
+pub mod histogram;
 pub mod indexer;
 pub mod schema;
 pub mod search;

@@ -118,7 +118,7 @@ impl HotSchema {
             ),
         );
         // Fast as well as indexed, so nested fields support ranges
-        // (`http.status:>=500`) and existence (`user.id:*`).
+        // (`fields.http.status:>=500`) and existence (`fields.user.id:*`).
         let mut json = JsonObjectOptions::default().set_indexing_options(
             TextFieldIndexing::default()
                 .set_tokenizer("default")

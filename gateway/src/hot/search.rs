@@ -3,30 +3,31 @@
 //! Query syntax is tantivy's: terms (all must match), `"phrases"`,
 //! `field:value` on promoted fields and on nested fields (`user.id:42`),
 //! ranges (`timestamp:[2026-11-01T00:00:00Z TO *]`, `fields.status:>=500`),
-//! `AND`, `OR`, `NOT`/`-`, and parentheses. Bare terms search `message` and
-//! every nested field. Existence needs the full path: `fields.user.id:*`.
+//! `AND`, `OR`, `NOT`/`-`, and parentheses. Bare terms search `message`
+//! (`fields` is a default field too, but tantivy reads a bare term there
+//! as the JSON root's own value, which no event has: a nested value needs
+//! its path). Existence needs the full path: `fields.user.id:*`.
 //! Results come newest first by `timestamp`.
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Arc;
 
 use serde_json::value::RawValue;
-use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, QueryParser, RangeQuery};
 use tantivy::schema::{Term, Value};
 use tantivy::tokenizer::TokenizerManager;
-use tantivy::{
-    DateTime, DocAddress, DocId, Order, Score, SegmentOrdinal, SegmentReader, TantivyDocument,
-};
+use tantivy::{DateTime, DocAddress, Order, TantivyDocument};
 use time::OffsetDateTime;
 
-use super::{HotIndex, Partition};
+use super::HotIndex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
     #[error("invalid query: {0}")]
     Query(String),
+    /// A syntax error at this character offset of the query text.
+    #[error("invalid query: {message}")]
+    Syntax { message: String, position: usize },
     #[error("search failed: {0}")]
     Tantivy(tantivy::TantivyError),
 }
@@ -53,13 +54,44 @@ pub struct SearchRequest {
     pub to: Option<OffsetDateTime>,
     pub log_type: Option<String>,
     pub limit: usize,
+    /// Continue after the page this cursor ended.
+    pub after: Option<Cursor>,
+}
+
+/// Where a page of hits ended: its last hit's timestamp and how many hits
+/// with exactly that timestamp the pages so far returned. The next page
+/// takes hits at or before that timestamp and skips those. (Hits sharing a
+/// millisecond come in index order, which a segment merge between two
+/// pages may change: only then can such a hit repeat or be missed.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub timestamp_ms: i64,
+    pub skip: usize,
+}
+
+impl Cursor {
+    /// Its text form, for `search_after`.
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.timestamp_ms, self.skip)
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let (ts, skip) = text.split_once('_')?;
+        Some(Cursor {
+            timestamp_ms: ts.parse().ok()?,
+            skip: skip.parse().ok()?,
+        })
+    }
 }
 
 pub struct SearchResult {
-    /// Matching events in all partitions (not only the returned ones).
+    /// Matching events in all partitions (not only the returned ones, and
+    /// regardless of the cursor).
     pub total: usize,
     /// Newest first, as stored.
     pub hits: Vec<Box<RawValue>>,
+    /// Where the next page starts, when this one is full.
+    pub next: Option<Cursor>,
 }
 
 /// A query string as search reads it (empty or `*`: everything).
@@ -77,10 +109,28 @@ pub fn parse_query(hot: &HotIndex, text: &str) -> Result<Box<dyn Query>, SearchE
     parser.set_conjunction_by_default();
     parser
         .parse_query(&normalize_negation(text))
-        .map_err(|e| SearchError::Query(e.to_string()))
+        .map_err(|e| match syntax_error(text) {
+            Some((position, message)) => SearchError::Syntax { message, position },
+            None => SearchError::Query(e.to_string()),
+        })
 }
 
-fn build_query(hot: &HotIndex, req: &SearchRequest) -> Result<Box<dyn Query>, SearchError> {
+/// Where the grammar stops understanding `text` (character offset, in the
+/// text as the user wrote it), for a caret under the query bar.
+fn syntax_error(text: &str) -> Option<(usize, String)> {
+    let (_, errors) = tantivy::query_grammar::parse_query_lenient(text);
+    let first = errors.into_iter().next()?;
+    let position = text
+        .char_indices()
+        .take_while(|(i, _)| *i < first.pos)
+        .count();
+    Some((position, first.message))
+}
+
+pub(super) fn build_query(
+    hot: &HotIndex,
+    req: &SearchRequest,
+) -> Result<Box<dyn Query>, SearchError> {
     let s = &hot.schema;
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     clauses.push((Occur::Must, parse_query(hot, &req.query)?));
@@ -150,20 +200,46 @@ pub fn search(
     req: &SearchRequest,
 ) -> Result<SearchResult, SearchError> {
     let query = build_query(hot, req)?;
+    // A page after a cursor: hits at or before its timestamp.
+    let paged = req
+        .after
+        .map(|c| -> Result<Box<dyn Query>, SearchError> {
+            let t = DateTime::from_timestamp_millis(c.timestamp_ms);
+            let upper = Bound::Included(Term::from_field_date(hot.schema.timestamp, t));
+            Ok(Box::new(BooleanQuery::new(vec![
+                (Occur::Must, query.box_clone()),
+                (
+                    Occur::Must,
+                    Box::new(RangeQuery::new(Bound::Unbounded, upper)),
+                ),
+            ])))
+        })
+        .transpose()?;
+    let skip = req.after.map_or(0, |c| c.skip);
+    let want = req.limit.max(1) + skip;
     let partitions = hot.partitions_of(tenant, req.log_type.as_deref());
     let mut total = 0usize;
-    // (timestamp, partition index, address) of the best `limit` per partition.
+    // (timestamp ms, partition index, address) of the best `want` per partition.
     let mut candidates: Vec<(i64, usize, DocAddress)> = Vec::new();
     let mut searchers = Vec::with_capacity(partitions.len());
     for (i, p) in partitions.iter().enumerate() {
         let searcher = p.reader.searcher();
-        let top = TopDocs::with_limit(req.limit.max(1))
-            .order_by_fast_field::<DateTime>("timestamp", Order::Desc);
-        let (docs, count) = searcher.search(&query, &(top, Count))?;
-        total += count;
+        let top =
+            TopDocs::with_limit(want).order_by_fast_field::<DateTime>("timestamp", Order::Desc);
+        let docs = match &paged {
+            Some(paged) => {
+                total += searcher.search(&query, &Count)?;
+                searcher.search(paged, &top)?
+            }
+            None => {
+                let (docs, count) = searcher.search(&query, &(top, Count))?;
+                total += count;
+                docs
+            }
+        };
         candidates.extend(docs.into_iter().map(|(ts, addr)| {
             (
-                ts.map(|t| t.into_timestamp_nanos()).unwrap_or(i64::MIN),
+                ts.map(|t| t.into_timestamp_millis()).unwrap_or(i64::MIN),
                 i,
                 addr,
             )
@@ -171,7 +247,28 @@ pub fn search(
         searchers.push(searcher);
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
+    if let Some(c) = req.after {
+        // The hits at the cursor's timestamp come first: drop those returned.
+        let seen = candidates
+            .iter()
+            .take(c.skip)
+            .take_while(|x| x.0 == c.timestamp_ms)
+            .count();
+        candidates.drain(..seen);
+    }
     candidates.truncate(req.limit);
+    let next = (req.limit > 0 && candidates.len() == req.limit).then(|| {
+        let last = candidates[candidates.len() - 1].0;
+        let same = candidates.iter().filter(|x| x.0 == last).count();
+        let before = req
+            .after
+            .filter(|c| c.timestamp_ms == last)
+            .map_or(0, |c| c.skip);
+        Cursor {
+            timestamp_ms: last,
+            skip: same + before,
+        }
+    });
     let mut hits = Vec::with_capacity(candidates.len());
     for (_, i, addr) in candidates {
         let doc: TantivyDocument = searchers[i].doc(addr)?;
@@ -181,102 +278,11 @@ pub fn search(
             hits.push(raw);
         }
     }
-    Ok(SearchResult { total, hits })
-}
-
-/// Counts matching events per `interval_ms` bucket of `timestamp` in
-/// `[from, to)`; buckets with no events are included.
-pub fn histogram(
-    hot: &HotIndex,
-    tenant: &str,
-    req: &SearchRequest,
-    interval_ms: i64,
-) -> Result<Vec<(i64, u64)>, SearchError> {
-    let query = build_query(hot, req)?;
-    let collector = Histogram { interval_ms };
-    let mut merged: BTreeMap<i64, u64> = BTreeMap::new();
-    let partitions: Vec<Arc<Partition>> = hot.partitions_of(tenant, req.log_type.as_deref());
-    for p in partitions {
-        for (bucket, n) in p.reader.searcher().search(&query, &collector)? {
-            *merged.entry(bucket).or_default() += n;
-        }
-    }
-    if let (Some(from), Some(to)) = (req.from, req.to) {
-        let start = floor(unix_ms(from), interval_ms);
-        let end = unix_ms(to);
-        let mut b = start;
-        while b < end {
-            merged.entry(b).or_default();
-            b += interval_ms;
-        }
-    }
-    Ok(merged.into_iter().collect())
+    Ok(SearchResult { total, hits, next })
 }
 
 pub fn unix_ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-fn floor(ms: i64, interval: i64) -> i64 {
-    ms.div_euclid(interval) * interval
-}
-
-struct Histogram {
-    interval_ms: i64,
-}
-
-struct SegmentHistogram {
-    interval_ms: i64,
-    column: tantivy::columnar::Column<DateTime>,
-    counts: BTreeMap<i64, u64>,
-}
-
-impl Collector for Histogram {
-    type Fruit = BTreeMap<i64, u64>;
-    type Child = SegmentHistogram;
-
-    fn for_segment(
-        &self,
-        _: SegmentOrdinal,
-        segment: &SegmentReader,
-    ) -> tantivy::Result<SegmentHistogram> {
-        Ok(SegmentHistogram {
-            interval_ms: self.interval_ms,
-            column: segment.fast_fields().date("timestamp")?,
-            counts: BTreeMap::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<BTreeMap<i64, u64>>) -> tantivy::Result<BTreeMap<i64, u64>> {
-        let mut out = BTreeMap::new();
-        for f in fruits {
-            for (k, v) in f {
-                *out.entry(k).or_default() += v;
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl SegmentCollector for SegmentHistogram {
-    type Fruit = BTreeMap<i64, u64>;
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        if let Some(t) = self.column.first(doc) {
-            *self
-                .counts
-                .entry(floor(t.into_timestamp_millis(), self.interval_ms))
-                .or_default() += 1;
-        }
-    }
-
-    fn harvest(self) -> BTreeMap<i64, u64> {
-        self.counts
-    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //!    syslog and Beats listeners start.
 //!
 //! ## Shutdown, in this order
-//! 1. Stop accepting: the HTTP listeners finish in-flight requests
+//! 1. End the live tails' streams. Stop accepting: the HTTP listeners finish in-flight requests
 //!    (within `listen::http::SHUTDOWN_GRACE`) and closes idle
 //!    connections; syslog connections stop reading and make durable what
 //!    they had read; Beats connections finish the window they are storing
@@ -269,7 +269,9 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
             })
             .collect();
         let _ = rx.wait_for(|&stop| stop).await;
-        // The shutdown order of the module docs.
+        // The shutdown order of the module docs; open live tails end
+        // first so their streams do not hold the HTTP server.
+        core.tail.close();
         tracing::info!("shutting down: no new connections, finishing in-flight requests");
         server.await?;
         if let Some(es) = elastic_server {

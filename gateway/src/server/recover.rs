@@ -118,6 +118,13 @@ pub fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, 
         config.limits.clone(),
         config.wal.compress(),
     ));
+    let tail = crate::tail::Tail::new(
+        wal.clone(),
+        config.ui.tail_buffer_bytes,
+        config.ui.max_tails,
+    );
+    let saved =
+        crate::ui::saved::SavedSearches::open(data).context("cannot read the saved searches")?;
     let core = Core {
         config: config.clone(),
         pipeline,
@@ -127,6 +134,9 @@ pub fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, 
         archive,
         replays: replay::Replays::new(nice),
         metrics,
+        sessions: crate::ui::session::Sessions::new(&config.ui),
+        tail,
+        saved,
     };
     Ok((
         core,

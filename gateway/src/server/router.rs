@@ -20,6 +20,11 @@ use crate::tenants::route::GENERIC_PREFIX;
 
 pub fn router(state: Arc<AppState>, config: &Config) -> Router {
     api::routes()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            api::session::csrf_guard,
+        ))
+        .merge(crate::ui::routes(&config.ui))
         .merge(sources::routes(config))
         .fallback(tenant_path)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
@@ -42,6 +47,9 @@ pub fn elastic_router(state: Arc<AppState>, config: &Config) -> Router {
 pub fn reserved(path: &str) -> Option<&'static str> {
     if path.starts_with(api::PREFIX) || api::PATHS.contains(&path) {
         return Some("the HTTP API");
+    }
+    if path == "/" || path.starts_with(crate::ui::PREFIX) {
+        return Some("the web UI");
     }
     if path.starts_with(GENERIC_PREFIX) {
         return Some("the generic route /v1/logs/{type}");
@@ -78,6 +86,13 @@ async fn observe(state: State<Arc<AppState>>, req: Request, next: Next) -> Respo
         "/metrics" => "metrics",
         "/api/v1/search" => "search",
         "/api/v1/histogram" => "histogram",
+        "/api/v1/session" => "session",
+        "/api/v1/tail" => "tail",
+        "/api/v1/overview" | "/api/v1/config" => "admin",
+        p if p.starts_with("/api/v1/saved") => "saved",
+        p if p.starts_with("/api/v1/fields") => "fields",
+        "/" => "ui",
+        p if p.starts_with(crate::ui::PREFIX) => "ui",
         p if p.starts_with("/api/v1/filters") => "filters",
         p if p.starts_with("/api/v1/replay") => "replay",
         _ => "ingest",

@@ -18,7 +18,7 @@ pub const DEFAULT_TENANT: &str = "default";
 
 /// One rate limit: events/s and bytes/s, each with a burst (default: one
 /// second's worth). Unset parts are unlimited.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
     pub events_per_sec: Option<u32>,

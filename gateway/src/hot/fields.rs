@@ -1,0 +1,146 @@
+//! What the UI's field sidebar asks: which fields a log type's events have,
+//! and the top values of one field over the events a query matches.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use tantivy::aggregation::agg_req::Aggregations;
+use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
+use tantivy::aggregation::{
+    AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector,
+};
+use tantivy::collector::Count;
+use tantivy::tokenizer::TokenizerManager;
+
+use super::HotIndex;
+use super::schema::PROMOTED;
+use super::search::{SearchError, SearchRequest, build_query};
+
+/// Promoted fields with a keyword fast column (top values work on them).
+const KEYWORDS: &[&str] = &["type", "level", "service", "host", "request_id", "outcome"];
+/// Most values one call may ask for.
+pub const MAX_VALUES: usize = 1000;
+
+/// One field a query can name.
+pub struct FieldName {
+    pub name: String,
+    pub promoted: bool,
+}
+
+/// The promoted fields, then every nested path present in the tenant's
+/// partitions (of one type or all), by the name a query uses: `user.id`,
+/// or `fields.level` when the nested name is also a promoted one.
+pub fn field_names(
+    hot: &HotIndex,
+    tenant: &str,
+    log_type: Option<&str>,
+) -> Result<Vec<FieldName>, SearchError> {
+    let mut nested = BTreeSet::new();
+    for p in hot.partitions_of(tenant, log_type) {
+        for segment in p.reader.searcher().segment_readers() {
+            for meta in segment.fields_metadata()? {
+                if let Some(path) = meta.field_name.strip_prefix("fields.") {
+                    let path = path.replace("\\.", ".");
+                    nested.insert(if PROMOTED.contains(&path.as_str()) {
+                        format!("fields.{path}")
+                    } else {
+                        path
+                    });
+                }
+            }
+        }
+    }
+    let promoted = PROMOTED.iter().map(|n| FieldName {
+        name: n.to_string(),
+        promoted: true,
+    });
+    Ok(promoted
+        .chain(nested.into_iter().map(|name| FieldName {
+            name,
+            promoted: false,
+        }))
+        .collect())
+}
+
+/// The column a field's values are counted from.
+fn column_of(field: &str) -> Result<String, SearchError> {
+    if KEYWORDS.contains(&field) {
+        return Ok(field.to_string());
+    }
+    if PROMOTED.contains(&field) {
+        return Err(SearchError::Query(format!(
+            "`{field}` has no top values (full text, a time or the id); choose a keyword or a nested field"
+        )));
+    }
+    let path = field.strip_prefix("fields.").unwrap_or(field);
+    if path.is_empty() {
+        return Err(SearchError::Query("name a field".into()));
+    }
+    Ok(format!("fields.{path}"))
+}
+
+/// Top values of a field over the events a query matches.
+pub struct TopValues {
+    /// Events the query matches.
+    pub total: usize,
+    /// (value, events), most first.
+    pub values: Vec<(Value, u64)>,
+    /// Matching events with another value of the field.
+    pub other: u64,
+}
+
+pub fn top_values(
+    hot: &HotIndex,
+    tenant: &str,
+    req: &SearchRequest,
+    field: &str,
+    size: usize,
+) -> Result<TopValues, SearchError> {
+    let query = build_query(hot, req)?;
+    let column = column_of(field)?;
+    let aggs: Aggregations = serde_json::from_value(json!({
+        "top": {"terms": {"field": column, "size": size.clamp(1, MAX_VALUES)}}
+    }))
+    .map_err(|e| SearchError::Query(e.to_string()))?;
+    let context = || {
+        AggContextParams::new(
+            AggregationLimitsGuard::default(),
+            TokenizerManager::default(),
+        )
+    };
+    let mut merged: Option<IntermediateAggregationResults> = None;
+    let mut total = 0;
+    for p in hot.partitions_of(tenant, req.log_type.as_deref()) {
+        let collector = DistributedAggregationCollector::from_aggs(aggs.clone(), context());
+        let (part, count) = p.reader.searcher().search(&query, &(collector, Count))?;
+        total += count;
+        match &mut merged {
+            Some(m) => m.merge_fruits(part)?,
+            None => merged = Some(part),
+        }
+    }
+    let Some(merged) = merged else {
+        return Ok(TopValues {
+            total,
+            values: Vec::new(),
+            other: 0,
+        });
+    };
+    let result = merged.into_final_result(aggs, AggregationLimitsGuard::default())?;
+    let result = serde_json::to_value(&result).map_err(|e| SearchError::Query(e.to_string()))?;
+    let values = result["top"]["buckets"]
+        .as_array()
+        .map(|buckets| {
+            buckets
+                .iter()
+                .map(|b| (b["key"].clone(), b["doc_count"].as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let counted: u64 = result["top"]["sum_other_doc_count"].as_u64().unwrap_or(0);
+    Ok(TopValues {
+        total,
+        values,
+        other: counted,
+    })
+}

@@ -1,0 +1,154 @@
+//! Counts of matching events per time bucket, optionally split by level
+//! (the UI's stacked histogram), from the `timestamp` and `level` fast
+//! columns: no document is loaded.
+
+use std::collections::{BTreeMap, HashMap};
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::StrColumn;
+use tantivy::{DateTime, DocId, Score, SegmentOrdinal, SegmentReader};
+
+use super::HotIndex;
+use super::search::{SearchError, SearchRequest, build_query, unix_ms};
+
+/// One bucket: its start (ms since the epoch), its count, and with
+/// `by_level` the count per level ("" for events without one).
+pub struct Bucket {
+    pub start_ms: i64,
+    pub count: u64,
+    pub by_level: Option<BTreeMap<String, u64>>,
+}
+
+/// Counts matching events per `interval_ms` bucket of `timestamp` in
+/// `[from, to)`; buckets with no events are included.
+pub fn histogram(
+    hot: &HotIndex,
+    tenant: &str,
+    req: &SearchRequest,
+    interval_ms: i64,
+    by_level: bool,
+) -> Result<Vec<Bucket>, SearchError> {
+    let query = build_query(hot, req)?;
+    let collector = Histogram {
+        interval_ms,
+        by_level,
+    };
+    let mut merged: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
+    for p in hot.partitions_of(tenant, req.log_type.as_deref()) {
+        for ((bucket, level), n) in p.reader.searcher().search(&query, &collector)? {
+            *merged.entry(bucket).or_default().entry(level).or_default() += n;
+        }
+    }
+    if let (Some(from), Some(to)) = (req.from, req.to) {
+        let end = unix_ms(to);
+        let mut b = floor(unix_ms(from), interval_ms);
+        while b < end {
+            merged.entry(b).or_default();
+            b += interval_ms;
+        }
+    }
+    Ok(merged
+        .into_iter()
+        .map(|(start_ms, levels)| Bucket {
+            start_ms,
+            count: levels.values().sum(),
+            by_level: by_level.then_some(levels),
+        })
+        .collect())
+}
+
+fn floor(ms: i64, interval: i64) -> i64 {
+    ms.div_euclid(interval) * interval
+}
+
+/// Counts per (bucket, level); the level is "" unless split by level.
+type Counts = HashMap<(i64, String), u64>;
+
+struct Histogram {
+    interval_ms: i64,
+    by_level: bool,
+}
+
+struct SegmentHistogram {
+    interval_ms: i64,
+    column: tantivy::columnar::Column<DateTime>,
+    level: Option<StrColumn>,
+    /// Per (bucket, level term ordinal; `u64::MAX`: no level).
+    counts: HashMap<(i64, u64), u64>,
+}
+
+impl Collector for Histogram {
+    type Fruit = Counts;
+    type Child = SegmentHistogram;
+
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<SegmentHistogram> {
+        let level = if self.by_level {
+            segment.fast_fields().str("level")?
+        } else {
+            None
+        };
+        Ok(SegmentHistogram {
+            interval_ms: self.interval_ms,
+            column: segment.fast_fields().date("timestamp")?,
+            level,
+            counts: HashMap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Counts>) -> tantivy::Result<Counts> {
+        let mut out = Counts::new();
+        for f in fruits {
+            for (k, v) in f {
+                *out.entry(k).or_default() += v;
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SegmentCollector for SegmentHistogram {
+    type Fruit = Counts;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        if let Some(t) = self.column.first(doc) {
+            let level = self
+                .level
+                .as_ref()
+                .and_then(|c| c.term_ords(doc).next())
+                .unwrap_or(u64::MAX);
+            *self
+                .counts
+                .entry((floor(t.into_timestamp_millis(), self.interval_ms), level))
+                .or_default() += 1;
+        }
+    }
+
+    fn harvest(self) -> Counts {
+        let mut names: HashMap<u64, String> = HashMap::new();
+        let mut out = Counts::new();
+        for ((bucket, ord), n) in self.counts {
+            let name = names
+                .entry(ord)
+                .or_insert_with(|| {
+                    let mut s = String::new();
+                    if let Some(c) = &self.level
+                        && ord != u64::MAX
+                    {
+                        let _ = c.ord_to_str(ord, &mut s);
+                    }
+                    s
+                })
+                .clone();
+            *out.entry((bucket, name)).or_default() += n;
+        }
+        out
+    }
+}
