@@ -795,3 +795,35 @@ async fn admin_pages_test_a_filter_and_show_ingest_and_config_without_keys() {
     assert!(!text.contains("/b/app"), "nor another tenant's routes");
     t.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_tail_gets_at_most_its_rate_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestGateway::start(two_tenant_config(
+        dir.path(),
+        "[ui]\ntail_max_events_per_sec = 10\n",
+    ))
+    .await;
+    let mut everything = t
+        .client
+        .get(format!("{}/api/v1/tail", t.url))
+        .bearer_auth(A_ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(everything.status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines: Vec<Value> = (0..50)
+        .map(|i| json!({"message": format!("fast {i}")}))
+        .collect();
+    post_web(&t, &lines).await;
+    let frames = read_sse(&mut everything, |f| f.iter().any(|(e, _)| e == "skipped")).await;
+    let got = tail_events(&frames);
+    assert_eq!(got.len(), 10, "a second's worth: {frames:?}");
+    assert_eq!(got[0]["message"], "fast 0", "the first ones, in order");
+    let skipped: Value =
+        serde_json::from_str(&frames.iter().find(|(e, _)| e == "skipped").unwrap().1).unwrap();
+    assert_eq!(skipped["skipped"], 40);
+    drop(everything);
+    t.stop().await;
+}

@@ -14,9 +14,8 @@
 //!     --upload redact=target/wasm32-wasip2/release/filter_redact.wasm   # with a WASM filter
 //! ```
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,7 +25,9 @@ use anyhow::{Context, bail};
 mod common;
 mod cpu;
 use clap::Parser;
-use common::{fetch_metrics, metric};
+use common::{
+    fetch_metrics, machine, metric, percentile, proc_status_kib, spawn_gateway, wait_ready,
+};
 
 #[derive(Parser, Clone)]
 struct Args {
@@ -147,35 +148,6 @@ fn bodies(count: usize, batch: usize, gzip: bool) -> (Vec<Vec<u8>>, usize) {
     (out, total_event_bytes / (count * batch))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{cores} cores, {cpu}")
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -191,56 +163,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let data = std::env::temp_dir().join(format!("logway-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let mut command = Command::new(&gateway);
-    command
-        .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(&data);
-    if let Some(config) = &args.config {
-        command.arg("--config").arg(config);
-    }
-    let mut child = command
-        .env("RUST_LOG", "warn,logway=info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", gateway.display()))?;
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("addr=") {
-                // Only the first send matters; later ones fail harmlessly.
-                let _ = tx.send(
-                    line[i + 5..]
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or("")
-                        .to_string(),
-                );
-            }
-            if line.contains("ERROR") || line.contains("WARN") {
-                eprintln!("gateway: {line}");
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .context("gateway did not log its address")?;
-    let url = format!("http://{addr}");
+    let (mut child, url) = spawn_gateway(&gateway, &data, args.config.as_deref()).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.connections)
         .build()?;
-    for _ in 0..500 {
-        if client
-            .get(format!("{url}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_ready(&client, &url).await;
 
     for (name, file) in &args.upload {
         let wasm = std::fs::read(file).with_context(|| file.display().to_string())?;

@@ -19,10 +19,12 @@ use super::search::{Params, admin_request, search_request};
 use crate::error::ApiError;
 use crate::hot::search::{SearchError, normalize_negation, parse_query};
 use crate::state::AppState;
-use crate::tail::{Matcher, Subscription, TailError};
+use crate::tail::{Subscription, TailError};
 
 /// How often an idle stream sends a heartbeat comment.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Events that arrive this close together go out as one message.
+const GATHER: Duration = Duration::from_millis(100);
 
 pub async fn tail(
     State(state): State<Arc<AppState>>,
@@ -43,18 +45,19 @@ pub async fn tail(
             position: None,
         },
     })?;
-    let matcher = Matcher::parse(&normalize_negation(&request.query)).map_err(|message| {
-        ApiError::InvalidQuery {
-            message,
-            position: None,
-        }
-    })?;
     let sub = core
         .tail
-        .subscribe(&tenant, request.log_type.as_deref(), matcher)
+        .subscribe(
+            &tenant,
+            request.log_type.as_deref(),
+            &normalize_negation(&request.query),
+        )
         .map_err(|e| match e {
-            TailError::TooMany(_) => ApiError::Unavailable(e.to_string()),
-            TailError::Closed => ApiError::Unavailable(e.to_string()),
+            TailError::TooMany(_) | TailError::Closed => ApiError::Unavailable(e.to_string()),
+            TailError::Query(message) => ApiError::InvalidQuery {
+                message,
+                position: None,
+            },
         })?;
     let mut resp = Sse::new(events(sub))
         .keep_alive(KeepAlive::new().interval(HEARTBEAT))
@@ -77,8 +80,7 @@ fn events(sub: Subscription) -> impl Stream<Item = Result<Event, Infallible>> {
                 if let Some(e) = ready.pop() {
                     return Some((Ok(e), (sub, told, ready)));
                 }
-                let events = sub.next().await?;
-                let data = format!("[{}]", events.join(","));
+                let data = sub.next_gathered(GATHER).await?;
                 let skipped = sub.skipped();
                 // Sent in the order pushed last-first: events, then skipped.
                 if skipped > told {

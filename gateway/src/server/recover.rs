@@ -121,6 +121,7 @@ pub fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, 
     let tail = crate::tail::Tail::new(
         wal.clone(),
         config.ui.tail_buffer_bytes,
+        config.ui.tail_max_events_per_sec,
         config.ui.max_tails,
     );
     let saved =

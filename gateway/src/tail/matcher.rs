@@ -55,6 +55,45 @@ enum Node {
 
 const NOTHING: Node = Node::Bool(Vec::new(), Vec::new(), Vec::new());
 
+impl Node {
+    /// See [`Matcher::required_bytes`]: a must clause's, the longest.
+    fn required(&self) -> Option<Vec<u8>> {
+        match self {
+            Node::Leaf(_, Kind::Raw, _, Pred::Is(Val::Str(v)))
+                if !v.is_empty()
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.:/@".contains(&b)) =>
+            {
+                Some(format!("\"{v}\"").into_bytes())
+            }
+            // A whole number in `fields` is in the text as its digits
+            // (as sent, or as serde_json writes it back: `5e2` → `500.0`;
+            // below 10^15 it never uses an exponent), and so is the word
+            // of a string holding it.
+            Node::Leaf(_, Kind::Json, _, Pred::Is(Val::I(n)))
+                if (0..1_000_000_000_000_000).contains(n) =>
+            {
+                Some(n.to_string().into_bytes())
+            }
+            // A word of digits is in the text as it is (digits have no case).
+            Node::Leaf(_, Kind::Json, _, Pred::Word(w))
+                if !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(w.clone().into_bytes())
+            }
+            Node::Bool(must, should, _) if must.is_empty() => {
+                // Alternatives (a number as a number or as a word): only
+                // bytes every one of them requires.
+                let mut each = should.iter().map(Node::required);
+                let first = each.next()??;
+                each.all(|r| r.as_ref() == Some(&first)).then_some(first)
+            }
+            Node::Bool(must, _, _) => must.iter().filter_map(Node::required).max_by_key(Vec::len),
+            _ => None,
+        }
+    }
+}
+
 /// How the hot schema indexes a field.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -128,6 +167,20 @@ impl Matcher {
     /// Whether the stored event matches.
     pub fn matches(&self, event: &Value) -> bool {
         self.0.matches(event)
+    }
+
+    /// Whether it matches every event (`*` or empty): no need to look.
+    pub fn matches_everything(&self) -> bool {
+        matches!(self.0, Node::All)
+    }
+
+    /// Bytes every matching event's stored JSON holds, when the query
+    /// requires an exact keyword value (`level:error` needs `"error"`) or
+    /// a whole number in `fields` (`status:500` needs `500`), so that an
+    /// event without them is passed over unparsed. Only keywords JSON
+    /// writes as they are (letters, digits, `-_.:/@`) qualify.
+    pub fn required_bytes(&self) -> Option<Vec<u8>> {
+        self.0.required()
     }
 }
 

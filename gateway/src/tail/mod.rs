@@ -8,16 +8,19 @@
 //! follows the durable end of the WAL with its own reader (no checkpoint:
 //! a tail starts at "now" and never holds WAL segments), decodes each
 //! batch once, parses an event only when a tail of its tenant (and type)
-//! is open, and hands the matching events to each tail. Each tail has a
-//! bounded buffer (`ui.tail_buffer_bytes`): when its client reads slower
-//! than events arrive, what does not fit is counted as skipped and
-//! dropped, so a slow client never holds memory, the WAL or ingest.
+//! is open (and some tail there looks at events: `*` does not), and hands
+//! the matching events to each tail. Each tail is bounded twice: at most
+//! `ui.tail_max_events_per_sec` events a second (what a page can show;
+//! streaming more costs the gateway and helps no one), and a buffer of
+//! `ui.tail_buffer_bytes` for a client that reads slower than that. What
+//! does not fit is counted as skipped and dropped, so a tail never holds
+//! memory, the WAL or ingest.
 
 pub mod matcher;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -39,6 +42,7 @@ pub struct Tail {
 struct Inner {
     wal: Wal,
     buffer_bytes: usize,
+    per_sec: f64,
     max_tails: usize,
     subscribers: Mutex<Vec<Arc<Subscriber>>>,
     /// Wakes the reader when the first tail opens.
@@ -54,10 +58,18 @@ struct Subscriber {
     id: u64,
     tenant: String,
     log_type: Option<String>,
+    /// The query as parsed (tails with the same query and type are
+    /// matched once per event).
+    query: String,
     matcher: Matcher,
-    tx: mpsc::UnboundedSender<Vec<String>>,
+    /// Each message: a JSON array of events.
+    tx: mpsc::UnboundedSender<String>,
     counts: Arc<Counts>,
     limit: usize,
+    /// Events it may still take now, and when that was reckoned (only the
+    /// reader thread touches it).
+    allowance: Mutex<(f64, Instant)>,
+    per_sec: f64,
 }
 
 /// What the reader and the tail's stream both count.
@@ -71,7 +83,7 @@ struct Counts {
 /// One open tail; dropping it closes the tail.
 pub struct Subscription {
     id: u64,
-    rx: mpsc::UnboundedReceiver<Vec<String>>,
+    rx: mpsc::UnboundedReceiver<String>,
     counts: Arc<Counts>,
     inner: Arc<Inner>,
 }
@@ -82,14 +94,20 @@ pub enum TailError {
     TooMany(usize),
     #[error("the gateway is shutting down")]
     Closed,
+    /// The query cannot be evaluated on single events.
+    #[error("{0}")]
+    Query(String),
 }
 
 impl Tail {
-    pub fn new(wal: Wal, buffer_bytes: usize, max_tails: usize) -> Tail {
+    /// Tails of at most `max_tails` at once, each taking at most
+    /// `per_sec` events a second and holding at most `buffer_bytes`.
+    pub fn new(wal: Wal, buffer_bytes: usize, per_sec: u32, max_tails: usize) -> Tail {
         Tail {
             inner: Arc::new(Inner {
                 wal,
                 buffer_bytes: buffer_bytes.max(1),
+                per_sec: f64::from(per_sec.max(1)),
                 max_tails,
                 subscribers: Mutex::new(Vec::new()),
                 opened: Condvar::new(),
@@ -101,12 +119,14 @@ impl Tail {
     }
 
     /// Opens a tail of `tenant`'s events (of one type, or all) that match.
+    /// `query` is search syntax after `normalize_negation`.
     pub fn subscribe(
         &self,
         tenant: &str,
         log_type: Option<&str>,
-        matcher: Matcher,
+        query: &str,
     ) -> Result<Subscription, TailError> {
+        let matcher = Matcher::parse(query).map_err(TailError::Query)?;
         let inner = &self.inner;
         if inner.closed.load(Ordering::Acquire) {
             return Err(TailError::Closed);
@@ -118,10 +138,13 @@ impl Tail {
             id,
             tenant: tenant.to_string(),
             log_type: log_type.map(str::to_string),
+            query: query.trim().to_string(),
             matcher,
             tx,
             counts: counts.clone(),
             limit: inner.buffer_bytes,
+            allowance: Mutex::new((inner.per_sec, Instant::now())),
+            per_sec: inner.per_sec,
         });
         {
             let mut subs = lock(&inner.subscribers);
@@ -164,12 +187,28 @@ impl Tail {
 }
 
 impl Subscription {
-    /// The next events that matched (`None` once the tail is closed).
-    pub async fn next(&mut self) -> Option<Vec<String>> {
+    /// The next events that matched, as a JSON array (`None` once the
+    /// tail is closed).
+    pub async fn next(&mut self) -> Option<String> {
         let events = self.rx.recv().await?;
-        let bytes: usize = events.iter().map(String::len).sum();
-        self.counts.queued.fetch_sub(bytes, Ordering::AcqRel);
+        self.counts.queued.fetch_sub(events.len(), Ordering::AcqRel);
         Some(events)
+    }
+
+    /// The next events, and what follows them within `linger`, as one
+    /// JSON array: one message (one write, one wake-up of the client) a
+    /// linger instead of one per WAL record.
+    pub async fn next_gathered(&mut self, linger: Duration) -> Option<String> {
+        let mut all = self.next().await?;
+        tokio::time::sleep(linger).await;
+        while let Ok(more) = self.rx.try_recv() {
+            self.counts.queued.fetch_sub(more.len(), Ordering::AcqRel);
+            // `[a,b]` + `[c]` → `[a,b,c]`.
+            all.pop();
+            all.push(',');
+            all.push_str(&more[1..]);
+        }
+        Some(all)
     }
 
     /// Matching events dropped so far because this tail's buffer was full.
@@ -235,59 +274,127 @@ impl Inner {
     }
 }
 
+/// Tails with the same query and type: matched once per event.
+struct Group<'a> {
+    log_type: Option<&'a str>,
+    matcher: &'a Matcher,
+    /// Bytes a matching event must hold (skips the parse of most events).
+    required: Option<memchr::memmem::Finder<'static>>,
+    members: Vec<&'a Subscriber>,
+    /// The record's events that matched, in order.
+    matched: Vec<&'a [u8]>,
+}
+
 /// Hands one WAL record's matching events to each tail.
 fn deliver(payload: &[u8], subs: &[Arc<Subscriber>]) {
     let Ok(header) = batch::decode_header(payload) else {
         return;
     };
-    let interested: Vec<&Arc<Subscriber>> =
-        subs.iter().filter(|s| s.tenant == header.tenant).collect();
-    if interested.is_empty() {
+    let mut groups: Vec<Group> = Vec::new();
+    for s in subs.iter().filter(|s| s.tenant == header.tenant) {
+        let log_type = s.log_type.as_deref();
+        match groups
+            .iter_mut()
+            .find(|g| g.log_type == log_type && g.members[0].query == s.query)
+        {
+            Some(g) => g.members.push(s),
+            None => groups.push(Group {
+                log_type,
+                matcher: &s.matcher,
+                required: s
+                    .matcher
+                    .required_bytes()
+                    .map(|b| memchr::memmem::Finder::new(&b).into_owned()),
+                members: vec![s],
+                matched: Vec::new(),
+            }),
+        }
+    }
+    if groups.is_empty() {
         return;
     }
     let Ok(batch) = batch::decode(payload) else {
         return;
     };
-    let mut out: Vec<Vec<String>> = vec![Vec::new(); interested.len()];
+    let mut wants = vec![false; groups.len()];
     for (log_type, event) in batch.typed_events() {
-        let wanted = |s: &Subscriber| s.log_type.as_deref().is_none_or(|t| t == log_type);
-        if !interested.iter().any(|s| wanted(s)) {
-            continue;
+        // A group wants the event if it is of its type and holds the bytes
+        // its query requires; the event is parsed only when a group that
+        // wants it looks at what it holds.
+        let mut needs_value = false;
+        for (w, g) in wants.iter_mut().zip(&groups) {
+            *w = g.log_type.is_none_or(|t| t == log_type)
+                && g.required.as_ref().is_none_or(|f| f.find(event).is_some());
+            needs_value |= *w && !g.matcher.matches_everything();
         }
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(event) else {
-            continue;
+        let value = if needs_value {
+            match serde_json::from_slice::<serde_json::Value>(event) {
+                Ok(v) => Some(v),
+                Err(_) => continue,
+            }
+        } else {
+            None
         };
-        for (i, s) in interested.iter().enumerate() {
-            if wanted(s) && s.matcher.matches(&value) {
-                out[i].push(String::from_utf8_lossy(event).into_owned());
+        for (g, &w) in groups.iter_mut().zip(&wants) {
+            let matched = w
+                && (g.matcher.matches_everything()
+                    || value.as_ref().is_some_and(|v| g.matcher.matches(v)));
+            if matched {
+                g.matched.push(event);
             }
         }
     }
-    for (s, mut events) in interested.into_iter().zip(out) {
-        // What fits in the tail's buffer goes; the rest is skipped.
-        let mut room = s
-            .limit
-            .saturating_sub(s.counts.queued.load(Ordering::Acquire));
-        let fits = events
-            .iter()
-            .take_while(|e| {
-                let ok = e.len() <= room;
-                room = room.saturating_sub(e.len());
-                ok
-            })
-            .count();
-        let skipped = events.len() - fits;
-        if skipped > 0 {
-            s.counts.skipped.fetch_add(skipped as u64, Ordering::AcqRel);
-            events.truncate(fits);
-        }
-        if events.is_empty() {
+    let now = Instant::now();
+    for g in &groups {
+        if g.matched.is_empty() {
             continue;
         }
-        let bytes: usize = events.iter().map(String::len).sum();
-        s.counts.queued.fetch_add(bytes, Ordering::AcqRel);
-        if s.tx.send(events).is_err() {
-            s.counts.queued.fetch_sub(bytes, Ordering::AcqRel);
+        for s in &g.members {
+            hand_over(s, &g.matched, now);
         }
+    }
+}
+
+/// Gives a tail the first of `matched` its rate allows now and its buffer
+/// holds; counts the rest as skipped.
+fn hand_over(s: &Subscriber, matched: &[&[u8]], now: Instant) {
+    let budget = {
+        let mut a = lock(&s.allowance);
+        a.0 = (a.0 + now.duration_since(a.1).as_secs_f64() * s.per_sec).min(s.per_sec);
+        a.1 = now;
+        a.0.floor() as usize
+    };
+    let mut room = s
+        .limit
+        .saturating_sub(s.counts.queued.load(Ordering::Acquire));
+    let mut data = String::from("[");
+    let mut taken = 0;
+    for event in matched.iter().take(budget) {
+        let Ok(text) = std::str::from_utf8(event) else {
+            break;
+        };
+        if text.len() + 1 > room {
+            break;
+        }
+        room -= text.len() + 1;
+        if taken > 0 {
+            data.push(',');
+        }
+        data.push_str(text);
+        taken += 1;
+    }
+    let skipped = matched.len() - taken;
+    if skipped > 0 {
+        s.counts.skipped.fetch_add(skipped as u64, Ordering::AcqRel);
+    }
+    if taken == 0 {
+        return;
+    }
+    data.push(']');
+    lock(&s.allowance).0 -= taken as f64;
+    let bytes = data.len();
+    s.counts.queued.fetch_add(bytes, Ordering::AcqRel);
+    if s.tx.send(data).is_err() {
+        s.counts.queued.fetch_sub(bytes, Ordering::AcqRel);
     }
 }

@@ -10,6 +10,7 @@ pub const DEFAULT_UI_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 pub const DEFAULT_UI_MAX_SESSIONS: usize = 10_000;
 pub const DEFAULT_UI_MAX_TAILS: usize = 100;
 pub const DEFAULT_UI_TAIL_BUFFER_BYTES: usize = 1024 * 1024;
+pub const DEFAULT_UI_TAIL_MAX_EVENTS_PER_SEC: u32 = 1000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -26,6 +27,9 @@ pub struct UiConfig {
     /// Events one live tail may hold for a slow client; past it, events
     /// are skipped (and counted) rather than buffered.
     pub tail_buffer_bytes: usize,
+    /// Events one live tail receives a second at most (a page shows no
+    /// more); past it, events are skipped (and counted).
+    pub tail_max_events_per_sec: u32,
 }
 
 impl Default for UiConfig {
@@ -36,6 +40,7 @@ impl Default for UiConfig {
             max_sessions: DEFAULT_UI_MAX_SESSIONS,
             max_tails: DEFAULT_UI_MAX_TAILS,
             tail_buffer_bytes: DEFAULT_UI_TAIL_BUFFER_BYTES,
+            tail_max_events_per_sec: DEFAULT_UI_TAIL_MAX_EVENTS_PER_SEC,
         }
     }
 }

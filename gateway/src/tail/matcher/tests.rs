@@ -139,6 +139,19 @@ fn matches_what_search_finds() {
             (Err(_), Err(_)) => {}
             (a, b) => panic!("{q}: search {a:?}, tail {b:?}"),
         }
+        // The bytes the tail's prefilter requires are in every match.
+        if let Ok(m) = Matcher::parse(q)
+            && let Some(required) = m.required_bytes()
+        {
+            for e in events.iter().filter(|e| m.matches(e)) {
+                let text = serde_json::to_string(e).unwrap();
+                assert!(
+                    memchr::memmem::find(text.as_bytes(), &required).is_some(),
+                    "{q}: {text} lacks {:?}",
+                    String::from_utf8_lossy(&required)
+                );
+            }
+        }
     }
 }
 
@@ -158,4 +171,39 @@ fn differences_from_search_are_known() {
     let prefix = "\"payment zz\"*";
     assert_eq!(Search::new(&many).found(prefix).map(|f| f.len()), Ok(50));
     assert_eq!(tail(&many, prefix).map(|f| f.len()), Ok(60));
+}
+
+#[test]
+fn required_bytes_are_only_what_a_match_must_hold() {
+    let req = |q: &str| {
+        Matcher::parse(q)
+            .unwrap()
+            .required_bytes()
+            .map(|b| String::from_utf8(b).unwrap())
+    };
+    assert_eq!(req("level:error").as_deref(), Some("\"error\""));
+    assert_eq!(
+        req("level:error AND service:checkout-api").as_deref(),
+        Some("\"checkout-api\"")
+    );
+    assert_eq!(
+        req("level:error AND -service:x").as_deref(),
+        Some("\"error\"")
+    );
+    assert_eq!(req("fields.status:500").as_deref(), Some("500"));
+    assert_eq!(req("http.status:404").as_deref(), Some("404"));
+    // Nothing that a match may lack: either side of OR, words (any case),
+    // nested words and fractions (many spellings), negations, escapes.
+    for q in [
+        "level:error OR level:warn",
+        "timeout",
+        "user.id:jane",
+        "fields.n:-5",
+        "fields.n:2.5",
+        "* -level:error",
+        "service:\"a b\"",
+        "*",
+    ] {
+        assert_eq!(req(q), None, "{q}");
+    }
 }

@@ -1,0 +1,554 @@
+//! Web UI benchmark: what the UI's calls cost over a hot tier of millions
+//! of events, and what live tails cost ingest.
+//!
+//! ```text
+//! cargo build --release -p logway -p logway-bench
+//! target/release/ui-bench --events 10000000 --rounds 20 --tails 100
+//! ```
+//!
+//! Starts the release gateway as a child (embedded defaults, a temp data
+//! directory, or `--data DIR` to keep a loaded one between runs), loads
+//! `--events` events of 4 log types whose timestamps spread over the last
+//! 7 days (20 services, 4 levels, 100,000 user ids), and waits until
+//! search counts them all. Then, `--rounds` times each, it times the calls
+//! the UI makes (client-side wall time, on loopback): the newest 100 hits
+//! of a term query, the histogram by level over 7 days, the top 10 values
+//! of a field over the events of one level (over a million), and field
+//! names. With `--paint`, Playwright for Python (`$UI_BENCH_PYTHON`, else
+//! the test clients' virtualenv) opens the page in the system Chromium and
+//! reports the first contentful paint and the time until the first hits
+//! show. Last, ingest at full speed for `--tail-seconds`, alternating
+//! rounds with no live tail and with `--tails` open tails (each reading
+//! its stream), and prints the accepted events/s of each and the ratio.
+//! Medians and p99 close each part; the gateway's peak RSS at the end.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+mod common;
+mod cpu;
+use common::{machine, percentile, proc_status_kib, spawn_gateway, wait_ready};
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[derive(Parser)]
+struct Args {
+    /// Events in the hot tier.
+    #[arg(long, default_value_t = 10_000_000)]
+    events: u64,
+    /// Times each call is made.
+    #[arg(long, default_value_t = 20)]
+    rounds: usize,
+    /// Keep the data here (a run finding it loaded skips the load).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Open the page in Chromium and time its first paint.
+    #[arg(long)]
+    paint: bool,
+    /// Live tails open during the second half of each tail round.
+    #[arg(long, default_value_t = 100)]
+    tails: usize,
+    /// Seconds of ingest per tail round (0: skip the tail part).
+    #[arg(long, default_value_t = 15)]
+    tail_seconds: u64,
+    /// Tail rounds of each kind (with and without tails), alternating.
+    #[arg(long, default_value_t = 3)]
+    tail_rounds: usize,
+    /// Load connections.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// The gateway binary (default: `logway` next to this one).
+    #[arg(long)]
+    gateway: Option<PathBuf>,
+}
+
+const TYPES: [&str; 4] = ["web_logs", "api_logs", "mobile_logs", "worker_logs"];
+const LEVELS: [&str; 4] = ["info", "info", "warn", "error"];
+const BATCH: u64 = 1000;
+const WEEK_MS: u64 = 7 * 86_400_000;
+
+/// One request's NDJSON: events `first..first+BATCH`, spread over the week
+/// before `now_ms`.
+fn body(first: u64, now_ms: u64, recent: bool) -> String {
+    let mut out = String::with_capacity(BATCH as usize * 260);
+    for i in first..first + BATCH {
+        // A fixed scatter of the week (recent: the last minute).
+        let back = if recent {
+            i.wrapping_mul(7919) % 60_000
+        } else {
+            i.wrapping_mul(2_654_435_761) % WEEK_MS
+        };
+        let ts =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms - back) * 1_000_000)
+                .unwrap();
+        let ts = ts
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        out.push_str(&format!(
+            concat!(
+                r#"{{"timestamp":"{ts}","level":"{level}","service":"svc-{svc:02}","host":"web-{host:02}","#,
+                r#""request_id":"req-{req:x}","user":{{"id":"u{user}"}},"status":{status},"latency_ms":{lat},"#,
+                r#""message":"request {verb} /api/items/{item} took {lat} ms"}}"#,
+                "\n"
+            ),
+            ts = ts,
+            level = LEVELS[(i % 4) as usize],
+            svc = i % 20,
+            host = i % 50,
+            req = i / 3,
+            user = i.wrapping_mul(31) % 100_000,
+            status = [200, 200, 404, 500][(i % 4) as usize],
+            lat = 5 + i % 300,
+            verb = ["GET", "POST", "PUT", "GET"][(i % 4) as usize],
+            item = i % 1000,
+        ));
+    }
+    out
+}
+
+/// Posts events `[from, to)` over `connections` connections; returns how
+/// many were accepted (or, with `stop`, until it is set).
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    from: u64,
+    to: u64,
+    connections: usize,
+    stop: Option<Arc<AtomicBool>>,
+) -> anyhow::Result<u64> {
+    let next = Arc::new(AtomicU64::new(from));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let now_ms = logway::now_ms() as u64;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, url, next, accepted, stop) = (
+            client.clone(),
+            url.to_string(),
+            next.clone(),
+            accepted.clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    break;
+                }
+                let first = next.fetch_add(BATCH, Ordering::Relaxed);
+                if stop.is_none() && first >= to {
+                    break;
+                }
+                let log_type = TYPES[((first / BATCH) % 4) as usize];
+                let body = body(first, now_ms, stop.is_some());
+                // Full for a moment (503, 429): the same batch again.
+                loop {
+                    let r = client
+                        .post(format!("{url}/v1/logs/{log_type}"))
+                        .header("content-type", "application/x-ndjson")
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    match r.status().as_u16() {
+                        200 => break,
+                        503 | 429 => tokio::time::sleep(Duration::from_millis(50)).await,
+                        _ => anyhow::bail!("load: {} {}", r.status(), r.text().await?),
+                    }
+                }
+                accepted.fetch_add(BATCH, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(accepted.load(Ordering::Relaxed))
+}
+
+async fn total(client: &reqwest::Client, url: &str) -> anyhow::Result<u64> {
+    let v: serde_json::Value = client
+        .get(format!("{url}/api/v1/search"))
+        .query(&[
+            ("q", "*"),
+            ("limit", "0"),
+            ("from", "now-8d"),
+            ("to", "now+1h"),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["total"].as_u64().unwrap_or(0))
+}
+
+/// Times `rounds` GETs of `path?query`; prints p50, p99 and what it got.
+async fn time_call(
+    client: &reqwest::Client,
+    url: &str,
+    name: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    rounds: usize,
+    summary: impl Fn(&serde_json::Value) -> String,
+) -> anyhow::Result<Duration> {
+    let mut times = Vec::with_capacity(rounds);
+    let mut last = serde_json::Value::Null;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let r = client
+            .get(format!("{url}{path}"))
+            .query(query)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("{name}: {} {}", r.status(), r.text().await?);
+        }
+        last = r.json().await?;
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let p50 = percentile(&times, 0.5);
+    println!(
+        "{name:<44} p50 {:>7.1} ms  p99 {:>7.1} ms  ({})",
+        p50.as_secs_f64() * 1000.0,
+        percentile(&times, 0.99).as_secs_f64() * 1000.0,
+        summary(&last)
+    );
+    Ok(p50)
+}
+
+/// Opens `tails` live tails that read and discard their streams.
+async fn open_tails(
+    url: &str,
+    tails: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<u64>> {
+    let client = reqwest::Client::new();
+    (0..tails)
+        .map(|i| {
+            let (client, url, stop) = (client.clone(), url.to_string(), stop.clone());
+            tokio::spawn(async move {
+                // Different queries, as different people watch different things.
+                let q = ["level:error", "service:svc-03", "status:500", "*"][i % 4];
+                let Ok(mut r) = client
+                    .get(format!("{url}/api/v1/tail"))
+                    .query(&[("q", q)])
+                    .send()
+                    .await
+                else {
+                    return 0;
+                };
+                let mut bytes = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    match tokio::time::timeout(Duration::from_millis(200), r.chunk()).await {
+                        Ok(Ok(Some(c))) => bytes += c.len() as u64,
+                        Ok(_) => break,
+                        Err(_) => {}
+                    }
+                }
+                bytes
+            })
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let gateway = match &args.gateway {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("logway"),
+    };
+    if !gateway.exists() {
+        bail!(
+            "{} not found: cargo build --release -p logway",
+            gateway.display()
+        );
+    }
+    let (data, temporary) = match &args.data {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("logway-ui-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    let (mut child, url) = spawn_gateway(&gateway, &data, None).await?;
+    let pid = child.id();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
+    wait_ready(&client, &url).await;
+    println!("machine: {}", machine());
+
+    // Load what is missing, then wait until search counts it all.
+    let have = total(&client, &url).await?;
+    if have < args.events {
+        let t = Instant::now();
+        let cpu = cpu::seconds_of(pid);
+        let sent = load(&client, &url, have, args.events, args.connections, None).await?;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "loaded {sent} events in {secs:.1} s ({:.0} events/s acked, {:.1} CPU-s per 1M at ingest)",
+            sent as f64 / secs,
+            (cpu::seconds_of(pid) - cpu) / sent as f64 * 1e6
+        );
+    }
+    let t = Instant::now();
+    loop {
+        let n = total(&client, &url).await?;
+        if n >= args.events {
+            println!(
+                "searchable: {n} events, {:.1} s after the load",
+                t.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(3600) {
+            bail!(
+                "only {n} of {} events searchable after an hour",
+                args.events
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+
+    println!(
+        "\n-- the UI's calls over {} events, {} rounds each --",
+        args.events, args.rounds
+    );
+    let r = args.rounds;
+    let week = [("from", "now-7d"), ("to", "now")];
+    let hits = |v: &serde_json::Value| format!("total {}", v["total"]);
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, &'static str)> {
+        week.iter().chain(extra).copied().collect()
+    };
+    time_call(
+        &client,
+        &url,
+        "newest 100, term `service:svc-03` (7 d)",
+        "/api/v1/search",
+        &with(&[("q", "service:svc-03"), ("limit", "100")]),
+        r,
+        hits,
+    )
+    .await?;
+    time_call(
+        &client,
+        &url,
+        "newest 100, word `took` in message (7 d)",
+        "/api/v1/search",
+        &with(&[("q", "took"), ("limit", "100")]),
+        r,
+        hits,
+    )
+    .await?;
+    time_call(
+        &client,
+        &url,
+        "newest 100, rare term `user.id:u4242`",
+        "/api/v1/search",
+        &with(&[("q", "user.id:u4242"), ("limit", "100")]),
+        r,
+        hits,
+    )
+    .await?;
+    let buckets = |v: &serde_json::Value| {
+        let b = v["buckets"].as_array().map(Vec::len).unwrap_or(0);
+        let sum: u64 = v["buckets"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|b| b["count"].as_u64()).sum())
+            .unwrap_or(0);
+        format!("{b} buckets, {sum} events")
+    };
+    time_call(
+        &client,
+        &url,
+        "histogram by level, everything (7 d)",
+        "/api/v1/histogram",
+        &with(&[("q", "*"), ("by", "level")]),
+        r,
+        buckets,
+    )
+    .await?;
+    time_call(
+        &client,
+        &url,
+        "histogram by level, `service:svc-03` (7 d)",
+        "/api/v1/histogram",
+        &with(&[("q", "service:svc-03"), ("by", "level")]),
+        r,
+        buckets,
+    )
+    .await?;
+    let values =
+        |v: &serde_json::Value| format!("over {} events, top {}", v["total"], v["values"][0]);
+    time_call(
+        &client,
+        &url,
+        "top 10 `service` over `level:error` (7 d)",
+        "/api/v1/fields/values",
+        &with(&[("field", "service"), ("q", "level:error")]),
+        r,
+        values,
+    )
+    .await?;
+    time_call(
+        &client,
+        &url,
+        "top 10 `user.id` over `level:error` (7 d)",
+        "/api/v1/fields/values",
+        &with(&[("field", "user.id"), ("q", "level:error")]),
+        r,
+        values,
+    )
+    .await?;
+    time_call(
+        &client,
+        &url,
+        "field names of `web_logs`",
+        "/api/v1/fields",
+        &[("type", "web_logs")],
+        r,
+        |v| {
+            format!(
+                "{} names",
+                v["fields"].as_array().map(Vec::len).unwrap_or(0)
+            )
+        },
+    )
+    .await?;
+
+    if args.paint {
+        paint(&url)?;
+    }
+
+    if args.tail_seconds > 0 && args.tails > 0 {
+        println!(
+            "\n-- ingest with and without {} live tails, {} s rounds, alternating --",
+            args.tails, args.tail_seconds
+        );
+        let mut without = Vec::new();
+        let mut with_tails = Vec::new();
+        let mut next = args.events;
+        for round in 0..args.tail_rounds * 2 {
+            let tails_on = round % 2 == 1;
+            let stop = Arc::new(AtomicBool::new(false));
+            let tails = if tails_on {
+                let t = open_tails(&url, args.tails, stop.clone()).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                t
+            } else {
+                Vec::new()
+            };
+            let load_stop = Arc::new(AtomicBool::new(false));
+            let timer = {
+                let load_stop = load_stop.clone();
+                let secs = args.tail_seconds;
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(secs)).await;
+                    load_stop.store(true, Ordering::Relaxed);
+                })
+            };
+            let t = Instant::now();
+            let cpu = cpu::seconds_of(pid);
+            let sent = load(
+                &client,
+                &url,
+                next,
+                u64::MAX,
+                args.connections,
+                Some(load_stop),
+            )
+            .await?;
+            let secs = t.elapsed().as_secs_f64();
+            let cpu = cpu::seconds_of(pid) - cpu;
+            timer.await?;
+            next += sent;
+            stop.store(true, Ordering::Relaxed);
+            let mut streamed = 0;
+            for t in tails {
+                streamed += t.await?;
+            }
+            let rate = sent as f64 / secs;
+            println!(
+                "round {}: {:>13}: {rate:>9.0} events/s acked, {:.1} gateway CPU-s per 1M{}",
+                round / 2 + 1,
+                if tails_on {
+                    format!("{} tails", args.tails)
+                } else {
+                    "no tails".to_string()
+                },
+                cpu / sent as f64 * 1e6,
+                if tails_on {
+                    format!(", {:.1} MB streamed to the tails", streamed as f64 / 1e6)
+                } else {
+                    String::new()
+                }
+            );
+            if tails_on {
+                with_tails.push(rate)
+            } else {
+                without.push(rate)
+            }
+        }
+        let (a, b) = (median(without), median(with_tails));
+        println!(
+            "median: {a:.0} events/s without tails, {b:.0} with {}: {:.1}% of ingest",
+            args.tails,
+            (a - b) / a * 100.0
+        );
+    }
+
+    println!(
+        "gateway peak RSS: {} MiB",
+        proc_status_kib(pid, "VmHWM:") / 1024
+    );
+    let _ = std::process::Command::new("kill")
+        .arg(pid.to_string())
+        .status();
+    let _ = child.wait();
+    if temporary {
+        let _ = std::fs::remove_dir_all(&data);
+    }
+    Ok(())
+}
+
+/// First paint and first hits of the page, from Chromium via Playwright.
+fn paint(url: &str) -> anyhow::Result<()> {
+    let python = std::env::var_os("UI_BENCH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/logway-clients/venv/bin/python")
+        });
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui_paint.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(url)
+        .output()
+        .with_context(|| {
+            format!(
+                "running {} (install playwright there, or set UI_BENCH_PYTHON)",
+                python.display()
+            )
+        })?;
+    if !out.status.success() {
+        bail!(
+            "{}: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    print!("\n{}", String::from_utf8_lossy(&out.stdout));
+    Ok(())
+}
