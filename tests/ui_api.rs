@@ -397,6 +397,33 @@ async fn a_query_syntax_error_says_where_it_is() {
     // Positions count characters, not bytes.
     let (_, body) = get(&t, "/api/v1/search", A_ADMIN, &[("q", "héllo AND (")]).await;
     assert_eq!(body["error"]["position"], 11, "{body}");
+    // A range of two kinds over numbers is a 400, not a panic in tantivy.
+    post_web(&t, &[json!({"message": "ranged", "n": 3, "g": 2.5})]).await;
+    t.search_until(A_ADMIN, &[("q", "ranged")], 1).await;
+    for q in [
+        "fields.n:[1 TO 2.5]",
+        "fields.g:[1 TO 2.5]",
+        "fields.g:[1.0 TO 2.5]",
+        "fields.n:[-5 TO 2.5]",
+    ] {
+        let (status, body) = get(&t, "/api/v1/search", A_ADMIN, &[("q", q)]).await;
+        assert_eq!(status, 400, "{q}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("one kind"),
+            "{body}"
+        );
+    }
+    let (status, body) = get(
+        &t,
+        "/api/v1/search",
+        A_ADMIN,
+        &[("q", "fields.g:[0.5 TO 2.5]")],
+    )
+    .await;
+    assert_eq!((status, body["total"].as_u64()), (200, Some(1)), "{body}");
     t.stop().await;
 }
 

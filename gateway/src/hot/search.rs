@@ -107,12 +107,63 @@ pub fn parse_query(hot: &HotIndex, text: &str) -> Result<Box<dyn Query>, SearchE
         TokenizerManager::default(),
     );
     parser.set_conjunction_by_default();
-    parser
-        .parse_query(&normalize_negation(text))
+    let normalized = normalize_negation(text);
+    let query = parser
+        .parse_query(&normalized)
         .map_err(|e| match syntax_error(text) {
             Some((position, message)) => SearchError::Syntax { message, position },
             None => SearchError::Query(e.to_string()),
+        })?;
+    if let Ok(ast) = tantivy::query_grammar::parse_query(&normalized) {
+        check_ranges(&ast)?;
+    }
+    Ok(query)
+}
+
+/// Refuses a range whose bounds are of two kinds (`[1 TO 2.5]`, `[1 TO
+/// abc]`): tantivy 0.27 panics running one on a nested path that holds
+/// numbers (`range_query_fastfield.rs` unwraps the second bound as the
+/// first one's type).
+fn check_ranges(ast: &tantivy::query_grammar::UserInputAst) -> Result<(), SearchError> {
+    use tantivy::query_grammar::{UserInputAst as Ast, UserInputBound as B, UserInputLeaf as L};
+    fn kind(b: &B) -> Option<&'static str> {
+        let (B::Inclusive(t) | B::Exclusive(t)) = b else {
+            return None;
+        };
+        // tantivy stores a JSON number with no fraction (`1.0` too) as a
+        // whole number.
+        let number = t.parse::<f64>().ok();
+        Some(if t.parse::<i64>().is_ok() || t.parse::<u64>().is_ok() {
+            "a whole number"
+        } else if let Some(n) = number {
+            if n.fract() == 0.0 {
+                "a whole number"
+            } else {
+                "a number with a fraction"
+            }
+        } else if t == "true" || t == "false" {
+            "a boolean"
+        } else if time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .is_ok()
+        {
+            "a date"
+        } else {
+            "text"
         })
+    }
+    match ast {
+        Ast::Clause(subs) => subs.iter().try_for_each(|(_, a)| check_ranges(a)),
+        Ast::Boost(a, _) => check_ranges(a),
+        Ast::Leaf(leaf) => match &**leaf {
+            L::Range { lower, upper, .. } => match (kind(lower), kind(upper)) {
+                (Some(a), Some(b)) if a != b => Err(SearchError::Query(format!(
+                    "the bounds of a range must be of one kind, here {a} and {b}: both whole numbers (`[1 TO 3]`) or both with a fraction (`[0.5 TO 2.5]`), both dates or both text"
+                ))),
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        },
+    }
 }
 
 /// Where the grammar stops understanding `text` (character offset, in the
@@ -299,5 +350,31 @@ mod tests {
             "\"do NOT disturb\" AND -x"
         );
         assert_eq!(normalize_negation("a NOT b"), "a NOT b");
+    }
+
+    #[test]
+    fn a_range_of_two_kinds_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (hot, _) = super::super::HotIndex::open(dir.path()).unwrap();
+        for q in [
+            "fields.n:[1 TO 2.5]",
+            "fields.n:[1.0 TO 2.5]",
+            "fields.n:[1 TO abc]",
+            "fields.n:{-5 TO 2.5]",
+        ] {
+            let e = super::parse_query(&hot, q)
+                .err()
+                .unwrap_or_else(|| panic!("{q}"));
+            assert!(e.to_string().contains("one kind"), "{q}: {e}");
+        }
+        for q in [
+            "fields.n:[1 TO 5]",
+            "fields.n:[1.0 TO 5]",
+            "fields.n:[0.5 TO 2.5]",
+            "fields.n:>=5",
+            "fields.s:[a TO c]",
+        ] {
+            assert!(super::parse_query(&hot, q).is_ok(), "{q}");
+        }
     }
 }
