@@ -29,9 +29,18 @@ pub fn histogram(
     by_level: bool,
 ) -> Result<Vec<Bucket>, SearchError> {
     let query = build_query(hot, req)?;
+    let range = match (req.from, req.to) {
+        (Some(from), Some(to)) => {
+            let start = floor(unix_ms(from), interval_ms);
+            let n = (unix_ms(to) - start).div_euclid(interval_ms) + 1;
+            usize::try_from(n).ok().map(|n| (start, n))
+        }
+        _ => None,
+    };
     let collector = Histogram {
         interval_ms,
         by_level,
+        range,
     };
     let mut merged: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
     for p in hot.partitions_of(tenant, req.log_type.as_deref()) {
@@ -64,17 +73,34 @@ fn floor(ms: i64, interval: i64) -> i64 {
 /// Counts per (bucket, level); the level is "" unless split by level.
 type Counts = HashMap<(i64, String), u64>;
 
+/// Cells of a segment's dense count table at most (8 MiB).
+const MAX_DENSE_CELLS: usize = 1 << 20;
+
 struct Histogram {
     interval_ms: i64,
     by_level: bool,
+    /// The first bucket's start and the number of buckets, when the range
+    /// is known: then counts go to a dense table, not a map.
+    range: Option<(i64, usize)>,
 }
 
 struct SegmentHistogram {
     interval_ms: i64,
     column: tantivy::columnar::Column<DateTime>,
     level: Option<StrColumn>,
+    /// A count per (bucket, level ordinal + 1; 0: no level), row-major:
+    /// one array increment per document (the map below costs a hash).
+    dense: Option<Dense>,
     /// Per (bucket, level term ordinal; `u64::MAX`: no level).
     counts: HashMap<(i64, u64), u64>,
+}
+
+struct Dense {
+    start_ms: i64,
+    buckets: usize,
+    /// Level ordinals + 1 (0: no level).
+    width: usize,
+    cells: Vec<u64>,
 }
 
 impl Collector for Histogram {
@@ -91,10 +117,21 @@ impl Collector for Histogram {
         } else {
             None
         };
+        let width = level.as_ref().map_or(0, |c| c.dictionary().num_terms()) + 1;
+        let dense = self
+            .range
+            .filter(|(_, buckets)| buckets.saturating_mul(width) <= MAX_DENSE_CELLS)
+            .map(|(start_ms, buckets)| Dense {
+                start_ms,
+                buckets,
+                width,
+                cells: vec![0; buckets * width],
+            });
         Ok(SegmentHistogram {
             interval_ms: self.interval_ms,
             column: segment.fast_fields().date("timestamp")?,
             level,
+            dense,
             counts: HashMap::new(),
         })
     }
@@ -124,14 +161,42 @@ impl SegmentCollector for SegmentHistogram {
                 .as_ref()
                 .and_then(|c| c.term_ords(doc).next())
                 .unwrap_or(u64::MAX);
+            let ms = t.into_timestamp_millis();
+            if let Some(d) = &mut self.dense {
+                let bucket = (ms - d.start_ms).div_euclid(self.interval_ms);
+                let column = if level == u64::MAX {
+                    0
+                } else {
+                    level as usize + 1
+                };
+                if let Ok(bucket) = usize::try_from(bucket)
+                    && bucket < d.buckets
+                    && column < d.width
+                {
+                    d.cells[bucket * d.width + column] += 1;
+                    return;
+                }
+            }
             *self
                 .counts
-                .entry((floor(t.into_timestamp_millis(), self.interval_ms), level))
+                .entry((floor(ms, self.interval_ms), level))
                 .or_default() += 1;
         }
     }
 
-    fn harvest(self) -> Counts {
+    fn harvest(mut self) -> Counts {
+        if let Some(d) = self.dense.take() {
+            for (i, &n) in d.cells.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let (bucket, column) = (i / d.width, i % d.width);
+                let ord = if column == 0 {
+                    u64::MAX
+                } else {
+                    column as u64 - 1
+                };
+                let start = d.start_ms + bucket as i64 * self.interval_ms;
+                *self.counts.entry((start, ord)).or_default() += n;
+            }
+        }
         let mut names: HashMap<u64, String> = HashMap::new();
         let mut out = Counts::new();
         for ((bucket, ord), n) in self.counts {
