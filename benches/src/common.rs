@@ -119,3 +119,24 @@ pub fn machine() -> String {
         .unwrap_or(0);
     format!("{cores} cores, {cpu}")
 }
+
+/// The gateway binary: `--gateway`, else `logway` next to this bench.
+pub fn gateway_binary(arg: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    let gateway = match arg {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()?.with_file_name("logway"),
+    };
+    if !gateway.exists() {
+        anyhow::bail!(
+            "{} not found: cargo build --release -p logway",
+            gateway.display()
+        );
+    }
+    Ok(gateway)
+}
+
+/// The median (the upper one of an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}

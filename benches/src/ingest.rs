@@ -26,7 +26,8 @@ mod common;
 mod cpu;
 use clap::Parser;
 use common::{
-    fetch_metrics, machine, metric, percentile, proc_status_kib, spawn_gateway, wait_ready,
+    fetch_metrics, gateway_binary, machine, metric, percentile, proc_status_kib, spawn_gateway,
+    wait_ready,
 };
 
 #[derive(Parser, Clone)]
@@ -151,16 +152,7 @@ fn bodies(count: usize, batch: usize, gzip: bool) -> (Vec<Vec<u8>>, usize) {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let gateway = match &args.gateway {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("logway"),
-    };
-    if !gateway.exists() {
-        bail!(
-            "{} not found: cargo build --release -p logway",
-            gateway.display()
-        );
-    }
+    let gateway = gateway_binary(args.gateway.as_deref())?;
     let data = std::env::temp_dir().join(format!("logway-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     let (mut child, url) = spawn_gateway(&gateway, &data, args.config.as_deref()).await?;

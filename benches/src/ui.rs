@@ -32,7 +32,9 @@ use clap::Parser;
 
 mod common;
 mod cpu;
-use common::{machine, percentile, proc_status_kib, spawn_gateway, wait_ready};
+use common::{
+    gateway_binary, machine, median, percentile, proc_status_kib, spawn_gateway, wait_ready,
+};
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -257,24 +259,10 @@ async fn open_tails(
         .collect()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let gateway = match &args.gateway {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("logway"),
-    };
-    if !gateway.exists() {
-        bail!(
-            "{} not found: cargo build --release -p logway",
-            gateway.display()
-        );
-    }
+    let gateway = gateway_binary(args.gateway.as_deref())?;
     let (data, temporary) = match &args.data {
         Some(d) => (d.clone(), false),
         None => (

@@ -96,6 +96,35 @@ impl TestGateway {
             .bearer_auth(key)
     }
 
+    /// Posts JSON values as NDJSON to `path` with `key`; the request must
+    /// be accepted.
+    pub async fn post_lines(&self, path: &str, key: &str, lines: &[Value]) {
+        let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let r = self
+            .post(path, key)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+
+    /// `GET path?query` with `key`: the status and the JSON answer (`null`
+    /// when it is not JSON).
+    pub async fn get_status(&self, path: &str, key: &str, query: &[(&str, &str)]) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .query(query)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// Runs a search; returns (status, body).
     pub async fn search_raw(&self, key: &str, params: &[(&str, &str)]) -> (u16, Value) {
         let r = self

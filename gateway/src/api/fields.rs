@@ -8,7 +8,7 @@ use axum::extract::State;
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::search::{Params, admin_request, blocking, search_request};
+use super::search::{Params, admin_request, blocking};
 use crate::error::ApiError;
 use crate::hot::fields;
 use crate::state::AppState;
@@ -22,8 +22,8 @@ pub async fn names(
     uri: axum::http::Uri,
     params: Params,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let (core, tenant, p) = admin_request(&state, &headers, &uri, params)?;
-    let request = search_request(&core, &p, OffsetDateTime::now_utc())?;
+    let (core, tenant, _, request) =
+        admin_request(&state, &headers, &uri, params, OffsetDateTime::now_utc())?;
     let names =
         blocking(move || fields::field_names(&core.hot, &tenant, request.log_type.as_deref()))
             .await?;
@@ -40,8 +40,8 @@ pub async fn values(
     uri: axum::http::Uri,
     params: Params,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let (core, tenant, p) = admin_request(&state, &headers, &uri, params)?;
-    let request = search_request(&core, &p, OffsetDateTime::now_utc())?;
+    let (core, tenant, p, request) =
+        admin_request(&state, &headers, &uri, params, OffsetDateTime::now_utc())?;
     let Some(field) = p.field.clone().filter(|f| !f.trim().is_empty()) else {
         return Err(ApiError::BadRequest(
             "name the field: `field=user.id`".into(),

@@ -43,7 +43,7 @@ pub struct SearchParams {
     _key: Option<String>,
 }
 
-pub(super) fn search_request(
+fn search_request(
     core: &Core,
     p: &SearchParams,
     now: OffsetDateTime,
@@ -88,17 +88,23 @@ pub(super) fn search_request(
 
 pub(super) type Params = Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>;
 
-/// What search and histogram share: ready core, admin key → tenant, params.
+/// What every call over the hot tier shares (search, histogram, fields,
+/// tail): ready core, admin key → tenant, params, and the search they ask
+/// for as of `now`.
+pub(super) type AdminRequest = (Arc<Core>, String, SearchParams, SearchRequest);
+
 pub(super) fn admin_request(
     state: &AppState,
     headers: &axum::http::HeaderMap,
     uri: &axum::http::Uri,
     params: Params,
-) -> Result<(Arc<Core>, String, SearchParams), ApiError> {
+    now: OffsetDateTime,
+) -> Result<AdminRequest, ApiError> {
     let core = state.core()?.clone();
     let tenant = admin_tenant(&core, headers, uri.query())?;
     let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    Ok((core, tenant, p))
+    let request = search_request(&core, &p, now)?;
+    Ok((core, tenant, p, request))
 }
 
 /// Runs index reads on the blocking pool.
@@ -118,9 +124,9 @@ pub async fn search(
     params: Params,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     use tracing::Instrument;
-    let (core, tenant, p) = admin_request(&state, &headers, &uri, params)?;
+    let (core, tenant, _, request) =
+        admin_request(&state, &headers, &uri, params, OffsetDateTime::now_utc())?;
     let span = tracing::info_span!("search", tenant = %tenant, hits = tracing::field::Empty);
-    let request = search_request(&core, &p, OffsetDateTime::now_utc())?;
     let start = Instant::now();
     let result = blocking(move || engine::search(&core.hot, &tenant, &request))
         .instrument(span.clone())
@@ -168,9 +174,8 @@ pub async fn histogram(
     uri: axum::http::Uri,
     params: Params,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let (core, tenant, p) = admin_request(&state, &headers, &uri, params)?;
     let now = OffsetDateTime::now_utc();
-    let mut request = search_request(&core, &p, now)?;
+    let (core, tenant, p, mut request) = admin_request(&state, &headers, &uri, params, now)?;
     let from = request.from.unwrap_or(now - Duration::from_secs(86_400));
     let to = request.to.unwrap_or(now);
     if to <= from {

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use time::OffsetDateTime;
 
-use super::search::{Params, admin_request, search_request};
+use super::search::{Params, admin_request};
 use crate::error::ApiError;
 use crate::hot::search::{SearchError, normalize_negation, parse_query};
 use crate::state::AppState;
@@ -32,8 +32,8 @@ pub async fn tail(
     uri: axum::http::Uri,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let (core, tenant, p) = admin_request(&state, &headers, &uri, params)?;
-    let request = search_request(&core, &p, OffsetDateTime::now_utc())?;
+    let (core, tenant, _, request) =
+        admin_request(&state, &headers, &uri, params, OffsetDateTime::now_utc())?;
     // The query must be valid search syntax, with its error position.
     parse_query(&core.hot, &request.query).map_err(|e| match e {
         SearchError::Syntax { message, position } => ApiError::InvalidQuery {

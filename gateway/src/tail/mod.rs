@@ -189,7 +189,7 @@ impl Tail {
 impl Subscription {
     /// The next events that matched, as a JSON array (`None` once the
     /// tail is closed).
-    pub async fn next(&mut self) -> Option<String> {
+    async fn next(&mut self) -> Option<String> {
         let events = self.rx.recv().await?;
         self.counts.queued.fetch_sub(events.len(), Ordering::AcqRel);
         Some(events)
@@ -287,7 +287,8 @@ struct Group<'a> {
 
 /// Hands one WAL record's matching events to each tail.
 fn deliver(payload: &[u8], subs: &[Arc<Subscriber>]) {
-    let Ok(header) = batch::decode_header(payload) else {
+    // The header first (cheap), the body only for a tenant with tails.
+    let Ok((header, raw)) = batch::decode_raw(payload) else {
         return;
     };
     let mut groups: Vec<Group> = Vec::new();
@@ -313,7 +314,7 @@ fn deliver(payload: &[u8], subs: &[Arc<Subscriber>]) {
     if groups.is_empty() {
         return;
     }
-    let Ok(batch) = batch::decode(payload) else {
+    let Ok(batch) = batch::Batch::from_raw(header, raw) else {
         return;
     };
     let mut wants = vec![false; groups.len()];
