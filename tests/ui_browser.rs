@@ -28,6 +28,7 @@ ingest_keys = ["globex-ingest"]
 admin_keys = ["globex-admin"]
 "#,
     );
+    let bulk = write_bulk_archive(dir.path());
     let t = TestGateway::start(config).await;
     let wasm = dir.path().join("filter_keep.wasm");
     std::fs::write(&wasm, filter_wasm("keep")).unwrap();
@@ -46,6 +47,10 @@ admin_keys = ["globex-admin"]
             wasm.to_str().unwrap(),
             "--shots",
             shots.to_str().unwrap(),
+            "--bulk-type",
+            BULK_TYPE,
+            "--bulk-objects",
+            &bulk.to_string(),
         ],
     );
     let out = tokio::task::spawn_blocking(move || {
@@ -88,3 +93,47 @@ admin_keys = ["globex-admin"]
     }
     t.stop().await;
 }
+
+/// The log type of the archived objects a replay is cancelled over.
+const BULK_TYPE: &str = "bulk_logs";
+
+/// Archived objects of tenant `acme`, received this hour, in the archive
+/// writer's layout and format (NDJSON + zstd under the local archive
+/// directory): enough events (200 objects of 5,000; a debug build replays
+/// about 100,000 a second) that a replay of them
+/// is still running when the page cancels it. Returns the object count.
+fn write_bulk_archive(data_dir: &std::path::Path) -> usize {
+    const OBJECTS: usize = 200;
+    const EVENTS: usize = 5_000;
+    let now = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let at = logway::event::format_time(now);
+    let hour = data_dir.join("archive").join(format!(
+        "{}hour={:02}",
+        logway::archive::day_prefix(
+            logway::archive::config::DEFAULT_ARCHIVE_PREFIX,
+            "acme",
+            BULK_TYPE,
+            now.date()
+        ),
+        now.hour()
+    ));
+    std::fs::create_dir_all(&hour).unwrap();
+    for o in 0..OBJECTS {
+        let mut lines = String::new();
+        for e in 0..EVENTS {
+            let id = o * EVENTS + e;
+            lines.push_str(&format!(
+                "{{\"id\":\"bulk-{id:08}\",\"timestamp\":\"{at}\",\"received_at\":\"{at}\",\
+                 \"type\":\"{BULK_TYPE}\",\"level\":\"info\",\"message\":\"bulk event {id}\"}}\n"
+            ));
+        }
+        let (start, end) = (o * 1_000_000, (o + 1) * 1_000_000);
+        std::fs::write(
+            hour.join(format!("{start:020}-{end:020}-bulk.ndjson.zst")),
+            zstd::encode_all(lines.as_bytes(), 3).unwrap(),
+        )
+        .unwrap();
+    }
+    OBJECTS
+}
+

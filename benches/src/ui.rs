@@ -17,9 +17,10 @@
 //! names. With `--paint`, Playwright for Python (`$UI_BENCH_PYTHON`, else
 //! the test clients' virtualenv) opens the page in the system Chromium and
 //! reports the first contentful paint and the time until the first hits
-//! show. Last, ingest at full speed for `--tail-seconds`, alternating
-//! rounds with no live tail and with `--tails` open tails (each reading
-//! its stream), and prints the accepted events/s of each and the ratio.
+//! show. Last, ingest for `--tail-seconds` (at `--tail-rate` events/s, or
+//! as fast as it goes with `--tail-rate 0`), alternating rounds with no
+//! live tail and with `--tails` open tails (each reading its stream), and
+//! prints the accepted events/s and the gateway's CPU per event of each.
 //! Medians and p99 close each part; the gateway's peak RSS at the end.
 
 use std::path::PathBuf;
@@ -62,6 +63,10 @@ struct Args {
     /// Tail rounds of each kind (with and without tails), alternating.
     #[arg(long, default_value_t = 3)]
     tail_rounds: usize,
+    /// Offered ingest during the tail rounds, events/s (0: as fast as the
+    /// gateway takes them).
+    #[arg(long, default_value_t = 100_000)]
+    tail_rate: u64,
     /// Load connections.
     #[arg(long, default_value_t = 8)]
     connections: usize,
@@ -123,8 +128,10 @@ async fn load(
     to: u64,
     connections: usize,
     stop: Option<Arc<AtomicBool>>,
+    rate: u64,
 ) -> anyhow::Result<u64> {
     let next = Arc::new(AtomicU64::new(from));
+    let started = tokio::time::Instant::now();
     let accepted = Arc::new(AtomicU64::new(0));
     let now_ms = logway::now_ms() as u64;
     let mut tasks = Vec::new();
@@ -144,6 +151,12 @@ async fn load(
                 let first = next.fetch_add(BATCH, Ordering::Relaxed);
                 if stop.is_none() && first >= to {
                     break;
+                }
+                if rate > 0 {
+                    // Paced: this batch's turn comes at its place in the
+                    // offered rate.
+                    let at = Duration::from_secs_f64((first - from) as f64 / rate as f64);
+                    tokio::time::sleep_until(started + at).await;
                 }
                 let log_type = TYPES[((first / BATCH) % 4) as usize];
                 let body = body(first, now_ms, stop.is_some());
@@ -283,7 +296,7 @@ async fn main() -> anyhow::Result<()> {
     if have < args.events {
         let t = Instant::now();
         let cpu = cpu::seconds_of(pid);
-        let sent = load(&client, &url, have, args.events, args.connections, None).await?;
+        let sent = load(&client, &url, have, args.events, args.connections, None, 0).await?;
         let secs = t.elapsed().as_secs_f64();
         println!(
             "loaded {sent} events in {secs:.1} s ({:.0} events/s acked, {:.1} CPU-s per 1M at ingest)",
@@ -422,11 +435,18 @@ async fn main() -> anyhow::Result<()> {
 
     if args.tail_seconds > 0 && args.tails > 0 {
         println!(
-            "\n-- ingest with and without {} live tails, {} s rounds, alternating --",
-            args.tails, args.tail_seconds
+            "\n-- ingest ({}) with and without {} live tails, {} s rounds, alternating --",
+            if args.tail_rate > 0 {
+                format!("offered at {} events/s", args.tail_rate)
+            } else {
+                "as fast as it goes".to_string()
+            },
+            args.tails,
+            args.tail_seconds
         );
         let mut without = Vec::new();
         let mut with_tails = Vec::new();
+        let (mut cpu_without, mut cpu_with) = (Vec::new(), Vec::new());
         let mut next = args.events;
         for round in 0..args.tail_rounds * 2 {
             let tails_on = round % 2 == 1;
@@ -456,6 +476,7 @@ async fn main() -> anyhow::Result<()> {
                 u64::MAX,
                 args.connections,
                 Some(load_stop),
+                args.tail_rate,
             )
             .await?;
             let secs = t.elapsed().as_secs_f64();
@@ -483,17 +504,23 @@ async fn main() -> anyhow::Result<()> {
                     String::new()
                 }
             );
+            let per_event = cpu / sent as f64 * 1e6;
             if tails_on {
-                with_tails.push(rate)
+                with_tails.push(rate);
+                cpu_with.push(per_event);
             } else {
-                without.push(rate)
+                without.push(rate);
+                cpu_without.push(per_event);
             }
         }
         let (a, b) = (median(without), median(with_tails));
+        let (ca, cb) = (median(cpu_without), median(cpu_with));
         println!(
-            "median: {a:.0} events/s without tails, {b:.0} with {}: {:.1}% of ingest",
+            "median: {a:.0} events/s without tails, {b:.0} with {}: {:.1}% of ingest; \
+             gateway CPU {ca:.1} against {cb:.1} s per 1M events (+{:.1}%)",
             args.tails,
-            (a - b) / a * 100.0
+            (a - b) / a * 100.0,
+            (cb - ca) / ca * 100.0
         );
     }
 

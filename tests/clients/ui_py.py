@@ -463,29 +463,55 @@ def sc_filters(ui, seed, wasm):
     check(name not in text.decode(), "the filter is still listed by the API after delete")
 
 
-def sc_replay(ui, seed):
+def sc_replay(ui, seed, bulk_type, bulk_objects):
     p = ui.page
     p.click("#nav-replay")
     p.wait_for_selector("#view-replay", state="visible")
-    p.fill("#replay-type", "web_logs")
-    p.fill("#replay-from", "now-1h")
-    p.fill("#replay-to", "now")
-    p.fill("#replay-query", seed.marker)
-    p.click("#replay-start")
-    p.wait_for_function("() => /started job \\S+/.test(document.querySelector('#replay-status').textContent)")
-    job_id = p.text_content("#replay-status").split("started job ")[1].strip()
-    job = p.locator(f'.replay-job[data-id="{job_id}"]')
+
+    def start(log_type, query):
+        p.fill("#replay-type", log_type)
+        p.fill("#replay-from", "now-2h")
+        p.fill("#replay-to", "now")
+        p.fill("#replay-query", query)
+        before = p.evaluate("() => (/started job (\\S+)/.exec(document.querySelector('#replay-status').textContent) || [])[1] || ''")
+        p.click("#replay-start")
+        p.wait_for_function(
+            "(before) => { const m = /started job (\\S+)/.exec(document.querySelector('#replay-status').textContent);"
+            " return m && m[1] !== before; }",
+            arg=before,
+        )
+        return p.text_content("#replay-status").split("started job ")[1].strip()
+
+    # A job over the archived bulk objects: cancelled from the page while it
+    # runs, with its progress bar moving.
+    job_id = start(bulk_type, "")
+    job = p.locator(f'#replay-active .replay-job[data-id="{job_id}"]')
     job.wait_for()
-    cancel = job.locator(".replay-cancel")
-    if job.get_attribute("data-state") in ("queued", "running") and cancel.count():
-        try:
-            cancel.click(timeout=2000)
-        except Exception:
-            pass  # finished in between: it is in the history now
+    p.wait_for_function(
+        """(id) => { const j = document.querySelector(`#replay-active .replay-job[data-id="${id}"]`);
+                     return j && j.dataset.state === "running"
+                       && Number(j.querySelector('[role=progressbar]').getAttribute('aria-valuenow')) > 0; }""",
+        arg=job_id, timeout=30000)
+    ui.shot("replay-running")
+    job.locator(".replay-cancel").click()
     done = p.locator(f'#replay-history .replay-job[data-id="{job_id}"]')
     done.wait_for(timeout=30000)
-    state = done.get_attribute("data-state")
-    check(state in ("cancelled", "done"), f"replay job ended {state}")
+    check(done.get_attribute("data-state") == "cancelled",
+          f"the cancelled replay ended {done.get_attribute('data-state')}")
+    facts = done.locator(".job-facts").text_content()
+    m = re.match(r"\s*([\d,]+)/([\d,]+) objects", facts)
+    check(m is not None, f"no object progress in {facts!r}")
+    objects_done, total = (int(x.replace(",", "")) for x in m.groups())
+    check(total == bulk_objects and 0 < objects_done < total,
+          f"cancelled after {objects_done} of {total} objects (expected some of {bulk_objects})")
+    _, body = http("GET", f"{ui.base}/api/v1/replay/{job_id}", key=ACME_ADMIN)
+    check(json.loads(body).get("state") == "cancelled", f"the API says {body[:200]!r}")
+
+    # A job over the seeded events runs to the end.
+    job_id = start("web_logs", seed.marker)
+    done = p.locator(f'#replay-history .replay-job[data-id="{job_id}"]')
+    done.wait_for(timeout=30000)
+    check(done.get_attribute("data-state") == "done", f"replay job ended {done.get_attribute('data-state')}")
     ui.shot("replay")
 
 
@@ -596,6 +622,8 @@ def main():
     ap.add_argument("base")
     ap.add_argument("--wasm", required=True)
     ap.add_argument("--shots", required=True)
+    ap.add_argument("--bulk-type", required=True, help="the log type of archived objects to replay and cancel")
+    ap.add_argument("--bulk-objects", type=int, required=True, help="how many such objects there are")
     ap.add_argument("--only", help="comma-separated scenario names (after sign-in)")
     args = ap.parse_args()
     base = args.base.rstrip("/")
@@ -609,7 +637,7 @@ def main():
         ("csp", sc_csp), ("sign_in", sc_sign_in), ("query", sc_query), ("query_error", sc_query_error),
         ("zoom", sc_zoom), ("expand", sc_expand), ("keyboard", sc_keyboard), ("field_filter", sc_field_filter),
         ("trace", sc_trace), ("copy_as", sc_copy_as), ("saved", sc_saved), ("load_more", sc_load_more), ("live_tail", sc_live_tail),
-        ("filters", lambda ui, s: sc_filters(ui, s, args.wasm)), ("replay", sc_replay),
+        ("filters", lambda ui, s: sc_filters(ui, s, args.wasm)), ("replay", lambda ui, s: sc_replay(ui, s, args.bulk_type, args.bulk_objects)),
         ("admin_views", sc_admin_views), ("phone", sc_phone), ("xss", sc_xss),
         ("sign_out", sc_sign_out), ("isolation", sc_isolation), ("session_expiry", sc_session_expiry),
     ]

@@ -151,6 +151,33 @@ impl Collector for Histogram {
     }
 }
 
+impl SegmentHistogram {
+    /// Counts one document of time `ms` and level ordinal `level`
+    /// (`u64::MAX`: none).
+    #[inline]
+    fn count(&mut self, ms: i64, level: u64) {
+        if let Some(d) = &mut self.dense {
+            let bucket = (ms - d.start_ms).div_euclid(self.interval_ms);
+            let column = if level == u64::MAX {
+                0
+            } else {
+                level as usize + 1
+            };
+            if let Ok(bucket) = usize::try_from(bucket)
+                && bucket < d.buckets
+                && column < d.width
+            {
+                d.cells[bucket * d.width + column] += 1;
+                return;
+            }
+        }
+        *self
+            .counts
+            .entry((floor(ms, self.interval_ms), level))
+            .or_default() += 1;
+    }
+}
+
 impl SegmentCollector for SegmentHistogram {
     type Fruit = Counts;
 
@@ -161,26 +188,29 @@ impl SegmentCollector for SegmentHistogram {
                 .as_ref()
                 .and_then(|c| c.term_ords(doc).next())
                 .unwrap_or(u64::MAX);
-            let ms = t.into_timestamp_millis();
-            if let Some(d) = &mut self.dense {
-                let bucket = (ms - d.start_ms).div_euclid(self.interval_ms);
-                let column = if level == u64::MAX {
-                    0
-                } else {
-                    level as usize + 1
-                };
-                if let Ok(bucket) = usize::try_from(bucket)
-                    && bucket < d.buckets
-                    && column < d.width
-                {
-                    d.cells[bucket * d.width + column] += 1;
-                    return;
+            self.count(t.into_timestamp_millis(), level);
+        }
+    }
+
+    /// A block of documents at once: the columns decode their values for
+    /// the whole block (bit-unpacking in bulk), not one lookup per
+    /// document.
+    fn collect_block(&mut self, docs: &[DocId]) {
+        let mut times = [None; tantivy::COLLECT_BLOCK_BUFFER_LEN];
+        let mut levels = [None; tantivy::COLLECT_BLOCK_BUFFER_LEN];
+        for docs in docs.chunks(tantivy::COLLECT_BLOCK_BUFFER_LEN) {
+            let (times, levels) = (&mut times[..docs.len()], &mut levels[..docs.len()]);
+            times.fill(None);
+            levels.fill(None);
+            self.column.first_vals(docs, times);
+            if let Some(c) = &self.level {
+                c.ords().first_vals(docs, levels);
+            }
+            for (t, l) in times.iter().zip(levels.iter()) {
+                if let Some(t) = t {
+                    self.count(t.into_timestamp_millis(), l.unwrap_or(u64::MAX));
                 }
             }
-            *self
-                .counts
-                .entry((floor(ms, self.interval_ms), level))
-                .or_default() += 1;
         }
     }
 

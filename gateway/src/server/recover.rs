@@ -123,6 +123,7 @@ pub fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, 
         config.ui.tail_buffer_bytes,
         config.ui.tail_max_events_per_sec,
         config.ui.max_tails,
+        config.server.background_nice,
     );
     let saved =
         crate::ui::saved::SavedSearches::open(data).context("cannot read the saved searches")?;

@@ -182,6 +182,14 @@ impl Matcher {
     pub fn required_bytes(&self) -> Option<Vec<u8>> {
         self.0.required()
     }
+
+    /// The event's top-level members the query reads (all it reads: an
+    /// event holding only these matches as the whole event does).
+    pub fn names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        self.0.names(&mut names);
+        names
+    }
 }
 
 /// The node (None: an empty clause, which tantivy drops) and whether it only
@@ -445,6 +453,22 @@ fn float(f: f64) -> Val {
 }
 
 impl Node {
+    fn names(&self, out: &mut Vec<String>) {
+        match self {
+            Node::All => {}
+            Node::Bool(must, should, not) => {
+                for n in must.iter().chain(should).chain(not) {
+                    n.names(out);
+                }
+            }
+            Node::Leaf(name, ..) => {
+                if !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+        }
+    }
+
     fn matches(&self, event: &Value) -> bool {
         let (name, kind, keys, pred) = match self {
             Node::All => return true,

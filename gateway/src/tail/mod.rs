@@ -4,7 +4,8 @@
 //! not from the index, so a tail shows an event as soon as its client was
 //! answered.
 //!
-//! One thread (`tail-reader`) runs while at least one tail is open: it
+//! One thread (`tail-reader`, at `server.background_nice`: ingest goes
+//! first, a tail lags instead) runs while at least one tail is open: it
 //! follows the durable end of the WAL with its own reader (no checkpoint:
 //! a tail starts at "now" and never holds WAL segments), decodes each
 //! batch once, parses an event only when a tail of its tenant (and type)
@@ -17,7 +18,9 @@
 //! memory, the WAL or ingest.
 
 pub mod matcher;
+mod pruned;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -44,6 +47,8 @@ struct Inner {
     buffer_bytes: usize,
     per_sec: f64,
     max_tails: usize,
+    /// The reader's priority: ingest goes first, the tails lag instead.
+    nice: i32,
     subscribers: Mutex<Vec<Arc<Subscriber>>>,
     /// Wakes the reader when the first tail opens.
     opened: Condvar,
@@ -101,14 +106,16 @@ pub enum TailError {
 
 impl Tail {
     /// Tails of at most `max_tails` at once, each taking at most
-    /// `per_sec` events a second and holding at most `buffer_bytes`.
-    pub fn new(wal: Wal, buffer_bytes: usize, per_sec: u32, max_tails: usize) -> Tail {
+    /// `per_sec` events a second and holding at most `buffer_bytes`; the
+    /// reader thread runs at `nice` (`server.background_nice`).
+    pub fn new(wal: Wal, buffer_bytes: usize, per_sec: u32, max_tails: usize, nice: i32) -> Tail {
         Tail {
             inner: Arc::new(Inner {
                 wal,
                 buffer_bytes: buffer_bytes.max(1),
                 per_sec: f64::from(per_sec.max(1)),
                 max_tails,
+                nice,
                 subscribers: Mutex::new(Vec::new()),
                 opened: Condvar::new(),
                 reader_running: AtomicBool::new(false),
@@ -231,7 +238,9 @@ impl Inner {
     /// The reader thread: sleeps while no tail is open; otherwise follows
     /// the durable end from where it was when the first tail opened.
     fn run(self: Arc<Self>) {
+        crate::background::lower_thread_priority(self.nice);
         let mut reader = None;
+        let mut plan = Plan::default();
         loop {
             if self.closed.load(Ordering::Acquire) {
                 break;
@@ -245,6 +254,9 @@ impl Inner {
                     })
                     .map(|(g, _)| g)
                     .unwrap_or_else(|e| e.into_inner().0);
+                if !plan.is_for(&guard) {
+                    plan = Plan::of(&guard);
+                }
                 guard.clone()
             };
             if subs.is_empty() {
@@ -267,135 +279,182 @@ impl Inner {
                 continue;
             }
             for record in records {
-                deliver(&record.payload, &subs);
+                plan.deliver(&record.payload);
             }
         }
         self.reader_running.store(false, Ordering::Release);
     }
 }
 
+/// The open tails grouped by tenant, then by query and type: rebuilt when
+/// a tail opens or closes, not per record.
+#[derive(Default)]
+struct Plan {
+    /// The tails it was made for.
+    ids: Vec<u64>,
+    tenants: HashMap<String, TenantPlan>,
+}
+
+struct TenantPlan {
+    groups: Vec<Group>,
+    /// Top-level members some group's query reads: all an event is
+    /// parsed for.
+    names: Vec<String>,
+}
+
 /// Tails with the same query and type: matched once per event.
-struct Group<'a> {
-    log_type: Option<&'a str>,
-    matcher: &'a Matcher,
+struct Group {
+    log_type: Option<String>,
     /// Bytes a matching event must hold (skips the parse of most events).
     required: Option<memchr::memmem::Finder<'static>>,
-    members: Vec<&'a Subscriber>,
-    /// The record's events that matched, in order.
-    matched: Vec<&'a [u8]>,
+    /// The first one's matcher is the group's.
+    members: Vec<Arc<Subscriber>>,
 }
 
-/// Hands one WAL record's matching events to each tail.
-fn deliver(payload: &[u8], subs: &[Arc<Subscriber>]) {
-    // The header first (cheap), the body only for a tenant with tails.
-    let Ok((header, raw)) = batch::decode_raw(payload) else {
-        return;
-    };
-    let mut groups: Vec<Group> = Vec::new();
-    for s in subs.iter().filter(|s| s.tenant == header.tenant) {
-        let log_type = s.log_type.as_deref();
-        match groups
-            .iter_mut()
-            .find(|g| g.log_type == log_type && g.members[0].query == s.query)
-        {
-            Some(g) => g.members.push(s),
-            None => groups.push(Group {
-                log_type,
-                matcher: &s.matcher,
-                required: s
-                    .matcher
-                    .required_bytes()
-                    .map(|b| memchr::memmem::Finder::new(&b).into_owned()),
-                members: vec![s],
-                matched: Vec::new(),
-            }),
-        }
+impl Plan {
+    fn is_for(&self, subs: &[Arc<Subscriber>]) -> bool {
+        self.ids.iter().copied().eq(subs.iter().map(|s| s.id))
     }
-    if groups.is_empty() {
-        return;
-    }
-    let Ok(batch) = batch::Batch::from_raw(header, raw) else {
-        return;
-    };
-    let mut wants = vec![false; groups.len()];
-    for (log_type, event) in batch.typed_events() {
-        // A group wants the event if it is of its type and holds the bytes
-        // its query requires; the event is parsed only when a group that
-        // wants it looks at what it holds.
-        let mut needs_value = false;
-        for (w, g) in wants.iter_mut().zip(&groups) {
-            *w = g.log_type.is_none_or(|t| t == log_type)
-                && g.required.as_ref().is_none_or(|f| f.find(event).is_some());
-            needs_value |= *w && !g.matcher.matches_everything();
-        }
-        let value = if needs_value {
-            match serde_json::from_slice::<serde_json::Value>(event) {
-                Ok(v) => Some(v),
-                Err(_) => continue,
+
+    fn of(subs: &[Arc<Subscriber>]) -> Plan {
+        let mut tenants: HashMap<String, TenantPlan> = HashMap::new();
+        for s in subs {
+            let t = tenants.entry(s.tenant.clone()).or_insert(TenantPlan {
+                groups: Vec::new(),
+                names: Vec::new(),
+            });
+            let same = |g: &&mut Group| {
+                g.log_type == s.log_type && g.members[0].query == s.query
+            };
+            match t.groups.iter_mut().find(same) {
+                Some(g) => g.members.push(s.clone()),
+                None => {
+                    for n in s.matcher.names() {
+                        if !t.names.contains(&n) {
+                            t.names.push(n);
+                        }
+                    }
+                    t.groups.push(Group {
+                        log_type: s.log_type.clone(),
+                        required: s
+                            .matcher
+                            .required_bytes()
+                            .map(|b| memchr::memmem::Finder::new(&b).into_owned()),
+                        members: vec![s.clone()],
+                    });
+                }
             }
-        } else {
-            None
+        }
+        Plan {
+            ids: subs.iter().map(|s| s.id).collect(),
+            tenants,
+        }
+    }
+
+    /// Hands one WAL record's matching events to each tail.
+    fn deliver(&self, payload: &[u8]) {
+        // The header first (cheap), the body only for a tenant with tails.
+        let Ok((header, raw)) = batch::decode_raw(payload) else {
+            return;
         };
-        for (g, &w) in groups.iter_mut().zip(&wants) {
-            let matched = w
-                && (g.matcher.matches_everything()
-                    || value.as_ref().is_some_and(|v| g.matcher.matches(v)));
-            if matched {
-                g.matched.push(event);
+        let Some(tenant) = self.tenants.get(&header.tenant) else {
+            return;
+        };
+        let Ok(batch) = batch::Batch::from_raw(header, raw) else {
+            return;
+        };
+        let groups = &tenant.groups;
+        let mut matched: Vec<Vec<&[u8]>> = vec![Vec::new(); groups.len()];
+        let mut wants = vec![false; groups.len()];
+        for (log_type, event) in batch.typed_events() {
+            // A group wants the event if it is of its type and holds the
+            // bytes its query requires; the event is parsed only when a
+            // group that wants it looks at what it holds, and then only as
+            // far as the queries look.
+            let mut needs_value = false;
+            for (w, g) in wants.iter_mut().zip(groups) {
+                *w = g.log_type.as_deref().is_none_or(|t| t == log_type)
+                    && g.required.as_ref().is_none_or(|f| f.find(event).is_some());
+                needs_value |= *w && !g.members[0].matcher.matches_everything();
+            }
+            let value = if needs_value {
+                match pruned::parse(event, &tenant.names) {
+                    Ok(v) => Some(v),
+                    Err(_) => continue,
+                }
+            } else {
+                None
+            };
+            for ((g, &w), m) in groups.iter().zip(&wants).zip(&mut matched) {
+                let matcher = &g.members[0].matcher;
+                if w && (matcher.matches_everything()
+                    || value.as_ref().is_some_and(|v| matcher.matches(v)))
+                {
+                    m.push(event);
+                }
             }
         }
-    }
-    let now = Instant::now();
-    for g in &groups {
-        if g.matched.is_empty() {
-            continue;
-        }
-        for s in &g.members {
-            hand_over(s, &g.matched, now);
+        let now = Instant::now();
+        for (g, m) in groups.iter().zip(&matched) {
+            if !m.is_empty() {
+                g.hand_over(m, now);
+            }
         }
     }
 }
 
-/// Gives a tail the first of `matched` its rate allows now and its buffer
-/// holds; counts the rest as skipped.
-fn hand_over(s: &Subscriber, matched: &[&[u8]], now: Instant) {
-    let budget = {
-        let mut a = lock(&s.allowance);
-        a.0 = (a.0 + now.duration_since(a.1).as_secs_f64() * s.per_sec).min(s.per_sec);
-        a.1 = now;
-        a.0.floor() as usize
-    };
-    let mut room = s
-        .limit
-        .saturating_sub(s.counts.queued.load(Ordering::Acquire));
-    let mut data = String::from("[");
-    let mut taken = 0;
-    for event in matched.iter().take(budget) {
-        let Ok(text) = std::str::from_utf8(event) else {
-            break;
-        };
-        if text.len() + 1 > room {
-            break;
+impl Group {
+    /// Gives each member the first of `matched` its rate allows now and
+    /// its buffer holds, and counts the rest as skipped. The JSON array is
+    /// written once for the group; each member gets a prefix of it.
+    fn hand_over(&self, matched: &[&[u8]], now: Instant) {
+        let budgets: Vec<usize> = self
+            .members
+            .iter()
+            .map(|s| {
+                let mut a = lock(&s.allowance);
+                a.0 = (a.0 + now.duration_since(a.1).as_secs_f64() * s.per_sec).min(s.per_sec);
+                a.1 = now;
+                a.0.floor() as usize
+            })
+            .collect();
+        let most = budgets.iter().copied().max().unwrap_or(0);
+        // `[e1,e2,…`, and where each event ends in it.
+        let mut data = String::from("[");
+        let mut ends = Vec::new();
+        for event in matched.iter().take(most) {
+            let Ok(text) = std::str::from_utf8(event) else {
+                break;
+            };
+            if !ends.is_empty() {
+                data.push(',');
+            }
+            data.push_str(text);
+            ends.push(data.len());
         }
-        room -= text.len() + 1;
-        if taken > 0 {
-            data.push(',');
+        for (s, &budget) in self.members.iter().zip(&budgets) {
+            let room = s
+                .limit
+                .saturating_sub(s.counts.queued.load(Ordering::Acquire));
+            // Events that fit: the array with its closing `]` within room.
+            let taken = ends[..budget.min(ends.len())].partition_point(|&end| end < room);
+            let skipped = matched.len() - taken;
+            if skipped > 0 {
+                s.counts.skipped.fetch_add(skipped as u64, Ordering::AcqRel);
+            }
+            if taken == 0 {
+                continue;
+            }
+            let end = ends[taken - 1];
+            let mut message = String::with_capacity(end + 1);
+            message.push_str(&data[..end]);
+            message.push(']');
+            lock(&s.allowance).0 -= taken as f64;
+            let bytes = message.len();
+            s.counts.queued.fetch_add(bytes, Ordering::AcqRel);
+            if s.tx.send(message).is_err() {
+                s.counts.queued.fetch_sub(bytes, Ordering::AcqRel);
+            }
         }
-        data.push_str(text);
-        taken += 1;
-    }
-    let skipped = matched.len() - taken;
-    if skipped > 0 {
-        s.counts.skipped.fetch_add(skipped as u64, Ordering::AcqRel);
-    }
-    if taken == 0 {
-        return;
-    }
-    data.push(']');
-    lock(&s.allowance).0 -= taken as f64;
-    let bytes = data.len();
-    s.counts.queued.fetch_add(bytes, Ordering::AcqRel);
-    if s.tx.send(data).is_err() {
-        s.counts.queued.fetch_sub(bytes, Ordering::AcqRel);
     }
 }

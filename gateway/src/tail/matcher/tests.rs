@@ -86,9 +86,19 @@ impl Search {
 
 fn tail(events: &[Value], query: &str) -> Result<Vec<usize>, String> {
     let m = Matcher::parse(query)?;
-    Ok((0..events.len())
+    let names = m.names();
+    let found: Vec<usize> = (0..events.len())
         .filter(|&i| m.matches(&events[i]))
-        .collect())
+        .collect();
+    // The tail parses only the members the query names: same answer.
+    let pruned: Vec<usize> = (0..events.len())
+        .filter(|&i| {
+            let stored = serde_json::to_vec(&events[i]).unwrap();
+            m.matches(&crate::tail::pruned::parse(&stored, &names).unwrap())
+        })
+        .collect();
+    assert_eq!(found, pruned, "{query}: whole event against pruned");
+    Ok(found)
 }
 
 /// Queries search and the tail answer alike (`;` between them), or
