@@ -19,6 +19,7 @@ mod limits;
 mod loghub;
 mod object_store;
 mod otlp;
+mod otlp_logs;
 mod replay;
 mod syslog;
 mod tls;

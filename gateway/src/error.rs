@@ -112,6 +112,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Seconds after which the same request may succeed (`Retry-After`):
+    /// for a rate limit, when it allows the request again; when the
+    /// gateway is unavailable (WAL full, shutting down), a short while.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } => Some(*retry_after),
+            ApiError::Unavailable(_) => Some(RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+}
+
 impl From<pipeline::Error> for ApiError {
     fn from(e: pipeline::Error) -> Self {
         use pipeline::Error;
@@ -149,22 +162,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut error = serde_json::json!({"code": self.code(), "message": self.to_string()});
-        let retry_after = match &self {
-            ApiError::RateLimited {
-                limit, retry_after, ..
-            } => {
+        let retry_after = self.retry_after();
+        match &self {
+            ApiError::RateLimited { limit, .. } => {
                 error["limit"] = serde_json::Value::from(limit.as_str());
-                Some(*retry_after)
             }
-            ApiError::Unavailable(_) => Some(RETRY_AFTER_SECS),
             ApiError::InvalidQuery {
                 position: Some(p), ..
             } => {
                 error["position"] = serde_json::Value::from(*p);
-                None
             }
-            _ => None,
-        };
+            _ => {}
+        }
         let mut resp = (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
         if let Some(secs) = retry_after {
             resp.headers_mut()

@@ -26,6 +26,7 @@ pub use crate::pipeline::config::{IdempotencyConfig, LimitsConfig};
 pub use crate::server::config::{ServerConfig, StorageConfig};
 pub use crate::sources::beats::config::BeatsConfig;
 pub use crate::sources::elastic::config::ElasticsearchConfig;
+pub use crate::sources::otlp::config::OtlpConfig;
 pub use crate::sources::syslog::config::SyslogConfig;
 pub use crate::telemetry::TelemetryConfig;
 pub use crate::tenants::config::{RateLimitConfig, RateLimitDefaults, RouteConfig, TenantConfig};
@@ -66,6 +67,7 @@ pub struct Config {
     pub rate_limits: RateLimitDefaults,
     pub filters: FiltersConfig,
     pub elasticsearch: ElasticsearchConfig,
+    pub otlp: OtlpConfig,
     pub syslog: Vec<SyslogConfig>,
     pub beats: Vec<BeatsConfig>,
     pub tenants: Vec<TenantConfig>,
@@ -87,6 +89,7 @@ impl Default for Config {
             rate_limits: RateLimitDefaults::default(),
             filters: FiltersConfig::default(),
             elasticsearch: ElasticsearchConfig::default(),
+            otlp: OtlpConfig::default(),
             syslog: Vec::new(),
             beats: Vec::new(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
@@ -162,6 +165,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
         self.elasticsearch.validate()?;
+        self.otlp.validate()?;
         let es = &self.elasticsearch.path;
         if crate::server::router::reserved(es).is_some() || es.starts_with("/v1/") {
             return Err(invalid(

@@ -17,6 +17,8 @@
 //! - [`syslog`]: TCP syslog listeners (RFC 5424/3164, TLS).
 //! - [`beats`]: Beats (Lumberjack v2) listeners, what Filebeat's
 //!   `output.logstash` sends; acked once durable.
+//! - [`otlp`]: OpenTelemetry logs over OTLP/HTTP (`POST /v1/logs`,
+//!   protobuf or JSON) with OTLP's partial-success answers.
 //!
 //! ## Adding a source
 //!
@@ -40,6 +42,7 @@
 pub mod beats;
 pub mod elastic;
 pub mod http;
+pub mod otlp;
 pub mod syslog;
 
 use std::future::Future;
@@ -60,12 +63,14 @@ use crate::state::AppState;
 /// Fixed paths of protocol endpoints and the source serving each (path
 /// prefixes a source takes from config, like `elasticsearch.path`, are
 /// refused by that source's config check).
-pub const FIXED_PATHS: &[(&str, &str)] = &[];
+pub const FIXED_PATHS: &[(&str, &str)] = &[(otlp::LOGS_PATH, "OTLP/HTTP logs")];
 
 /// The routes of protocol endpoints at fixed paths and configured
 /// prefixes, matched before the tenant fallback (see [`FIXED_PATHS`]).
 pub fn routes(config: &Config) -> Router<Arc<AppState>> {
-    Router::new().merge(elastic::routes(&config.elasticsearch))
+    Router::new()
+        .merge(elastic::routes(&config.elasticsearch))
+        .merge(otlp::routes(&config.otlp))
 }
 
 /// A stream listener bound to one tenant (syslog, Beats).

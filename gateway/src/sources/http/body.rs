@@ -41,6 +41,9 @@ pub async fn read(body: Body, max: usize, timeout: Duration) -> Result<Bytes, Ap
 pub enum Encoding {
     Identity,
     Gzip,
+    /// HTTP's `deflate`: a zlib stream, or (as some clients send) raw
+    /// deflate, told apart by the zlib header.
+    Deflate,
     Zstd,
 }
 
@@ -49,9 +52,10 @@ impl Encoding {
         match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
             None | Some("") | Some("identity") => Ok(Encoding::Identity),
             Some("gzip") | Some("x-gzip") => Ok(Encoding::Gzip),
+            Some("deflate") => Ok(Encoding::Deflate),
             Some("zstd") => Ok(Encoding::Zstd),
             Some(other) => Err(ApiError::UnsupportedMediaType(format!(
-                "Content-Encoding `{other}` is not supported; use gzip, zstd or none"
+                "Content-Encoding `{other}` is not supported; use gzip, deflate, zstd or none"
             ))),
         }
     }
@@ -68,6 +72,8 @@ pub fn decompress(body: Bytes, encoding: Encoding, max: usize) -> Result<Bytes, 
             return Ok(body);
         }
         Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
+        Encoding::Deflate if is_zlib(&body) => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+        Encoding::Deflate => Box::new(flate2::read::DeflateDecoder::new(&body[..])),
         Encoding::Zstd => Box::new(
             zstd::stream::read::Decoder::new(&body[..])
                 .map_err(|e| ApiError::BadRequest(format!("corrupt zstd body: {e}")))?,
@@ -78,10 +84,10 @@ pub fn decompress(body: Bytes, encoding: Encoding, max: usize) -> Result<Bytes, 
         .take(max as u64 + 1)
         .read_to_end(&mut out)
         .map_err(|e| {
-            let name = if encoding == Encoding::Gzip {
-                "gzip"
-            } else {
-                "zstd"
+            let name = match encoding {
+                Encoding::Gzip => "gzip",
+                Encoding::Deflate => "deflate",
+                _ => "zstd",
             };
             ApiError::BadRequest(format!("corrupt {name} body: {e}"))
         })?;
@@ -89,6 +95,11 @@ pub fn decompress(body: Bytes, encoding: Encoding, max: usize) -> Result<Bytes, 
         return Err(too_large(max));
     }
     Ok(Bytes::from(out))
+}
+
+/// A zlib header (RFC 1950): deflate, a window size, and a check value.
+fn is_zlib(body: &[u8]) -> bool {
+    matches!(body, [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0)
 }
 
 fn too_large(max: usize) -> ApiError {

@@ -1,0 +1,259 @@
+//! OpenTelemetry logs over OTLP/HTTP: `POST /v1/logs`, what the OTel SDKs'
+//! and the Collector's `otlphttp` exporters send, answered as OTLP says
+//! ([`answer`]).
+//!
+//! 1. Key (`Authorization: Bearer`, `X-Logway-Key`: what exporters set
+//!    with their `headers` setting) → tenant.
+//! 2. Content type (protobuf or JSON; the answer uses the same) and
+//!    encoding (gzip, deflate, zstd), the body within limits.
+//! 3. On the blocking pool: decompress, decode an
+//!    `ExportLogsServiceRequest` (the `opentelemetry-proto` types, for
+//!    both encodings; JSON by OTLP's mapping: hex ids, integer enums,
+//!    64-bit integers as strings or numbers, unknown fields ignored), map
+//!    each record to an event's object ([`map`]), and group the records
+//!    by log type (`otlp.type_attributes`, else `otlp.default_type`; the
+//!    tenant's route for that type, as an Elasticsearch index finds one).
+//!    A body that does not decode is kept as one rejected event and
+//!    answered 400.
+//! 4. Every group's bytes and events against the rate limits before any
+//!    is stored (429 + `Retry-After` stores nothing), then every group
+//!    appended; the answer is sent once all are durable. Records the
+//!    pipeline rejected (too large, too many fields) are counted in
+//!    `partial_success`.
+
+pub mod answer;
+pub mod config;
+pub mod map;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::Request;
+use axum::response::Response;
+use axum::routing::post;
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use prost::Message;
+
+use crate::error::ApiError;
+use crate::pipeline::{Admission, Authenticated, Built, Item, Meta, Outcome, Pipeline};
+use crate::sources::http::body::{self, Encoding};
+use crate::state::{AppState, Core};
+use crate::tenants::key::request_key;
+use answer::{Format, OtlpError};
+use config::OtlpConfig;
+
+/// The OTLP/HTTP logs path.
+pub const LOGS_PATH: &str = "/v1/logs";
+
+pub fn routes(config: &OtlpConfig) -> Router<Arc<AppState>> {
+    if !config.enabled {
+        return Router::new();
+    }
+    Router::new().route(LOGS_PATH, post(export).fallback(not_post))
+}
+
+async fn not_post() -> Response {
+    OtlpError::from(ApiError::MethodNotAllowed(
+        "OTLP/HTTP exports logs with POST".into(),
+    ))
+    .render(Format::Protobuf)
+}
+
+async fn export(State(state): State<Arc<AppState>>, req: Request<Body>) -> Response {
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    let format = match Format::of(content_type) {
+        Ok(f) => f,
+        Err((f, e)) => return e.render(f),
+    };
+    let core = match state.core() {
+        Ok(core) => core.clone(),
+        Err(e) => return OtlpError::from(e).render(format),
+    };
+    match run(&core, req, format).await {
+        Ok((rejected, reason)) => answer::success(format, rejected, reason.as_deref()),
+        Err(e) => e.render(format),
+    }
+}
+
+/// One log type's records: one WAL batch.
+struct Group {
+    adm: Admission,
+    items: Vec<(usize, Item<'static>)>,
+    bytes: usize,
+}
+
+/// Stores the request's records; returns how many were rejected, and the
+/// first reason.
+async fn run(
+    core: &Arc<Core>,
+    req: Request<Body>,
+    format: Format,
+) -> Result<(u64, Option<String>), OtlpError> {
+    let pipeline = &core.pipeline;
+    let (parts, body) = req.into_parts();
+    let key = request_key(&parts.headers, parts.uri.query());
+    let auth = pipeline.authenticate(&crate::sources::http::caller(&parts, key))?;
+    let encoding = Encoding::from_header(
+        parts
+            .headers
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    let limits = pipeline.limits().clone();
+    let body = body::read(body, limits.max_body_bytes, core.config.server.request_timeout).await?;
+    let config = core.config.otlp.clone();
+    let worker = pipeline.clone();
+    let groups = tokio::task::spawn_blocking(move || {
+        let decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)?;
+        prepare(&worker, &auth, &config, decoded, format)
+    })
+    .await
+    .map_err(|e| OtlpError::from(ApiError::Internal(format!("decoder task failed: {e}"))))??;
+    let (built, malformed) = match groups {
+        Prepared::Groups(built) => (built, None),
+        Prepared::Malformed(built, err) => (built, Some(err)),
+    };
+    // Every limit before any append: a refusal stores nothing.
+    for (g, b) in &built {
+        pipeline.received(&g.adm, g.bytes)?;
+        pipeline.check_events(&g.adm, b.events.len())?;
+    }
+    let mut rejected = 0;
+    let mut reason = None;
+    let stores = built.into_iter().map(|(g, b)| {
+        for o in &b.outcomes {
+            if let Outcome::Rejected { reason: r } | Outcome::DeadLetter { reason: r } = o {
+                rejected += 1;
+                reason.get_or_insert_with(|| r.clone());
+            }
+        }
+        async move { pipeline.store_checked(&g.adm, b, None, None).await }
+    });
+    let stores: Vec<_> = stores.collect();
+    for stored in futures_util::future::join_all(stores).await {
+        stored?;
+    }
+    match malformed {
+        Some(e) => Err(e),
+        None => Ok((rejected, reason)),
+    }
+}
+
+enum Prepared {
+    Groups(Vec<(Group, Built)>),
+    /// The body did not decode: kept as a rejected event, then refused.
+    Malformed(Vec<(Group, Built)>, OtlpError),
+}
+
+/// Decodes, maps, groups by log type and builds (blocking).
+fn prepare(
+    pipeline: &Pipeline,
+    auth: &Authenticated,
+    config: &OtlpConfig,
+    decoded: Bytes,
+    format: Format,
+) -> Result<Prepared, OtlpError> {
+    let request = match format {
+        Format::Protobuf => ExportLogsServiceRequest::decode(&decoded[..])
+            .map_err(|e| format!("the body is not an OTLP ExportLogsServiceRequest: {e}")),
+        Format::Json => serde_json::from_slice::<ExportLogsServiceRequest>(&decoded)
+            .map_err(|e| format!("the body is not OTLP/JSON logs: {e}")),
+    };
+    let request = match request {
+        Ok(r) => r,
+        Err(reason) => {
+            let adm = auth.route_index(&config.default_type)?;
+            let item = Item::Bad {
+                raw: std::borrow::Cow::Owned(decoded.to_vec()),
+                reason: reason.clone(),
+                kind: "otlp_malformed",
+            };
+            let mut group = Group {
+                adm,
+                items: vec![(1, item)],
+                bytes: decoded.len(),
+            };
+            let built = build(pipeline, &mut group);
+            return Ok(Prepared::Malformed(
+                vec![(group, built)],
+                OtlpError::bad_data(reason),
+            ));
+        }
+    };
+    let records: usize = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .map(|s| s.log_records.len())
+        .sum();
+    if records > config.max_records_per_request {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "{records} log records in one request; at most {} (otlp.max_records_per_request)",
+            config.max_records_per_request
+        ))
+        .into());
+    }
+    if records == 0 {
+        // Nothing to store is a success in OTLP (an exporter's empty flush).
+        return Ok(Prepared::Groups(Vec::new()));
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut by_type: HashMap<String, usize> = HashMap::new();
+    let mut line = 0;
+    for rl in &request.resource_logs {
+        let resource = rl.resource.as_ref();
+        for sl in &rl.scope_logs {
+            let shared = map::Shared::new(resource, sl.scope.as_ref());
+            for record in &sl.log_records {
+                line += 1;
+                let log_type = map::named_type(&config.type_attributes, record, resource)
+                    .unwrap_or(&config.default_type);
+                let g = match by_type.get(log_type) {
+                    Some(&g) => g,
+                    None => {
+                        let adm = auth.route_index(log_type)?;
+                        let g = match groups.iter().position(|g| g.adm.path == adm.path) {
+                            Some(g) => g,
+                            None => {
+                                groups.push(Group {
+                                    adm,
+                                    items: Vec::new(),
+                                    bytes: 0,
+                                });
+                                groups.len() - 1
+                            }
+                        };
+                        by_type.insert(log_type.to_string(), g);
+                        g
+                    }
+                };
+                let group = &mut groups[g];
+                group.bytes += record.encoded_len();
+                group
+                    .items
+                    .push((line, Item::Object(map::record(record, &shared), None)));
+            }
+        }
+    }
+    Ok(Prepared::Groups(
+        groups
+            .into_iter()
+            .map(|mut g| {
+                let built = build(pipeline, &mut g);
+                (g, built)
+            })
+            .collect(),
+    ))
+}
+
+/// The group's items → its events (the items are handed over).
+fn build(pipeline: &Pipeline, g: &mut Group) -> Built {
+    pipeline.build(&g.adm, std::mem::take(&mut g.items), &Meta::now())
+}
