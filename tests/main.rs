@@ -17,6 +17,7 @@ mod http;
 mod ingest;
 mod limits;
 mod loghub;
+mod loki;
 mod object_store;
 mod otlp;
 mod otlp_logs;

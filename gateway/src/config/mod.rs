@@ -26,6 +26,7 @@ pub use crate::pipeline::config::{IdempotencyConfig, LimitsConfig};
 pub use crate::server::config::{ServerConfig, StorageConfig};
 pub use crate::sources::beats::config::BeatsConfig;
 pub use crate::sources::elastic::config::ElasticsearchConfig;
+pub use crate::sources::loki::config::LokiConfig;
 pub use crate::sources::otlp::config::OtlpConfig;
 pub use crate::sources::syslog::config::SyslogConfig;
 pub use crate::telemetry::TelemetryConfig;
@@ -68,6 +69,7 @@ pub struct Config {
     pub filters: FiltersConfig,
     pub elasticsearch: ElasticsearchConfig,
     pub otlp: OtlpConfig,
+    pub loki: LokiConfig,
     pub syslog: Vec<SyslogConfig>,
     pub beats: Vec<BeatsConfig>,
     pub tenants: Vec<TenantConfig>,
@@ -90,6 +92,7 @@ impl Default for Config {
             filters: FiltersConfig::default(),
             elasticsearch: ElasticsearchConfig::default(),
             otlp: OtlpConfig::default(),
+            loki: LokiConfig::default(),
             syslog: Vec::new(),
             beats: Vec::new(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
@@ -166,6 +169,7 @@ impl Config {
         self.server.validate()?;
         self.elasticsearch.validate()?;
         self.otlp.validate()?;
+        self.loki.validate()?;
         let es = &self.elasticsearch.path;
         if crate::server::router::reserved(es).is_some() || es.starts_with("/v1/") {
             return Err(invalid(

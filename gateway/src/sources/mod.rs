@@ -19,6 +19,9 @@
 //!   `output.logstash` sends; acked once durable.
 //! - [`otlp`]: OpenTelemetry logs over OTLP/HTTP (`POST /v1/logs`,
 //!   protobuf or JSON) with OTLP's partial-success answers.
+//! - [`loki`]: Loki's push API (snappy protobuf or JSON), 204 once durable.
+//! - [`groups`]: what the compat sources share: a request's items grouped
+//!   by route, all limits checked before any batch is stored.
 //!
 //! ## Adding a source
 //!
@@ -41,7 +44,9 @@
 
 pub mod beats;
 pub mod elastic;
+pub mod groups;
 pub mod http;
+pub mod loki;
 pub mod otlp;
 pub mod syslog;
 
@@ -63,7 +68,12 @@ use crate::state::AppState;
 /// Fixed paths of protocol endpoints and the source serving each (path
 /// prefixes a source takes from config, like `elasticsearch.path`, are
 /// refused by that source's config check).
-pub const FIXED_PATHS: &[(&str, &str)] = &[(otlp::LOGS_PATH, "OTLP/HTTP logs")];
+pub const FIXED_PATHS: &[(&str, &str)] = &[
+    (otlp::LOGS_PATH, "OTLP/HTTP logs"),
+    (loki::PUSH_PATH, "Loki push"),
+    (loki::LEGACY_PUSH_PATH, "Loki push"),
+    (loki::READY_PATH, "Loki's readiness check"),
+];
 
 /// The routes of protocol endpoints at fixed paths and configured
 /// prefixes, matched before the tenant fallback (see [`FIXED_PATHS`]).
@@ -71,6 +81,7 @@ pub fn routes(config: &Config) -> Router<Arc<AppState>> {
     Router::new()
         .merge(elastic::routes(&config.elasticsearch))
         .merge(otlp::routes(&config.otlp))
+        .merge(loki::routes(&config.loki))
 }
 
 /// A stream listener bound to one tenant (syslog, Beats).

@@ -481,10 +481,7 @@ pub fn es_key(headers: &HeaderMap) -> Option<String> {
             None => credentials.to_string(),
         });
     }
-    if scheme.eq_ignore_ascii_case("basic") {
-        return decoded()?.split_once(':').map(|(_, key)| key.to_string());
-    }
-    None
+    crate::tenants::key::basic_password(headers)
 }
 
 /// What Elasticsearch accepts: JSON and NDJSON in their plain and

@@ -25,7 +25,6 @@ pub mod answer;
 pub mod config;
 pub mod map;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -39,7 +38,8 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 
 use crate::error::ApiError;
-use crate::pipeline::{Admission, Authenticated, Built, Item, Meta, Outcome, Pipeline};
+use crate::pipeline::{Authenticated, Item, Meta};
+use crate::sources::groups::Groups;
 use crate::sources::http::body::{self, Encoding};
 use crate::state::{AppState, Core};
 use crate::tenants::key::request_key;
@@ -82,13 +82,6 @@ async fn export(State(state): State<Arc<AppState>>, req: Request<Body>) -> Respo
     }
 }
 
-/// One log type's records: one WAL batch.
-struct Group {
-    adm: Admission,
-    items: Vec<(usize, Item<'static>)>,
-    bytes: usize,
-}
-
 /// Stores the request's records; returns how many were rejected, and the
 /// first reason.
 async fn run(
@@ -110,81 +103,51 @@ async fn run(
     let body = body::read(body, limits.max_body_bytes, core.config.server.request_timeout).await?;
     let config = core.config.otlp.clone();
     let worker = pipeline.clone();
-    let groups = tokio::task::spawn_blocking(move || {
+    let (ready, malformed) = tokio::task::spawn_blocking(move || {
         let decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)?;
-        prepare(&worker, &auth, &config, decoded, format)
+        let meta = Meta::now();
+        Ok::<_, OtlpError>(match prepare(&auth, &config, &decoded, format)? {
+            Ok(groups) => (groups.build(&worker, &meta), None),
+            Err((groups, e)) => (groups.build(&worker, &meta), Some(e)),
+        })
     })
     .await
     .map_err(|e| OtlpError::from(ApiError::Internal(format!("decoder task failed: {e}"))))??;
-    let (built, malformed) = match groups {
-        Prepared::Groups(built) => (built, None),
-        Prepared::Malformed(built, err) => (built, Some(err)),
-    };
-    // Every limit before any append: a refusal stores nothing.
-    for (g, b) in &built {
-        pipeline.received(&g.adm, g.bytes)?;
-        pipeline.check_events(&g.adm, b.events.len())?;
-    }
-    let mut rejected = 0;
-    let mut reason = None;
-    let stores = built.into_iter().map(|(g, b)| {
-        for o in &b.outcomes {
-            if let Outcome::Rejected { reason: r } | Outcome::DeadLetter { reason: r } = o {
-                rejected += 1;
-                reason.get_or_insert_with(|| r.clone());
-            }
-        }
-        async move { pipeline.store_checked(&g.adm, b, None, None).await }
-    });
-    let stores: Vec<_> = stores.collect();
-    for stored in futures_util::future::join_all(stores).await {
-        stored?;
-    }
+    let stored = ready.store(pipeline).await?;
     match malformed {
         Some(e) => Err(e),
-        None => Ok((rejected, reason)),
+        None => Ok((stored.rejected, stored.reason)),
     }
 }
 
-enum Prepared {
-    Groups(Vec<(Group, Built)>),
-    /// The body did not decode: kept as a rejected event, then refused.
-    Malformed(Vec<(Group, Built)>, OtlpError),
-}
+/// The body decoded, mapped and grouped by log type; or, for a body that
+/// does not decode, the group keeping it as a rejected event and the
+/// error to answer.
+type Prepared<'a> = Result<Groups<'a>, (Groups<'a>, OtlpError)>;
 
-/// Decodes, maps, groups by log type and builds (blocking).
-fn prepare(
-    pipeline: &Pipeline,
+fn prepare<'a>(
     auth: &Authenticated,
     config: &OtlpConfig,
-    decoded: Bytes,
+    decoded: &'a Bytes,
     format: Format,
-) -> Result<Prepared, OtlpError> {
+) -> Result<Prepared<'a>, OtlpError> {
     let request = match format {
         Format::Protobuf => ExportLogsServiceRequest::decode(&decoded[..])
             .map_err(|e| format!("the body is not an OTLP ExportLogsServiceRequest: {e}")),
-        Format::Json => serde_json::from_slice::<ExportLogsServiceRequest>(&decoded)
+        Format::Json => serde_json::from_slice::<ExportLogsServiceRequest>(decoded)
             .map_err(|e| format!("the body is not OTLP/JSON logs: {e}")),
     };
+    let mut groups = Groups::default();
     let request = match request {
         Ok(r) => r,
         Err(reason) => {
-            let adm = auth.route_index(&config.default_type)?;
             let item = Item::Bad {
-                raw: std::borrow::Cow::Owned(decoded.to_vec()),
+                raw: std::borrow::Cow::Borrowed(&decoded[..]),
                 reason: reason.clone(),
                 kind: "otlp_malformed",
             };
-            let mut group = Group {
-                adm,
-                items: vec![(1, item)],
-                bytes: decoded.len(),
-            };
-            let built = build(pipeline, &mut group);
-            return Ok(Prepared::Malformed(
-                vec![(group, built)],
-                OtlpError::bad_data(reason),
-            ));
+            groups.push(auth, &config.default_type, 1, item, decoded.len())?;
+            return Ok(Err((groups, OtlpError::bad_data(reason))));
         }
     };
     let records: usize = request
@@ -200,12 +163,8 @@ fn prepare(
         ))
         .into());
     }
-    if records == 0 {
-        // Nothing to store is a success in OTLP (an exporter's empty flush).
-        return Ok(Prepared::Groups(Vec::new()));
-    }
-    let mut groups: Vec<Group> = Vec::new();
-    let mut by_type: HashMap<String, usize> = HashMap::new();
+    // An export with no records (an exporter's empty flush) stores nothing
+    // and succeeds.
     let mut line = 0;
     for rl in &request.resource_logs {
         let resource = rl.resource.as_ref();
@@ -215,45 +174,10 @@ fn prepare(
                 line += 1;
                 let log_type = map::named_type(&config.type_attributes, record, resource)
                     .unwrap_or(&config.default_type);
-                let g = match by_type.get(log_type) {
-                    Some(&g) => g,
-                    None => {
-                        let adm = auth.route_index(log_type)?;
-                        let g = match groups.iter().position(|g| g.adm.path == adm.path) {
-                            Some(g) => g,
-                            None => {
-                                groups.push(Group {
-                                    adm,
-                                    items: Vec::new(),
-                                    bytes: 0,
-                                });
-                                groups.len() - 1
-                            }
-                        };
-                        by_type.insert(log_type.to_string(), g);
-                        g
-                    }
-                };
-                let group = &mut groups[g];
-                group.bytes += record.encoded_len();
-                group
-                    .items
-                    .push((line, Item::Object(map::record(record, &shared), None)));
+                let item = Item::Object(map::record(record, &shared), None);
+                groups.push(auth, log_type, line, item, record.encoded_len())?;
             }
         }
     }
-    Ok(Prepared::Groups(
-        groups
-            .into_iter()
-            .map(|mut g| {
-                let built = build(pipeline, &mut g);
-                (g, built)
-            })
-            .collect(),
-    ))
-}
-
-/// The group's items → its events (the items are handed over).
-fn build(pipeline: &Pipeline, g: &mut Group) -> Built {
-    pipeline.build(&g.adm, std::mem::take(&mut g.items), &Meta::now())
+    Ok(Ok(groups))
 }
