@@ -26,6 +26,8 @@ pub use crate::pipeline::config::{IdempotencyConfig, LimitsConfig};
 pub use crate::server::config::{ServerConfig, StorageConfig};
 pub use crate::sources::beats::config::BeatsConfig;
 pub use crate::sources::elastic::config::ElasticsearchConfig;
+pub use crate::sources::datadog::config::DatadogConfig;
+pub use crate::sources::hec::config::HecConfig;
 pub use crate::sources::loki::config::LokiConfig;
 pub use crate::sources::otlp::config::OtlpConfig;
 pub use crate::sources::syslog::config::SyslogConfig;
@@ -70,6 +72,8 @@ pub struct Config {
     pub elasticsearch: ElasticsearchConfig,
     pub otlp: OtlpConfig,
     pub loki: LokiConfig,
+    pub hec: HecConfig,
+    pub datadog: DatadogConfig,
     pub syslog: Vec<SyslogConfig>,
     pub beats: Vec<BeatsConfig>,
     pub tenants: Vec<TenantConfig>,
@@ -93,6 +97,8 @@ impl Default for Config {
             elasticsearch: ElasticsearchConfig::default(),
             otlp: OtlpConfig::default(),
             loki: LokiConfig::default(),
+            hec: HecConfig::default(),
+            datadog: DatadogConfig::default(),
             syslog: Vec::new(),
             beats: Vec::new(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
@@ -170,6 +176,8 @@ impl Config {
         self.elasticsearch.validate()?;
         self.otlp.validate()?;
         self.loki.validate()?;
+        self.hec.validate()?;
+        self.datadog.validate()?;
         let es = &self.elasticsearch.path;
         if crate::server::router::reserved(es).is_some() || es.starts_with("/v1/") {
             return Err(invalid(

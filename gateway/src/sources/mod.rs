@@ -20,6 +20,9 @@
 //! - [`otlp`]: OpenTelemetry logs over OTLP/HTTP (`POST /v1/logs`,
 //!   protobuf or JSON) with OTLP's partial-success answers.
 //! - [`loki`]: Loki's push API (snappy protobuf or JSON), 204 once durable.
+//! - [`hec`]: Splunk's HTTP Event Collector (event and raw endpoints),
+//!   HEC's codes.
+//! - [`datadog`]: Datadog's logs intake (`/api/v2/logs`), 202 once durable.
 //! - [`groups`]: what the compat sources share: a request's items grouped
 //!   by route, all limits checked before any batch is stored.
 //!
@@ -44,7 +47,9 @@
 
 pub mod beats;
 pub mod elastic;
+pub mod datadog;
 pub mod groups;
+pub mod hec;
 pub mod http;
 pub mod loki;
 pub mod otlp;
@@ -73,6 +78,15 @@ pub const FIXED_PATHS: &[(&str, &str)] = &[
     (loki::PUSH_PATH, "Loki push"),
     (loki::LEGACY_PUSH_PATH, "Loki push"),
     (loki::READY_PATH, "Loki's readiness check"),
+    (hec::PATHS[0], "Splunk HEC"),
+    (hec::PATHS[1], "Splunk HEC"),
+    (hec::PATHS[2], "Splunk HEC"),
+    (hec::PATHS[3], "Splunk HEC"),
+    (hec::PATHS[4], "Splunk HEC"),
+    (hec::PATHS[5], "Splunk HEC"),
+    (hec::PATHS[6], "Splunk HEC"),
+    (datadog::V2_PATH, "Datadog logs intake"),
+    (datadog::V1_PATH, "Datadog logs intake"),
 ];
 
 /// The routes of protocol endpoints at fixed paths and configured
@@ -82,6 +96,8 @@ pub fn routes(config: &Config) -> Router<Arc<AppState>> {
         .merge(elastic::routes(&config.elasticsearch))
         .merge(otlp::routes(&config.otlp))
         .merge(loki::routes(&config.loki))
+        .merge(hec::routes(&config.hec))
+        .merge(datadog::routes(&config.datadog))
 }
 
 /// A stream listener bound to one tenant (syslog, Beats).

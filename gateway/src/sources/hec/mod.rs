@@ -1,0 +1,425 @@
+//! Splunk's HTTP Event Collector: what Splunk forwarders' HEC output,
+//! the Splunk logging libraries, Vector's and Fluent Bit's `splunk`
+//! outputs send, answered as HEC answers.
+//!
+//! - `POST /services/collector/event` (also `/services/collector`,
+//!   `/event/1.0`): JSON event objects, concatenated or whitespace-
+//!   separated, each `{"time", "host", "source", "sourcetype", "index",
+//!   "event", "fields"}`.
+//! - `POST /services/collector/raw` (also `/raw/1.0`): lines of text; the
+//!   metadata in the query (`sourcetype`, `source`, `host`, `index`).
+//! - `GET /services/collector/health`: `{"text":"HEC is healthy","code":17}`.
+//!
+//! Key: `Authorization: Splunk <token>` (also `Bearer`, `X-Logway-Key`).
+//! Success is `{"text":"Success","code":0}` once the events are durable.
+//! An unusable event (not JSON, no `event`) is kept as a rejected event,
+//! the others are stored, and the answer is HEC's error for it with its
+//! `invalid-event-number`, as Splunk answers. Rate limits and a full WAL
+//! are HEC's 503 "Server is busy" with `Retry-After`: the one status HEC
+//! clients retry.
+
+pub mod config;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::pipeline::{Authenticated, Item, Meta};
+use crate::sources::groups::Groups;
+use crate::sources::http::body::{self, Encoding};
+use crate::state::{AppState, Core};
+use crate::tenants::AccessError;
+use crate::tenants::key::request_key;
+use config::HecConfig;
+
+pub const PREFIX: &str = "/services/collector";
+/// Every path it serves (no tenant route may take one).
+pub const PATHS: &[&str] = &[
+    "/services/collector",
+    "/services/collector/event",
+    "/services/collector/event/1.0",
+    "/services/collector/raw",
+    "/services/collector/raw/1.0",
+    "/services/collector/health",
+    "/services/collector/health/1.0",
+];
+
+pub fn routes(config: &HecConfig) -> Router<Arc<AppState>> {
+    if !config.enabled {
+        return Router::new();
+    }
+    let event = |State(s): State<Arc<AppState>>, req: Request<Body>| collect(s, req, false);
+    let raw = |State(s): State<Arc<AppState>>, req: Request<Body>| collect(s, req, true);
+    Router::new()
+        .route(PREFIX, any(event))
+        .route(&format!("{PREFIX}/event"), any(event))
+        .route(&format!("{PREFIX}/event/1.0"), any(event))
+        .route(&format!("{PREFIX}/raw"), any(raw))
+        .route(&format!("{PREFIX}/raw/1.0"), any(raw))
+        .route(&format!("{PREFIX}/health"), get(health))
+        .route(&format!("{PREFIX}/health/1.0"), get(health))
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    match state.core() {
+        Ok(_) => HecError::new(StatusCode::OK, 17, "HEC is healthy").into_response(),
+        Err(_) => HecError::busy(None).into_response(),
+    }
+}
+
+async fn collect(state: Arc<AppState>, req: Request<Body>, raw: bool) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return HecError::new(StatusCode::METHOD_NOT_ALLOWED, 6, "Invalid data format")
+            .into_response();
+    }
+    let core = match state.core() {
+        Ok(core) => core.clone(),
+        Err(_) => return HecError::busy(None).into_response(),
+    };
+    match run(&core, req, raw).await {
+        Ok(()) => HecError::new(StatusCode::OK, 0, "Success").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// HEC's answer: `{"text", "code"}` (and `invalid-event-number`).
+#[derive(Debug)]
+pub struct HecError {
+    status: StatusCode,
+    code: u16,
+    text: String,
+    invalid_event: Option<usize>,
+    retry_after: Option<u64>,
+}
+
+impl HecError {
+    fn new(status: StatusCode, code: u16, text: impl Into<String>) -> HecError {
+        HecError {
+            status,
+            code,
+            text: text.into(),
+            invalid_event: None,
+            retry_after: None,
+        }
+    }
+
+    fn busy(retry_after: Option<u64>) -> HecError {
+        HecError {
+            retry_after: Some(retry_after.unwrap_or(crate::error::RETRY_AFTER_SECS)),
+            ..HecError::new(StatusCode::SERVICE_UNAVAILABLE, 9, "Server is busy")
+        }
+    }
+}
+
+impl From<ApiError> for HecError {
+    fn from(e: ApiError) -> Self {
+        match &e {
+            ApiError::Access(AccessError::NoKey) => {
+                HecError::new(StatusCode::UNAUTHORIZED, 2, "Token is required")
+            }
+            ApiError::Access(AccessError::UnknownKey | AccessError::UnknownCert(_)) => {
+                HecError::new(StatusCode::FORBIDDEN, 4, "Invalid token")
+            }
+            ApiError::Access(AccessError::NoRoute(m) | AccessError::BadType(m)) => {
+                HecError::new(StatusCode::BAD_REQUEST, 7, format!("Incorrect index: {m}"))
+            }
+            ApiError::Access(AccessError::Forbidden(m)) | ApiError::Forbidden(m) => {
+                HecError::new(StatusCode::FORBIDDEN, 4, format!("Invalid token: {m}"))
+            }
+            ApiError::RateLimited { retry_after, .. } => HecError::busy(Some(*retry_after)),
+            ApiError::Unavailable(_) => HecError::busy(e.retry_after()),
+            ApiError::PayloadTooLarge(m) => HecError::new(StatusCode::PAYLOAD_TOO_LARGE, 6, m.clone()),
+            ApiError::Internal(_) => {
+                HecError::new(StatusCode::INTERNAL_SERVER_ERROR, 8, "Internal server error")
+            }
+            ApiError::RequestTimeout(_) => HecError::new(StatusCode::REQUEST_TIMEOUT, 6, e.to_string()),
+            _ => HecError::new(StatusCode::BAD_REQUEST, 6, format!("Invalid data format: {e}")),
+        }
+    }
+}
+
+impl From<crate::pipeline::Error> for HecError {
+    fn from(e: crate::pipeline::Error) -> Self {
+        ApiError::from(e).into()
+    }
+}
+
+impl IntoResponse for HecError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"text": self.text, "code": self.code});
+        if let Some(n) = self.invalid_event {
+            body["invalid-event-number"] = Value::from(n);
+        }
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `Authorization: Splunk <token>`, else the usual places.
+fn hec_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    header(headers, "authorization")
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("splunk").then(|| token.trim())
+        })
+        .or_else(|| request_key(headers, query))
+}
+
+async fn run(core: &Arc<Core>, req: Request<Body>, raw: bool) -> Result<(), HecError> {
+    let pipeline = &core.pipeline;
+    let (parts, body) = req.into_parts();
+    let key = hec_key(&parts.headers, parts.uri.query());
+    let auth = pipeline.authenticate(&crate::sources::http::caller(&parts, key))?;
+    let encoding = Encoding::from_header(header(&parts.headers, "content-encoding"))?;
+    let query = parts.uri.query().map(query_pairs).unwrap_or_default();
+    let limits = pipeline.limits().clone();
+    let body = body::read(body, limits.max_body_bytes, core.config.server.request_timeout).await?;
+    let config = core.config.hec.clone();
+    let worker = pipeline.clone();
+    let (ready, invalid) = tokio::task::spawn_blocking(move || {
+        let decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)?;
+        if decoded.iter().all(u8::is_ascii_whitespace) {
+            return Err(HecError::new(StatusCode::BAD_REQUEST, 5, "No data"));
+        }
+        let (groups, invalid) = if raw {
+            (prepare_raw(&auth, &config, &decoded, &query)?, None)
+        } else {
+            prepare_events(&auth, &config, &decoded)?
+        };
+        Ok((groups.build(&worker, &Meta::now()), invalid))
+    })
+    .await
+    .map_err(|e| HecError::from(ApiError::Internal(format!("decoder task failed: {e}"))))??;
+    let stored = ready.store(pipeline).await?;
+    if let Some(e) = invalid {
+        return Err(e);
+    }
+    if stored.rejected > 0 {
+        return Err(HecError::new(
+            StatusCode::BAD_REQUEST,
+            6,
+            format!(
+                "Invalid data format: {} of {} events rejected (kept as rejected events): {}",
+                stored.rejected,
+                stored.items,
+                stored.reason.unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn query_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            let v = percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned();
+            (k.to_string(), v)
+        })
+        .collect()
+}
+
+/// Concatenated event objects → items grouped by type; the first unusable
+/// event's error, if any (it and the others like it are kept as rejected
+/// events).
+fn prepare_events<'a>(
+    auth: &Authenticated,
+    config: &HecConfig,
+    decoded: &'a Bytes,
+) -> Result<(Groups<'a>, Option<HecError>), HecError> {
+    let mut groups = Groups::default();
+    let mut first_invalid: Option<HecError> = None;
+    let mut stream = serde_json::Deserializer::from_slice(decoded).into_iter::<Value>();
+    let mut n = 0;
+    loop {
+        let start = stream.byte_offset();
+        let next = stream.next();
+        let Some(next) = next else { break };
+        if n == config.max_events_per_request {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "more than {} events in one request (hec.max_events_per_request)",
+                config.max_events_per_request
+            ))
+            .into());
+        }
+        let end = stream.byte_offset();
+        let raw_text = &decoded[start..end.max(start)];
+        let (item, log_type) = match next {
+            Ok(Value::Object(obj)) => match event_object(obj, config) {
+                Ok((obj, log_type)) => (Item::Object(obj, None), log_type),
+                Err((code, text)) => {
+                    first_invalid.get_or_insert_with(|| invalid(code, &text, n));
+                    (bad(raw_text, text), config.default_type.clone())
+                }
+            },
+            Ok(_) => {
+                let text = "Invalid data format: an event must be a JSON object".to_string();
+                first_invalid.get_or_insert_with(|| invalid(6, &text, n));
+                (bad(raw_text, text), config.default_type.clone())
+            }
+            Err(e) => {
+                // The rest of the body cannot be read: kept as one rejected event.
+                let text = format!("Invalid data format: {e}");
+                first_invalid.get_or_insert_with(|| invalid(6, &text, n));
+                groups.push(auth, &config.default_type, n + 1, bad(&decoded[start..], text), decoded.len() - start)?;
+                break;
+            }
+        };
+        groups.push(auth, &log_type, n + 1, item, raw_text.len())?;
+        n += 1;
+    }
+    Ok((groups, first_invalid))
+}
+
+fn invalid(code: u16, text: &str, n: usize) -> HecError {
+    HecError {
+        invalid_event: Some(n),
+        ..HecError::new(StatusCode::BAD_REQUEST, code, text)
+    }
+}
+
+fn bad(raw: &[u8], reason: String) -> Item<'_> {
+    Item::Bad {
+        raw: Cow::Borrowed(raw),
+        reason,
+        kind: "hec_event",
+    }
+}
+
+/// One HEC event object → the event's object and its log type, or HEC's
+/// code and text for why it is unusable.
+fn event_object(
+    mut obj: Map<String, Value>,
+    config: &HecConfig,
+) -> Result<(Map<String, Value>, String), (u16, String)> {
+    let event = match obj.remove("event") {
+        None => return Err((12, "Event field is required".into())),
+        Some(Value::Null) => return Err((13, "Event field cannot be blank".into())),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            return Err((13, "Event field cannot be blank".into()));
+        }
+        Some(e) => e,
+    };
+    let mut m = Map::new();
+    if let Some(Value::Object(fields)) = obj.remove("fields") {
+        m.extend(fields);
+    }
+    match event {
+        Value::Object(members) => m.extend(members),
+        Value::String(s) => {
+            m.insert("message".into(), Value::from(s));
+        }
+        other => {
+            m.insert("message".into(), Value::from(other.to_string()));
+        }
+    }
+    if let Some(t) = obj.remove("time").and_then(|t| epoch_time(&t)) {
+        m.insert("timestamp".into(), Value::from(t));
+    }
+    for k in ["host", "source", "sourcetype", "index"] {
+        if let Some(v) = obj.remove(k).filter(|v| !v.is_null()) {
+            m.insert(k.into(), v);
+        }
+    }
+    let log_type = match m.get(&config.type_field) {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        _ => config.default_type.clone(),
+    };
+    Ok((m, log_type))
+}
+
+/// HEC's `time`: epoch seconds with a fraction, as a number or a string,
+/// read as decimal text (no float rounding: `.25` stays 250 ms).
+fn epoch_time(t: &Value) -> Option<String> {
+    let text = match t {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        _ => return None,
+    };
+    let (secs, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let nanos = match (secs.parse::<i64>(), frac.bytes().all(|b| b.is_ascii_digit())) {
+        (Ok(secs), true) => {
+            let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+            let frac = digits.parse::<i128>().ok()?;
+            let whole = i128::from(secs) * 1_000_000_000;
+            if secs < 0 || secs == 0 && text.starts_with('-') {
+                whole - frac
+            } else {
+                whole + frac
+            }
+        }
+        // An exponent (`1.7e9`): as a float.
+        _ => (text.parse::<f64>().ok()? * 1e9).round() as i128,
+    };
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+    Some(crate::event::format_time(t))
+}
+
+/// `/raw`: each line one event, with the query's metadata.
+fn prepare_raw<'a>(
+    auth: &Authenticated,
+    config: &HecConfig,
+    decoded: &'a Bytes,
+    query: &[(String, String)],
+) -> Result<Groups<'a>, HecError> {
+    let meta: Vec<(&str, &str)> = query
+        .iter()
+        .filter(|(k, _)| matches!(k.as_str(), "host" | "source" | "sourcetype" | "index"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let log_type = meta
+        .iter()
+        .find(|(k, v)| *k == config.type_field && !v.trim().is_empty())
+        .map_or(config.default_type.as_str(), |(_, v)| v);
+    let mut groups = Groups::default();
+    let lines = decoded
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    for (n, line) in lines.enumerate() {
+        if n == config.max_events_per_request {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "more than {} events in one request (hec.max_events_per_request)",
+                config.max_events_per_request
+            ))
+            .into());
+        }
+        let item = match std::str::from_utf8(line) {
+            Ok(text) => {
+                let mut m = Map::new();
+                for (k, v) in &meta {
+                    m.insert(k.to_string(), Value::from(*v));
+                }
+                match text.trim_start().starts_with('{').then(|| serde_json::from_str::<Value>(text)) {
+                    Some(Ok(Value::Object(members))) => m.extend(members),
+                    _ => {
+                        m.insert("message".into(), Value::from(text));
+                    }
+                }
+                Item::Object(m, None)
+            }
+            Err(_) => bad(line, "Invalid data format: a line is not UTF-8".into()),
+        };
+        groups.push(auth, log_type, n + 1, item, line.len())?;
+    }
+    Ok(groups)
+}
