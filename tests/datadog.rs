@@ -45,7 +45,10 @@ async fn the_python_client_submits_logs() {
     assert_eq!(cart["service"], "shop");
     assert_eq!(cart["fields"]["tags"]["env"], "prod");
     assert_eq!(cart["fields"]["tags"]["version"], "1.4");
-    assert_eq!(cart["fields"]["tags"]["team"], "checkout", "the query's ddtags");
+    assert_eq!(
+        cart["fields"]["tags"]["team"], "checkout",
+        "the query's ddtags"
+    );
     assert_eq!(cart["fields"]["http_status"], 200);
     assert_eq!(find(&body, "dd-py GET /pay 502")["level"], "error");
     // A JSON message is read as a JSON line is.
@@ -76,52 +79,95 @@ async fn agent_requests_and_errors() {
         r.send()
     };
     // The Agent's connectivity check.
-    let r = post("/api/v2/logs", "dd-ingest-key", None, b"{}".to_vec()).await.unwrap();
+    let r = post("/api/v2/logs", "dd-ingest-key", None, b"{}".to_vec())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({}));
     // What recent Agents send: zstd, millisecond timestamps.
     let items = json!([{"message": "agent line", "status": "warn", "timestamp": 1764496800250i64,
                         "hostname": "h1", "service": "agent-svc", "ddsource": "agent_src"}]);
     let zstd = zstd::encode_all(&serde_json::to_vec(&items).unwrap()[..], 1).unwrap();
-    let r = post("/api/v2/logs", "dd-ingest-key", Some("zstd"), zstd).await.unwrap();
+    let r = post("/api/v2/logs", "dd-ingest-key", Some("zstd"), zstd)
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let body = t
-        .search_until("dd-admin", &[("q", "type:agent_src"), ("from", "2025-01-01T00:00:00Z")], 1)
+        .search_until(
+            "dd-admin",
+            &[("q", "type:agent_src"), ("from", "2025-01-01T00:00:00Z")],
+            1,
+        )
         .await;
     let line = find(&body, "agent line");
     assert_eq!(line["timestamp"], "2025-11-30T10:00:00.25Z");
     assert_eq!(line["level"], "warn");
     // The v1 path with the key in it (older agents).
-    let r = post("/v1/input/dd-ingest-key", "", None, br#"[{"message":"v1 line"}]"#.to_vec())
-        .await
-        .unwrap();
+    let r = post(
+        "/v1/input/dd-ingest-key",
+        "",
+        None,
+        br#"[{"message":"v1 line"}]"#.to_vec(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 202);
-    t.search_until("dd-admin", &[("q", "type:datadog AND \"v1 line\""), ("from", "now-1h")], 1)
-        .await;
+    t.search_until(
+        "dd-admin",
+        &[("q", "type:datadog AND \"v1 line\""), ("from", "now-1h")],
+        1,
+    )
+    .await;
 
     // An item that is not an object: kept as rejected, the rest stored, 400.
-    let r = post("/api/v2/logs", "dd-ingest-key", None, br#"[{"message":"fine item"}, 7]"#.to_vec())
+    let r = post(
+        "/api/v2/logs",
+        "dd-ingest-key",
+        None,
+        br#"[{"message":"fine item"}, 7]"#.to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let errors: Value = r.json().await.unwrap();
+    assert!(
+        errors["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("1 of 2 items"),
+        "{errors}"
+    );
+    t.search_until("dd-admin", &[("q", "\"fine item\""), ("from", "now-1h")], 1)
+        .await;
+    t.search_until(
+        "dd-admin",
+        &[("q", "outcome:rejected"), ("from", "now-1h")],
+        1,
+    )
+    .await;
+    let r = post("/api/v2/logs", "dd-ingest-key", None, b"not json".to_vec())
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let errors: Value = r.json().await.unwrap();
-    assert!(errors["errors"][0].as_str().unwrap().contains("1 of 2 items"), "{errors}");
-    t.search_until("dd-admin", &[("q", "\"fine item\""), ("from", "now-1h")], 1)
-        .await;
-    t.search_until("dd-admin", &[("q", "outcome:rejected"), ("from", "now-1h")], 1)
-        .await;
-    let r = post("/api/v2/logs", "dd-ingest-key", None, b"not json".to_vec()).await.unwrap();
-    assert_eq!(r.status(), 400);
-    let r = post("/api/v2/logs", "", None, b"[]".to_vec()).await.unwrap();
+    let r = post("/api/v2/logs", "", None, b"[]".to_vec())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = post("/api/v2/logs", "wrong", None, b"[]".to_vec()).await.unwrap();
+    let r = post("/api/v2/logs", "wrong", None, b"[]".to_vec())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     // Rate limited: 429 with Retry-After, which the Agent retries.
     t.post_lines("/v1/logs/app", "slow-key", &[json!({"message": "burst"})])
         .await;
-    let r = post("/api/v2/logs", "slow-key", None, br#"[{"message":"over"}]"#.to_vec())
-        .await
-        .unwrap();
+    let r = post(
+        "/api/v2/logs",
+        "slow-key",
+        None,
+        br#"[{"message":"over"}]"#.to_vec(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
     t.stop().await;

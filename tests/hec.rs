@@ -39,9 +39,17 @@ async fn splunk_logging_sends_a_batch_to_event_1_0() {
         .arg("hec-token");
     let out = run_client(node).await;
     assert_eq!(out["errors"], json!([]), "{out}");
-    assert_eq!(out["responses"], json!([{"text": "Success", "code": 0}]), "{out}");
+    assert_eq!(
+        out["responses"],
+        json!([{"text": "Success", "code": 0}]),
+        "{out}"
+    );
     let body = t
-        .search_until("hec-admin", &[("q", "type:node_hec"), ("from", "now-1h")], 3)
+        .search_until(
+            "hec-admin",
+            &[("q", "type:node_hec"), ("from", "now-1h")],
+            3,
+        )
         .await;
     let placed = find(&body, |h| h["message"] == "hec-node order placed");
     assert_eq!(placed["level"], "info");
@@ -50,7 +58,9 @@ async fn splunk_logging_sends_a_batch_to_event_1_0() {
     assert_eq!(placed["fields"]["index"], "main");
     let low = find(&body, |h| h["fields"]["message"]["sku"] == "A-7");
     assert_eq!(low["level"], "warn");
-    find(&body, |h| h["message"] == "hec-node payment failed" && h["level"] == "error");
+    find(&body, |h| {
+        h["message"] == "hec-node payment failed" && h["level"] == "error"
+    });
     t.stop().await;
 }
 
@@ -59,7 +69,11 @@ async fn python_handlers_send_events_and_raw_lines() {
     let dir = tempfile::tempdir().unwrap();
     let t = TestGateway::start(config_with(dir.path(), TENANTS)).await;
     let port = t.url.rsplit(':').next().unwrap().to_string();
-    let out = run_client(python_client("hec_py.py", &["127.0.0.1", &port, "hec-token", "batch"])).await;
+    let out = run_client(python_client(
+        "hec_py.py",
+        &["127.0.0.1", &port, "hec-token", "batch"],
+    ))
+    .await;
     assert_eq!(out["errors"], json!([]), "{out}");
     let body = t
         .search_until("hec-admin", &[("q", "type:py_hec"), ("from", "now-1h")], 3)
@@ -70,12 +84,18 @@ async fn python_handlers_send_events_and_raw_lines() {
 
     // /raw: each line one event; this handler's lines are its JSON
     // envelope, read as a JSON line is.
-    let out = run_client(python_client("hec_py.py", &["127.0.0.1", &port, "hec-token", "raw"])).await;
+    let out = run_client(python_client(
+        "hec_py.py",
+        &["127.0.0.1", &port, "hec-token", "raw"],
+    ))
+    .await;
     assert_eq!(out["errors"], json!([]), "{out}");
     let body = t
         .search_until("hec-admin", &[("q", "type:hec"), ("from", "now-1h")], 2)
         .await;
-    let first = find(&body, |h| h["fields"]["event"]["message"] == "hec-raw first line");
+    let first = find(&body, |h| {
+        h["fields"]["event"]["message"] == "hec-raw first line"
+    });
     assert_eq!(first["fields"]["event"]["log_level"], "INFO");
     assert_eq!(first["fields"]["sourcetype"], "py_raw");
     t.stop().await;
@@ -116,7 +136,11 @@ async fn hec_codes_for_what_goes_wrong() {
         .unwrap();
     assert_eq!(answer(r).await.1, json!({"text": "Success", "code": 0}));
     let body = t
-        .search_until("hec-admin", &[("q", "type:nginx_access"), ("from", "now-1h")], 2)
+        .search_until(
+            "hec-admin",
+            &[("q", "type:nginx_access"), ("from", "now-1h")],
+            2,
+        )
         .await;
     let b = find(&body, |h| h["message"] == "GET /b 404");
     assert_eq!(b["host"], "web-9");
@@ -125,45 +149,113 @@ async fn hec_codes_for_what_goes_wrong() {
     // `time` as a number and as a string; `fields` as indexed fields.
     let events = br#"{"time": 1764496800.25, "event": "timed", "fields": {"region": "eu"}, "sourcetype": "timed"}
 {"time": "1764496801.5", "event": {"message": "timed too", "n": 2}, "sourcetype": "timed"}"#;
-    let (status, body, _) = answer(post("/event", Some("hec-token"), events.to_vec()).await.unwrap()).await;
+    let (status, body, _) = answer(
+        post("/event", Some("hec-token"), events.to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body["code"].clone()), (200, json!(0)));
     let body = t
-        .search_until("hec-admin", &[("q", "type:timed"), ("from", "2025-01-01T00:00:00Z")], 2)
+        .search_until(
+            "hec-admin",
+            &[("q", "type:timed"), ("from", "2025-01-01T00:00:00Z")],
+            2,
+        )
         .await;
     let timed = find(&body, |h| h["message"] == "timed");
     assert_eq!(timed["timestamp"], "2025-11-30T10:00:00.25Z");
     assert_eq!(timed["fields"]["region"], "eu");
-    assert_eq!(find(&body, |h| h["message"] == "timed too")["fields"]["n"], 2);
+    assert_eq!(
+        find(&body, |h| h["message"] == "timed too")["fields"]["n"],
+        2
+    );
 
     // An event without `event`: code 12 at its number; the one before is
     // stored, the bad one kept as rejected.
     let events = br#"{"event": "before the bad one", "sourcetype": "mixed"}{"sourcetype": "mixed", "host": "h"}"#;
-    let (status, body, _) = answer(post("", Some("hec-token"), events.to_vec()).await.unwrap()).await;
+    let (status, body, _) =
+        answer(post("", Some("hec-token"), events.to_vec()).await.unwrap()).await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], 12, "{body}");
     assert_eq!(body["text"], "Event field is required");
     assert_eq!(body["invalid-event-number"], 1);
-    t.search_until("hec-admin", &[("q", "\"before the bad one\""), ("from", "now-1h")], 1)
-        .await;
-    t.search_until("hec-admin", &[("q", "outcome:rejected AND type:hec"), ("from", "now-1h")], 1)
-        .await;
+    t.search_until(
+        "hec-admin",
+        &[("q", "\"before the bad one\""), ("from", "now-1h")],
+        1,
+    )
+    .await;
+    t.search_until(
+        "hec-admin",
+        &[("q", "outcome:rejected AND type:hec"), ("from", "now-1h")],
+        1,
+    )
+    .await;
 
-    let (status, body, _) = answer(post("/event", Some("hec-token"), b"{\"event\": \"x\"} nope".to_vec()).await.unwrap()).await;
-    assert_eq!((status, body["code"].clone(), body["invalid-event-number"].clone()), (400, json!(6), json!(1)), "{body}");
-    let (status, body, _) = answer(post("/event", Some("hec-token"), b"{\"event\": \"\"}".to_vec()).await.unwrap()).await;
+    let (status, body, _) = answer(
+        post(
+            "/event",
+            Some("hec-token"),
+            b"{\"event\": \"x\"} nope".to_vec(),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            body["code"].clone(),
+            body["invalid-event-number"].clone()
+        ),
+        (400, json!(6), json!(1)),
+        "{body}"
+    );
+    let (status, body, _) = answer(
+        post("/event", Some("hec-token"), b"{\"event\": \"\"}".to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body["code"].clone()), (400, json!(13)), "{body}");
-    let (status, body, _) = answer(post("/event", Some("hec-token"), b"  ".to_vec()).await.unwrap()).await;
+    let (status, body, _) = answer(
+        post("/event", Some("hec-token"), b"  ".to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((status, body), (400, json!({"text": "No data", "code": 5})));
     let (status, body, _) = answer(post("/event", None, b"{}".to_vec()).await.unwrap()).await;
-    assert_eq!((status, body), (401, json!({"text": "Token is required", "code": 2})));
-    let (status, body, _) = answer(post("/event", Some("nope"), b"{}".to_vec()).await.unwrap()).await;
-    assert_eq!((status, body), (403, json!({"text": "Invalid token", "code": 4})));
+    assert_eq!(
+        (status, body),
+        (401, json!({"text": "Token is required", "code": 2}))
+    );
+    let (status, body, _) =
+        answer(post("/event", Some("nope"), b"{}".to_vec()).await.unwrap()).await;
+    assert_eq!(
+        (status, body),
+        (403, json!({"text": "Invalid token", "code": 4}))
+    );
 
     // Rate limited: HEC's "Server is busy", the status HEC clients retry.
     t.post_lines("/v1/logs/app", "slow-token", &[json!({"message": "burst"})])
         .await;
-    let (status, body, retry) = answer(post("/event", Some("slow-token"), b"{\"event\": \"over\"}".to_vec()).await.unwrap()).await;
-    assert_eq!((status, body["code"].clone(), retry), (503, json!(9), true), "{body}");
+    let (status, body, retry) = answer(
+        post(
+            "/event",
+            Some("slow-token"),
+            b"{\"event\": \"over\"}".to_vec(),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].clone(), retry),
+        (503, json!(9), true),
+        "{body}"
+    );
 
     let r = t
         .client
@@ -171,6 +263,9 @@ async fn hec_codes_for_what_goes_wrong() {
         .send()
         .await
         .unwrap();
-    assert_eq!(answer(r).await.1, json!({"text": "HEC is healthy", "code": 17}));
+    assert_eq!(
+        answer(r).await.1,
+        json!({"text": "HEC is healthy", "code": 17})
+    );
     t.stop().await;
 }

@@ -28,7 +28,11 @@ fn find<'a>(body: &'a Value, message: &str) -> &'a Value {
         .as_array()
         .unwrap()
         .iter()
-        .find(|h| h["message"].as_str().is_some_and(|m| m.starts_with(message)))
+        .find(|h| {
+            h["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(message))
+        })
         .unwrap_or_else(|| panic!("no `{message}` in {body}"))
 }
 
@@ -46,14 +50,24 @@ async fn winston_loki_pushes_snappy_protobuf() {
     // The `job` label names the type; labels are fields, `service_name`
     // is the service, `level` the level.
     let body = t
-        .search_until("loki-admin", &[("q", "type:winston_app"), ("from", "now-1h")], 2)
+        .search_until(
+            "loki-admin",
+            &[("q", "type:winston_app"), ("from", "now-1h")],
+            2,
+        )
         .await;
     let hello = find(&body, "winston-loki hello");
     assert_eq!(hello["level"], "info");
     assert_eq!(hello["service"], "cart");
     assert_eq!(hello["fields"]["route"], "checkout");
     assert_eq!(hello["fields"]["job"], "winston_app");
-    assert!(hello["message"].as_str().unwrap().contains("\"user\":\"ana\""), "{hello}");
+    assert!(
+        hello["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"user\":\"ana\""),
+        "{hello}"
+    );
     assert_eq!(find(&body, "winston-loki payment failed")["level"], "error");
     t.stop().await;
 }
@@ -63,7 +77,11 @@ async fn python_logging_loki_gets_its_204_in_both_formats() {
     let dir = tempfile::tempdir().unwrap();
     let t = gateway(dir.path()).await;
     for version in ["1", "0"] {
-        let out = run_client(python_client("loki_py.py", &[&t.url, "loki-ingest", version])).await;
+        let out = run_client(python_client(
+            "loki_py.py",
+            &[&t.url, "loki-ingest", version],
+        ))
+        .await;
         assert_eq!(out["errors"], json!([]), "version {version}: {out}");
         let q = format!("type:py_loki AND \"v{version}\"");
         let body = t
@@ -138,10 +156,18 @@ async fn json_pushes_their_corners_and_errors() {
     assert_eq!(r.status(), 400);
     let text = r.text().await.unwrap();
     assert!(text.contains("1 of 2 entries rejected"), "{text}");
-    t.search_until("loki-admin", &[("q", "\"good entry\""), ("from", "2025-01-01T00:00:00Z")], 1)
-        .await;
-    t.search_until("loki-admin", &[("q", "type:mixed AND outcome:rejected"), ("from", "now-1h")], 1)
-        .await;
+    t.search_until(
+        "loki-admin",
+        &[("q", "\"good entry\""), ("from", "2025-01-01T00:00:00Z")],
+        1,
+    )
+    .await;
+    t.search_until(
+        "loki-admin",
+        &[("q", "type:mixed AND outcome:rejected"), ("from", "now-1h")],
+        1,
+    )
+    .await;
 
     // Not a push at all: 400 in plain text, kept nothing to keep.
     let r = push("loki-ingest", json!({"streams": 5})).await.unwrap();
@@ -173,8 +199,12 @@ async fn json_pushes_their_corners_and_errors() {
     assert_eq!(r.status(), 204);
 
     // Rate limited: 429 with Retry-After (Promtail and Alloy retry it).
-    t.post_lines("/v1/logs/app", "slow-ingest", &[json!({"message": "burst"})])
-        .await;
+    t.post_lines(
+        "/v1/logs/app",
+        "slow-ingest",
+        &[json!({"message": "burst"})],
+    )
+    .await;
     let r = push(
         "slow-ingest",
         json!({"streams": [{"stream": {"job": "x"}, "values": [["1764496800000000000", "over"]]}]}),
@@ -195,7 +225,12 @@ async fn json_pushes_their_corners_and_errors() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let r = t.client.get(format!("{}/ready", t.url)).send().await.unwrap();
+    let r = t
+        .client
+        .get(format!("{}/ready", t.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     t.stop().await;
 }

@@ -14,6 +14,7 @@ mod elastic;
 mod elastic_clients;
 mod filter_sandbox;
 mod filters;
+mod gelf;
 mod hec;
 mod http;
 mod ingest;

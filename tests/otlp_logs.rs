@@ -29,8 +29,16 @@ async fn gateway(dir: &std::path::Path, extra: &str) -> TestGateway {
 async fn the_python_sdk_exports_logs_found_by_their_trace_id() {
     let dir = tempfile::tempdir().unwrap();
     let t = gateway(dir.path(), "").await;
-    let out = run_client(python_client("otel_py.py", &[&t.url, "otel-ingest", "logs"])).await;
-    assert_eq!(out["results"], json!(["SUCCESS", "SUCCESS", "SUCCESS"]), "{out}");
+    let out = run_client(python_client(
+        "otel_py.py",
+        &[&t.url, "otel-ingest", "logs"],
+    ))
+    .await;
+    assert_eq!(
+        out["results"],
+        json!(["SUCCESS", "SUCCESS", "SUCCESS"]),
+        "{out}"
+    );
     let trace_id = out["trace_id"].as_str().unwrap();
     assert_eq!(trace_id.len(), 32);
     // The trace id is promoted: one query finds every log of the trace,
@@ -80,9 +88,17 @@ async fn a_rate_limited_export_is_retried_by_the_sdk_and_lands_once() {
     let t = gateway(dir.path(), "").await;
     // The tenant's burst (1 event) is used up: the SDK's export gets a 429
     // with Retry-After, waits and sends again.
-    t.post_lines("/v1/logs/app", "slow-ingest", &[json!({"message": "first"})])
-        .await;
-    let out = run_client(python_client("otel_py.py", &[&t.url, "slow-ingest", "retry"])).await;
+    t.post_lines(
+        "/v1/logs/app",
+        "slow-ingest",
+        &[json!({"message": "first"})],
+    )
+    .await;
+    let out = run_client(python_client(
+        "otel_py.py",
+        &[&t.url, "slow-ingest", "retry"],
+    ))
+    .await;
     assert_eq!(out["results"], json!(["SUCCESS"]), "{out}");
     assert!(out["seconds"].as_f64().unwrap() >= 0.5, "no wait: {out}");
     let limited = metric_sum(&t.metrics().await, "logway_requests_limited_total");
@@ -152,7 +168,10 @@ async fn json_is_answered_in_json_and_bad_records_are_a_partial_success() {
     let body = t
         .search_until(
             "otel-admin",
-            &[("q", "request_id:5b8efff798038103d269b633813fc60c"), ("from", "2025-01-01T00:00:00Z")],
+            &[
+                ("q", "request_id:5b8efff798038103d269b633813fc60c"),
+                ("from", "2025-01-01T00:00:00Z"),
+            ],
             1,
         )
         .await;
@@ -176,10 +195,15 @@ async fn json_is_answered_in_json_and_bad_records_are_a_partial_success() {
         .as_array_mut()
         .unwrap()
         .push(big);
-    let r = post(serde_json::to_vec(&two).unwrap(), false).await.unwrap();
+    let r = post(serde_json::to_vec(&two).unwrap(), false)
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let answer: Value = r.json().await.unwrap();
-    assert_eq!(answer["partialSuccess"]["rejectedLogRecords"], "1", "{answer}");
+    assert_eq!(
+        answer["partialSuccess"]["rejectedLogRecords"], "1",
+        "{answer}"
+    );
     assert!(
         answer["partialSuccess"]["errorMessage"]
             .as_str()
@@ -190,22 +214,38 @@ async fn json_is_answered_in_json_and_bad_records_are_a_partial_success() {
     // (The rejected one holds the words too, but no level.)
     t.search_until(
         "otel-admin",
-        &[("q", "\"kept record\" AND level:warn"), ("from", "2025-01-01T00:00:00Z")],
+        &[
+            ("q", "\"kept record\" AND level:warn"),
+            ("from", "2025-01-01T00:00:00Z"),
+        ],
         1,
     )
     .await;
-    t.search_until("otel-admin", &[("q", "outcome:rejected"), ("from", "now-1h")], 1)
-        .await;
+    t.search_until(
+        "otel-admin",
+        &[("q", "outcome:rejected"), ("from", "now-1h")],
+        1,
+    )
+    .await;
 
     // Not JSON logs: 400 with a google.rpc.Status in JSON, not retried.
-    let r = post(b"{\"resourceLogs\": 7}".to_vec(), false).await.unwrap();
+    let r = post(b"{\"resourceLogs\": 7}".to_vec(), false)
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let status: Value = r.json().await.unwrap();
     assert_eq!(status["code"], 3, "INVALID_ARGUMENT: {status}");
-    assert!(status["message"].as_str().unwrap().contains("OTLP/JSON"), "{status}");
+    assert!(
+        status["message"].as_str().unwrap().contains("OTLP/JSON"),
+        "{status}"
+    );
     // ... and kept, as contract 2 says.
-    t.search_until("otel-admin", &[("q", "outcome:rejected"), ("from", "now-1h")], 2)
-        .await;
+    t.search_until(
+        "otel-admin",
+        &[("q", "outcome:rejected"), ("from", "now-1h")],
+        2,
+    )
+    .await;
     t.stop().await;
 }
 
@@ -227,22 +267,34 @@ async fn protobuf_errors_are_google_rpc_status_with_the_right_http_status() {
     let status_of = |bytes: &[u8]| Status::decode(bytes).expect("a google.rpc.Status");
 
     // Garbage protobuf: 400, INVALID_ARGUMENT, in protobuf.
-    let r = post(Some("otel-ingest"), "application/x-protobuf", vec![0xff, 0xff, 0x01])
-        .await
-        .unwrap();
+    let r = post(
+        Some("otel-ingest"),
+        "application/x-protobuf",
+        vec![0xff, 0xff, 0x01],
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.headers()["content-type"], "application/x-protobuf");
     let s = status_of(&r.bytes().await.unwrap());
     assert_eq!(s.code, 3);
-    assert!(s.message.contains("ExportLogsServiceRequest"), "{}", s.message);
+    assert!(
+        s.message.contains("ExportLogsServiceRequest"),
+        "{}",
+        s.message
+    );
 
     // No key: 401, UNAUTHENTICATED.
-    let r = post(None, "application/x-protobuf", Vec::new()).await.unwrap();
+    let r = post(None, "application/x-protobuf", Vec::new())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(status_of(&r.bytes().await.unwrap()).code, 16);
 
     // Not OTLP's content types: 415.
-    let r = post(Some("otel-ingest"), "text/plain", b"hi".to_vec()).await.unwrap();
+    let r = post(Some("otel-ingest"), "text/plain", b"hi".to_vec())
+        .await
+        .unwrap();
     assert_eq!(r.status(), 415);
     assert_eq!(status_of(&r.bytes().await.unwrap()).code, 3);
 
@@ -254,8 +306,12 @@ async fn protobuf_errors_are_google_rpc_status_with_the_right_http_status() {
     assert!(r.bytes().await.unwrap().is_empty());
 
     // Over the tenant's rate limit: 429, RESOURCE_EXHAUSTED, Retry-After.
-    t.post_lines("/v1/logs/app", "slow-ingest", &[json!({"message": "burst"})])
-        .await;
+    t.post_lines(
+        "/v1/logs/app",
+        "slow-ingest",
+        &[json!({"message": "burst"})],
+    )
+    .await;
     let request = opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
         resource_logs: vec![opentelemetry_proto::tonic::logs::v1::ResourceLogs {
             scope_logs: vec![opentelemetry_proto::tonic::logs::v1::ScopeLogs {
@@ -265,15 +321,24 @@ async fn protobuf_errors_are_google_rpc_status_with_the_right_http_status() {
             ..Default::default()
         }],
     };
-    let r = post(Some("slow-ingest"), "application/x-protobuf", request.encode_to_vec())
-        .await
-        .unwrap();
+    let r = post(
+        Some("slow-ingest"),
+        "application/x-protobuf",
+        request.encode_to_vec(),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
     assert_eq!(status_of(&r.bytes().await.unwrap()).code, 8);
 
     // GET is not an export.
-    let r = t.client.get(format!("{}/v1/logs", t.url)).send().await.unwrap();
+    let r = t
+        .client
+        .get(format!("{}/v1/logs", t.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 405);
     t.stop().await;
 }

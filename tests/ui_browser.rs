@@ -136,4 +136,3 @@ fn write_bulk_archive(data_dir: &std::path::Path) -> usize {
     }
     OBJECTS
 }
-

@@ -97,6 +97,14 @@ pub struct FilterCounterLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GelfDropLabels {
+    /// The listener's address.
+    pub listener: String,
+    /// "bad_chunk", "incomplete", "memory", "overloaded", "refused".
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StoreOpLabels {
     /// "put", "get", "list", "delete".
     pub op: String,
@@ -140,6 +148,7 @@ pub struct Metrics {
     pub archive_bytes: Counter,
     pub archive_events: Family<TenantType, Counter>,
     pub archive_upload_errors: Counter,
+    pub gelf_dropped: Family<GelfDropLabels, Counter>,
     pub archive_objects_deleted: Counter,
     pub object_store_requests: Family<StoreOpLabels, Counter>,
     pub object_store_duration: Family<OpLabel, Histogram, fn() -> Histogram>,
@@ -185,6 +194,7 @@ impl Metrics {
             archive_bytes: Counter::default(),
             archive_events: Family::default(),
             archive_upload_errors: Counter::default(),
+            gelf_dropped: Family::default(),
             archive_objects_deleted: Counter::default(),
             object_store_requests: Family::default(),
             object_store_duration: Family::new_with_constructor(latency_histogram),
@@ -319,6 +329,11 @@ impl Metrics {
             "archive_upload_errors",
             "Archive uploads that failed (and are retried)",
             m.archive_upload_errors.clone(),
+        );
+        registry.register(
+            "gelf_dropped",
+            "GELF messages a UDP listener lost, by reason (UDP is lossy: bad or timed-out chunks, memory or queue bounds, refused by the pipeline)",
+            m.gelf_dropped.clone(),
         );
         registry.register(
             "archive_objects_deleted",

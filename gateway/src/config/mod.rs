@@ -25,8 +25,9 @@ pub use crate::listen::tls::TlsConfig;
 pub use crate::pipeline::config::{IdempotencyConfig, LimitsConfig};
 pub use crate::server::config::{ServerConfig, StorageConfig};
 pub use crate::sources::beats::config::BeatsConfig;
-pub use crate::sources::elastic::config::ElasticsearchConfig;
 pub use crate::sources::datadog::config::DatadogConfig;
+pub use crate::sources::elastic::config::ElasticsearchConfig;
+pub use crate::sources::gelf::config::GelfConfig;
 pub use crate::sources::hec::config::HecConfig;
 pub use crate::sources::loki::config::LokiConfig;
 pub use crate::sources::otlp::config::OtlpConfig;
@@ -74,6 +75,7 @@ pub struct Config {
     pub loki: LokiConfig,
     pub hec: HecConfig,
     pub datadog: DatadogConfig,
+    pub gelf: GelfConfig,
     pub syslog: Vec<SyslogConfig>,
     pub beats: Vec<BeatsConfig>,
     pub tenants: Vec<TenantConfig>,
@@ -99,6 +101,7 @@ impl Default for Config {
             loki: LokiConfig::default(),
             hec: HecConfig::default(),
             datadog: DatadogConfig::default(),
+            gelf: GelfConfig::default(),
             syslog: Vec::new(),
             beats: Vec::new(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
@@ -178,6 +181,7 @@ impl Config {
         self.loki.validate()?;
         self.hec.validate()?;
         self.datadog.validate()?;
+        self.gelf.validate(&self.tenants)?;
         let es = &self.elasticsearch.path;
         if crate::server::router::reserved(es).is_some() || es.starts_with("/v1/") {
             return Err(invalid(

@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 
 pub use fields::{FieldNames, FieldsConfig, PromotedField};
 pub use raw::from_json;
-pub use times::{format_time, parse_event_time, parse_time_text};
+pub use times::{epoch_seconds, format_time, parse_event_time, parse_time_text};
 
 /// What every event of one request shares.
 #[derive(Clone)]

@@ -66,6 +66,37 @@ fn epoch_guess(n: i128, extra_nanos: i128) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
 }
 
+/// Epoch seconds with a fraction (HEC's `time`, GELF's `timestamp`), as a
+/// number or a string, read as decimal text (no float rounding: `.25`
+/// stays 250 ms), formatted as an event time.
+pub fn epoch_seconds(t: &Value) -> Option<String> {
+    let text = match t {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        _ => return None,
+    };
+    let (secs, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let nanos = match (
+        secs.parse::<i64>(),
+        frac.bytes().all(|b| b.is_ascii_digit()),
+    ) {
+        (Ok(secs), true) => {
+            let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+            let frac = digits.parse::<i128>().ok()?;
+            let whole = i128::from(secs) * 1_000_000_000;
+            if secs < 0 || secs == 0 && text.starts_with('-') {
+                whole - frac
+            } else {
+                whole + frac
+            }
+        }
+        // An exponent (`1.7e9`): as a float.
+        _ => (text.parse::<f64>().ok()? * 1e9).round() as i128,
+    };
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
+    Some(format_time(t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

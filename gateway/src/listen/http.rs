@@ -49,7 +49,11 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
-        .keep_alive(true);
+        .keep_alive(true)
+        // A client that sends its request and closes its side without
+        // waiting for the answer (graypy's GELF handler) still has the
+        // whole request read and handled; the answer then goes nowhere.
+        .half_close(true);
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -54,6 +54,7 @@ pub struct Gateway {
     elastic_addr: Option<SocketAddr>,
     syslog_addrs: Vec<SocketAddr>,
     beats_addrs: Vec<SocketAddr>,
+    gelf_addrs: Vec<SocketAddr>,
     /// Every listener's certificate, reloaded with the config.
     tls: Vec<Arc<listen::tls::Tls>>,
     state: Arc<AppState>,
@@ -75,6 +76,11 @@ impl Gateway {
     /// The addresses of the Beats listeners, in config order.
     pub fn beats_addrs(&self) -> &[SocketAddr] {
         &self.beats_addrs
+    }
+
+    /// The addresses of the GELF listeners, in config order.
+    pub fn gelf_addrs(&self) -> &[SocketAddr] {
+        &self.gelf_addrs
     }
 
     /// The addresses of the syslog listeners, in config order.
@@ -120,6 +126,12 @@ impl Gateway {
         );
         Ok(())
     }
+}
+
+/// A GELF listener's bound socket.
+enum GelfSocket {
+    Udp(tokio::net::UdpSocket),
+    Tcp(TcpListener, Option<Arc<Tls>>),
 }
 
 /// Binds a stream protocol's listener (syslog, Beats) and loads its TLS;
@@ -183,6 +195,28 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         let (bound, tls) = bind_stream(l.addr, l.tls.as_ref(), "Beats", &mut tls_all).await?;
         beats_listeners.push((bound, l.clone(), tls));
     }
+    let mut gelf_listeners = Vec::new();
+    for l in &config.gelf.listeners {
+        let bound = match l.protocol {
+            sources::gelf::config::Transport::Udp => GelfSocket::Udp(
+                sources::gelf::udp::bind(l.addr)
+                    .with_context(|| format!("cannot listen for GELF on udp {}", l.addr))?,
+            ),
+            sources::gelf::config::Transport::Tcp => {
+                let (bound, tls) =
+                    bind_stream(l.addr, l.tls.as_ref(), "GELF", &mut tls_all).await?;
+                GelfSocket::Tcp(bound, tls)
+            }
+        };
+        gelf_listeners.push((bound, l.clone()));
+    }
+    let gelf_addrs = gelf_listeners
+        .iter()
+        .map(|(b, _)| match b {
+            GelfSocket::Udp(s) => s.local_addr(),
+            GelfSocket::Tcp(l, _) => l.local_addr(),
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
     let beats_addrs = beats_listeners
         .iter()
         .map(|(l, _, _)| l.local_addr())
@@ -268,6 +302,35 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
                 ))
             })
             .collect();
+        let gelf: Vec<_> = gelf_listeners
+            .into_iter()
+            .map(|(bound, cfg)| {
+                let route = cfg.route(&config.tenants);
+                let max = config.gelf.max_message_bytes;
+                // Not `addr=`: tests read the HTTP address from the first one.
+                tracing::info!(gelf = %cfg.addr, protocol = ?cfg.protocol, tenant = %cfg.tenant, "GELF listening");
+                match bound {
+                    GelfSocket::Udp(socket) => tokio::spawn(sources::gelf::udp::serve(
+                        socket,
+                        cfg,
+                        route,
+                        core.pipeline.clone(),
+                        max,
+                        metrics.clone(),
+                        rx.clone(),
+                    )),
+                    GelfSocket::Tcp(listener, tls) => tokio::spawn(sources::gelf::tcp::serve(
+                        listener,
+                        cfg,
+                        route,
+                        core.pipeline.clone(),
+                        max,
+                        tls,
+                        rx.clone(),
+                    )),
+                }
+            })
+            .collect();
         let _ = rx.wait_for(|&stop| stop).await;
         // The shutdown order of the module docs; open live tails end
         // first so their streams do not hold the HTTP server.
@@ -277,7 +340,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         if let Some(es) = elastic_server {
             es.await?;
         }
-        for s in syslog.into_iter().chain(beats) {
+        for s in syslog.into_iter().chain(beats).chain(gelf) {
             let _ = s.await;
         }
         for t in periodic {
@@ -300,6 +363,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         elastic_addr,
         syslog_addrs,
         beats_addrs,
+        gelf_addrs,
         tls: tls_all,
         state: state_handle,
         shutdown: shutdown_tx,

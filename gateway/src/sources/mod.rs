@@ -23,6 +23,7 @@
 //! - [`hec`]: Splunk's HTTP Event Collector (event and raw endpoints),
 //!   HEC's codes.
 //! - [`datadog`]: Datadog's logs intake (`/api/v2/logs`), 202 once durable.
+//! - [`gelf`]: GELF over HTTP (`/gelf`), UDP (chunked) and TCP listeners.
 //! - [`groups`]: what the compat sources share: a request's items grouped
 //!   by route, all limits checked before any batch is stored.
 //!
@@ -46,8 +47,9 @@
 //! pipeline, tenants and listen; nothing below the sources uses them.
 
 pub mod beats;
-pub mod elastic;
 pub mod datadog;
+pub mod elastic;
+pub mod gelf;
 pub mod groups;
 pub mod hec;
 pub mod http;
@@ -87,6 +89,7 @@ pub const FIXED_PATHS: &[(&str, &str)] = &[
     (hec::PATHS[6], "Splunk HEC"),
     (datadog::V2_PATH, "Datadog logs intake"),
     (datadog::V1_PATH, "Datadog logs intake"),
+    (gelf::HTTP_PATH, "GELF over HTTP"),
 ];
 
 /// The routes of protocol endpoints at fixed paths and configured
@@ -98,6 +101,7 @@ pub fn routes(config: &Config) -> Router<Arc<AppState>> {
         .merge(loki::routes(&config.loki))
         .merge(hec::routes(&config.hec))
         .merge(datadog::routes(&config.datadog))
+        .merge(gelf::routes(&config.gelf))
 }
 
 /// A stream listener bound to one tenant (syslog, Beats).

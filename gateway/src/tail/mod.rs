@@ -323,9 +323,7 @@ impl Plan {
                 groups: Vec::new(),
                 names: Vec::new(),
             });
-            let same = |g: &&mut Group| {
-                g.log_type == s.log_type && g.members[0].query == s.query
-            };
+            let same = |g: &&mut Group| g.log_type == s.log_type && g.members[0].query == s.query;
             match t.groups.iter_mut().find(same) {
                 Some(g) => g.members.push(s.clone()),
                 None => {

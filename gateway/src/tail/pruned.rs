@@ -84,7 +84,10 @@ mod tests {
         let names = ["level".to_string(), "fields".to_string()];
         let event = br#"{"message":"a \"b\"","level":"warn","fields":{"x":[1,{"y":2}]},"level":"error","n\u0061me":1}"#;
         let v = parse(event, &names).unwrap();
-        assert_eq!(v, serde_json::json!({"level":"error","fields":{"x":[1,{"y":2}]}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"level":"error","fields":{"x":[1,{"y":2}]}})
+        );
         // An escaped name is compared as it reads.
         let v = parse(br#"{"l\u0065vel":"info"}"#, &names).unwrap();
         assert_eq!(v, serde_json::json!({"level":"info"}));

@@ -39,4 +39,3 @@ pub fn basic_password(headers: &HeaderMap) -> Option<String> {
     let text = String::from_utf8(decoded).ok()?;
     text.split_once(':').map(|(_, key)| key.to_string())
 }
-

@@ -46,7 +46,10 @@ impl DatadogConfig {
             ));
         }
         if self.max_items_per_request == 0 {
-            return Err(invalid("datadog.max_items_per_request", "must be at least 1"));
+            return Err(invalid(
+                "datadog.max_items_per_request",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -107,14 +107,21 @@ async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), DdError> {
     let auth = pipeline.authenticate(&crate::sources::http::caller(&parts, key))?;
     let encoding = Encoding::from_header(header(&parts.headers, "content-encoding"))?;
     let query_tags = parts.uri.query().and_then(|q| {
-        q.split('&').find_map(|p| p.strip_prefix("ddtags=")).map(|v| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
+        q.split('&')
+            .find_map(|p| p.strip_prefix("ddtags="))
+            .map(|v| {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
     });
     let limits = pipeline.limits().clone();
-    let body = body::read(body, limits.max_body_bytes, core.config.server.request_timeout).await?;
+    let body = body::read(
+        body,
+        limits.max_body_bytes,
+        core.config.server.request_timeout,
+    )
+    .await?;
     let config = core.config.datadog.clone();
     let worker = pipeline.clone();
     let ready = tokio::task::spawn_blocking(move || {
@@ -143,15 +150,21 @@ fn prepare<'a>(
     query_tags: Option<&str>,
 ) -> Result<Groups<'a>, DdError> {
     let bad_body = |m: String| DdError(ApiError::BadRequest(m));
-    let text = std::str::from_utf8(decoded).map_err(|e| bad_body(format!("the body is not UTF-8: {e}")))?;
+    let text = std::str::from_utf8(decoded)
+        .map_err(|e| bad_body(format!("the body is not UTF-8: {e}")))?;
     // Each item's own text: what the byte limits count and a bad item keeps.
     let items: Vec<&'a RawValue> = if text.trim_start().starts_with('[') {
-        serde_json::from_str(text).map_err(|e| bad_body(format!("the body is not a JSON array: {e}")))?
+        serde_json::from_str(text)
+            .map_err(|e| bad_body(format!("the body is not a JSON array: {e}")))?
     } else {
-        let one: &RawValue =
-            serde_json::from_str(text).map_err(|e| bad_body(format!("the body is not JSON: {e}")))?;
+        let one: &RawValue = serde_json::from_str(text)
+            .map_err(|e| bad_body(format!("the body is not JSON: {e}")))?;
         // `{}` alone is the Agent's connectivity check: nothing to store.
-        if one.get().trim() == "{}" { Vec::new() } else { vec![one] }
+        if one.get().trim() == "{}" {
+            Vec::new()
+        } else {
+            vec![one]
+        }
     };
     if items.len() > config.max_items_per_request {
         return Err(DdError(ApiError::PayloadTooLarge(format!(
@@ -196,7 +209,11 @@ fn map_item(
     // JSON line (the intake parses JSON messages too).
     match obj.remove("message") {
         Some(Value::String(s)) => {
-            match s.trim_start().starts_with('{').then(|| serde_json::from_str::<Value>(&s)) {
+            match s
+                .trim_start()
+                .starts_with('{')
+                .then(|| serde_json::from_str::<Value>(&s))
+            {
                 Some(Ok(Value::Object(members))) => m.extend(members),
                 _ => {
                     m.insert("message".into(), Value::from(s));

@@ -137,12 +137,22 @@ impl From<ApiError> for HecError {
             }
             ApiError::RateLimited { retry_after, .. } => HecError::busy(Some(*retry_after)),
             ApiError::Unavailable(_) => HecError::busy(e.retry_after()),
-            ApiError::PayloadTooLarge(m) => HecError::new(StatusCode::PAYLOAD_TOO_LARGE, 6, m.clone()),
-            ApiError::Internal(_) => {
-                HecError::new(StatusCode::INTERNAL_SERVER_ERROR, 8, "Internal server error")
+            ApiError::PayloadTooLarge(m) => {
+                HecError::new(StatusCode::PAYLOAD_TOO_LARGE, 6, m.clone())
             }
-            ApiError::RequestTimeout(_) => HecError::new(StatusCode::REQUEST_TIMEOUT, 6, e.to_string()),
-            _ => HecError::new(StatusCode::BAD_REQUEST, 6, format!("Invalid data format: {e}")),
+            ApiError::Internal(_) => HecError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                8,
+                "Internal server error",
+            ),
+            ApiError::RequestTimeout(_) => {
+                HecError::new(StatusCode::REQUEST_TIMEOUT, 6, e.to_string())
+            }
+            _ => HecError::new(
+                StatusCode::BAD_REQUEST,
+                6,
+                format!("Invalid data format: {e}"),
+            ),
         }
     }
 }
@@ -190,7 +200,12 @@ async fn run(core: &Arc<Core>, req: Request<Body>, raw: bool) -> Result<(), HecE
     let encoding = Encoding::from_header(header(&parts.headers, "content-encoding"))?;
     let query = parts.uri.query().map(query_pairs).unwrap_or_default();
     let limits = pipeline.limits().clone();
-    let body = body::read(body, limits.max_body_bytes, core.config.server.request_timeout).await?;
+    let body = body::read(
+        body,
+        limits.max_body_bytes,
+        core.config.server.request_timeout,
+    )
+    .await?;
     let config = core.config.hec.clone();
     let worker = pipeline.clone();
     let (ready, invalid) = tokio::task::spawn_blocking(move || {
@@ -280,7 +295,13 @@ fn prepare_events<'a>(
                 // The rest of the body cannot be read: kept as one rejected event.
                 let text = format!("Invalid data format: {e}");
                 first_invalid.get_or_insert_with(|| invalid(6, &text, n));
-                groups.push(auth, &config.default_type, n + 1, bad(&decoded[start..], text), decoded.len() - start)?;
+                groups.push(
+                    auth,
+                    &config.default_type,
+                    n + 1,
+                    bad(&decoded[start..], text),
+                    decoded.len() - start,
+                )?;
                 break;
             }
         };
@@ -332,7 +353,10 @@ fn event_object(
             m.insert("message".into(), Value::from(other.to_string()));
         }
     }
-    if let Some(t) = obj.remove("time").and_then(|t| epoch_time(&t)) {
+    if let Some(t) = obj
+        .remove("time")
+        .and_then(|t| crate::event::epoch_seconds(&t))
+    {
         m.insert("timestamp".into(), Value::from(t));
     }
     for k in ["host", "source", "sourcetype", "index"] {
@@ -345,33 +369,6 @@ fn event_object(
         _ => config.default_type.clone(),
     };
     Ok((m, log_type))
-}
-
-/// HEC's `time`: epoch seconds with a fraction, as a number or a string,
-/// read as decimal text (no float rounding: `.25` stays 250 ms).
-fn epoch_time(t: &Value) -> Option<String> {
-    let text = match t {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_string(),
-        _ => return None,
-    };
-    let (secs, frac) = text.split_once('.').unwrap_or((&text, ""));
-    let nanos = match (secs.parse::<i64>(), frac.bytes().all(|b| b.is_ascii_digit())) {
-        (Ok(secs), true) => {
-            let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
-            let frac = digits.parse::<i128>().ok()?;
-            let whole = i128::from(secs) * 1_000_000_000;
-            if secs < 0 || secs == 0 && text.starts_with('-') {
-                whole - frac
-            } else {
-                whole + frac
-            }
-        }
-        // An exponent (`1.7e9`): as a float.
-        _ => (text.parse::<f64>().ok()? * 1e9).round() as i128,
-    };
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
-    Some(crate::event::format_time(t))
 }
 
 /// `/raw`: each line one event, with the query's metadata.
@@ -409,7 +406,11 @@ fn prepare_raw<'a>(
                 for (k, v) in &meta {
                     m.insert(k.to_string(), Value::from(*v));
                 }
-                match text.trim_start().starts_with('{').then(|| serde_json::from_str::<Value>(text)) {
+                match text
+                    .trim_start()
+                    .starts_with('{')
+                    .then(|| serde_json::from_str::<Value>(text))
+                {
                     Some(Ok(Value::Object(members))) => m.extend(members),
                     _ => {
                         m.insert("message".into(), Value::from(text));

@@ -26,7 +26,11 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
         while i < chars.len() && chars[i] != '=' {
             i += 1;
         }
-        let name: String = chars[start..i].iter().collect::<String>().trim().to_string();
+        let name: String = chars[start..i]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_string();
         let valid = name
             .chars()
             .enumerate()
@@ -39,14 +43,20 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, String> {
             i += 1;
         }
         if chars.get(i) != Some(&'"') {
-            return Err(format!("labels `{}`: the value of `{name}` is not quoted", clip(t)));
+            return Err(format!(
+                "labels `{}`: the value of `{name}` is not quoted",
+                clip(t)
+            ));
         }
         i += 1;
         let mut value = String::new();
         loop {
             match chars.get(i) {
                 None => {
-                    return Err(format!("labels `{}`: the value of `{name}` is not closed", clip(t)));
+                    return Err(format!(
+                        "labels `{}`: the value of `{name}` is not closed",
+                        clip(t)
+                    ));
                 }
                 Some('\\') if i + 1 < chars.len() => {
                     value.push(match chars[i + 1] {
@@ -89,7 +99,9 @@ mod tests {
     use super::parse;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -107,7 +119,11 @@ mod tests {
         // Not escaped, as winston-loki writes it.
         assert_eq!(
             parse(r#"{level="info",note="a "quoted" word",job="w"}"#).unwrap(),
-            pairs(&[("level", "info"), ("note", "a \"quoted\" word"), ("job", "w")])
+            pairs(&[
+                ("level", "info"),
+                ("note", "a \"quoted\" word"),
+                ("job", "w")
+            ])
         );
         assert_eq!(
             parse(r#"{a="x,y", b="}"}"#).unwrap(),

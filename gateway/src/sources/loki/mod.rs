@@ -121,7 +121,12 @@ async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), LokiError> {
         .is_some_and(|m| m == "application/x-protobuf");
     let encoding = Encoding::from_header(header(&parts.headers, "content-encoding"))?;
     let limits = pipeline.limits().clone();
-    let body = body::read(body, limits.max_body_bytes, core.config.server.request_timeout).await?;
+    let body = body::read(
+        body,
+        limits.max_body_bytes,
+        core.config.server.request_timeout,
+    )
+    .await?;
     let config = core.config.loki.clone();
     let worker = pipeline.clone();
     let ready = tokio::task::spawn_blocking(move || {
@@ -165,8 +170,11 @@ fn check_org(headers: &HeaderMap, auth: &Authenticated) -> Result<(), LokiError>
 
 /// A snappy block (what Loki clients send), within `max` bytes.
 fn unsnappy(body: &[u8], max: usize) -> Result<Bytes, LokiError> {
-    let len = snap::raw::decompress_len(body)
-        .map_err(|e| LokiError(ApiError::BadRequest(format!("the body is not snappy-compressed: {e}"))))?;
+    let len = snap::raw::decompress_len(body).map_err(|e| {
+        LokiError(ApiError::BadRequest(format!(
+            "the body is not snappy-compressed: {e}"
+        )))
+    })?;
     if len > max {
         return Err(LokiError(ApiError::PayloadTooLarge(format!(
             "decompressed body is larger than {max} bytes (limits.max_decompressed_bytes)"
@@ -175,7 +183,11 @@ fn unsnappy(body: &[u8], max: usize) -> Result<Bytes, LokiError> {
     snap::raw::Decoder::new()
         .decompress_vec(body)
         .map(Bytes::from)
-        .map_err(|e| LokiError(ApiError::BadRequest(format!("the body is not snappy-compressed: {e}"))))
+        .map_err(|e| {
+            LokiError(ApiError::BadRequest(format!(
+                "the body is not snappy-compressed: {e}"
+            )))
+        })
 }
 
 /// One stream of a push, whatever its encoding.
@@ -234,14 +246,17 @@ fn prepare<'a>(
             .map(|s| {
                 let labels = labels::parse(&s.labels).map_err(bad)?;
                 Ok(Stream {
-                    labels: labels.into_iter().map(|(k, v)| (k, Value::from(v))).collect(),
+                    labels: labels
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::from(v)))
+                        .collect(),
                     entries: s
                         .entries
                         .into_iter()
                         .map(|e| Entry::Good {
-                            nanos: e
-                                .timestamp
-                                .map(|t| i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos)),
+                            nanos: e.timestamp.map(|t| {
+                                i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos)
+                            }),
                             line: Cow::Owned(e.line),
                             metadata: e
                                 .structured_metadata
@@ -283,11 +298,14 @@ fn prepare<'a>(
             .type_labels
             .iter()
             .find_map(|name| {
-                s.labels.iter().find(|(k, _)| k == name).and_then(|(_, v)| match v {
-                    Value::String(v) if !v.trim().is_empty() => Some(v.clone()),
-                    Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
+                s.labels
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .and_then(|(_, v)| match v {
+                        Value::String(v) if !v.trim().is_empty() => Some(v.clone()),
+                        Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    })
             })
             .unwrap_or_else(|| config.default_type.clone());
         for entry in s.entries {
@@ -299,7 +317,10 @@ fn prepare<'a>(
                     metadata,
                 } => {
                     let bytes = text.len();
-                    (Item::Object(object(&s.labels, nanos, &text, metadata), None), bytes)
+                    (
+                        Item::Object(object(&s.labels, nanos, &text, metadata), None),
+                        bytes,
+                    )
                 }
                 Entry::Bad { raw, reason } => {
                     let bytes = raw.len();
@@ -327,17 +348,21 @@ fn json_stream(s: JsonStream) -> Result<Stream<'static>, String> {
         (None, None) => Vec::new(),
     };
     let mut entries: Vec<Entry> = s.values.into_iter().map(json_value).collect();
-    entries.extend(s.entries.into_iter().map(|e| match crate::event::parse_time_text(&e.ts) {
-        Some(t) => Entry::Good {
-            nanos: Some(t.unix_timestamp_nanos()),
-            line: Cow::Owned(e.line),
-            metadata: Vec::new(),
-        },
-        None => Entry::Bad {
-            reason: format!("entry timestamp `{}` is not RFC 3339", e.ts),
-            raw: e.line.into_bytes(),
-        },
-    }));
+    entries.extend(
+        s.entries
+            .into_iter()
+            .map(|e| match crate::event::parse_time_text(&e.ts) {
+                Some(t) => Entry::Good {
+                    nanos: Some(t.unix_timestamp_nanos()),
+                    line: Cow::Owned(e.line),
+                    metadata: Vec::new(),
+                },
+                None => Entry::Bad {
+                    reason: format!("entry timestamp `{}` is not RFC 3339", e.ts),
+                    raw: e.line.into_bytes(),
+                },
+            }),
+    );
     Ok(Stream { labels, entries })
 }
 
@@ -386,14 +411,21 @@ fn object(
         }
     }
     m.extend(metadata);
-    match line.trim_start().starts_with('{').then(|| serde_json::from_str::<Value>(line)) {
+    match line
+        .trim_start()
+        .starts_with('{')
+        .then(|| serde_json::from_str::<Value>(line))
+    {
         Some(Ok(Value::Object(members))) => m.extend(members),
         _ => {
             m.insert("message".into(), Value::from(line));
         }
     }
     if let Some(t) = nanos.and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok()) {
-        m.insert("timestamp".into(), Value::from(crate::event::format_time(t)));
+        m.insert(
+            "timestamp".into(),
+            Value::from(crate::event::format_time(t)),
+        );
     }
     m
 }

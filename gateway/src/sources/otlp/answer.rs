@@ -28,7 +28,10 @@ impl Format {
     /// From `Content-Type`: protobuf, JSON, else 415 (said in protobuf,
     /// OTLP's default).
     pub fn of(content_type: Option<&str>) -> Result<Format, (Format, OtlpError)> {
-        match content_type.map(crate::sources::http::body::mime).as_deref() {
+        match content_type
+            .map(crate::sources::http::body::mime)
+            .as_deref()
+        {
             Some("application/x-protobuf" | "application/protobuf") => Ok(Format::Protobuf),
             Some("application/json") => Ok(Format::Json),
             other => Err((

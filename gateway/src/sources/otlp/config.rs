@@ -51,7 +51,10 @@ impl OtlpConfig {
             return Err(invalid("otlp.type_attributes", "names must not be empty"));
         }
         if self.max_records_per_request == 0 {
-            return Err(invalid("otlp.max_records_per_request", "must be at least 1"));
+            return Err(invalid(
+                "otlp.max_records_per_request",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

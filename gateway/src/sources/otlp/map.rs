@@ -53,7 +53,9 @@ impl Shared {
         }
         if let Some(s) = scope {
             if !s.name.is_empty() {
-                shared.scope.insert("name".into(), Value::from(s.name.as_str()));
+                shared
+                    .scope
+                    .insert("name".into(), Value::from(s.name.as_str()));
             }
             if !s.version.is_empty() {
                 shared
@@ -81,8 +83,7 @@ pub fn named_type<'a>(
         })
     };
     names.iter().find_map(|name| {
-        find(&record.attributes, name)
-            .or_else(|| resource.and_then(|r| find(&r.attributes, name)))
+        find(&record.attributes, name).or_else(|| resource.and_then(|r| find(&r.attributes, name)))
     })
 }
 
@@ -275,7 +276,11 @@ mod tests {
         assert_eq!(m["span_id"], "0101010101010101");
         assert_eq!(m["event_name"], "payment.declined");
         assert_eq!(
-            named_type(&["logway.type".into(), "service.name".into()], &r, Some(&resource)),
+            named_type(
+                &["logway.type".into(), "service.name".into()],
+                &r,
+                Some(&resource)
+            ),
             Some("checkout")
         );
     }

@@ -100,7 +100,12 @@ async fn run(
             .and_then(|v| v.to_str().ok()),
     )?;
     let limits = pipeline.limits().clone();
-    let body = body::read(body, limits.max_body_bytes, core.config.server.request_timeout).await?;
+    let body = body::read(
+        body,
+        limits.max_body_bytes,
+        core.config.server.request_timeout,
+    )
+    .await?;
     let config = core.config.otlp.clone();
     let worker = pipeline.clone();
     let (ready, malformed) = tokio::task::spawn_blocking(move || {

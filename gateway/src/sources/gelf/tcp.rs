@@ -1,0 +1,154 @@
+//! GELF over TCP: messages of uncompressed JSON, each ended by a NUL byte,
+//! plain or over TLS. A connection reads what is available, stores the
+//! complete messages as one batch and reads on only once it is durable,
+//! so a slow disk slows the sender instead of losing messages. A message
+//! over `gelf.max_message_bytes` is kept as a rejected event (its first
+//! bytes) and the rest of it up to the next NUL skipped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::config::GelfListener;
+use crate::listen::tcp::Stream;
+use crate::listen::tls::Tls;
+use crate::pipeline::{Admission, Pipeline};
+use crate::tenants::Route;
+
+const READ_CHUNK: usize = 256 * 1024;
+
+struct Listener {
+    config: GelfListener,
+    route: Route,
+    pipeline: Arc<Pipeline>,
+    max_message: usize,
+}
+
+pub async fn serve(
+    listener: TcpListener,
+    config: GelfListener,
+    route: Route,
+    pipeline: Arc<Pipeline>,
+    max_message: usize,
+    tls: Option<Arc<Tls>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let bound = crate::sources::BoundListener {
+        protocol: "gelf",
+        tenant: config.tenant.clone(),
+        client_certs: config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca_file.is_some()),
+        max_connections: config.max_connections,
+        idle_timeout: config.idle_timeout,
+    };
+    let shared = Arc::new(Listener {
+        config,
+        route,
+        pipeline: pipeline.clone(),
+        max_message,
+    });
+    let watch = shutdown.clone();
+    crate::sources::serve_bound(
+        listener,
+        bound,
+        pipeline,
+        tls,
+        shutdown,
+        move |stream, peer| connection(stream, peer, shared.clone(), watch.clone()),
+    )
+    .await
+}
+
+async fn connection(
+    mut stream: Stream,
+    peer: SocketAddr,
+    listener: Arc<Listener>,
+    mut shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let adm = Arc::new(listener.pipeline.admit_listener(
+        &listener.config.tenant,
+        format!("gelf:{}", listener.config.addr),
+        listener.route.clone(),
+        Some(peer.ip()),
+    ));
+    let max = listener.max_message;
+    let mut pending: Vec<u8> = Vec::new();
+    // Inside an oversize message: skip to its NUL.
+    let mut skipping = false;
+    let mut chunk = vec![0u8; READ_CHUNK];
+    loop {
+        let n = tokio::select! {
+            _ = shutdown.changed() => 0,
+            r = stream.read(&mut chunk) => r?,
+        };
+        if n == 0 {
+            // A last message without its NUL still counts.
+            if !pending.is_empty() && !skipping {
+                store(&listener, &adm, vec![std::mem::take(&mut pending)]).await?;
+            }
+            return Ok(());
+        }
+        let mut messages = Vec::new();
+        let parts: Vec<&[u8]> = chunk[..n].split(|&b| b == 0).collect();
+        let last = parts.len() - 1;
+        for (i, part) in parts.into_iter().enumerate() {
+            // Every part but the last ended at a NUL.
+            let ended = i < last;
+            if skipping {
+                skipping = !ended;
+                continue;
+            }
+            pending.extend_from_slice(part);
+            if pending.len() > max {
+                // Kept (its first bytes) as a rejected event by the build.
+                pending.truncate(max + 1);
+                messages.push(std::mem::take(&mut pending));
+                skipping = !ended;
+                continue;
+            }
+            if ended {
+                let m = std::mem::take(&mut pending);
+                if !m.iter().all(u8::is_ascii_whitespace) {
+                    messages.push(m);
+                }
+            }
+        }
+        if !messages.is_empty() {
+            store(&listener, &adm, messages).await?;
+        }
+    }
+}
+
+/// One batch, durable before the connection reads on.
+async fn store(
+    listener: &Arc<Listener>,
+    adm: &Arc<Admission>,
+    messages: Vec<Vec<u8>>,
+) -> std::io::Result<()> {
+    let pipeline = &listener.pipeline;
+    let bytes = messages.iter().map(Vec::len).sum();
+    let refused = |e: crate::pipeline::Error| std::io::Error::other(e.to_string());
+    // Over a rate limit: wait (the sender waits with us), as for a full WAL.
+    loop {
+        match pipeline.received(adm, bytes) {
+            Ok(()) => break,
+            Err(crate::pipeline::Error::Limited(r)) if r.retry_after.is_some() => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(refused(e)),
+        }
+    }
+    let (worker, a, max) = (pipeline.clone(), adm.clone(), listener.max_message);
+    let built = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        super::build(&worker, &a, &refs, max)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    pipeline.store(adm, built, None).await.map_err(refused)
+}
