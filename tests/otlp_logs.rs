@@ -382,3 +382,64 @@ async fn the_node_sdk_exports_logs_as_json() {
     assert_eq!(failed["fields"]["retries"], 2);
     t.stop().await;
 }
+
+/// OTLP/gRPC on its own listener: the Python SDK's gRPC exporter (gzip,
+/// the key in metadata); a rate limit is RESOURCE_EXHAUSTED with
+/// RetryInfo, which the exporter waits out and retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_exports_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = gateway(dir.path(), "[otlp]\ngrpc_addr = \"127.0.0.1:0\"").await;
+    let grpc = t
+        .gateway
+        .otlp_grpc_addr()
+        .expect("the gRPC listener")
+        .to_string();
+    let out = run_client(python_client(
+        "otel_py.py",
+        &[&grpc, "otel-ingest", "logs", "grpc"],
+    ))
+    .await;
+    assert_eq!(
+        out["results"],
+        json!(["SUCCESS", "SUCCESS", "SUCCESS"]),
+        "{out}"
+    );
+    let trace_id = out["trace_id"].as_str().unwrap();
+    let body = t
+        .search_until(
+            "otel-admin",
+            &[("q", &format!("request_id:{trace_id}")), ("from", "now-1h")],
+            3,
+        )
+        .await;
+    let declined = body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["message"] == "otel-py card declined")
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(declined["type"], "checkout");
+    assert_eq!(declined["fields"]["amount"], 12.5);
+
+    t.post_lines(
+        "/v1/logs/app",
+        "slow-ingest",
+        &[json!({"message": "first"})],
+    )
+    .await;
+    let out = run_client(python_client(
+        "otel_py.py",
+        &[&grpc, "slow-ingest", "retry", "grpc"],
+    ))
+    .await;
+    assert_eq!(out["results"], json!(["SUCCESS"]), "{out}");
+    assert!(out["seconds"].as_f64().unwrap() >= 0.5, "no wait: {out}");
+    t.search_until(
+        "slow-admin",
+        &[("q", "\"otel-py after a retry\""), ("from", "now-1h")],
+        1,
+    )
+    .await;
+    t.stop().await;
+}

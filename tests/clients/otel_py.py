@@ -2,7 +2,10 @@
 (protobuf), the exporter configured as its docs say: an endpoint, a
 headers setting carrying the key, gzip.
 
-usage: otel_py.py URL KEY MODE
+usage: otel_py.py URL KEY MODE [TRANSPORT]
+  TRANSPORT http (the default: URL is the gateway's) or grpc (URL is the
+  OTLP/gRPC listener's host:port; the gRPC exporter, gzip, the key in
+  metadata).
   logs:  inside a span (so they carry its trace id), three records through
          the Logs API: a string body at WARN, a map body at ERROR with
          attributes, and a record naming its log type (`logway.type`);
@@ -24,10 +27,22 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 url, key, mode = sys.argv[1:4]
+transport = sys.argv[4] if len(sys.argv) > 4 else "http"
 results = []
 
+if transport == "grpc":
+    from grpc import Compression as GrpcCompression
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as Exporter
 
-class Recording(OTLPLogExporter):
+    options = dict(endpoint=url, insecure=True, headers=(("authorization", "Bearer " + key),),
+                   compression=GrpcCompression.Gzip, timeout=30)
+else:
+    Exporter = OTLPLogExporter
+    options = dict(endpoint=url.rstrip("/") + "/v1/logs", headers={"Authorization": "Bearer " + key},
+                   compression=Compression.Gzip, timeout=30)
+
+
+class Recording(Exporter):
     """The SDK's exporter, recording what each export returned."""
 
     def export(self, batch):
@@ -37,12 +52,7 @@ class Recording(OTLPLogExporter):
 
 
 resource = Resource.create({"service.name": "checkout", "host.name": "web-7", "deployment.environment": "test"})
-exporter = Recording(
-    endpoint=url.rstrip("/") + "/v1/logs",
-    headers={"Authorization": "Bearer " + key},
-    compression=Compression.Gzip,
-    timeout=30,
-)
+exporter = Recording(**options)
 provider = LoggerProvider(resource=resource)
 provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
 logger = provider.get_logger("shop.payments", "1.4.0")

@@ -55,6 +55,7 @@ pub struct Gateway {
     syslog_addrs: Vec<SocketAddr>,
     beats_addrs: Vec<SocketAddr>,
     gelf_addrs: Vec<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
     /// Every listener's certificate, reloaded with the config.
     tls: Vec<Arc<listen::tls::Tls>>,
     state: Arc<AppState>,
@@ -76,6 +77,11 @@ impl Gateway {
     /// The addresses of the Beats listeners, in config order.
     pub fn beats_addrs(&self) -> &[SocketAddr] {
         &self.beats_addrs
+    }
+
+    /// The address of the OTLP/gRPC listener, if configured.
+    pub fn otlp_grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
     }
 
     /// The addresses of the GELF listeners, in config order.
@@ -185,6 +191,26 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         .as_ref()
         .map(|(l, _)| l.local_addr())
         .transpose()?;
+    let grpc_listener = match config.otlp.grpc_addr {
+        Some(addr) => {
+            let bound = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for OTLP/gRPC on {addr}"))?;
+            let tls = config
+                .otlp
+                .grpc_tls
+                .as_ref()
+                .map(|files| Tls::new(files, &[b"h2"], files.require_client_cert))
+                .transpose()?;
+            tls_all.extend(tls.iter().cloned());
+            Some((bound, tls))
+        }
+        None => None,
+    };
+    let grpc_addr = grpc_listener
+        .as_ref()
+        .map(|(l, _)| l.local_addr())
+        .transpose()?;
     let mut syslog_listeners = Vec::new();
     for l in &config.syslog {
         let (bound, tls) = bind_stream(l.addr, l.tls.as_ref(), "syslog", &mut tls_all).await?;
@@ -249,6 +275,20 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         tokio::spawn(listen::http::serve(
             listener,
             router::elastic_router(state.clone(), &config),
+            config.server.max_connections,
+            config.server.header_read_timeout,
+            tls,
+            shutdown_rx.clone(),
+        ))
+    });
+    let grpc_server = grpc_listener.map(|(listener, tls)| {
+        if let Some(a) = grpc_addr {
+            // Not `addr=`: tests read the HTTP address from the first one.
+            tracing::info!(otlp_grpc = %a, "listening for OTLP/gRPC");
+        }
+        tokio::spawn(listen::http::serve(
+            listener,
+            sources::otlp::grpc::router(state.clone(), config.limits.max_decompressed_bytes),
             config.server.max_connections,
             config.server.header_read_timeout,
             tls,
@@ -340,6 +380,9 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         if let Some(es) = elastic_server {
             es.await?;
         }
+        if let Some(g) = grpc_server {
+            g.await?;
+        }
         for s in syslog.into_iter().chain(beats).chain(gelf) {
             let _ = s.await;
         }
@@ -364,6 +407,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         syslog_addrs,
         beats_addrs,
         gelf_addrs,
+        grpc_addr,
         tls: tls_all,
         state: state_handle,
         shutdown: shutdown_tx,

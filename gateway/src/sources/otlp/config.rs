@@ -1,10 +1,13 @@
 //! The `[otlp]` section: OpenTelemetry logs over OTLP/HTTP
 //! (`POST /v1/logs` on the HTTP listener).
 
+use std::net::SocketAddr;
+
 use serde::Deserialize;
 
 use crate::config::ConfigError;
 use crate::config::value::invalid;
+use crate::listen::tls::TlsConfig;
 
 /// The log type of records that name none.
 pub const DEFAULT_TYPE: &str = "otlp";
@@ -26,6 +29,10 @@ pub struct OtlpConfig {
     pub default_type: String,
     /// Log records per request at most (more: 413, nothing stored).
     pub max_records_per_request: usize,
+    /// Serve OTLP/gRPC on a listener of its own, e.g. "0.0.0.0:4317".
+    pub grpc_addr: Option<SocketAddr>,
+    /// TLS on that listener.
+    pub grpc_tls: Option<TlsConfig>,
 }
 
 impl Default for OtlpConfig {
@@ -35,6 +42,8 @@ impl Default for OtlpConfig {
             type_attributes: vec!["logway.type".into(), "service.name".into()],
             default_type: DEFAULT_TYPE.to_string(),
             max_records_per_request: DEFAULT_MAX_RECORDS,
+            grpc_addr: None,
+            grpc_tls: None,
         }
     }
 }
@@ -49,6 +58,12 @@ impl OtlpConfig {
         }
         if self.type_attributes.iter().any(|a| a.is_empty()) {
             return Err(invalid("otlp.type_attributes", "names must not be empty"));
+        }
+        if self.grpc_tls.is_some() && self.grpc_addr.is_none() {
+            return Err(invalid(
+                "otlp.grpc_tls",
+                "is for the gRPC listener: set `otlp.grpc_addr` too",
+            ));
         }
         if self.max_records_per_request == 0 {
             return Err(invalid(

@@ -1,6 +1,6 @@
 //! OpenTelemetry logs over OTLP/HTTP: `POST /v1/logs`, what the OTel SDKs'
 //! and the Collector's `otlphttp` exporters send, answered as OTLP says
-//! ([`answer`]).
+//! ([`answer`]); OTLP/gRPC on a listener of its own ([`grpc`]).
 //!
 //! 1. Key (`Authorization: Bearer`, `X-Logway-Key`: what exporters set
 //!    with their `headers` setting) → tenant.
@@ -23,6 +23,7 @@
 
 pub mod answer;
 pub mod config;
+pub mod grpc;
 pub mod map;
 
 use std::sync::Arc;
@@ -142,10 +143,10 @@ fn prepare<'a>(
         Format::Json => serde_json::from_slice::<ExportLogsServiceRequest>(decoded)
             .map_err(|e| format!("the body is not OTLP/JSON logs: {e}")),
     };
-    let mut groups = Groups::default();
     let request = match request {
         Ok(r) => r,
         Err(reason) => {
+            let mut groups = Groups::default();
             let item = Item::Bad {
                 raw: std::borrow::Cow::Borrowed(&decoded[..]),
                 reason: reason.clone(),
@@ -155,6 +156,16 @@ fn prepare<'a>(
             return Ok(Err((groups, OtlpError::bad_data(reason))));
         }
     };
+    Ok(Ok(groups_of(auth, config, &request)?))
+}
+
+/// A decoded request's records mapped to events' objects and grouped by
+/// log type (also what the gRPC service stores).
+pub fn groups_of(
+    auth: &Authenticated,
+    config: &OtlpConfig,
+    request: &ExportLogsServiceRequest,
+) -> Result<Groups<'static>, OtlpError> {
     let records: usize = request
         .resource_logs
         .iter()
@@ -170,6 +181,7 @@ fn prepare<'a>(
     }
     // An export with no records (an exporter's empty flush) stores nothing
     // and succeeds.
+    let mut groups = Groups::default();
     let mut line = 0;
     for rl in &request.resource_logs {
         let resource = rl.resource.as_ref();
@@ -184,5 +196,5 @@ fn prepare<'a>(
             }
         }
     }
-    Ok(Ok(groups))
+    Ok(groups)
 }
