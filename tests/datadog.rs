@@ -172,3 +172,24 @@ async fn agent_requests_and_errors() {
     assert!(r.headers().contains_key("retry-after"));
     t.stop().await;
 }
+
+/// With its retries on, the Python client waits out a 429 and sends again;
+/// the item lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_client_retries_a_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestGateway::start(config_with(dir.path(), TENANTS)).await;
+    t.post_lines("/v1/logs/app", "slow-key", &[json!({"message": "burst"})])
+        .await;
+    let out = run_client(python_client("dd_py.py", &[&t.url, "slow-key", "retry"])).await;
+    assert_eq!(out["response"], json!({}), "{out}");
+    let limited = metric_sum(&t.metrics().await, "logway_requests_limited_total");
+    assert!(limited >= 1.0, "the first attempt was not refused");
+    t.search_until(
+        "slow-admin",
+        &[("q", "type:retried"), ("from", "now-1h")],
+        1,
+    )
+    .await;
+    t.stop().await;
+}

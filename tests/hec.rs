@@ -269,3 +269,29 @@ async fn hec_codes_for_what_goes_wrong() {
     );
     t.stop().await;
 }
+
+/// A rate-limited tenant: HEC's 503 "Server is busy" with Retry-After,
+/// which splunk-handler retries; the event lands once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splunk_handler_retries_server_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestGateway::start(config_with(dir.path(), TENANTS)).await;
+    let port = t.url.rsplit(':').next().unwrap().to_string();
+    t.post_lines("/v1/logs/app", "slow-token", &[json!({"message": "burst"})])
+        .await;
+    let out = run_client(python_client(
+        "hec_py.py",
+        &["127.0.0.1", &port, "slow-token", "retry"],
+    ))
+    .await;
+    assert_eq!(out["errors"], json!([]), "{out}");
+    let limited = metric_sum(&t.metrics().await, "logway_requests_limited_total");
+    assert!(limited >= 1.0, "the first attempt was not refused");
+    t.search_until(
+        "slow-admin",
+        &[("q", "\"hec-py after a retry\""), ("from", "now-1h")],
+        1,
+    )
+    .await;
+    t.stop().await;
+}

@@ -1,8 +1,11 @@
 //! The compat protocols against native NDJSON, same events, same
 //! connections, in the same run: native `POST /v1/logs/bench` (NDJSON),
-//! Elasticsearch `POST /es/_bulk` (an `index` action per event), and Beats
+//! Elasticsearch `POST /es/_bulk` (an `index` action per event), Beats
 //! (a window per batch, zlib level 3 as Filebeat sends by default, acked
-//! once durable).
+//! once durable), OTLP/HTTP protobuf, Loki (snappy protobuf, JSON lines),
+//! Splunk HEC (concatenated events) and the Datadog intake (a JSON
+//! array); bodies in [`compat_bodies`]. With `--gelf-udp-rate`, last, GELF
+//! over UDP at that rate: messages sent against messages stored.
 //!
 //! Each round starts a fresh gateway (release build) per protocol, in a
 //! rotating order, drives it for `--seconds`, and prints acked events/s,
@@ -12,6 +15,7 @@
 //! ```text
 //! cargo build --release -p logway -p logway-bench
 //! target/release/compat-bench --connections 8 --batch 100 --seconds 15 --rounds 3
+//! target/release/compat-bench --rounds 0 --gelf-udp-rate 50000 --gelf-udp-seconds 10
 //! ```
 
 use std::io::{BufRead, BufReader, Write};
@@ -26,6 +30,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod compat_bodies;
 mod cpu;
 
 #[derive(Parser, Clone)]
@@ -45,6 +50,11 @@ struct Args {
     /// zlib level of Beats windows (0: plain `J` frames).
     #[arg(long, default_value_t = 3)]
     beats_compression: u32,
+    /// GELF messages a second over UDP (0: skip that part).
+    #[arg(long, default_value_t = 0)]
+    gelf_udp_rate: u64,
+    #[arg(long, default_value_t = 10)]
+    gelf_udp_seconds: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -52,9 +62,21 @@ enum Protocol {
     Native,
     Bulk,
     Beats,
+    Otlp,
+    Loki,
+    Hec,
+    Datadog,
 }
 
-const PROTOCOLS: [Protocol; 3] = [Protocol::Native, Protocol::Bulk, Protocol::Beats];
+const PROTOCOLS: [Protocol; 7] = [
+    Protocol::Native,
+    Protocol::Bulk,
+    Protocol::Beats,
+    Protocol::Otlp,
+    Protocol::Loki,
+    Protocol::Hec,
+    Protocol::Datadog,
+];
 
 impl Protocol {
     fn name(self) -> &'static str {
@@ -62,7 +84,24 @@ impl Protocol {
             Protocol::Native => "native NDJSON",
             Protocol::Bulk => "_bulk",
             Protocol::Beats => "Beats",
+            Protocol::Otlp => "OTLP/HTTP",
+            Protocol::Loki => "Loki",
+            Protocol::Hec => "Splunk HEC",
+            Protocol::Datadog => "Datadog",
         }
+    }
+
+    /// An HTTP protocol's path, content type, and the status of success.
+    fn http(self) -> Option<(&'static str, &'static str, u16)> {
+        Some(match self {
+            Protocol::Native => ("/v1/logs/bench", "application/x-ndjson", 200),
+            Protocol::Bulk => ("/es/_bulk", "application/x-ndjson", 200),
+            Protocol::Otlp => ("/v1/logs", "application/x-protobuf", 200),
+            Protocol::Loki => ("/loki/api/v1/push", "application/x-protobuf", 204),
+            Protocol::Hec => ("/services/collector/event", "application/json", 200),
+            Protocol::Datadog => ("/api/v2/logs", "application/json", 202),
+            Protocol::Beats => return None,
+        })
     }
 }
 
@@ -116,6 +155,10 @@ fn payloads(protocol: Protocol, events: &[String], batch: usize, level: u32) -> 
                 .iter()
                 .flat_map(|e| format!("{{\"index\":{{\"_index\":\"bench\"}}}}\n{e}\n").into_bytes())
                 .collect(),
+            Protocol::Otlp => compat_bodies::otlp(chunk),
+            Protocol::Loki => compat_bodies::loki(chunk),
+            Protocol::Hec => compat_bodies::hec(chunk),
+            Protocol::Datadog => compat_bodies::datadog(chunk),
             Protocol::Beats => {
                 let mut frames = Vec::new();
                 for (i, e) in chunk.iter().enumerate() {
@@ -149,6 +192,7 @@ struct Gateway {
     child: Child,
     url: String,
     beats: SocketAddr,
+    gelf: SocketAddr,
     data: PathBuf,
 }
 
@@ -171,7 +215,8 @@ fn start(binary: &PathBuf, round: usize) -> anyhow::Result<Gateway> {
     std::fs::write(
         &config,
         format!(
-            "[storage]\ndata_dir = \"{}\"\n[[beats]]\naddr = \"127.0.0.1:0\"\ntenant = \"default\"\ntype = \"bench\"\nunauthenticated = true\n",
+            "[storage]\ndata_dir = \"{}\"\n[[beats]]\naddr = \"127.0.0.1:0\"\ntenant = \"default\"\ntype = \"bench\"\nunauthenticated = true\n\
+             [[gelf.listeners]]\naddr = \"127.0.0.1:0\"\nprotocol = \"udp\"\ntenant = \"default\"\ntype = \"bench_udp\"\nunauthenticated = true\n",
             data.join("data").display()
         ),
     )?;
@@ -186,7 +231,7 @@ fn start(binary: &PathBuf, round: usize) -> anyhow::Result<Gateway> {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let (mut http, mut beats) = (None, None);
+        let (mut http, mut beats, mut gelf) = (None, None, None);
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let field = |name: &str| {
                 let at = line.find(name)?;
@@ -195,29 +240,34 @@ fn start(binary: &PathBuf, round: usize) -> anyhow::Result<Gateway> {
                     .next()
                     .map(str::to_string)
             };
-            if http.is_none() && !line.contains("beats=") {
+            if http.is_none() && !line.contains("beats=") && !line.contains("gelf=") {
                 http = field(" addr=");
             }
             if beats.is_none() {
                 beats = field("beats=");
             }
-            if let (Some(h), Some(b)) = (&http, &beats) {
-                let _ = tx.send((h.clone(), b.clone()));
+            if gelf.is_none() {
+                gelf = field("gelf=");
+            }
+            if let (Some(h), Some(b), Some(g)) = (&http, &beats, &gelf) {
+                let _ = tx.send((h.clone(), b.clone(), g.clone()));
                 http = Some(String::new());
                 beats = Some(String::new());
+                gelf = Some(String::new());
             }
             if line.contains("ERROR") || line.contains("WARN") {
                 eprintln!("gateway: {line}");
             }
         }
     });
-    let (http, beats) = rx
+    let (http, beats, gelf) = rx
         .recv_timeout(Duration::from_secs(60))
         .context("gateway did not log its addresses")?;
     Ok(Gateway {
         child,
         url: format!("http://{http}"),
         beats: beats.parse()?,
+        gelf: gelf.parse()?,
         data,
     })
 }
@@ -254,13 +304,8 @@ async fn run(
                 let body = payloads[i % payloads.len()].clone();
                 i += 1;
                 let t = Instant::now();
-                let ok = match protocol {
-                    Protocol::Native | Protocol::Bulk => {
-                        let (path, ctype) = if protocol == Protocol::Native {
-                            ("/v1/logs/bench", "application/x-ndjson")
-                        } else {
-                            ("/es/_bulk", "application/x-ndjson")
-                        };
+                let ok = match protocol.http() {
+                    Some((path, ctype, success)) => {
                         let r = client
                             .post(format!("{url}{path}"))
                             .header("content-type", ctype)
@@ -268,18 +313,19 @@ async fn run(
                             .send()
                             .await;
                         match r {
-                            Ok(r) if r.status() == 200 => {
+                            Ok(r) if r.status() == success => {
                                 if protocol == Protocol::Bulk {
                                     let text = r.text().await.unwrap_or_default();
                                     text.contains("\"errors\":false")
                                 } else {
-                                    true
+                                    // Read the answer, as a client does.
+                                    r.bytes().await.is_ok()
                                 }
                             }
                             _ => false,
                         }
                     }
-                    Protocol::Beats => {
+                    None => {
                         if beats_conn.is_none() {
                             beats_conn = tokio::net::TcpStream::connect(beats).await.ok();
                         }
@@ -346,6 +392,81 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// GELF over UDP at `rate` messages a second for `seconds`: how many of
+/// the messages sent were stored, and what the gateway counted as dropped.
+async fn gelf_udp(binary: &PathBuf, rate: u64, seconds: u64) -> anyhow::Result<()> {
+    let gw = start(binary, usize::MAX)?;
+    let messages: Vec<Vec<u8>> = events(1000)
+        .iter()
+        .map(|e| {
+            let Ok(serde_json::Value::Object(m)) = serde_json::from_str(e) else {
+                unreachable!("bench events are objects")
+            };
+            let mut g = serde_json::Map::new();
+            g.insert("version".into(), "1.1".into());
+            g.insert("host".into(), "bench".into());
+            for (k, v) in m {
+                match k.as_str() {
+                    "message" => g.insert("short_message".into(), v),
+                    _ => g.insert(format!("_{}", k.trim_start_matches('@')), v),
+                };
+            }
+            serde_json::to_vec(&g).expect("JSON")
+        })
+        .collect();
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+    let total = rate * seconds;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    while sent < total {
+        tick.tick().await;
+        let due = (started.elapsed().as_secs_f64() * rate as f64) as u64;
+        while sent < due.min(total) {
+            socket
+                .send_to(&messages[(sent % 1000) as usize], gw.gelf)
+                .await?;
+            sent += 1;
+        }
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    // Stored: what the gateway counts as received, once it stops growing.
+    let client = reqwest::Client::new();
+    let metric = |text: &str, prefix: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let (mut stored, mut dropped, mut last_change) = (0.0, 0.0, Instant::now());
+    while last_change.elapsed() < Duration::from_secs(3) && (stored as u64) < sent {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let text = client
+            .get(format!("{}/metrics", gw.url))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let now = metric(
+            &text,
+            "logway_events_received_total{tenant=\"default\",type=\"bench_udp\"}",
+        );
+        // (+ 0.0: an empty sum is -0.0.)
+        dropped = metric(&text, "logway_gelf_dropped_total") + 0.0;
+        if now != stored {
+            stored = now;
+            last_change = Instant::now();
+        }
+    }
+    println!(
+        "GELF UDP: {sent} messages sent in {send_secs:.1} s ({:.0}/s), {stored:.0} stored, {:.0} lost ({:.3}%), {dropped:.0} counted as dropped by the gateway",
+        sent as f64 / send_secs,
+        sent as f64 - stored,
+        (sent as f64 - stored) / sent as f64 * 100.0
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -401,6 +522,12 @@ async fn main() -> anyhow::Result<()> {
                 .collect(),
         )
     };
+    if args.rounds == 0 {
+        if args.gelf_udp_rate > 0 {
+            gelf_udp(&binary, args.gelf_udp_rate, args.gelf_udp_seconds).await?;
+        }
+        return Ok(());
+    }
     let native = of(Protocol::Native, |o| o.events_per_sec);
     println!("medians of {} rounds:", args.rounds);
     for p in PROTOCOLS {
@@ -413,6 +540,9 @@ async fn main() -> anyhow::Result<()> {
             of(p, |o| ms(o.p99)),
             of(p, |o| o.cpu_per_million)
         );
+    }
+    if args.gelf_udp_rate > 0 {
+        gelf_udp(&binary, args.gelf_udp_rate, args.gelf_udp_seconds).await?;
     }
     Ok(())
 }

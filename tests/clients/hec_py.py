@@ -5,6 +5,8 @@ usage: hec_py.py HOST PORT TOKEN MODE
          `Authorization: Splunk`), three records, one forced flush.
   raw:   splunk-hec-handler with endpoint='raw' (/services/collector/raw),
          two records, one request each.
+  retry: splunk-handler, one record to a rate-limited tenant: HEC's 503
+         "Server is busy", which the handler retries after Retry-After.
 Prints {"errors": [...]} (what the handler reported).
 """
 import json
@@ -17,7 +19,7 @@ log = logging.getLogger("inventory")
 log.setLevel(logging.DEBUG)
 log.propagate = False
 
-if mode == "batch":
+if mode in ("batch", "retry"):
     from splunk_handler import SplunkHandler
 
     class Handler(SplunkHandler):
@@ -27,9 +29,12 @@ if mode == "batch":
     handler = Handler(host=host, port=port, token=token, index="main", protocol="http",
                       sourcetype="py_hec", source="inventory.py", flush_interval=30, verify=False)
     log.addHandler(handler)
-    log.info("hec-py restocked")
-    log.warning("hec-py shelf empty")
-    log.error("hec-py scanner offline")
+    if mode == "batch":
+        log.info("hec-py restocked")
+        log.warning("hec-py shelf empty")
+        log.error("hec-py scanner offline")
+    else:
+        log.info("hec-py after a retry")
     handler.force_flush()
     handler.close()
 elif mode == "raw":

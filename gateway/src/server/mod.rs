@@ -347,8 +347,13 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
             .map(|(bound, cfg)| {
                 let route = cfg.route(&config.tenants);
                 let max = config.gelf.max_message_bytes;
+                let local = match &bound {
+                    GelfSocket::Udp(s) => s.local_addr(),
+                    GelfSocket::Tcp(l, _) => l.local_addr(),
+                }
+                .map_or_else(|_| cfg.addr.to_string(), |a| a.to_string());
                 // Not `addr=`: tests read the HTTP address from the first one.
-                tracing::info!(gelf = %cfg.addr, protocol = ?cfg.protocol, tenant = %cfg.tenant, "GELF listening");
+                tracing::info!(gelf = %local, protocol = ?cfg.protocol, tenant = %cfg.tenant, "GELF listening");
                 match bound {
                     GelfSocket::Udp(socket) => tokio::spawn(sources::gelf::udp::serve(
                         socket,

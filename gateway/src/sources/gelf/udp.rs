@@ -11,8 +11,9 @@
 //! A large receive buffer (8 MiB asked of the kernel) absorbs bursts.
 //!
 //! Messages are stored in batches (up to [`MAX_BATCH`], or what arrived in
-//! [`LINGER`]), one WAL append each, by a task of their own so that the
-//! socket is read while a batch is made durable.
+//! [`LINGER`]), one WAL append each, by tasks of their own (up to
+//! [`IN_FLIGHT`] at once) so that the socket is read while batches are
+//! built and made durable.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ const MAX_BATCH: usize = 2000;
 const LINGER: Duration = Duration::from_millis(20);
 /// Batches waiting to be stored at most.
 const QUEUE: usize = 32;
+/// Batches being built and stored at once.
+const IN_FLIGHT: usize = 4;
 const RECV_BUFFER: usize = 8 << 20;
 
 /// Binds a UDP socket with a large receive buffer.
@@ -224,7 +227,8 @@ pub async fn serve(
     let _ = store.await;
 }
 
-/// Stores batches one after another, each once durable.
+/// Stores batches, up to [`IN_FLIGHT`] at once (built in parallel on the
+/// blocking pool, their WAL appends sharing fsyncs).
 async fn store(
     mut rx: mpsc::Receiver<Vec<Vec<u8>>>,
     pipeline: Arc<Pipeline>,
@@ -232,24 +236,36 @@ async fn store(
     max_message: usize,
     dropped: impl Fn(&str, u64),
 ) {
+    let mut in_flight = tokio::task::JoinSet::new();
     while let Some(batch) = rx.recv().await {
+        while in_flight.len() >= IN_FLIGHT {
+            if let Some(Ok((false, n))) = in_flight.join_next().await {
+                dropped("refused", n);
+            }
+        }
         let n = batch.len() as u64;
         let bytes = batch.iter().map(Vec::len).sum();
         if pipeline.received(&adm, bytes).is_err() {
             dropped("refused", n);
             continue;
         }
-        let (worker, a) = (pipeline.clone(), adm.clone());
-        let built = tokio::task::spawn_blocking(move || {
-            let messages: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
-            super::build(&worker, &a, &messages, max_message)
-        })
-        .await;
-        let stored = match built {
-            Ok(built) => pipeline.store(&adm, built, None).await.is_ok(),
-            Err(_) => false,
-        };
-        if !stored {
+        let (pipeline, adm) = (pipeline.clone(), adm.clone());
+        in_flight.spawn(async move {
+            let (worker, a) = (pipeline.clone(), adm.clone());
+            let built = tokio::task::spawn_blocking(move || {
+                let messages: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+                super::build(&worker, &a, &messages, max_message)
+            })
+            .await;
+            let stored = match built {
+                Ok(built) => pipeline.store(&adm, built, None).await.is_ok(),
+                Err(_) => false,
+            };
+            (stored, n)
+        });
+    }
+    while let Some(r) = in_flight.join_next().await {
+        if let Ok((false, n)) = r {
             dropped("refused", n);
         }
     }
