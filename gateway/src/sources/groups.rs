@@ -4,8 +4,62 @@
 //! stored, all durable before the answer.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::request::Parts;
+use bytes::Bytes;
+
+use crate::error::ApiError;
 use crate::pipeline::{Admission, Authenticated, Built, Error, Item, Meta, Outcome, Pipeline};
+use crate::sources::http::body::{self, Encoding};
+use crate::state::Core;
+
+/// What a compat HTTP source does with a request once it has its key:
+/// the tenant, the body within `limits.max_body_bytes`, then on the
+/// blocking pool the body decompressed (`Content-Encoding`) and handed to
+/// `prepare`, which groups its items (and may name an error to answer
+/// once they are stored, for a request that was partly unusable), the
+/// groups built; then every group stored. Returns what was stored and
+/// `prepare`'s error.
+pub async fn ingest<E, F>(
+    core: &Arc<Core>,
+    parts: &Parts,
+    body: Body,
+    key: Option<&str>,
+    prepare: F,
+) -> Result<(Stored, Option<E>), E>
+where
+    E: From<ApiError> + From<Error> + Send + 'static,
+    F: for<'a> FnOnce(&Authenticated, &'a Bytes) -> Result<(Groups<'a>, Option<E>), E>
+        + Send
+        + 'static,
+{
+    let pipeline = &core.pipeline;
+    let auth = pipeline.authenticate(&crate::sources::http::caller(parts, key))?;
+    let encoding = Encoding::from_header(
+        parts
+            .headers
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    let limits = pipeline.limits().clone();
+    let body = body::read(
+        body,
+        limits.max_body_bytes,
+        core.config.server.request_timeout,
+    )
+    .await?;
+    let worker = pipeline.clone();
+    let (ready, error) = tokio::task::spawn_blocking(move || {
+        let decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)?;
+        let (groups, error) = prepare(&auth, &decoded)?;
+        Ok::<_, E>((groups.build(&worker, &Meta::now()), error))
+    })
+    .await
+    .map_err(|e| E::from(ApiError::Internal(format!("decoder task failed: {e}"))))??;
+    Ok((ready.store(pipeline).await?, error))
+}
 
 /// The items of one request, grouped by route.
 #[derive(Default)]
@@ -34,6 +88,21 @@ pub struct Stored {
     /// Items kept as rejected events or dead letters, and the first reason.
     pub rejected: u64,
     pub reason: Option<String>,
+}
+
+impl Stored {
+    /// For a protocol without partial success: a 400 saying how many of
+    /// its `what` were rejected (and kept), if any were.
+    pub fn refusal(&self, what: &str) -> Option<ApiError> {
+        (self.rejected > 0).then(|| {
+            ApiError::BadRequest(format!(
+                "{} of {} {what} rejected (kept as rejected events; the others are stored): {}",
+                self.rejected,
+                self.items,
+                self.reason.as_deref().unwrap_or_default()
+            ))
+        })
+    }
 }
 
 impl<'a> Groups<'a> {

@@ -27,9 +27,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::pipeline::{Authenticated, Item, Meta};
-use crate::sources::groups::Groups;
-use crate::sources::http::body::{self, Encoding};
+use crate::pipeline::{Authenticated, Item};
+use crate::sources::groups::{self, Groups};
 use crate::state::{AppState, Core};
 use crate::tenants::key::request_key;
 use config::DatadogConfig;
@@ -93,7 +92,6 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), DdError> {
-    let pipeline = &core.pipeline;
     let (parts, body) = req.into_parts();
     let path_key = parts
         .uri
@@ -104,8 +102,6 @@ async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), DdError> {
     let key = header(&parts.headers, "dd-api-key")
         .or(path_key)
         .or_else(|| request_key(&parts.headers, parts.uri.query()));
-    let auth = pipeline.authenticate(&crate::sources::http::caller(&parts, key))?;
-    let encoding = Encoding::from_header(header(&parts.headers, "content-encoding"))?;
     let query_tags = parts.uri.query().and_then(|q| {
         q.split('&')
             .find_map(|p| p.strip_prefix("ddtags="))
@@ -115,32 +111,19 @@ async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), DdError> {
                     .into_owned()
             })
     });
-    let limits = pipeline.limits().clone();
-    let body = body::read(
-        body,
-        limits.max_body_bytes,
-        core.config.server.request_timeout,
-    )
-    .await?;
     let config = core.config.datadog.clone();
-    let worker = pipeline.clone();
-    let ready = tokio::task::spawn_blocking(move || {
-        let decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)?;
-        let groups = prepare(&auth, &config, &decoded, query_tags.as_deref())?;
-        Ok::<_, DdError>(groups.build(&worker, &Meta::now()))
-    })
-    .await
-    .map_err(|e| DdError(ApiError::Internal(format!("decoder task failed: {e}"))))??;
-    let stored = ready.store(pipeline).await?;
-    if stored.rejected > 0 {
-        return Err(DdError(ApiError::BadRequest(format!(
-            "{} of {} items rejected (kept as rejected events; the others are stored): {}",
-            stored.rejected,
-            stored.items,
-            stored.reason.unwrap_or_default()
-        ))));
+    let (stored, _) =
+        groups::ingest::<DdError, _>(core, &parts, body, key, move |auth, decoded| {
+            Ok((
+                prepare(auth, &config, decoded, query_tags.as_deref())?,
+                None,
+            ))
+        })
+        .await?;
+    match stored.refusal("items") {
+        Some(e) => Err(DdError(e)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn prepare<'a>(

@@ -33,9 +33,8 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::pipeline::{Authenticated, Item, Meta};
-use crate::sources::groups::Groups;
-use crate::sources::http::body::{self, Encoding};
+use crate::pipeline::{Authenticated, Item};
+use crate::sources::groups::{self, Groups};
 use crate::state::{AppState, Core};
 use crate::tenants::AccessError;
 use crate::tenants::key::request_key;
@@ -193,52 +192,33 @@ fn hec_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str
 }
 
 async fn run(core: &Arc<Core>, req: Request<Body>, raw: bool) -> Result<(), HecError> {
-    let pipeline = &core.pipeline;
     let (parts, body) = req.into_parts();
     let key = hec_key(&parts.headers, parts.uri.query());
-    let auth = pipeline.authenticate(&crate::sources::http::caller(&parts, key))?;
-    let encoding = Encoding::from_header(header(&parts.headers, "content-encoding"))?;
     let query = parts.uri.query().map(query_pairs).unwrap_or_default();
-    let limits = pipeline.limits().clone();
-    let body = body::read(
-        body,
-        limits.max_body_bytes,
-        core.config.server.request_timeout,
-    )
-    .await?;
     let config = core.config.hec.clone();
-    let worker = pipeline.clone();
-    let (ready, invalid) = tokio::task::spawn_blocking(move || {
-        let decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)?;
-        if decoded.iter().all(u8::is_ascii_whitespace) {
-            return Err(HecError::new(StatusCode::BAD_REQUEST, 5, "No data"));
-        }
-        let (groups, invalid) = if raw {
-            (prepare_raw(&auth, &config, &decoded, &query)?, None)
-        } else {
-            prepare_events(&auth, &config, &decoded)?
-        };
-        Ok((groups.build(&worker, &Meta::now()), invalid))
-    })
-    .await
-    .map_err(|e| HecError::from(ApiError::Internal(format!("decoder task failed: {e}"))))??;
-    let stored = ready.store(pipeline).await?;
+    let (stored, invalid) =
+        groups::ingest::<HecError, _>(core, &parts, body, key, move |auth, decoded| {
+            if decoded.iter().all(u8::is_ascii_whitespace) {
+                return Err(HecError::new(StatusCode::BAD_REQUEST, 5, "No data"));
+            }
+            if raw {
+                Ok((prepare_raw(auth, &config, decoded, &query)?, None))
+            } else {
+                prepare_events(auth, &config, decoded)
+            }
+        })
+        .await?;
     if let Some(e) = invalid {
         return Err(e);
     }
-    if stored.rejected > 0 {
-        return Err(HecError::new(
+    match stored.refusal("events") {
+        Some(e) => Err(HecError::new(
             StatusCode::BAD_REQUEST,
             6,
-            format!(
-                "Invalid data format: {} of {} events rejected (kept as rejected events): {}",
-                stored.rejected,
-                stored.items,
-                stored.reason.unwrap_or_default()
-            ),
-        ));
+            format!("Invalid data format: {e}"),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn query_pairs(q: &str) -> Vec<(String, String)> {

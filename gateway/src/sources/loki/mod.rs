@@ -39,9 +39,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::pipeline::{Authenticated, Item, Meta};
-use crate::sources::groups::Groups;
-use crate::sources::http::body::{self, Encoding};
+use crate::pipeline::{Authenticated, Item};
+use crate::sources::groups::{self, Groups};
+use crate::sources::http::body;
 use crate::state::{AppState, Core};
 use crate::tenants::key::{basic_password, request_key};
 use config::LokiConfig;
@@ -110,45 +110,30 @@ impl IntoResponse for LokiError {
 }
 
 async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), LokiError> {
-    let pipeline = &core.pipeline;
     let (parts, body) = req.into_parts();
     let key = basic_password(&parts.headers)
         .or_else(|| request_key(&parts.headers, parts.uri.query()).map(str::to_string));
-    let auth = pipeline.authenticate(&crate::sources::http::caller(&parts, key.as_deref()))?;
-    check_org(&parts.headers, &auth)?;
+    let org = header(&parts.headers, "x-scope-orgid").map(str::to_string);
     let protobuf = header(&parts.headers, "content-type")
         .map(body::mime)
         .is_some_and(|m| m == "application/x-protobuf");
-    let encoding = Encoding::from_header(header(&parts.headers, "content-encoding"))?;
-    let limits = pipeline.limits().clone();
-    let body = body::read(
-        body,
-        limits.max_body_bytes,
-        core.config.server.request_timeout,
-    )
-    .await?;
     let config = core.config.loki.clone();
-    let worker = pipeline.clone();
-    let ready = tokio::task::spawn_blocking(move || {
-        let mut decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)?;
-        if protobuf {
-            decoded = unsnappy(&decoded, limits.max_decompressed_bytes)?;
-        }
-        let groups = prepare(&auth, &config, &decoded, protobuf)?;
-        Ok::<_, LokiError>(groups.build(&worker, &Meta::now()))
-    })
-    .await
-    .map_err(|e| LokiError(ApiError::Internal(format!("decoder task failed: {e}"))))??;
-    let stored = ready.store(pipeline).await?;
-    if stored.rejected > 0 {
-        return Err(LokiError(ApiError::BadRequest(format!(
-            "{} of {} entries rejected (kept as rejected events; the others are stored): {}",
-            stored.rejected,
-            stored.items,
-            stored.reason.unwrap_or_default()
-        ))));
+    let max = core.pipeline.limits().max_decompressed_bytes;
+    let (stored, _) =
+        groups::ingest::<LokiError, _>(core, &parts, body, key.as_deref(), move |auth, decoded| {
+            check_org(org.as_deref(), auth)?;
+            let groups = if protobuf {
+                prepare(auth, &config, &unsnappy(decoded, max)?, true)?
+            } else {
+                prepare(auth, &config, decoded, false)?
+            };
+            Ok((groups, None))
+        })
+        .await?;
+    match stored.refusal("entries") {
+        Some(e) => Err(LokiError(e)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -156,8 +141,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Loki's tenant header: accepted when it names the key's tenant.
-fn check_org(headers: &HeaderMap, auth: &Authenticated) -> Result<(), LokiError> {
-    match header(headers, "x-scope-orgid").map(str::trim) {
+fn check_org(org: Option<&str>, auth: &Authenticated) -> Result<(), LokiError> {
+    match org.map(str::trim) {
         Some(org) if !org.is_empty() && org != auth.tenant().name => {
             Err(LokiError(ApiError::Forbidden(format!(
                 "X-Scope-OrgID `{org}` is not the tenant of this key (`{}`)",
@@ -231,15 +216,17 @@ struct LegacyEntry {
     line: String,
 }
 
-fn prepare<'a>(
+/// The push's entries grouped by log type (every item owned: the body may
+/// be a buffer of the caller's).
+fn prepare(
     auth: &Authenticated,
     config: &LokiConfig,
-    decoded: &'a Bytes,
+    decoded: &[u8],
     protobuf: bool,
-) -> Result<Groups<'a>, LokiError> {
+) -> Result<Groups<'static>, LokiError> {
     let bad = |m: String| LokiError(ApiError::BadRequest(m));
     let streams: Vec<Stream> = if protobuf {
-        let push = proto::PushRequest::decode(&decoded[..])
+        let push = proto::PushRequest::decode(decoded)
             .map_err(|e| bad(format!("the body is not a Loki PushRequest: {e}")))?;
         push.streams
             .into_iter()

@@ -39,9 +39,8 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use prost::Message;
 
 use crate::error::ApiError;
-use crate::pipeline::{Authenticated, Item, Meta};
-use crate::sources::groups::Groups;
-use crate::sources::http::body::{self, Encoding};
+use crate::pipeline::{Authenticated, Item};
+use crate::sources::groups::{self, Groups};
 use crate::state::{AppState, Core};
 use crate::tenants::key::request_key;
 use answer::{Format, OtlpError};
@@ -90,36 +89,17 @@ async fn run(
     req: Request<Body>,
     format: Format,
 ) -> Result<(u64, Option<String>), OtlpError> {
-    let pipeline = &core.pipeline;
     let (parts, body) = req.into_parts();
     let key = request_key(&parts.headers, parts.uri.query());
-    let auth = pipeline.authenticate(&crate::sources::http::caller(&parts, key))?;
-    let encoding = Encoding::from_header(
-        parts
-            .headers
-            .get("content-encoding")
-            .and_then(|v| v.to_str().ok()),
-    )?;
-    let limits = pipeline.limits().clone();
-    let body = body::read(
-        body,
-        limits.max_body_bytes,
-        core.config.server.request_timeout,
-    )
-    .await?;
     let config = core.config.otlp.clone();
-    let worker = pipeline.clone();
-    let (ready, malformed) = tokio::task::spawn_blocking(move || {
-        let decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)?;
-        let meta = Meta::now();
-        Ok::<_, OtlpError>(match prepare(&auth, &config, &decoded, format)? {
-            Ok(groups) => (groups.build(&worker, &meta), None),
-            Err((groups, e)) => (groups.build(&worker, &meta), Some(e)),
+    let (stored, malformed) =
+        groups::ingest::<OtlpError, _>(core, &parts, body, key, move |auth, decoded| {
+            Ok(match prepare(auth, &config, decoded, format)? {
+                Ok(groups) => (groups, None),
+                Err((groups, e)) => (groups, Some(e)),
+            })
         })
-    })
-    .await
-    .map_err(|e| OtlpError::from(ApiError::Internal(format!("decoder task failed: {e}"))))??;
-    let stored = ready.store(pipeline).await?;
+        .await?;
     match malformed {
         Some(e) => Err(e),
         None => Ok((stored.rejected, stored.reason)),
