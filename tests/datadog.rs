@@ -7,19 +7,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-const TENANTS: &str = r#"
-[[tenants]]
-name = "acme"
-ingest_keys = ["dd-ingest-key"]
-admin_keys = ["dd-admin"]
-
-[[tenants]]
-name = "slow"
-ingest_keys = ["slow-key"]
-admin_keys = ["slow-admin"]
-rate_limit = { events_per_sec = 1, events_burst = 1 }
-"#;
-
 fn find<'a>(body: &'a Value, message: &str) -> &'a Value {
     body["hits"]
         .as_array()
@@ -32,12 +19,12 @@ fn find<'a>(body: &'a Value, message: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_client_submits_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let t = TestGateway::start(config_with(dir.path(), TENANTS)).await;
-    let out = run_client(python_client("dd_py.py", &[&t.url, "dd-ingest-key"])).await;
+    let t = compat_gateway(dir.path(), "").await;
+    let out = run_client(python_client("dd_py.py", &[&t.url, "acme-ingest"])).await;
     assert_eq!(out["response"], json!({}), "{out}");
     // `ddsource` names the type.
     let body = t
-        .search_until("dd-admin", &[("q", "type:nginx"), ("from", "now-1h")], 2)
+        .search_until("acme-admin", &[("q", "type:nginx"), ("from", "now-1h")], 2)
         .await;
     let cart = find(&body, "dd-py GET /cart 200");
     assert_eq!(cart["level"], "info");
@@ -53,7 +40,11 @@ async fn the_python_client_submits_logs() {
     assert_eq!(find(&body, "dd-py GET /pay 502")["level"], "error");
     // A JSON message is read as a JSON line is.
     let body = t
-        .search_until("dd-admin", &[("q", "type:payments"), ("from", "now-1h")], 1)
+        .search_until(
+            "acme-admin",
+            &[("q", "type:payments"), ("from", "now-1h")],
+            1,
+        )
         .await;
     let charge = find(&body, "dd-py charge captured");
     assert_eq!(charge["fields"]["amount"], 42);
@@ -63,7 +54,7 @@ async fn the_python_client_submits_logs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_requests_and_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let t = TestGateway::start(config_with(dir.path(), TENANTS)).await;
+    let t = compat_gateway(dir.path(), "").await;
     let post = |path: &str, key: &str, encoding: Option<&str>, body: Vec<u8>| {
         let mut r = t
             .client
@@ -79,7 +70,7 @@ async fn agent_requests_and_errors() {
         r.send()
     };
     // The Agent's connectivity check.
-    let r = post("/api/v2/logs", "dd-ingest-key", None, b"{}".to_vec())
+    let r = post("/api/v2/logs", "acme-ingest", None, b"{}".to_vec())
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
@@ -88,13 +79,13 @@ async fn agent_requests_and_errors() {
     let items = json!([{"message": "agent line", "status": "warn", "timestamp": 1764496800250i64,
                         "hostname": "h1", "service": "agent-svc", "ddsource": "agent_src"}]);
     let zstd = zstd::encode_all(&serde_json::to_vec(&items).unwrap()[..], 1).unwrap();
-    let r = post("/api/v2/logs", "dd-ingest-key", Some("zstd"), zstd)
+    let r = post("/api/v2/logs", "acme-ingest", Some("zstd"), zstd)
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
     let body = t
         .search_until(
-            "dd-admin",
+            "acme-admin",
             &[("q", "type:agent_src"), ("from", "2025-01-01T00:00:00Z")],
             1,
         )
@@ -104,7 +95,7 @@ async fn agent_requests_and_errors() {
     assert_eq!(line["level"], "warn");
     // The v1 path with the key in it (older agents).
     let r = post(
-        "/v1/input/dd-ingest-key",
+        "/v1/input/acme-ingest",
         "",
         None,
         br#"[{"message":"v1 line"}]"#.to_vec(),
@@ -113,7 +104,7 @@ async fn agent_requests_and_errors() {
     .unwrap();
     assert_eq!(r.status(), 202);
     t.search_until(
-        "dd-admin",
+        "acme-admin",
         &[("q", "type:datadog AND \"v1 line\""), ("from", "now-1h")],
         1,
     )
@@ -122,7 +113,7 @@ async fn agent_requests_and_errors() {
     // An item that is not an object: kept as rejected, the rest stored, 400.
     let r = post(
         "/api/v2/logs",
-        "dd-ingest-key",
+        "acme-ingest",
         None,
         br#"[{"message":"fine item"}, 7]"#.to_vec(),
     )
@@ -137,15 +128,19 @@ async fn agent_requests_and_errors() {
             .contains("1 of 2 items"),
         "{errors}"
     );
-    t.search_until("dd-admin", &[("q", "\"fine item\""), ("from", "now-1h")], 1)
-        .await;
     t.search_until(
-        "dd-admin",
+        "acme-admin",
+        &[("q", "\"fine item\""), ("from", "now-1h")],
+        1,
+    )
+    .await;
+    t.search_until(
+        "acme-admin",
         &[("q", "outcome:rejected"), ("from", "now-1h")],
         1,
     )
     .await;
-    let r = post("/api/v2/logs", "dd-ingest-key", None, b"not json".to_vec())
+    let r = post("/api/v2/logs", "acme-ingest", None, b"not json".to_vec())
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
@@ -158,11 +153,15 @@ async fn agent_requests_and_errors() {
         .unwrap();
     assert_eq!(r.status(), 401);
     // Rate limited: 429 with Retry-After, which the Agent retries.
-    t.post_lines("/v1/logs/app", "slow-key", &[json!({"message": "burst"})])
-        .await;
+    t.post_lines(
+        "/v1/logs/app",
+        "slow-ingest",
+        &[json!({"message": "burst"})],
+    )
+    .await;
     let r = post(
         "/api/v2/logs",
-        "slow-key",
+        "slow-ingest",
         None,
         br#"[{"message":"over"}]"#.to_vec(),
     )
@@ -178,10 +177,14 @@ async fn agent_requests_and_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_client_retries_a_rate_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let t = TestGateway::start(config_with(dir.path(), TENANTS)).await;
-    t.post_lines("/v1/logs/app", "slow-key", &[json!({"message": "burst"})])
-        .await;
-    let out = run_client(python_client("dd_py.py", &[&t.url, "slow-key", "retry"])).await;
+    let t = compat_gateway(dir.path(), "").await;
+    t.post_lines(
+        "/v1/logs/app",
+        "slow-ingest",
+        &[json!({"message": "burst"})],
+    )
+    .await;
+    let out = run_client(python_client("dd_py.py", &[&t.url, "slow-ingest", "retry"])).await;
     assert_eq!(out["response"], json!({}), "{out}");
     let limited = metric_sum(&t.metrics().await, "logway_requests_limited_total");
     assert!(limited >= 1.0, "the first attempt was not refused");

@@ -6,19 +6,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-const TENANTS: &str = r#"
-[[tenants]]
-name = "acme"
-ingest_keys = ["hec-token"]
-admin_keys = ["hec-admin"]
-
-[[tenants]]
-name = "slow"
-ingest_keys = ["slow-token"]
-admin_keys = ["slow-admin"]
-rate_limit = { events_per_sec = 1, events_burst = 1 }
-"#;
-
 fn find(body: &Value, pred: impl Fn(&Value) -> bool) -> &Value {
     body["hits"]
         .as_array()
@@ -31,12 +18,12 @@ fn find(body: &Value, pred: impl Fn(&Value) -> bool) -> &Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn splunk_logging_sends_a_batch_to_event_1_0() {
     let dir = tempfile::tempdir().unwrap();
-    let t = TestGateway::start(config_with(dir.path(), TENANTS)).await;
+    let t = compat_gateway(dir.path(), "").await;
     let mut node = std::process::Command::new("node");
     node.env("NODE_PATH", test_clients().join("node/node_modules"))
         .arg(client_script("hec_node.js"))
         .arg(&t.url)
-        .arg("hec-token");
+        .arg("acme-ingest");
     let out = run_client(node).await;
     assert_eq!(out["errors"], json!([]), "{out}");
     assert_eq!(
@@ -46,7 +33,7 @@ async fn splunk_logging_sends_a_batch_to_event_1_0() {
     );
     let body = t
         .search_until(
-            "hec-admin",
+            "acme-admin",
             &[("q", "type:node_hec"), ("from", "now-1h")],
             3,
         )
@@ -67,16 +54,16 @@ async fn splunk_logging_sends_a_batch_to_event_1_0() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_handlers_send_events_and_raw_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let t = TestGateway::start(config_with(dir.path(), TENANTS)).await;
+    let t = compat_gateway(dir.path(), "").await;
     let port = t.url.rsplit(':').next().unwrap().to_string();
     let out = run_client(python_client(
         "hec_py.py",
-        &["127.0.0.1", &port, "hec-token", "batch"],
+        &["127.0.0.1", &port, "acme-ingest", "batch"],
     ))
     .await;
     assert_eq!(out["errors"], json!([]), "{out}");
     let body = t
-        .search_until("hec-admin", &[("q", "type:py_hec"), ("from", "now-1h")], 3)
+        .search_until("acme-admin", &[("q", "type:py_hec"), ("from", "now-1h")], 3)
         .await;
     let offline = find(&body, |h| h["message"] == "hec-py scanner offline");
     assert_eq!(offline["fields"]["source"], "inventory.py");
@@ -86,12 +73,12 @@ async fn python_handlers_send_events_and_raw_lines() {
     // envelope, read as a JSON line is.
     let out = run_client(python_client(
         "hec_py.py",
-        &["127.0.0.1", &port, "hec-token", "raw"],
+        &["127.0.0.1", &port, "acme-ingest", "raw"],
     ))
     .await;
     assert_eq!(out["errors"], json!([]), "{out}");
     let body = t
-        .search_until("hec-admin", &[("q", "type:hec"), ("from", "now-1h")], 2)
+        .search_until("acme-admin", &[("q", "type:hec"), ("from", "now-1h")], 2)
         .await;
     let first = find(&body, |h| {
         h["fields"]["event"]["message"] == "hec-raw first line"
@@ -104,7 +91,7 @@ async fn python_handlers_send_events_and_raw_lines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hec_codes_for_what_goes_wrong() {
     let dir = tempfile::tempdir().unwrap();
-    let t = TestGateway::start(config_with(dir.path(), TENANTS)).await;
+    let t = compat_gateway(dir.path(), "").await;
     let post = |path: &str, token: Option<&str>, body: Vec<u8>| {
         let mut r = t
             .client
@@ -128,7 +115,7 @@ async fn hec_codes_for_what_goes_wrong() {
             "{}/services/collector/raw?sourcetype=nginx_access&host=web-9&source=%2Fvar%2Flog%2Fa.log",
             t.url
         ))
-        .header("authorization", "Splunk hec-token")
+        .header("authorization", "Splunk acme-ingest")
         .header("content-encoding", "gzip")
         .body(gzip(b"GET /a 200\nGET /b 404\n"))
         .send()
@@ -137,7 +124,7 @@ async fn hec_codes_for_what_goes_wrong() {
     assert_eq!(answer(r).await.1, json!({"text": "Success", "code": 0}));
     let body = t
         .search_until(
-            "hec-admin",
+            "acme-admin",
             &[("q", "type:nginx_access"), ("from", "now-1h")],
             2,
         )
@@ -150,7 +137,7 @@ async fn hec_codes_for_what_goes_wrong() {
     let events = br#"{"time": 1764496800.25, "event": "timed", "fields": {"region": "eu"}, "sourcetype": "timed"}
 {"time": "1764496801.5", "event": {"message": "timed too", "n": 2}, "sourcetype": "timed"}"#;
     let (status, body, _) = answer(
-        post("/event", Some("hec-token"), events.to_vec())
+        post("/event", Some("acme-ingest"), events.to_vec())
             .await
             .unwrap(),
     )
@@ -158,7 +145,7 @@ async fn hec_codes_for_what_goes_wrong() {
     assert_eq!((status, body["code"].clone()), (200, json!(0)));
     let body = t
         .search_until(
-            "hec-admin",
+            "acme-admin",
             &[("q", "type:timed"), ("from", "2025-01-01T00:00:00Z")],
             2,
         )
@@ -174,20 +161,24 @@ async fn hec_codes_for_what_goes_wrong() {
     // An event without `event`: code 12 at its number; the one before is
     // stored, the bad one kept as rejected.
     let events = br#"{"event": "before the bad one", "sourcetype": "mixed"}{"sourcetype": "mixed", "host": "h"}"#;
-    let (status, body, _) =
-        answer(post("", Some("hec-token"), events.to_vec()).await.unwrap()).await;
+    let (status, body, _) = answer(
+        post("", Some("acme-ingest"), events.to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], 12, "{body}");
     assert_eq!(body["text"], "Event field is required");
     assert_eq!(body["invalid-event-number"], 1);
     t.search_until(
-        "hec-admin",
+        "acme-admin",
         &[("q", "\"before the bad one\""), ("from", "now-1h")],
         1,
     )
     .await;
     t.search_until(
-        "hec-admin",
+        "acme-admin",
         &[("q", "outcome:rejected AND type:hec"), ("from", "now-1h")],
         1,
     )
@@ -196,7 +187,7 @@ async fn hec_codes_for_what_goes_wrong() {
     let (status, body, _) = answer(
         post(
             "/event",
-            Some("hec-token"),
+            Some("acme-ingest"),
             b"{\"event\": \"x\"} nope".to_vec(),
         )
         .await
@@ -213,14 +204,14 @@ async fn hec_codes_for_what_goes_wrong() {
         "{body}"
     );
     let (status, body, _) = answer(
-        post("/event", Some("hec-token"), b"{\"event\": \"\"}".to_vec())
+        post("/event", Some("acme-ingest"), b"{\"event\": \"\"}".to_vec())
             .await
             .unwrap(),
     )
     .await;
     assert_eq!((status, body["code"].clone()), (400, json!(13)), "{body}");
     let (status, body, _) = answer(
-        post("/event", Some("hec-token"), b"  ".to_vec())
+        post("/event", Some("acme-ingest"), b"  ".to_vec())
             .await
             .unwrap(),
     )
@@ -239,12 +230,16 @@ async fn hec_codes_for_what_goes_wrong() {
     );
 
     // Rate limited: HEC's "Server is busy", the status HEC clients retry.
-    t.post_lines("/v1/logs/app", "slow-token", &[json!({"message": "burst"})])
-        .await;
+    t.post_lines(
+        "/v1/logs/app",
+        "slow-ingest",
+        &[json!({"message": "burst"})],
+    )
+    .await;
     let (status, body, retry) = answer(
         post(
             "/event",
-            Some("slow-token"),
+            Some("slow-ingest"),
             b"{\"event\": \"over\"}".to_vec(),
         )
         .await
@@ -275,13 +270,17 @@ async fn hec_codes_for_what_goes_wrong() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn splunk_handler_retries_server_busy() {
     let dir = tempfile::tempdir().unwrap();
-    let t = TestGateway::start(config_with(dir.path(), TENANTS)).await;
+    let t = compat_gateway(dir.path(), "").await;
     let port = t.url.rsplit(':').next().unwrap().to_string();
-    t.post_lines("/v1/logs/app", "slow-token", &[json!({"message": "burst"})])
-        .await;
+    t.post_lines(
+        "/v1/logs/app",
+        "slow-ingest",
+        &[json!({"message": "burst"})],
+    )
+    .await;
     let out = run_client(python_client(
         "hec_py.py",
-        &["127.0.0.1", &port, "slow-token", "retry"],
+        &["127.0.0.1", &port, "slow-ingest", "retry"],
     ))
     .await;
     assert_eq!(out["errors"], json!([]), "{out}");

@@ -6,23 +6,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-const TENANTS: &str = r#"
-[[tenants]]
-name = "acme"
-ingest_keys = ["loki-ingest"]
-admin_keys = ["loki-admin"]
-
-[[tenants]]
-name = "slow"
-ingest_keys = ["slow-ingest"]
-admin_keys = ["slow-admin"]
-rate_limit = { events_per_sec = 1, events_burst = 1 }
-"#;
-
-async fn gateway(dir: &std::path::Path) -> TestGateway {
-    TestGateway::start(config_with(dir, TENANTS)).await
-}
-
 fn find<'a>(body: &'a Value, message: &str) -> &'a Value {
     body["hits"]
         .as_array()
@@ -39,19 +22,19 @@ fn find<'a>(body: &'a Value, message: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn winston_loki_pushes_snappy_protobuf() {
     let dir = tempfile::tempdir().unwrap();
-    let t = gateway(dir.path()).await;
+    let t = compat_gateway(dir.path(), "").await;
     let mut node = std::process::Command::new("node");
     node.env("NODE_PATH", test_clients().join("node/node_modules"))
         .arg(client_script("loki_node.js"))
         .arg(&t.url)
-        .arg("loki-ingest");
+        .arg("acme-ingest");
     let out = run_client(node).await;
     assert_eq!(out["errors"], json!([]), "{out}");
     // The `job` label names the type; labels are fields, `service_name`
     // is the service, `level` the level.
     let body = t
         .search_until(
-            "loki-admin",
+            "acme-admin",
             &[("q", "type:winston_app"), ("from", "now-1h")],
             2,
         )
@@ -75,17 +58,17 @@ async fn winston_loki_pushes_snappy_protobuf() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_logging_loki_gets_its_204_in_both_formats() {
     let dir = tempfile::tempdir().unwrap();
-    let t = gateway(dir.path()).await;
+    let t = compat_gateway(dir.path(), "").await;
     for version in ["1", "0"] {
         let out = run_client(python_client(
             "loki_py.py",
-            &[&t.url, "loki-ingest", version],
+            &[&t.url, "acme-ingest", version],
         ))
         .await;
         assert_eq!(out["errors"], json!([]), "version {version}: {out}");
         let q = format!("type:py_loki AND \"v{version}\"");
         let body = t
-            .search_until("loki-admin", &[("q", &q), ("from", "now-1h")], 2)
+            .search_until("acme-admin", &[("q", &q), ("from", "now-1h")], 2)
             .await;
         let low = find(&body, &format!("loki-py v{version} low balance"));
         assert_eq!(low["level"], "warning", "{low}");
@@ -101,7 +84,7 @@ async fn python_logging_loki_gets_its_204_in_both_formats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_pushes_their_corners_and_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let t = gateway(dir.path()).await;
+    let t = compat_gateway(dir.path(), "").await;
     let push = |key: &str, body: Value| {
         t.client
             .post(format!("{}/loki/api/v1/push", t.url))
@@ -114,7 +97,7 @@ async fn json_pushes_their_corners_and_errors() {
     // Three-element values with structured metadata, a JSON line (read as
     // the native path reads one), nanosecond timestamps.
     let r = push(
-        "loki-ingest",
+        "acme-ingest",
         json!({"streams": [{
             "stream": {"service_name": "api", "detected_level": "warn", "env": "prod"},
             "values": [
@@ -128,7 +111,7 @@ async fn json_pushes_their_corners_and_errors() {
     assert_eq!(r.status(), 204);
     let body = t
         .search_until(
-            "loki-admin",
+            "acme-admin",
             &[("q", "type:api"), ("from", "2025-01-01T00:00:00Z")],
             2,
         )
@@ -145,7 +128,7 @@ async fn json_pushes_their_corners_and_errors() {
     // A bad value: the good one is stored, the bad one kept as rejected,
     // and the push answered 400 (clients do not retry it).
     let r = push(
-        "loki-ingest",
+        "acme-ingest",
         json!({"streams": [{"stream": {"job": "mixed"}, "values": [
             ["1764496800000000000", "good entry"],
             ["yesterday", "bad entry"]
@@ -157,20 +140,20 @@ async fn json_pushes_their_corners_and_errors() {
     let text = r.text().await.unwrap();
     assert!(text.contains("1 of 2 entries rejected"), "{text}");
     t.search_until(
-        "loki-admin",
+        "acme-admin",
         &[("q", "\"good entry\""), ("from", "2025-01-01T00:00:00Z")],
         1,
     )
     .await;
     t.search_until(
-        "loki-admin",
+        "acme-admin",
         &[("q", "type:mixed AND outcome:rejected"), ("from", "now-1h")],
         1,
     )
     .await;
 
     // Not a push at all: 400 in plain text, kept nothing to keep.
-    let r = push("loki-ingest", json!({"streams": 5})).await.unwrap();
+    let r = push("acme-ingest", json!({"streams": 5})).await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("Loki JSON push"));
 
@@ -178,7 +161,7 @@ async fn json_pushes_their_corners_and_errors() {
     let r = t
         .client
         .post(format!("{}/loki/api/v1/push", t.url))
-        .bearer_auth("loki-ingest")
+        .bearer_auth("acme-ingest")
         .header("x-scope-orgid", "globex")
         .header("content-type", "application/json")
         .body(r#"{"streams":[]}"#)
@@ -189,7 +172,7 @@ async fn json_pushes_their_corners_and_errors() {
     let r = t
         .client
         .post(format!("{}/loki/api/v1/push", t.url))
-        .bearer_auth("loki-ingest")
+        .bearer_auth("acme-ingest")
         .header("x-scope-orgid", "acme")
         .header("content-type", "application/json")
         .body(r#"{"streams":[]}"#)
@@ -218,7 +201,7 @@ async fn json_pushes_their_corners_and_errors() {
     let r = t
         .client
         .post(format!("{}/loki/api/v1/push", t.url))
-        .bearer_auth("loki-ingest")
+        .bearer_auth("acme-ingest")
         .header("content-type", "application/x-protobuf")
         .body(vec![0xff; 16])
         .send()

@@ -8,30 +8,13 @@ use serde_json::{Value, json};
 use crate::common::*;
 use logway::sources::otlp::answer::Status;
 
-const TENANT: &str = r#"
-[[tenants]]
-name = "acme"
-ingest_keys = ["otel-ingest"]
-admin_keys = ["otel-admin"]
-
-[[tenants]]
-name = "slow"
-ingest_keys = ["slow-ingest"]
-admin_keys = ["slow-admin"]
-rate_limit = { events_per_sec = 1, events_burst = 1 }
-"#;
-
-async fn gateway(dir: &std::path::Path, extra: &str) -> TestGateway {
-    TestGateway::start(config_with(dir, &format!("{extra}\n{TENANT}"))).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_exports_logs_found_by_their_trace_id() {
     let dir = tempfile::tempdir().unwrap();
-    let t = gateway(dir.path(), "").await;
+    let t = compat_gateway(dir.path(), "").await;
     let out = run_client(python_client(
         "otel_py.py",
-        &[&t.url, "otel-ingest", "logs"],
+        &[&t.url, "acme-ingest", "logs"],
     ))
     .await;
     assert_eq!(
@@ -45,7 +28,7 @@ async fn the_python_sdk_exports_logs_found_by_their_trace_id() {
     // across the log types the records named.
     let q = format!("request_id:{trace_id}");
     let body = t
-        .search_until("otel-admin", &[("q", &q), ("from", "now-1h")], 3)
+        .search_until("acme-admin", &[("q", &q), ("from", "now-1h")], 3)
         .await;
     let hits = body["hits"].as_array().unwrap();
     let by_message = |m: &str| {
@@ -74,7 +57,7 @@ async fn the_python_sdk_exports_logs_found_by_their_trace_id() {
     assert_eq!(audit["level"], "info");
     // Searchable by the trace id as a field too.
     t.search_until(
-        "otel-admin",
+        "acme-admin",
         &[("q", &format!("trace_id:{trace_id}")), ("from", "now-1h")],
         3,
     )
@@ -85,7 +68,7 @@ async fn the_python_sdk_exports_logs_found_by_their_trace_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_export_is_retried_by_the_sdk_and_lands_once() {
     let dir = tempfile::tempdir().unwrap();
-    let t = gateway(dir.path(), "").await;
+    let t = compat_gateway(dir.path(), "").await;
     // The tenant's burst (1 event) is used up: the SDK's export gets a 429
     // with Retry-After, waits and sends again.
     t.post_lines(
@@ -145,13 +128,13 @@ fn json_body(message: &str) -> Value {
 async fn json_is_answered_in_json_and_bad_records_are_a_partial_success() {
     let dir = tempfile::tempdir().unwrap();
     // Few fields per event, so that one record can be over the limit.
-    let t = gateway(dir.path(), "[limits]\nmax_fields_per_event = 20").await;
+    let t = compat_gateway(dir.path(), "[limits]\nmax_fields_per_event = 20").await;
     let post = |body: Vec<u8>, gz: bool| {
         let r = t
             .client
             .post(format!("{}/v1/logs", t.url))
             .header("content-type", "application/json")
-            .header("x-logway-key", "otel-ingest");
+            .header("x-logway-key", "acme-ingest");
         let r = if gz {
             r.header("content-encoding", "gzip").body(gzip(&body))
         } else {
@@ -167,7 +150,7 @@ async fn json_is_answered_in_json_and_bad_records_are_a_partial_success() {
     assert_eq!(r.json::<Value>().await.unwrap(), json!({}));
     let body = t
         .search_until(
-            "otel-admin",
+            "acme-admin",
             &[
                 ("q", "request_id:5b8efff798038103d269b633813fc60c"),
                 ("from", "2025-01-01T00:00:00Z"),
@@ -213,7 +196,7 @@ async fn json_is_answered_in_json_and_bad_records_are_a_partial_success() {
     );
     // (The rejected one holds the words too, but no level.)
     t.search_until(
-        "otel-admin",
+        "acme-admin",
         &[
             ("q", "\"kept record\" AND level:warn"),
             ("from", "2025-01-01T00:00:00Z"),
@@ -222,7 +205,7 @@ async fn json_is_answered_in_json_and_bad_records_are_a_partial_success() {
     )
     .await;
     t.search_until(
-        "otel-admin",
+        "acme-admin",
         &[("q", "outcome:rejected"), ("from", "now-1h")],
         1,
     )
@@ -241,7 +224,7 @@ async fn json_is_answered_in_json_and_bad_records_are_a_partial_success() {
     );
     // ... and kept, as contract 2 says.
     t.search_until(
-        "otel-admin",
+        "acme-admin",
         &[("q", "outcome:rejected"), ("from", "now-1h")],
         2,
     )
@@ -252,7 +235,7 @@ async fn json_is_answered_in_json_and_bad_records_are_a_partial_success() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_errors_are_google_rpc_status_with_the_right_http_status() {
     let dir = tempfile::tempdir().unwrap();
-    let t = gateway(dir.path(), "").await;
+    let t = compat_gateway(dir.path(), "").await;
     let post = |key: Option<&str>, content_type: &str, body: Vec<u8>| {
         let mut r = t
             .client
@@ -268,7 +251,7 @@ async fn protobuf_errors_are_google_rpc_status_with_the_right_http_status() {
 
     // Garbage protobuf: 400, INVALID_ARGUMENT, in protobuf.
     let r = post(
-        Some("otel-ingest"),
+        Some("acme-ingest"),
         "application/x-protobuf",
         vec![0xff, 0xff, 0x01],
     )
@@ -292,14 +275,14 @@ async fn protobuf_errors_are_google_rpc_status_with_the_right_http_status() {
     assert_eq!(status_of(&r.bytes().await.unwrap()).code, 16);
 
     // Not OTLP's content types: 415.
-    let r = post(Some("otel-ingest"), "text/plain", b"hi".to_vec())
+    let r = post(Some("acme-ingest"), "text/plain", b"hi".to_vec())
         .await
         .unwrap();
     assert_eq!(r.status(), 415);
     assert_eq!(status_of(&r.bytes().await.unwrap()).code, 3);
 
     // An empty request is a success with an empty response.
-    let r = post(Some("otel-ingest"), "application/x-protobuf", Vec::new())
+    let r = post(Some("acme-ingest"), "application/x-protobuf", Vec::new())
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -347,17 +330,17 @@ async fn protobuf_errors_are_google_rpc_status_with_the_right_http_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_sdk_exports_logs_as_json() {
     let dir = tempfile::tempdir().unwrap();
-    let t = gateway(dir.path(), "").await;
+    let t = compat_gateway(dir.path(), "").await;
     let mut node = std::process::Command::new("node");
     node.env("NODE_PATH", test_clients().join("node/node_modules"))
         .arg(client_script("otel_node.js"))
         .arg(&t.url)
-        .arg("otel-ingest");
+        .arg("acme-ingest");
     let out = run_client(node).await;
     assert_eq!(out["results"], json!([0]), "one batch of both: {out}");
     let body = t
         .search_until(
-            "otel-admin",
+            "acme-admin",
             &[("q", "service:node-api"), ("from", "now-1h")],
             2,
         )
@@ -389,7 +372,7 @@ async fn the_node_sdk_exports_logs_as_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_exports_over_grpc() {
     let dir = tempfile::tempdir().unwrap();
-    let t = gateway(dir.path(), "[otlp]\ngrpc_addr = \"127.0.0.1:0\"").await;
+    let t = compat_gateway(dir.path(), "[otlp]\ngrpc_addr = \"127.0.0.1:0\"").await;
     let grpc = t
         .gateway
         .otlp_grpc_addr()
@@ -397,7 +380,7 @@ async fn the_python_sdk_exports_over_grpc() {
         .to_string();
     let out = run_client(python_client(
         "otel_py.py",
-        &[&grpc, "otel-ingest", "logs", "grpc"],
+        &[&grpc, "acme-ingest", "logs", "grpc"],
     ))
     .await;
     assert_eq!(
@@ -408,7 +391,7 @@ async fn the_python_sdk_exports_over_grpc() {
     let trace_id = out["trace_id"].as_str().unwrap();
     let body = t
         .search_until(
-            "otel-admin",
+            "acme-admin",
             &[("q", &format!("request_id:{trace_id}")), ("from", "now-1h")],
             3,
         )

@@ -113,6 +113,18 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// This error's status and `Retry-After` with `body`: the one mapping,
+    /// in a protocol's own error format (plain text for Loki, `{"errors"}`
+    /// for Datadog, …).
+    pub fn respond(&self, body: impl IntoResponse) -> Response {
+        let mut resp = (self.status(), body).into_response();
+        if let Some(secs) = self.retry_after() {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+
     /// Seconds after which the same request may succeed (`Retry-After`):
     /// for a rate limit, when it allows the request again; when the
     /// gateway is unavailable (WAL full, shutting down), a short while.
@@ -160,9 +172,7 @@ impl From<WalError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
         let mut error = serde_json::json!({"code": self.code(), "message": self.to_string()});
-        let retry_after = self.retry_after();
         match &self {
             ApiError::RateLimited { limit, .. } => {
                 error["limit"] = serde_json::Value::from(limit.as_str());
@@ -174,11 +184,6 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let mut resp = (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
-        if let Some(secs) = retry_after {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
+        self.respond(axum::Json(serde_json::json!({ "error": error })))
     }
 }

@@ -54,6 +54,27 @@ routes = [{{ path = "/b/app", type = "app_logs" }}]
     config_with(data_dir, &text)
 }
 
+/// Two tenants for the compat protocols' tests: `acme`, and `slow`, whose
+/// rate limit (1 event a second, a burst of 1) one event uses up, so the
+/// next request is refused with `Retry-After`.
+pub const COMPAT_TENANTS: &str = r#"
+[[tenants]]
+name = "acme"
+ingest_keys = ["acme-ingest"]
+admin_keys = ["acme-admin"]
+
+[[tenants]]
+name = "slow"
+ingest_keys = ["slow-ingest"]
+admin_keys = ["slow-admin"]
+rate_limit = { events_per_sec = 1, events_burst = 1 }
+"#;
+
+/// A gateway with [`COMPAT_TENANTS`] and `extra` config.
+pub async fn compat_gateway(dir: &Path, extra: &str) -> TestGateway {
+    TestGateway::start(config_with(dir, &format!("{extra}\n{COMPAT_TENANTS}"))).await
+}
+
 pub struct TestGateway {
     pub gateway: Gateway,
     pub url: String,

@@ -295,6 +295,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
             shutdown_rx.clone(),
         ))
     });
+    let gelf_local = gelf_addrs.clone();
     let task = tokio::spawn(async move {
         let recovered = {
             let metrics = metrics.clone();
@@ -344,14 +345,10 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
             .collect();
         let gelf: Vec<_> = gelf_listeners
             .into_iter()
-            .map(|(bound, cfg)| {
+            .zip(gelf_local)
+            .map(|((bound, cfg), local)| {
                 let route = cfg.route(&config.tenants);
                 let max = config.gelf.max_message_bytes;
-                let local = match &bound {
-                    GelfSocket::Udp(s) => s.local_addr(),
-                    GelfSocket::Tcp(l, _) => l.local_addr(),
-                }
-                .map_or_else(|_| cfg.addr.to_string(), |a| a.to_string());
                 // Not `addr=`: tests read the HTTP address from the first one.
                 tracing::info!(gelf = %local, protocol = ?cfg.protocol, tenant = %cfg.tenant, "GELF listening");
                 match bound {

@@ -56,7 +56,7 @@ pub fn reserved(path: &str) -> Option<&'static str> {
     }
     sources::FIXED_PATHS
         .iter()
-        .find(|(p, _)| *p == path)
+        .find(|(paths, _)| paths.contains(&path))
         .map(|(_, source)| *source)
 }
 

@@ -66,30 +66,25 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::value::{FILTER_NAME_RULE, invalid, valid_filter_name, valid_type_name};
+use crate::config::{Config, ConfigError};
+use crate::filter::FilterRef;
 use crate::listen::tcp::{self, Stream};
-use crate::listen::tls::{ClientCert, Tls};
+use crate::listen::tls::{ClientCert, Tls, TlsConfig};
 use crate::pipeline::Pipeline;
 use crate::state::AppState;
+use crate::tenants::config::TenantConfig;
 
 /// Fixed paths of protocol endpoints and the source serving each (path
 /// prefixes a source takes from config, like `elasticsearch.path`, are
 /// refused by that source's config check).
-pub const FIXED_PATHS: &[(&str, &str)] = &[
-    (otlp::LOGS_PATH, "OTLP/HTTP logs"),
-    (loki::PUSH_PATH, "Loki push"),
-    (loki::LEGACY_PUSH_PATH, "Loki push"),
-    (loki::READY_PATH, "Loki's readiness check"),
-    (hec::PATHS[0], "Splunk HEC"),
-    (hec::PATHS[1], "Splunk HEC"),
-    (hec::PATHS[2], "Splunk HEC"),
-    (hec::PATHS[3], "Splunk HEC"),
-    (hec::PATHS[4], "Splunk HEC"),
-    (hec::PATHS[5], "Splunk HEC"),
-    (hec::PATHS[6], "Splunk HEC"),
-    (datadog::V2_PATH, "Datadog logs intake"),
-    (datadog::V1_PATH, "Datadog logs intake"),
-    (gelf::HTTP_PATH, "GELF over HTTP"),
+pub const FIXED_PATHS: &[(&[&str], &str)] = &[
+    (&[otlp::LOGS_PATH], "OTLP/HTTP logs"),
+    (&[loki::PUSH_PATH, loki::LEGACY_PUSH_PATH], "Loki push"),
+    (&[loki::READY_PATH], "Loki's readiness check"),
+    (hec::PATHS, "Splunk HEC"),
+    (&[datadog::V2_PATH, datadog::V1_PATH], "Datadog logs intake"),
+    (&[gelf::HTTP_PATH], "GELF over HTTP"),
 ];
 
 /// The routes of protocol endpoints at fixed paths and configured
@@ -115,6 +110,76 @@ pub struct BoundListener {
     pub max_connections: usize,
     /// Also the TLS handshake's deadline.
     pub idle_timeout: Duration,
+}
+
+impl BoundListener {
+    /// A listener of `tenant`: with a client CA in `tls`, connections
+    /// need a certificate of that tenant.
+    pub fn new(
+        protocol: &'static str,
+        tenant: &str,
+        tls: Option<&TlsConfig>,
+        max_connections: usize,
+        idle_timeout: Duration,
+    ) -> BoundListener {
+        BoundListener {
+            protocol,
+            tenant: tenant.to_string(),
+            client_certs: tls.is_some_and(|t| t.client_ca_file.is_some()),
+            max_connections,
+            idle_timeout,
+        }
+    }
+}
+
+/// What a listener bound to a tenant and log type is, for the checks
+/// every such listener's config shares ([`check_bound`]).
+pub struct BoundConfig<'a> {
+    /// Its key in the config, e.g. `syslog[0]`.
+    pub at: String,
+    /// Why it needs `unauthenticated` or client certificates, e.g. "syslog
+    /// has no authentication".
+    pub no_keys: &'a str,
+    pub tenant: &'a str,
+    pub log_type: &'a str,
+    pub unauthenticated: bool,
+    pub tls: Option<&'a TlsConfig>,
+    pub filters: &'a [FilterRef],
+}
+
+/// The checks of a listener bound to a tenant (syslog, Beats, GELF): it
+/// accepts anyone only when it says so, names a tenant that exists and a
+/// valid log type, and names its filters validly.
+pub fn check_bound(c: BoundConfig, tenants: &[TenantConfig]) -> Result<(), ConfigError> {
+    let at = |key: &str| format!("{}.{key}", c.at);
+    let client_certs = c.tls.is_some_and(|t| t.client_ca_file.is_some());
+    if !c.unauthenticated && !client_certs {
+        return Err(invalid(
+            &at("unauthenticated"),
+            format!(
+                "{}: set `unauthenticated = true` to accept anyone who can reach this address, or require client certificates (`tls.client_ca_file`)",
+                c.no_keys
+            ),
+        ));
+    }
+    if !tenants.iter().any(|t| t.name == c.tenant) {
+        return Err(invalid(&at("tenant"), format!("no tenant `{}`", c.tenant)));
+    }
+    if !valid_type_name(c.log_type) {
+        return Err(invalid(
+            &at("type"),
+            format!("`{}` is not a valid log type", c.log_type),
+        ));
+    }
+    for (k, f) in c.filters.iter().enumerate() {
+        if !valid_filter_name(&f.name) {
+            return Err(invalid(
+                &at(&format!("filters[{k}].name")),
+                format!("`{}` {FILTER_NAME_RULE}", f.name),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Accepts a bound listener's connections (`crate::listen::tcp`), refuses

@@ -6,9 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
-use crate::config::value::{
-    FILTER_NAME_RULE, de_duration, invalid, valid_filter_name, valid_type_name,
-};
+use crate::config::value::{de_duration, invalid};
 use crate::event::FieldsConfig;
 use crate::filter::FilterRef;
 use crate::listen::tls::TlsConfig;
@@ -78,28 +76,18 @@ impl BeatsConfig {
     /// Checks listener `i` (`beats[i]`) against the tenants it may name.
     pub fn validate(&self, i: usize, tenants: &[TenantConfig]) -> Result<(), ConfigError> {
         let at = |key: &str| format!("beats[{i}].{key}");
-        let client_certs = self
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.client_ca_file.is_some());
-        if !self.unauthenticated && !client_certs {
-            return Err(invalid(
-                &at("unauthenticated"),
-                "the Beats protocol has no keys: set `unauthenticated = true` to accept anyone who can reach this address, or require client certificates (`tls.client_ca_file`)",
-            ));
-        }
-        if !tenants.iter().any(|t| t.name == self.tenant) {
-            return Err(invalid(
-                &at("tenant"),
-                format!("no tenant `{}`", self.tenant),
-            ));
-        }
-        if !valid_type_name(&self.log_type) {
-            return Err(invalid(
-                &at("type"),
-                format!("`{}` is not a valid log type", self.log_type),
-            ));
-        }
+        crate::sources::check_bound(
+            crate::sources::BoundConfig {
+                at: format!("beats[{i}]"),
+                no_keys: "the Beats protocol has no keys",
+                tenant: &self.tenant,
+                log_type: &self.log_type,
+                unauthenticated: self.unauthenticated,
+                tls: self.tls.as_ref(),
+                filters: &self.filters,
+            },
+            tenants,
+        )?;
         if self.type_field.as_ref().is_some_and(|f| f.is_empty()) {
             return Err(invalid(&at("type_field"), "must not be empty"));
         }
@@ -108,14 +96,6 @@ impl BeatsConfig {
                 &at("max_window"),
                 "max_window and max_connections must be greater than zero",
             ));
-        }
-        for (k, f) in self.filters.iter().enumerate() {
-            if !valid_filter_name(&f.name) {
-                return Err(invalid(
-                    &at(&format!("filters[{k}].name")),
-                    format!("`{}` {FILTER_NAME_RULE}", f.name),
-                ));
-            }
         }
         self.fields.validate(&at("fields"))
     }

@@ -91,16 +91,13 @@ pub async fn serve(
         max_inflated: limits.max_decompressed_bytes,
     };
     let max_line = limits.max_line_bytes;
-    let bound = super::BoundListener {
-        protocol: "Beats",
-        tenant: config.tenant.clone(),
-        client_certs: config
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.client_ca_file.is_some()),
-        max_connections: config.max_connections,
-        idle_timeout: config.idle_timeout,
-    };
+    let bound = crate::sources::BoundListener::new(
+        "Beats",
+        &config.tenant,
+        config.tls.as_ref(),
+        config.max_connections,
+        config.idle_timeout,
+    );
     let shared = Arc::new(Listener {
         config,
         tenants,

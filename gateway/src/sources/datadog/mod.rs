@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
@@ -29,6 +29,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ApiError;
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
+use crate::sources::http::header_str;
 use crate::state::{AppState, Core};
 use crate::tenants::key::request_key;
 use config::DatadogConfig;
@@ -49,49 +50,20 @@ pub fn routes(config: &DatadogConfig) -> Router<Arc<AppState>> {
 async fn intake(State(state): State<Arc<AppState>>, req: Request<Body>) -> Response {
     let core = match state.core() {
         Ok(core) => core.clone(),
-        Err(e) => return DdError::from(e).into_response(),
+        Err(e) => return refused(e),
     };
     match run(&core, req).await {
         Ok(()) => (StatusCode::ACCEPTED, axum::Json(json!({}))).into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => refused(e),
     }
 }
 
 /// A refusal as the intake says it: `{"errors": ["..."]}`.
-pub struct DdError(ApiError);
-
-impl From<ApiError> for DdError {
-    fn from(e: ApiError) -> Self {
-        DdError(e)
-    }
+fn refused(e: ApiError) -> Response {
+    e.respond(axum::Json(json!({"errors": [e.to_string()]})))
 }
 
-impl From<crate::pipeline::Error> for DdError {
-    fn from(e: crate::pipeline::Error) -> Self {
-        DdError(e.into())
-    }
-}
-
-impl IntoResponse for DdError {
-    fn into_response(self) -> Response {
-        let mut resp = (
-            self.0.status(),
-            axum::Json(json!({"errors": [self.0.to_string()]})),
-        )
-            .into_response();
-        if let Some(secs) = self.0.retry_after() {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
-    }
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), DdError> {
+async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), ApiError> {
     let (parts, body) = req.into_parts();
     let path_key = parts
         .uri
@@ -99,7 +71,7 @@ async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), DdError> {
         .strip_prefix(V1_PATH)
         .and_then(|r| r.strip_prefix('/'))
         .filter(|k| !k.is_empty());
-    let key = header(&parts.headers, "dd-api-key")
+    let key = header_str(&parts.headers, "dd-api-key")
         .or(path_key)
         .or_else(|| request_key(&parts.headers, parts.uri.query()));
     let query_tags = parts.uri.query().and_then(|q| {
@@ -113,17 +85,14 @@ async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), DdError> {
     });
     let config = core.config.datadog.clone();
     let (stored, _) =
-        groups::ingest::<DdError, _>(core, &parts, body, key, move |auth, decoded| {
+        groups::ingest::<ApiError, _>(core, &parts, body, key, move |auth, decoded| {
             Ok((
                 prepare(auth, &config, decoded, query_tags.as_deref())?,
                 None,
             ))
         })
         .await?;
-    match stored.refusal("items") {
-        Some(e) => Err(DdError(e)),
-        None => Ok(()),
-    }
+    stored.refusal("items").map_or(Ok(()), Err)
 }
 
 fn prepare<'a>(
@@ -131,8 +100,8 @@ fn prepare<'a>(
     config: &DatadogConfig,
     decoded: &'a Bytes,
     query_tags: Option<&str>,
-) -> Result<Groups<'a>, DdError> {
-    let bad_body = |m: String| DdError(ApiError::BadRequest(m));
+) -> Result<Groups<'a>, ApiError> {
+    let bad_body = |m: String| ApiError::BadRequest(m);
     let text = std::str::from_utf8(decoded)
         .map_err(|e| bad_body(format!("the body is not UTF-8: {e}")))?;
     // Each item's own text: what the byte limits count and a bad item keeps.
@@ -150,11 +119,11 @@ fn prepare<'a>(
         }
     };
     if items.len() > config.max_items_per_request {
-        return Err(DdError(ApiError::PayloadTooLarge(format!(
+        return Err(ApiError::PayloadTooLarge(format!(
             "{} items in one request; at most {} (datadog.max_items_per_request)",
             items.len(),
             config.max_items_per_request
-        ))));
+        )));
     }
     let mut groups = Groups::default();
     for (n, raw) in items.into_iter().enumerate() {
@@ -191,18 +160,7 @@ fn map_item(
     // A message that is a JSON object is read as the native path reads a
     // JSON line (the intake parses JSON messages too).
     match obj.remove("message") {
-        Some(Value::String(s)) => {
-            match s
-                .trim_start()
-                .starts_with('{')
-                .then(|| serde_json::from_str::<Value>(&s))
-            {
-                Some(Ok(Value::Object(members))) => m.extend(members),
-                _ => {
-                    m.insert("message".into(), Value::from(s));
-                }
-            }
-        }
+        Some(Value::String(s)) => groups::add_line(&mut m, &s),
         Some(other) => {
             m.insert("message".into(), other);
         }
@@ -214,8 +172,9 @@ fn map_item(
     if let Some(host) = obj.remove("hostname") {
         m.insert("host".into(), host);
     }
+    // Milliseconds since the epoch: the event model reads them as they are.
     if let Some(t) = obj.remove("timestamp") {
-        m.insert("timestamp".into(), epoch_ms(&t).unwrap_or(t));
+        m.insert("timestamp".into(), t);
     }
     let mut tags = Map::new();
     let item_tags = match obj.remove("ddtags") {
@@ -237,12 +196,4 @@ fn map_item(
         m.entry(k).or_insert(v);
     }
     (m, log_type)
-}
-
-/// The intake's `timestamp`: milliseconds since the epoch (a string is
-/// left to the event model's own time parsing).
-fn epoch_ms(t: &Value) -> Option<Value> {
-    let ms = t.as_i64()?;
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()?;
-    Some(Value::from(crate::event::format_time(t)))
 }

@@ -137,30 +137,20 @@ impl GelfListener {
 
     fn validate(&self, i: usize, tenants: &[TenantConfig]) -> Result<(), ConfigError> {
         let at = |key: &str| format!("gelf.listeners[{i}].{key}");
-        let client_certs = self
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.client_ca_file.is_some());
-        if !self.unauthenticated && !client_certs {
-            return Err(invalid(
-                &at("unauthenticated"),
-                "GELF has no keys: set `unauthenticated = true` to accept anyone who can reach this address, or (TCP) require client certificates (`tls.client_ca_file`)",
-            ));
-        }
+        crate::sources::check_bound(
+            crate::sources::BoundConfig {
+                at: format!("gelf.listeners[{i}]"),
+                no_keys: "GELF has no keys",
+                tenant: &self.tenant,
+                log_type: &self.log_type,
+                unauthenticated: self.unauthenticated,
+                tls: self.tls.as_ref(),
+                filters: &self.filters,
+            },
+            tenants,
+        )?;
         if self.protocol == Transport::Udp && self.tls.is_some() {
             return Err(invalid(&at("tls"), "is for TCP listeners"));
-        }
-        if !tenants.iter().any(|t| t.name == self.tenant) {
-            return Err(invalid(
-                &at("tenant"),
-                format!("no tenant `{}`", self.tenant),
-            ));
-        }
-        if !valid_type_name(&self.log_type) {
-            return Err(invalid(
-                &at("type"),
-                format!("`{}` is not a valid log type", self.log_type),
-            ));
         }
         if !(1..=MAX_CHUNKS).contains(&self.max_chunks) {
             return Err(invalid(&at("max_chunks"), format!("1 to {MAX_CHUNKS}")));

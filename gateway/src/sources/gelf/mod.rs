@@ -28,7 +28,6 @@ pub mod tcp;
 pub mod udp;
 
 use std::borrow::Cow;
-use std::io::Read;
 use std::sync::Arc;
 
 use axum::Router;
@@ -41,7 +40,7 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::pipeline::{Admission, Item, Meta, Pipeline};
-use crate::sources::http::body;
+use crate::sources::http::body::{self, Encoding, Inflate, inflate};
 use crate::state::AppState;
 use crate::tenants::key::request_key;
 use config::GelfConfig;
@@ -148,29 +147,10 @@ pub fn item(message: &[u8], max: usize) -> Item<'_> {
 
 /// zlib, gzip or plain, by the first bytes; at most `max` bytes out.
 fn decompress(message: &[u8], max: usize) -> Result<Cow<'_, [u8]>, String> {
-    let reader: Box<dyn Read + '_> = match message {
-        [0x1f, 0x8b, ..] => Box::new(flate2::read::GzDecoder::new(message)),
-        [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 => {
-            Box::new(flate2::read::ZlibDecoder::new(message))
-        }
-        _ if message.len() > max => {
-            return Err(format!(
-                "message is larger than {max} bytes (gelf.max_message_bytes)"
-            ));
-        }
-        _ => return Ok(Cow::Borrowed(message)),
-    };
-    let mut out = Vec::new();
-    reader
-        .take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("corrupt compressed GELF message: {e}"))?;
-    if out.len() > max {
-        return Err(format!(
-            "message is larger than {max} bytes (gelf.max_message_bytes)"
-        ));
-    }
-    Ok(Cow::Owned(out))
+    inflate(message, Encoding::sniff(message), max).map_err(|e| match e {
+        Inflate::TooLarge => format!("message is larger than {max} bytes (gelf.max_message_bytes)"),
+        Inflate::Corrupt(e) => format!("corrupt compressed GELF message: {e}"),
+    })
 }
 
 /// A GELF object → the event's object.

@@ -36,16 +36,13 @@ pub async fn serve(
     tls: Option<Arc<Tls>>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let bound = crate::sources::BoundListener {
-        protocol: "gelf",
-        tenant: config.tenant.clone(),
-        client_certs: config
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.client_ca_file.is_some()),
-        max_connections: config.max_connections,
-        idle_timeout: config.idle_timeout,
-    };
+    let bound = crate::sources::BoundListener::new(
+        "gelf",
+        &config.tenant,
+        config.tls.as_ref(),
+        config.max_connections,
+        config.idle_timeout,
+    );
     let shared = Arc::new(Listener {
         config,
         route,

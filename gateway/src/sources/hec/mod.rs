@@ -35,6 +35,7 @@ use serde_json::{Map, Value, json};
 use crate::error::ApiError;
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
+use crate::sources::http::header_str;
 use crate::state::{AppState, Core};
 use crate::tenants::AccessError;
 use crate::tenants::key::request_key;
@@ -177,13 +178,9 @@ impl IntoResponse for HecError {
     }
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// `Authorization: Splunk <token>`, else the usual places.
 fn hec_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
-    header(headers, "authorization")
+    header_str(headers, "authorization")
         .and_then(|v| {
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("splunk").then(|| token.trim())
@@ -386,16 +383,7 @@ fn prepare_raw<'a>(
                 for (k, v) in &meta {
                     m.insert(k.to_string(), Value::from(*v));
                 }
-                match text
-                    .trim_start()
-                    .starts_with('{')
-                    .then(|| serde_json::from_str::<Value>(text))
-                {
-                    Some(Ok(Value::Object(members))) => m.extend(members),
-                    _ => {
-                        m.insert("message".into(), Value::from(text));
-                    }
-                }
+                groups::add_line(&mut m, text);
                 Item::Object(m, None)
             }
             Err(_) => bad(line, "Invalid data format: a line is not UTF-8".into()),

@@ -64,37 +64,68 @@ impl Encoding {
 /// Decompresses `body` (an uncompressed body is passed through without a
 /// copy); more than `max` bytes out → 413, corrupt → 400.
 pub fn decompress(body: Bytes, encoding: Encoding, max: usize) -> Result<Bytes, ApiError> {
-    let reader: Box<dyn Read + '_> = match encoding {
-        Encoding::Identity => {
-            if body.len() > max {
-                return Err(too_large(max));
-            }
-            return Ok(body);
-        }
-        Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
-        Encoding::Deflate if is_zlib(&body) => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
-        Encoding::Deflate => Box::new(flate2::read::DeflateDecoder::new(&body[..])),
-        Encoding::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(&body[..])
-                .map_err(|e| ApiError::BadRequest(format!("corrupt zstd body: {e}")))?,
-        ),
-    };
-    let mut out = Vec::with_capacity((body.len() * 4).min(max));
-    reader
-        .take(max as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| {
+    if encoding == Encoding::Identity {
+        return if body.len() > max {
+            Err(too_large(max))
+        } else {
+            Ok(body)
+        };
+    }
+    match inflate(&body, encoding, max) {
+        Ok(out) => Ok(Bytes::from(out.into_owned())),
+        Err(Inflate::TooLarge) => Err(too_large(max)),
+        Err(Inflate::Corrupt(e)) => {
             let name = match encoding {
                 Encoding::Gzip => "gzip",
                 Encoding::Deflate => "deflate",
                 _ => "zstd",
             };
-            ApiError::BadRequest(format!("corrupt {name} body: {e}"))
-        })?;
-    if out.len() > max {
-        return Err(too_large(max));
+            Err(ApiError::BadRequest(format!("corrupt {name} body: {e}")))
+        }
     }
-    Ok(Bytes::from(out))
+}
+
+/// Why [`inflate`] gave up.
+pub enum Inflate {
+    /// More than the bound out.
+    TooLarge,
+    Corrupt(std::io::Error),
+}
+
+/// `data` decompressed (borrowed when it was not compressed), at most
+/// `max` bytes out.
+pub fn inflate(data: &[u8], encoding: Encoding, max: usize) -> Result<Cow<'_, [u8]>, Inflate> {
+    let reader: Box<dyn Read + '_> = match encoding {
+        Encoding::Identity if data.len() > max => return Err(Inflate::TooLarge),
+        Encoding::Identity => return Ok(Cow::Borrowed(data)),
+        Encoding::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        Encoding::Deflate if is_zlib(data) => Box::new(flate2::read::ZlibDecoder::new(data)),
+        Encoding::Deflate => Box::new(flate2::read::DeflateDecoder::new(data)),
+        Encoding::Zstd => {
+            Box::new(zstd::stream::read::Decoder::new(data).map_err(Inflate::Corrupt)?)
+        }
+    };
+    let mut out = Vec::with_capacity((data.len() * 4).min(max));
+    reader
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(Inflate::Corrupt)?;
+    if out.len() > max {
+        return Err(Inflate::TooLarge);
+    }
+    Ok(Cow::Owned(out))
+}
+
+impl Encoding {
+    /// What `data` is, by its first bytes: gzip, zlib, else as it is (for
+    /// protocols whose clients mislabel or do not label compression).
+    pub fn sniff(data: &[u8]) -> Encoding {
+        match data {
+            [0x1f, 0x8b, ..] => Encoding::Gzip,
+            _ if is_zlib(data) => Encoding::Deflate,
+            _ => Encoding::Identity,
+        }
+    }
 }
 
 /// A zlib header (RFC 1950): deflate, a window size, and a check value.

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -42,6 +42,7 @@ use crate::error::ApiError;
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
 use crate::sources::http::body;
+use crate::sources::http::header_str;
 use crate::state::{AppState, Core};
 use crate::tenants::key::{basic_password, request_key};
 use config::LokiConfig;
@@ -63,64 +64,41 @@ pub fn routes(config: &LokiConfig) -> Router<Arc<AppState>> {
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     match state.core() {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => LokiError::from(e).into_response(),
+        Err(e) => refused(e),
     }
 }
 
 async fn push(State(state): State<Arc<AppState>>, req: Request<Body>) -> Response {
     let core = match state.core() {
         Ok(core) => core.clone(),
-        Err(e) => return LokiError::from(e).into_response(),
+        Err(e) => return refused(e),
     };
     match run(&core, req).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => refused(e),
     }
 }
 
 /// A refusal, said as Loki says it: a status and a line of text.
-pub struct LokiError(ApiError);
-
-impl From<ApiError> for LokiError {
-    fn from(e: ApiError) -> Self {
-        LokiError(e)
-    }
+fn refused(e: ApiError) -> Response {
+    e.respond((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{e}\n"),
+    ))
 }
 
-impl From<crate::pipeline::Error> for LokiError {
-    fn from(e: crate::pipeline::Error) -> Self {
-        LokiError(e.into())
-    }
-}
-
-impl IntoResponse for LokiError {
-    fn into_response(self) -> Response {
-        let mut resp = (
-            self.0.status(),
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("{}\n", self.0),
-        )
-            .into_response();
-        if let Some(secs) = self.0.retry_after() {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
-    }
-}
-
-async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), LokiError> {
+async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), ApiError> {
     let (parts, body) = req.into_parts();
     let key = basic_password(&parts.headers)
         .or_else(|| request_key(&parts.headers, parts.uri.query()).map(str::to_string));
-    let org = header(&parts.headers, "x-scope-orgid").map(str::to_string);
-    let protobuf = header(&parts.headers, "content-type")
+    let org = header_str(&parts.headers, "x-scope-orgid").map(str::to_string);
+    let protobuf = header_str(&parts.headers, "content-type")
         .map(body::mime)
         .is_some_and(|m| m == "application/x-protobuf");
     let config = core.config.loki.clone();
     let max = core.pipeline.limits().max_decompressed_bytes;
     let (stored, _) =
-        groups::ingest::<LokiError, _>(core, &parts, body, key.as_deref(), move |auth, decoded| {
+        groups::ingest::<ApiError, _>(core, &parts, body, key.as_deref(), move |auth, decoded| {
             check_org(org.as_deref(), auth)?;
             let groups = if protobuf {
                 prepare(auth, &config, &unsnappy(decoded, max)?, true)?
@@ -130,49 +108,35 @@ async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), LokiError> {
             Ok((groups, None))
         })
         .await?;
-    match stored.refusal("entries") {
-        Some(e) => Err(LokiError(e)),
-        None => Ok(()),
-    }
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+    stored.refusal("entries").map_or(Ok(()), Err)
 }
 
 /// Loki's tenant header: accepted when it names the key's tenant.
-fn check_org(org: Option<&str>, auth: &Authenticated) -> Result<(), LokiError> {
+fn check_org(org: Option<&str>, auth: &Authenticated) -> Result<(), ApiError> {
     match org.map(str::trim) {
         Some(org) if !org.is_empty() && org != auth.tenant().name => {
-            Err(LokiError(ApiError::Forbidden(format!(
+            Err(ApiError::Forbidden(format!(
                 "X-Scope-OrgID `{org}` is not the tenant of this key (`{}`)",
                 auth.tenant().name
-            ))))
+            )))
         }
         _ => Ok(()),
     }
 }
 
 /// A snappy block (what Loki clients send), within `max` bytes.
-fn unsnappy(body: &[u8], max: usize) -> Result<Bytes, LokiError> {
-    let len = snap::raw::decompress_len(body).map_err(|e| {
-        LokiError(ApiError::BadRequest(format!(
-            "the body is not snappy-compressed: {e}"
-        )))
-    })?;
+fn unsnappy(body: &[u8], max: usize) -> Result<Bytes, ApiError> {
+    let len = snap::raw::decompress_len(body)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not snappy-compressed: {e}")))?;
     if len > max {
-        return Err(LokiError(ApiError::PayloadTooLarge(format!(
+        return Err(ApiError::PayloadTooLarge(format!(
             "decompressed body is larger than {max} bytes (limits.max_decompressed_bytes)"
-        ))));
+        )));
     }
     snap::raw::Decoder::new()
         .decompress_vec(body)
         .map(Bytes::from)
-        .map_err(|e| {
-            LokiError(ApiError::BadRequest(format!(
-                "the body is not snappy-compressed: {e}"
-            )))
-        })
+        .map_err(|e| ApiError::BadRequest(format!("the body is not snappy-compressed: {e}")))
 }
 
 /// One stream of a push, whatever its encoding.
@@ -223,8 +187,8 @@ fn prepare(
     config: &LokiConfig,
     decoded: &[u8],
     protobuf: bool,
-) -> Result<Groups<'static>, LokiError> {
-    let bad = |m: String| LokiError(ApiError::BadRequest(m));
+) -> Result<Groups<'static>, ApiError> {
+    let bad = |m: String| ApiError::BadRequest(m);
     let streams: Vec<Stream> = if protobuf {
         let push = proto::PushRequest::decode(decoded)
             .map_err(|e| bad(format!("the body is not a Loki PushRequest: {e}")))?;
@@ -254,7 +218,7 @@ fn prepare(
                         .collect(),
                 })
             })
-            .collect::<Result<_, LokiError>>()?
+            .collect::<Result<_, ApiError>>()?
     } else {
         let push: JsonPush = serde_json::from_slice(decoded)
             .map_err(|e| bad(format!("the body is not a Loki JSON push: {e}")))?;
@@ -266,10 +230,10 @@ fn prepare(
     };
     let entries: usize = streams.iter().map(|s| s.entries.len()).sum();
     if entries > config.max_entries_per_request {
-        return Err(LokiError(ApiError::PayloadTooLarge(format!(
+        return Err(ApiError::PayloadTooLarge(format!(
             "{entries} entries in one push; at most {} (loki.max_entries_per_request)",
             config.max_entries_per_request
-        ))));
+        )));
     }
     let mut groups = Groups::default();
     let mut line = 0;
@@ -398,16 +362,7 @@ fn object(
         }
     }
     m.extend(metadata);
-    match line
-        .trim_start()
-        .starts_with('{')
-        .then(|| serde_json::from_str::<Value>(line))
-    {
-        Some(Ok(Value::Object(members))) => m.extend(members),
-        _ => {
-            m.insert("message".into(), Value::from(line));
-        }
-    }
+    groups::add_line(&mut m, line);
     if let Some(t) = nanos.and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok()) {
         m.insert(
             "timestamp".into(),

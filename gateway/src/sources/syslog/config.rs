@@ -6,9 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
-use crate::config::value::{
-    FILTER_NAME_RULE, de_duration, invalid, valid_filter_name, valid_type_name,
-};
+use crate::config::value::{de_duration, invalid};
 
 use crate::event::FieldsConfig;
 use crate::filter::FilterRef;
@@ -78,41 +76,23 @@ impl SyslogConfig {
 
     /// Checks listener `i` (`syslog[i]`) against the tenants it may name.
     pub fn validate(&self, i: usize, tenants: &[TenantConfig]) -> Result<(), ConfigError> {
-        let client_certs = self
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.client_ca_file.is_some());
-        if !self.unauthenticated && !client_certs {
-            return Err(invalid(
-                &format!("syslog[{i}].unauthenticated"),
-                "syslog has no authentication: set `unauthenticated = true` to accept anyone who can reach this address, or require client certificates (`tls.client_ca_file`)",
-            ));
-        }
-        if !tenants.iter().any(|t| t.name == self.tenant) {
-            return Err(invalid(
-                &format!("syslog[{i}].tenant"),
-                format!("no tenant `{}`", self.tenant),
-            ));
-        }
-        if !valid_type_name(&self.log_type) {
-            return Err(invalid(
-                &format!("syslog[{i}].type"),
-                format!("`{}` is not a valid log type", self.log_type),
-            ));
-        }
+        crate::sources::check_bound(
+            crate::sources::BoundConfig {
+                at: format!("syslog[{i}]"),
+                no_keys: "syslog has no authentication",
+                tenant: &self.tenant,
+                log_type: &self.log_type,
+                unauthenticated: self.unauthenticated,
+                tls: self.tls.as_ref(),
+                filters: &self.filters,
+            },
+            tenants,
+        )?;
         if self.max_message_bytes == 0 {
             return Err(invalid(
                 &format!("syslog[{i}].max_message_bytes"),
                 "must be greater than zero",
             ));
-        }
-        for (k, f) in self.filters.iter().enumerate() {
-            if !valid_filter_name(&f.name) {
-                return Err(invalid(
-                    &format!("syslog[{i}].filters[{k}].name"),
-                    format!("`{}` {FILTER_NAME_RULE}", f.name),
-                ));
-            }
         }
         Ok(())
     }

@@ -76,16 +76,13 @@ pub async fn serve(
     tls: Option<Arc<Tls>>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let bound = super::BoundListener {
-        protocol: "syslog",
-        tenant: config.tenant.clone(),
-        client_certs: config
-            .tls
-            .as_ref()
-            .is_some_and(|t| t.client_ca_file.is_some()),
-        max_connections: config.max_connections,
-        idle_timeout: config.idle_timeout,
-    };
+    let bound = crate::sources::BoundListener::new(
+        "syslog",
+        &config.tenant,
+        config.tls.as_ref(),
+        config.max_connections,
+        config.idle_timeout,
+    );
     // Shared by every connection and every batch's tasks.
     let shared = Arc::new(Listener {
         config,
