@@ -55,6 +55,10 @@ struct Args {
     gelf_udp_rate: u64,
     #[arg(long, default_value_t = 10)]
     gelf_udp_seconds: u64,
+    /// Only these protocols (comma-separated: native, bulk, beats, otlp,
+    /// loki, hec, datadog); native NDJSON always runs, as the reference.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -79,6 +83,19 @@ const PROTOCOLS: [Protocol; 7] = [
 ];
 
 impl Protocol {
+    /// The name `--only` takes.
+    fn key(self) -> &'static str {
+        match self {
+            Protocol::Native => "native",
+            Protocol::Bulk => "bulk",
+            Protocol::Beats => "beats",
+            Protocol::Otlp => "otlp",
+            Protocol::Loki => "loki",
+            Protocol::Hec => "hec",
+            Protocol::Datadog => "datadog",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Protocol::Native => "native NDJSON",
@@ -480,6 +497,19 @@ async fn main() -> anyhow::Result<()> {
             binary.display()
         );
     }
+    if let Some(bad) = args
+        .only
+        .iter()
+        .find(|o| !PROTOCOLS.iter().any(|p| p.key() == o.as_str()))
+    {
+        bail!("--only: unknown protocol `{bad}`");
+    }
+    let protocols: Vec<Protocol> = PROTOCOLS
+        .into_iter()
+        .filter(|p| {
+            args.only.is_empty() || *p == Protocol::Native || args.only.iter().any(|o| o == p.key())
+        })
+        .collect();
     let events = events(args.batch * 64);
     println!(
         "load: {} connections, {} events per request/window (~{} B/event), {} s per run, {} rounds, Beats zlib level {}",
@@ -492,8 +522,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut results: Vec<(Protocol, Outcome)> = Vec::new();
     for round in 0..args.rounds {
-        for k in 0..PROTOCOLS.len() {
-            let protocol = PROTOCOLS[(round + k) % PROTOCOLS.len()];
+        for k in 0..protocols.len() {
+            let protocol = protocols[(round + k) % protocols.len()];
             let payloads = Arc::new(payloads(
                 protocol,
                 &events,
@@ -530,7 +560,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let native = of(Protocol::Native, |o| o.events_per_sec);
     println!("medians of {} rounds:", args.rounds);
-    for p in PROTOCOLS {
+    for p in protocols {
         let rate = of(p, |o| o.events_per_sec);
         println!(
             "{:>14}: {:>9.0} events/s ({:.2}x native), ack p99 {:.1} ms, {:.1} CPU-s per 1M events",

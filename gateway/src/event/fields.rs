@@ -239,15 +239,23 @@ impl FieldNames {
             .map(|&(_, field, rank)| (field, rank))
     }
 
-    /// The rest of each dotted name under `parent` (`["request", "id"]`
-    /// of `http.request.id` under `http`).
-    pub fn paths_under<'s>(&'s self, parent: &'s str) -> impl Iterator<Item = &'s [String]> + 's {
-        PromotedField::ALL
-            .into_iter()
-            .flat_map(|f| self.names(f))
-            .filter_map(|n| n.path.as_deref())
-            .filter(move |p| p.first().is_some_and(|first| first == parent))
-            .map(|p| &p[1..])
+    /// Each dotted name whose first part is `parent` (`http.request.id`
+    /// under `http`): its field, rank, the name as a flat key, and the rest
+    /// of its path (`["request", "id"]`).
+    pub fn dotted_under<'s, 'p>(
+        &'s self,
+        parent: &'p str,
+    ) -> impl Iterator<Item = (PromotedField, u8, &'s str, &'s [String])> + use<'s, 'p> {
+        PromotedField::ALL.into_iter().flat_map(move |field| {
+            self.names(field)
+                .iter()
+                .enumerate()
+                .filter_map(move |(rank, n)| {
+                    let path = n.path.as_deref()?;
+                    (path.first()? == parent)
+                        .then(|| (field, rank as u8, n.key.as_str(), &path[1..]))
+                })
+        })
     }
 
     /// Only the built-in names.

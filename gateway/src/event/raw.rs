@@ -2,16 +2,22 @@
 //!
 //! [`super::from_object`] needs the object as a `serde_json::Map` (a tree of
 //! owned keys and values, each allocated) and serialises every value again.
-//! Most events need neither: their promoted fields are top-level keys and
-//! the rest is stored as sent. [`from_json`] reads the object once into
-//! its members (keys, and each value's JSON text unparsed), finds the
-//! promoted fields among the keys, and writes the stored event copying the
-//! other members' text byte for byte. It gives up (and the caller builds
-//! from a map, with the same result) whenever the map path could differ:
-//! invalid JSON or not an object (the map path words the error), a
-//! repeated key (a map keeps the last), an object under the first part of
-//! a dotted name (`{"log":{"level":…}}` promotes from inside it), or
-//! possibly more leaf values than `limits.max_fields_per_event`.
+//! Most events need neither: their promoted fields are top-level keys, or
+//! a few levels down an object (`{"log":{"level":…}}`, as ECS and OTel
+//! names nest), and the rest is stored as sent. [`from_json`] reads the
+//! object once into its members (keys, and each value's JSON text
+//! unparsed), finds the promoted fields among the keys and, for dotted
+//! names, inside the objects under their first parts, and writes the
+//! stored event copying the other members' text byte for byte (an object
+//! a field was taken from is written without it). It gives up (and the
+//! caller builds from a map, with the same result) whenever the map path
+//! could differ: invalid JSON or not an object (the map path words the
+//! error), a repeated key inside an object a field is taken from, two
+//! promoted fields from one member, or possibly more leaf values than
+//! `limits.max_fields_per_event`. A repeated top-level key is written
+//! once, with its last value, as a map keeps it (the compat sources rely
+//! on that: they write a protocol's members and then what the mapping
+//! puts over them).
 //!
 //! One difference is intended: `fields` keeps the members in the order
 //! they were sent (a map sorts them), and nested values keep their
@@ -28,6 +34,26 @@ use super::{EventContext, Fields, PromotedField, Taken, format_time, parse_event
 
 /// An object's members: keys (unescaped) and their values' JSON text.
 struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+/// The members of the JSON object `text` (keys unescaped, each value's
+/// text as sent, repeated keys as sent), or `None` if it is not one.
+pub fn members(text: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
+    serde_json::from_str::<Members>(text).ok().map(|m| m.0)
+}
+
+/// Whether `text` is a JSON object that a full parse (the map path)
+/// accepts, from a scan: `None` when only a full parse can tell (very
+/// deep nesting, numbers that may not fit, `\u` escapes).
+pub fn is_object(text: &str) -> Option<bool> {
+    let Ok(v) = serde_json::from_str::<&RawValue>(text) else {
+        return Some(false);
+    };
+    if !v.get().starts_with('{') {
+        return Some(false);
+    }
+    let s = shape(v.get());
+    (s.depth <= MAX_DEPTH && !s.unchecked).then_some(true)
+}
 
 impl<'de> serde::Deserialize<'de> for Members<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -74,15 +100,22 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
     }
 }
 
-/// The members left in `fields`, written as sent.
-struct RawFields<'a, 'm>(&'m [(Cow<'a, str>, &'a RawValue)], &'m [bool]);
+/// The members left in `fields`, written as sent (those a promoted field
+/// was taken from inside, without it).
+struct RawFields<'a, 'm>(
+    &'m [(Cow<'a, str>, &'a RawValue)],
+    &'m [bool],
+    &'m [Option<&'m [String]>],
+);
 
 impl Serialize for RawFields<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
-        for ((k, v), taken) in self.0.iter().zip(self.1) {
-            if !taken {
-                map.serialize_entry(k, v)?;
+        for (((k, v), taken), pruned) in self.0.iter().zip(self.1).zip(self.2) {
+            match (taken, pruned) {
+                (true, _) => {}
+                (false, None) => map.serialize_entry(k, v)?,
+                (false, Some(path)) => map.serialize_entry(k, &Pruned(v, path))?,
             }
         }
         map.end()
@@ -104,25 +137,22 @@ const MAX_DEPTH: usize = 100;
 /// Builds the stored event from an object's JSON text, as
 /// [`super::from_object`] would from its map; `Err` gives `id` back when
 /// this path does not apply (see the module's text).
-pub fn from_json(
-    text: &str,
-    ctx: &EventContext,
+pub fn from_json<'a, 'n>(
+    text: &'a str,
+    ctx: &EventContext<'n>,
     id: Option<String>,
 ) -> Result<Vec<u8>, Option<String>> {
-    let Ok(Members(members)) = serde_json::from_str::<Members>(text) else {
+    let Ok(Members(mut members)) = serde_json::from_str::<Members>(text) else {
         return Err(id);
     };
     if members.len() > MAX_MEMBERS {
         return Err(id);
     }
     let names = ctx.fields;
-    let mut leaves = 0usize;
-    for (i, (k, v)) in members.iter().enumerate() {
+    // Each member's leaf values (at most).
+    let mut leaves = Vec::with_capacity(members.len());
+    for (_, v) in &members {
         let v = v.get();
-        let nested = v.starts_with('{');
-        if nested && names.paths_under(k).any(|rest| resolves(v, rest)) {
-            return Err(id);
-        }
         let s = shape(v);
         // serde_json refuses deeper nesting (128 levels, the stored event
         // adds two) and numbers out of f64's range, which skipping a value
@@ -130,72 +160,115 @@ pub fn from_json(
         if s.depth > MAX_DEPTH || s.unchecked {
             return Err(id);
         }
-        leaves += if nested || v.starts_with('[') {
+        leaves.push(if v.starts_with('{') || v.starts_with('[') {
             1 + s.commas
         } else {
             1
-        };
-        if members[..i].iter().any(|(seen, _)| seen == k) {
-            return Err(id);
+        });
+    }
+    // A repeated key: the last one counts, as in a map.
+    let mut i = 0;
+    while i < members.len() {
+        if members[i + 1..].iter().any(|(k, _)| *k == members[i].0) {
+            members.remove(i);
+            leaves.remove(i);
+        } else {
+            i += 1;
         }
     }
+    let leaves: usize = leaves.iter().sum();
     if leaves > ctx.max_fields {
         return Err(id);
     }
-    // For each promoted field, the member it takes: the candidate of the
-    // lowest rank that holds what the field takes.
-    let mut taken = vec![false; members.len()];
-    let mut chosen: [Option<(u8, usize)>; 6] = [None; 6];
-    for (i, (k, v)) in members.iter().enumerate() {
+    // For each promoted field, where it is taken from: the candidate of
+    // the lowest rank that holds what the field takes. A dotted name is
+    // its flat key if the object has one, else its path into the object
+    // under its first part; `touched` has a bit per field with a candidate
+    // in each member.
+    let mut chosen: [Option<Choice<'a, 'n>>; 6] = [None; 6];
+    let mut touched = vec![0u8; members.len()];
+    let mut consider = |field: PromotedField, rank: u8, at: Choice<'a, 'n>| {
+        let fits = match field {
+            // The first present name decides, whatever it holds.
+            PromotedField::Timestamp | PromotedField::Message => true,
+            _ => is_text(at.value),
+        };
+        touched[at.member] |= 1 << field as u8;
+        let slot = &mut chosen[field as usize];
+        if fits && slot.is_none_or(|c| rank < c.rank) {
+            *slot = Some(Choice { rank, ..at });
+        }
+    };
+    for (i, (k, v)) in members.iter().map(|(k, v)| (k, *v)).enumerate() {
         for (field, rank) in names.candidates(k) {
-            let fits = match field {
-                // The first present name decides, whatever it holds.
-                PromotedField::Timestamp | PromotedField::Message => true,
-                _ => is_text(v),
-            };
-            let slot = &mut chosen[field as usize];
-            if fits && slot.is_none_or(|(r, _)| rank < r) {
-                *slot = Some((rank, i));
+            consider(field, rank, Choice::member(i, v));
+        }
+        if !v.get().starts_with('{') {
+            continue;
+        }
+        for (field, rank, flat, rest) in names.dotted_under(k) {
+            if members.iter().any(|(m, _)| m == flat) {
+                continue;
+            }
+            match inside(v, rest) {
+                Ok(Some(value)) => consider(
+                    field,
+                    rank,
+                    Choice {
+                        rank,
+                        member: i,
+                        path: Some(rest),
+                        value,
+                    },
+                ),
+                Ok(None) => {}
+                Err(()) => return Err(id),
             }
         }
     }
-    // Names shared between fields (configured so): the map path takes
-    // them one after the other; leave that to it.
+    // Two fields taken from one member (names configured so, or paths
+    // into one object), or a value taken from inside a member another
+    // field looks at: the map path takes them one after the other, each
+    // seeing what the one before left; leave that to it.
     for (a, slot) in chosen.iter().enumerate() {
-        if let Some((_, i)) = slot
-            && chosen[a + 1..]
-                .iter()
-                .any(|o| o.is_some_and(|(_, j)| j == *i))
+        let Some(c) = slot else { continue };
+        if chosen[a + 1..]
+            .iter()
+            .any(|o| o.is_some_and(|o| o.member == c.member))
+            || (c.path.is_some() && touched[c.member] & !(1 << a) != 0)
         {
             return Err(id);
         }
     }
-    let timestamp = match chosen[PromotedField::Timestamp as usize].map(|(_, i)| i) {
-        Some(i) => match event_time(members[i].1) {
+    let mut taken = vec![false; members.len()];
+    let mut pruned: Vec<Option<&'n [String]>> = vec![None; members.len()];
+    let mut take = |c: Choice<'a, 'n>| {
+        match c.path {
+            None => taken[c.member] = true,
+            // A parent left empty goes too.
+            Some(path) if emptied(members[c.member].1, path) => taken[c.member] = true,
+            Some(path) => pruned[c.member] = Some(path),
+        }
+        c.value
+    };
+    let timestamp = match chosen[PromotedField::Timestamp as usize] {
+        Some(c) => match event_time(c.value) {
             Some(t) => {
-                taken[i] = true;
+                take(c);
                 format_time(t)
             }
             None => ctx.received_text.clone(),
         },
         None => ctx.received_text.clone(),
     };
-    let text_of = |field: PromotedField, taken: &mut Vec<bool>| -> Option<Cow<str>> {
-        let i = chosen[field as usize]
-            .map(|(_, i)| i)
-            .filter(|&i| !taken[i])?;
-        taken[i] = true;
-        Some(text_value(members[i].1))
-    };
-    let level = text_of(PromotedField::Level, &mut taken);
-    let service = text_of(PromotedField::Service, &mut taken);
-    let host = text_of(PromotedField::Host, &mut taken);
-    let request_id = text_of(PromotedField::RequestId, &mut taken);
+    let mut text_of = |field: PromotedField| chosen[field as usize].map(|c| text_value(take(c)));
+    let level = text_of(PromotedField::Level);
+    let service = text_of(PromotedField::Service);
+    let host = text_of(PromotedField::Host);
+    let request_id = text_of(PromotedField::RequestId);
     // A structured `message` stays in `fields`.
     let message = match chosen[PromotedField::Message as usize] {
-        Some((_, i)) if !taken[i] && members[i].1.get().starts_with('"') => {
-            text_of(PromotedField::Message, &mut taken)
-        }
+        Some(c) if c.value.get().starts_with('"') => text_of(PromotedField::Message),
         _ => None,
     };
     let promoted = Taken {
@@ -208,24 +281,94 @@ pub fn from_json(
     };
     // The event's text plus what is added around it, in one allocation.
     let capacity = text.len() + 160 + ctx.received_text.len() * 2;
-    Ok(promoted.store(ctx, id, RawFields(&members, &taken), capacity))
+    Ok(promoted.store(ctx, id, RawFields(&members, &taken, &pruned), capacity))
 }
 
-/// Whether `path` leads to a value inside the object `v` (as
-/// `Name::get` follows a dotted name); when unsure, yes.
-fn resolves(v: &str, path: &[String]) -> bool {
+/// Where a promoted field is taken from: a member, or a value inside it.
+#[derive(Clone, Copy)]
+struct Choice<'a, 'n> {
+    rank: u8,
+    member: usize,
+    /// The path inside the member (the rest of a dotted name).
+    path: Option<&'n [String]>,
+    value: &'a RawValue,
+}
+
+impl<'a> Choice<'a, '_> {
+    fn member(member: usize, value: &'a RawValue) -> Self {
+        Choice {
+            rank: 0,
+            member,
+            path: None,
+            value,
+        }
+    }
+}
+
+/// The value at `path` inside the object `v` (as `Name::get` follows a
+/// dotted name through objects); `Err` when a map could differ (a
+/// repeated key on the way).
+fn inside<'a>(v: &'a RawValue, path: &[String]) -> Result<Option<&'a RawValue>, ()> {
     let Some((first, rest)) = path.split_first() else {
-        return true;
+        return Ok(Some(v));
     };
-    let Ok(Members(members)) = serde_json::from_str::<Members>(v) else {
-        return true;
+    let Ok(Members(members)) = serde_json::from_str::<Members>(v.get()) else {
+        return Err(());
     };
-    members
-        .iter()
-        .filter(|(k, _)| k == first)
-        .any(|(_, inner)| {
-            rest.is_empty() || (inner.get().starts_with('{') && resolves(inner.get(), rest))
-        })
+    let mut found = members.iter().filter(|(k, _)| k == first);
+    let Some((_, inner)) = found.next() else {
+        return Ok(None);
+    };
+    if found.next().is_some() {
+        return Err(());
+    }
+    if rest.is_empty() {
+        return Ok(Some(inner));
+    }
+    if !inner.get().starts_with('{') {
+        return Ok(None);
+    }
+    inside(inner, rest)
+}
+
+/// Whether the object `v` is left empty once the value at `path` (which
+/// [`inside`] found) is taken out, its emptied parents with it.
+fn emptied(v: &RawValue, path: &[String]) -> bool {
+    let Ok(Members(members)) = serde_json::from_str::<Members>(v.get()) else {
+        return false;
+    };
+    match (members.as_slice(), path) {
+        ([(k, inner)], [first, rest @ ..]) if k == first => rest.is_empty() || emptied(inner, rest),
+        _ => false,
+    }
+}
+
+/// An object with the value at `path` taken out (and its emptied parents).
+struct Pruned<'a, 'n>(&'a RawValue, &'n [String]);
+
+impl Serialize for Pruned<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Ok(Members(members)) = serde_json::from_str::<Members>(self.0.get()) else {
+            return self.0.serialize(s);
+        };
+        let Some((first, rest)) = self.1.split_first() else {
+            return self.0.serialize(s);
+        };
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in &members {
+            if k != first {
+                map.serialize_entry(k, v)?;
+            } else if !rest.is_empty() && !emptied(v, rest) {
+                map.serialize_entry(k, &Pruned(v, rest))?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A JSON string value's text (unescaped), or `None` for other values.
+pub fn string(v: &RawValue) -> Option<Cow<'_, str>> {
+    v.get().starts_with('"').then(|| text_value(v))
 }
 
 /// A string or a number: what text fields take.
@@ -358,6 +501,19 @@ mod tests {
             r#"{}"#,
             // Parents of dotted names whose paths are not there.
             r#"{"http":{"method":"GET","request":{"bytes":5}},"log":{"logger":"db"},"level":"info"}"#,
+            // Promoted from inside objects (ECS), emptied parents removed.
+            r#"{"@timestamp":"2026-11-30T10:00:00.000Z","log":{"level":"info"},"service":{"name":"cart"},"host":{"name":"cart-3"},"trace":{"id":"0af1"},"message":"done","http":{"method":"GET","status":200}}"#,
+            r#"{"log":{"level":"WARN","logger":"db"},"host":{"name":"h","ip":["10.0.0.1"]}}"#,
+            r#"{"http":{"request":{"id":"r1","bytes":5},"method":"GET"}}"#,
+            r#"{"http":{"request":{"id":"r1"}},"a":1}"#,
+            // The flat key of a dotted name wins over its path.
+            r#"{"log":{"level":"inner"},"log.level":"flat"}"#,
+            // A path to a value no text field takes is skipped.
+            r#"{"service":{"name":{"x":1}},"host":{"name":null},"app":"a"}"#,
+            // A repeated key: the last counts.
+            r#"{"level":"a","x":1,"level":"b","host":{"name":"h"},"host":"flat"}"#,
+            // A lower rank wins over a path.
+            r#"{"host":{"name":"h"},"hostname":"x"}"#,
         ] {
             let (fast, slow) = both(text, names);
             assert_eq!(fast.as_ref(), Some(&slow), "{text}");
@@ -387,13 +543,11 @@ mod tests {
         let names = FieldNames::builtin();
         let c = ctx(names);
         for text in [
-            r#"{"log":{"level":"warn"}}"#, // promotes from inside an object
-            r#"{"host":{"name":"h"}}"#,    // the same
-            r#"{"a":"\u00e9"}"#,           // a full parse checks `\u` escapes
-            r#"{"a":[1.5e3]}"#,            // and numbers that may not fit
-            r#"{"a":1,"a":2}"#,            // a map keeps the last
-            r#"[1]"#,                      // not an object
-            r#"{"a":"#,                    // not JSON
+            r#"{"log":{"level":"a","level":"b"}}"#, // a map keeps the last
+            r#"{"a":"\u00e9"}"#,                    // a full parse checks `\u` escapes
+            r#"{"a":[1.5e3]}"#,                     // and numbers that may not fit
+            r#"[1]"#,                               // not an object
+            r#"{"a":"#,                             // not JSON
             r#"{"a":[1,2,3,4,5,6,7,8,9,10,11,12,13]}"#, // maybe too many fields
         ] {
             assert_eq!(
@@ -402,6 +556,104 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn two_fields_from_inside_one_object_are_left_to_the_map() {
+        let names = FieldNames::new(&FieldsConfig {
+            level: Some(vec!["meta.level".into()]),
+            service: Some(vec!["meta.service".into()]),
+            ..FieldsConfig::default()
+        });
+        let text = r#"{"meta":{"level":"x","service":"y"}}"#;
+        assert_eq!(from_json(text, &ctx(&names), None), Err(None));
+        let (_, slow) = both(text, &names);
+        assert_eq!(
+            (&slow["level"], &slow["service"]),
+            (&"x".into(), &"y".into())
+        );
+    }
+
+    /// Random objects over the names promoted fields look for, nested and
+    /// flat, with builtin and configured names: wherever this path builds
+    /// an event, it is the map path's.
+    #[test]
+    fn random_objects_build_as_from_a_map() {
+        let keys = [
+            "log",
+            "level",
+            "log.level",
+            "service",
+            "name",
+            "service.name",
+            "host",
+            "host.name",
+            "trace",
+            "id",
+            "request",
+            "http",
+            "message",
+            "msg",
+            "ts",
+            "meta",
+            "app",
+            "x",
+        ];
+        let values = [
+            r#""s""#,
+            "7",
+            "null",
+            "[1]",
+            r#""2026-11-30T10:00:00Z""#,
+            "true",
+            "{}",
+        ];
+        let configured = FieldNames::new(&FieldsConfig {
+            level: Some(vec!["meta.level".into(), "x.name".into()]),
+            request_id: Some(vec!["http.request.id".into(), "meta".into()]),
+            message: Some(vec!["log.message".into()]),
+            ..FieldsConfig::default()
+        });
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        fn object(
+            next: &mut dyn FnMut(usize) -> usize,
+            keys: &[&str],
+            values: &[&str],
+            depth: usize,
+        ) -> String {
+            let members: Vec<String> = (0..next(4) + usize::from(depth == 0))
+                .map(|_| {
+                    let k = keys[next(keys.len())];
+                    let v = if depth < 3 && next(3) == 0 {
+                        object(next, keys, values, depth + 1)
+                    } else {
+                        values[next(values.len())].to_string()
+                    };
+                    format!("\"{k}\":{v}")
+                })
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+        let (mut fast_built, mut cases) = (0, 0);
+        for names in [FieldNames::builtin(), &configured] {
+            for _ in 0..4000 {
+                let text = object(&mut next, &keys, &values, 0);
+                let (fast, slow) = both(&text, names);
+                cases += 1;
+                if let Some(fast) = fast {
+                    fast_built += 1;
+                    assert_eq!(fast, slow, "{text}");
+                }
+            }
+        }
+        // Most of them take this path (a repeated key is the usual reason not).
+        assert!(fast_built * 2 > cases, "{fast_built} of {cases}");
     }
 
     #[test]

@@ -206,7 +206,7 @@ pub fn unfiltered(
                 // Straight from the text when possible, else from a map
                 // (an id taken for it goes along either way).
                 let id = b.take_id(line);
-                match event::from_json(text, ctx, id) {
+                match event::from_json(&text, ctx, id) {
                     Ok(stored) => {
                         b.events.push(stored);
                         b.counts.accepted += 1;

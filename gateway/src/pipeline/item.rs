@@ -12,11 +12,12 @@ pub enum Item<'a> {
     /// A JSON object, with its bytes as sent when it was a line of its own
     /// (filters get those instead of a re-serialization).
     Object(Map<String, Value>, Option<&'a [u8]>),
-    /// The text of what should be one JSON object, not parsed yet: the
+    /// The text of what should be one JSON object, not parsed yet (as
+    /// sent, or written by a source from its protocol's parts): the
     /// pipeline builds the stored event from the text directly when it can
     /// ([`crate::event::from_json`]), else parses it with
     /// [`Item::from_json_text`] (which words what is wrong with it).
-    Json(&'a str),
+    Json(Cow<'a, str>),
     /// A line of text: the event's message.
     Text(&'a str),
     /// A stored event the source built itself from a parser's parts (syslog
@@ -35,16 +36,23 @@ pub enum Item<'a> {
 impl<'a> Item<'a> {
     /// The item a JSON line or element makes: an object, or a bad item
     /// saying why it is not one.
-    pub fn from_json_text(text: &'a str) -> Item<'a> {
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(m)) => Item::Object(m, Some(text.as_bytes())),
-            Ok(_) => Item::Bad {
-                raw: Cow::Borrowed(text.as_bytes()),
+    /// (A text a source wrote gives filters a re-serialization.)
+    pub fn from_json_text(text: Cow<'a, str>) -> Item<'a> {
+        let raw = match text {
+            Cow::Borrowed(t) => Cow::Borrowed(t.as_bytes()),
+            Cow::Owned(t) => Cow::Owned(t.into_bytes()),
+        };
+        let parsed = serde_json::from_slice::<Value>(&raw);
+        match (parsed, raw) {
+            (Ok(Value::Object(m)), Cow::Borrowed(sent)) => Item::Object(m, Some(sent)),
+            (Ok(Value::Object(m)), Cow::Owned(_)) => Item::Object(m, None),
+            (Ok(_), raw) => Item::Bad {
+                raw,
                 kind: "not_object",
                 reason: "line is JSON but not an object".into(),
             },
-            Err(e) => Item::Bad {
-                raw: Cow::Borrowed(text.as_bytes()),
+            (Err(e), raw) => Item::Bad {
+                raw,
                 kind: "invalid_json",
                 reason: format!("invalid JSON: {e}"),
             },

@@ -61,23 +61,6 @@ where
     Ok((ready.store(pipeline).await?, error))
 }
 
-/// Adds a line of a protocol (a Loki line, a HEC raw line, a Datadog
-/// message) to an event's object: a JSON object's members, as a JSON line
-/// on the native routes is read, else the line as `message`.
-pub fn add_line(m: &mut serde_json::Map<String, serde_json::Value>, line: &str) {
-    use serde_json::Value;
-    match line
-        .trim_start()
-        .starts_with('{')
-        .then(|| serde_json::from_str::<Value>(line))
-    {
-        Some(Ok(Value::Object(members))) => m.extend(members),
-        _ => {
-            m.insert("message".into(), Value::from(line));
-        }
-    }
-}
-
 /// The items of one request, grouped by route.
 #[derive(Default)]
 pub struct Groups<'a> {

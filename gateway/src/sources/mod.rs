@@ -26,6 +26,8 @@
 //! - [`gelf`]: GELF over HTTP (`/gelf`), UDP (chunked) and TCP listeners.
 //! - [`groups`]: what the compat sources share: a request's items grouped
 //!   by route, all limits checked before any batch is stored.
+//! - [`object`]: an event's JSON object written as text from a protocol's
+//!   parts, for the pipeline to build the event from (no map between).
 //!
 //! ## Adding a source
 //!
@@ -54,6 +56,7 @@ pub mod groups;
 pub mod hec;
 pub mod http;
 pub mod loki;
+pub mod object;
 pub mod otlp;
 pub mod syslog;
 

@@ -27,9 +27,11 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
+use crate::event::raw;
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
 use crate::sources::http::header_str;
+use crate::sources::object::ObjectText;
 use crate::state::{AppState, Core};
 use crate::tenants::key::request_key;
 use config::DatadogConfig;
@@ -126,61 +128,77 @@ fn prepare<'a>(
         )));
     }
     let mut groups = Groups::default();
-    for (n, raw) in items.into_iter().enumerate() {
-        let (item, log_type) = match serde_json::from_str::<Value>(raw.get()) {
-            Ok(Value::Object(obj)) => {
-                let (m, log_type) = map_item(obj, config, query_tags);
-                (Item::Object(m, None), log_type)
+    for (n, item) in items.into_iter().enumerate() {
+        let (built, log_type) = match raw::members(item.get()) {
+            Some(members) => {
+                let (text, log_type) = map_item(&members, config, query_tags);
+                (Item::Json(Cow::Owned(text)), log_type)
             }
-            _ => (
+            None => (
                 Item::Bad {
-                    raw: Cow::Borrowed(raw.get().as_bytes()),
+                    raw: Cow::Borrowed(item.get().as_bytes()),
                     reason: "a log item must be a JSON object".into(),
                     kind: "datadog_item",
                 },
                 config.default_type.clone(),
             ),
         };
-        groups.push(auth, &log_type, n + 1, item, raw.get().len())?;
+        groups.push(auth, &log_type, n + 1, built, item.get().len())?;
     }
     Ok(groups)
 }
 
-/// One intake item → the event's object and its log type.
+/// The members an intake item's mapping takes; the others are kept as
+/// they are, unless a mapped member has their name.
+const MAPPED: [&str; 5] = ["message", "status", "hostname", "timestamp", "ddtags"];
+
+/// One intake item (its members) → the event's object as JSON text and
+/// its log type. The object: the item's other members, then the message
+/// (a JSON object's members, as the native path reads a JSON line; the
+/// intake parses JSON messages too), `status` as `level`, `hostname` as
+/// `host`, `timestamp` (milliseconds since the epoch: the event model
+/// reads them as they are), the tags; a later member wins over an earlier
+/// one of the same name.
 fn map_item(
-    mut obj: Map<String, Value>,
+    members: &[(Cow<'_, str>, &RawValue)],
     config: &DatadogConfig,
     query_tags: Option<&str>,
-) -> (Map<String, Value>, String) {
-    let log_type = match obj.get(&config.type_field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        _ => config.default_type.clone(),
+) -> (String, String) {
+    // A repeated member: the last one counts, as in a map.
+    let last = |name: &str| {
+        members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
     };
-    let mut m = Map::new();
-    // A message that is a JSON object is read as the native path reads a
-    // JSON line (the intake parses JSON messages too).
-    match obj.remove("message") {
-        Some(Value::String(s)) => groups::add_line(&mut m, &s),
-        Some(other) => {
-            m.insert("message".into(), other);
+    let log_type = last(&config.type_field)
+        .and_then(raw::string)
+        .filter(|s| !s.trim().is_empty())
+        .map_or_else(|| config.default_type.clone(), Cow::into_owned);
+    let mut o = ObjectText::with_capacity(members.iter().map(|(_, v)| v.get().len() + 16).sum());
+    for (k, v) in members {
+        if !MAPPED.contains(&k.as_ref()) {
+            o.raw(k, v.get());
         }
-        None => {}
     }
-    if let Some(status) = obj.remove("status") {
-        m.insert("level".into(), status);
+    if let Some(message) = last("message") {
+        match raw::string(message) {
+            Some(line) => o.line(&line),
+            None => o.raw("message", message.get()),
+        }
     }
-    if let Some(host) = obj.remove("hostname") {
-        m.insert("host".into(), host);
+    if let Some(status) = last("status") {
+        o.raw("level", status.get());
     }
-    // Milliseconds since the epoch: the event model reads them as they are.
-    if let Some(t) = obj.remove("timestamp") {
-        m.insert("timestamp".into(), t);
+    if let Some(host) = last("hostname") {
+        o.raw("host", host.get());
     }
+    if let Some(t) = last("timestamp") {
+        o.raw("timestamp", t.get());
+    }
+    let item_tags = last("ddtags").and_then(raw::string);
     let mut tags = Map::new();
-    let item_tags = match obj.remove("ddtags") {
-        Some(Value::String(s)) => Some(s),
-        _ => None,
-    };
     for list in [query_tags, item_tags.as_deref()].into_iter().flatten() {
         for tag in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             match tag.split_once(':') {
@@ -190,10 +208,33 @@ fn map_item(
         }
     }
     if !tags.is_empty() {
-        m.insert("tags".into(), Value::Object(tags));
+        o.value("tags", &tags);
     }
-    for (k, v) in obj {
-        m.entry(k).or_insert(v);
+    (o.finish(), log_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_item_maps_with_the_mapped_members_winning() {
+        let text = r#"{"message":"{\"level\":\"info\",\"host\":\"x\",\"a\":1}","status":"warn",
+            "hostname":"h","ddsource":"nginx","ddtags":"env:prod, canary","a":0,"service":"s",
+            "timestamp":1764496800123}"#;
+        let members = raw::members(text).unwrap();
+        let (o, log_type) = map_item(&members, &DatadogConfig::default(), Some("team:core"));
+        let o: Value = serde_json::from_str(&o).unwrap();
+        assert_eq!(
+            o,
+            json!({"a":1,"level":"warn","host":"h","ddsource":"nginx","service":"s",
+                   "timestamp":1764496800123u64,
+                   "tags":{"team":"core","env":"prod","canary":true}})
+        );
+        assert_eq!(log_type, "nginx");
+        let members = raw::members(r#"{"message":"plain","ddsource":" "}"#).unwrap();
+        let (o, log_type) = map_item(&members, &DatadogConfig::default(), None);
+        assert_eq!(o, r#"{"ddsource":" ","message":"plain"}"#);
+        assert_eq!(log_type, DatadogConfig::default().default_type);
     }
-    (m, log_type)
 }

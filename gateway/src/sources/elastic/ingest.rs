@@ -330,7 +330,12 @@ fn prepare(
             ans.fail(400, "illegal_argument_exception", reason.clone());
             bad("es_id_too_long", reason)
         } else {
-            body::line_item(raw, BodyKind::Ndjson, max_line)
+            match body::line_item(raw, BodyKind::Ndjson, max_line) {
+                // A client's id is claimed only for a document that is
+                // one: parsed now (the others, in the pipeline).
+                Item::Json(text) if a.id.is_some() => Item::from_json_text(text),
+                item => item,
+            }
         };
         if let (Item::Object(..), Some(id)) = (&item, &a.id) {
             group.ids.push((group.items.len(), id.clone()));
@@ -380,7 +385,7 @@ fn build(
     let actions: Vec<usize> = c.positions.iter().map(|&pos| g.actions[pos]).collect();
     for ((line, item), &k) in c.items.iter().zip(&actions) {
         let a = &mut answers[k];
-        if a.id.is_none() && matches!(item, Item::Object(..)) {
+        if a.id.is_none() && matches!(item, Item::Object(..) | Item::Json(_)) {
             let id = event::new_event_id(received);
             a.id = Some(id.clone());
             ids.push((*line, id));

@@ -30,12 +30,15 @@ use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::event::raw;
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
 use crate::sources::http::header_str;
+use crate::sources::object::ObjectText;
 use crate::state::{AppState, Core};
 use crate::tenants::AccessError;
 use crate::tenants::key::request_key;
@@ -240,7 +243,7 @@ fn prepare_events<'a>(
 ) -> Result<(Groups<'a>, Option<HecError>), HecError> {
     let mut groups = Groups::default();
     let mut first_invalid: Option<HecError> = None;
-    let mut stream = serde_json::Deserializer::from_slice(decoded).into_iter::<Value>();
+    let mut stream = serde_json::Deserializer::from_slice(decoded).into_iter::<&RawValue>();
     let mut n = 0;
     loop {
         let start = stream.byte_offset();
@@ -255,15 +258,15 @@ fn prepare_events<'a>(
         }
         let end = stream.byte_offset();
         let raw_text = &decoded[start..end.max(start)];
-        let (item, log_type) = match next {
-            Ok(Value::Object(obj)) => match event_object(obj, config) {
-                Ok((obj, log_type)) => (Item::Object(obj, None), log_type),
+        let (item, log_type) = match next.map(|v| (v, raw::members(v.get()))) {
+            Ok((_, Some(members))) => match event_object(&members, config) {
+                Ok((text, log_type)) => (Item::Json(Cow::Owned(text)), log_type),
                 Err((code, text)) => {
                     first_invalid.get_or_insert_with(|| invalid(code, &text, n));
                     (bad(raw_text, text), config.default_type.clone())
                 }
             },
-            Ok(_) => {
+            Ok((_, None)) => {
                 let text = "Invalid data format: an event must be a JSON object".to_string();
                 first_invalid.get_or_insert_with(|| invalid(6, &text, n));
                 (bad(raw_text, text), config.default_type.clone())
@@ -303,49 +306,81 @@ fn bad(raw: &[u8], reason: String) -> Item<'_> {
     }
 }
 
-/// One HEC event object → the event's object and its log type, or HEC's
-/// code and text for why it is unusable.
+/// The metadata members of a HEC event object, each kept when not null.
+const META: [&str; 4] = ["host", "source", "sourcetype", "index"];
+
+/// One HEC event object (its members) → the event's object as JSON text
+/// and its log type, or HEC's code and text for why it is unusable.
+/// The object: `fields`' members, then `event`'s (or `event` as
+/// `message`), `time` as `timestamp`, then the metadata; a later member
+/// wins over an earlier one of the same name.
 fn event_object(
-    mut obj: Map<String, Value>,
+    members: &[(Cow<'_, str>, &RawValue)],
     config: &HecConfig,
-) -> Result<(Map<String, Value>, String), (u16, String)> {
-    let event = match obj.remove("event") {
+) -> Result<(String, String), (u16, String)> {
+    // A repeated member: the last one counts, as in a map.
+    let last = |name: &str| {
+        members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    };
+    let blank = || (13, "Event field cannot be blank".to_string());
+    let event = match last("event") {
         None => return Err((12, "Event field is required".into())),
-        Some(Value::Null) => return Err((13, "Event field cannot be blank".into())),
-        Some(Value::String(s)) if s.trim().is_empty() => {
-            return Err((13, "Event field cannot be blank".into()));
-        }
+        Some(e) if e.get() == "null" => return Err(blank()),
+        Some(e) if raw::string(e).is_some_and(|s| s.trim().is_empty()) => return Err(blank()),
         Some(e) => e,
     };
-    let mut m = Map::new();
-    if let Some(Value::Object(fields)) = obj.remove("fields") {
-        m.extend(fields);
+    let fields = last("fields").filter(|f| f.get().starts_with('{'));
+    let mut o = ObjectText::with_capacity(members.iter().map(|(_, v)| v.get().len() + 16).sum());
+    if let Some(f) = fields {
+        o.members_of(f.get());
     }
-    match event {
-        Value::Object(members) => m.extend(members),
-        Value::String(s) => {
-            m.insert("message".into(), Value::from(s));
-        }
-        other => {
-            m.insert("message".into(), Value::from(other.to_string()));
+    match event.get().as_bytes()[0] {
+        b'{' => o.members_of(event.get()),
+        b'"' => o.raw("message", event.get()),
+        _ => {
+            let other: Value = serde_json::from_str(event.get()).unwrap_or_default();
+            o.str("message", &other.to_string());
         }
     }
-    if let Some(t) = obj
-        .remove("time")
+    if let Some(t) = last("time")
+        .and_then(|t| serde_json::from_str::<Value>(t.get()).ok())
         .and_then(|t| crate::event::epoch_seconds(&t))
     {
-        m.insert("timestamp".into(), Value::from(t));
+        o.str("timestamp", &t);
     }
-    for k in ["host", "source", "sourcetype", "index"] {
-        if let Some(v) = obj.remove(k).filter(|v| !v.is_null()) {
-            m.insert(k.into(), v);
+    let meta: Vec<(&str, &RawValue)> = META
+        .iter()
+        .filter_map(|k| last(k).filter(|v| v.get() != "null").map(|v| (*k, v)))
+        .collect();
+    for (k, v) in &meta {
+        o.raw(k, v.get());
+    }
+    // The type field (a metadata name) as the object has it last.
+    let type_value = match meta.iter().find(|(k, _)| *k == config.type_field) {
+        Some((_, v)) => Some(*v),
+        None => {
+            member(Some(event), &config.type_field).or_else(|| member(fields, &config.type_field))
         }
-    }
-    let log_type = match m.get(&config.type_field) {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        _ => config.default_type.clone(),
     };
-    Ok((m, log_type))
+    let log_type = type_value
+        .and_then(raw::string)
+        .filter(|s| !s.trim().is_empty())
+        .map_or_else(|| config.default_type.clone(), Cow::into_owned);
+    Ok((o.finish(), log_type))
+}
+
+/// The last member `name` of the JSON object `object`, if it is one.
+fn member<'v>(object: Option<&'v RawValue>, name: &str) -> Option<&'v RawValue> {
+    let members = raw::members(object?.get())?;
+    members
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| *v)
 }
 
 /// `/raw`: each line one event, with the query's metadata.
@@ -379,16 +414,62 @@ fn prepare_raw<'a>(
         }
         let item = match std::str::from_utf8(line) {
             Ok(text) => {
-                let mut m = Map::new();
+                let mut o = ObjectText::with_capacity(text.len() + 64);
                 for (k, v) in &meta {
-                    m.insert(k.to_string(), Value::from(*v));
+                    o.str(k, v);
                 }
-                groups::add_line(&mut m, text);
-                Item::Object(m, None)
+                o.line(text);
+                Item::Json(Cow::Owned(o.finish()))
             }
             Err(_) => bad(line, "Invalid data format: a line is not UTF-8".into()),
         };
         groups.push(auth, log_type, n + 1, item, line.len())?;
     }
     Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(text: &str) -> Result<(Value, String), (u16, String)> {
+        let members = raw::members(text).unwrap();
+        event_object(&members, &HecConfig::default())
+            .map(|(o, t)| (serde_json::from_str(&o).unwrap(), t))
+    }
+
+    #[test]
+    fn fields_then_event_then_time_and_metadata_the_later_winning() {
+        let (o, log_type) = object(
+            r#"{"time":1764496800.5,"host":"h1","sourcetype":"st","index":null,"other":1,
+                "fields":{"a":1,"level":"x"},"event":{"a":2,"message":"m","sourcetype":"inner"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            o,
+            json!({"a":2,"level":"x","message":"m","sourcetype":"st","host":"h1",
+                   "timestamp":"2025-11-30T10:00:00.5Z"})
+        );
+        assert_eq!(log_type, "st");
+        // No metadata: the type field from the event, else from `fields`.
+        let (_, t) =
+            object(r#"{"event":{"sourcetype":"inner"},"fields":{"sourcetype":"f"}}"#).unwrap();
+        assert_eq!(t, "inner");
+        let (o, t) = object(r#"{"event":"a \"line\"","fields":{"sourcetype":"f"}}"#).unwrap();
+        assert_eq!(
+            (o["message"].as_str(), t.as_str()),
+            (Some("a \"line\""), "f")
+        );
+        let (o, t) = object(r#"{"event":[1, 2]}"#).unwrap();
+        assert_eq!((o["message"].as_str(), t.as_str()), (Some("[1,2]"), "hec"));
+    }
+
+    #[test]
+    fn an_event_missing_or_blank_is_hec_s_error() {
+        assert_eq!(object(r#"{"host":"h"}"#).unwrap_err().0, 12);
+        assert_eq!(object(r#"{"event":null}"#).unwrap_err().0, 13);
+        assert_eq!(object(r#"{"event":" \t"}"#).unwrap_err().0, 13);
+        // The last of a repeated member counts, as in a map.
+        assert_eq!(object(r#"{"event":"x","event":null}"#).unwrap_err().0, 13);
+    }
 }

@@ -228,7 +228,7 @@ pub fn items(body: &[u8], kind: BodyKind, max_line: usize) -> Vec<(usize, Item<'
     lines(body)
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(i, line)| (i + 1, item_of_line(line, kind, max_line, true)))
+        .map(|(i, line)| (i + 1, item_of_line(line, kind, max_line)))
         .collect()
 }
 
@@ -239,7 +239,7 @@ fn array_items(elements: Vec<&RawValue>) -> Vec<(usize, Item<'_>)> {
         .map(|(i, v)| {
             let text = v.get();
             let item = match text.as_bytes().first() {
-                Some(b'{') => Item::Json(text),
+                Some(b'{') => Item::Json(Cow::Borrowed(text)),
                 Some(b'"') => {
                     let mut m = Map::new();
                     let s = serde_json::from_str::<String>(text).unwrap_or_default();
@@ -262,15 +262,14 @@ fn lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
 }
 
-/// One line as an item of a body of `kind` (bad lines: [`Item::Bad`]),
-/// its JSON parsed.
+/// One line as an item of a body of `kind` (bad lines: [`Item::Bad`]);
+/// a line that looks like a JSON object is handed on as [`Item::Json`],
+/// for the pipeline to parse.
 pub fn line_item(line: &[u8], kind: BodyKind, max_line: usize) -> Item<'_> {
-    item_of_line(line, kind, max_line, false)
+    item_of_line(line, kind, max_line)
 }
 
-/// The same; `lazy`: a line that looks like a JSON object is handed on as
-/// [`Item::Json`], for the pipeline to parse.
-fn item_of_line(line: &[u8], kind: BodyKind, max_line: usize, lazy: bool) -> Item<'_> {
+fn item_of_line(line: &[u8], kind: BodyKind, max_line: usize) -> Item<'_> {
     if line.len() > max_line {
         return Item::Bad {
             raw: Cow::Borrowed(line),
@@ -296,8 +295,8 @@ fn item_of_line(line: &[u8], kind: BodyKind, max_line: usize, lazy: bool) -> Ite
             // A text line that merely starts with '{' is still a message.
             Err(_) => Item::Text(text),
         },
-        BodyKind::Json | BodyKind::Ndjson if lazy && looks_json => Item::Json(text),
-        BodyKind::Json | BodyKind::Ndjson => Item::from_json_text(text),
+        BodyKind::Json | BodyKind::Ndjson if looks_json => Item::Json(Cow::Borrowed(text)),
+        BodyKind::Json | BodyKind::Ndjson => Item::from_json_text(Cow::Borrowed(text)),
     }
 }
 
@@ -317,9 +316,9 @@ mod tests {
         assert_eq!(v.len(), 3);
         // A line that looks like an object is parsed by the pipeline,
         // which words what is wrong with it.
-        assert!(matches!(&v[2], (4, Item::Json("{bad"))));
+        assert!(matches!(&v[2], (4, Item::Json(t)) if t == "{bad"));
         assert!(matches!(
-            Item::from_json_text("{bad"),
+            Item::from_json_text(Cow::Borrowed("{bad")),
             Item::Bad {
                 kind: "invalid_json",
                 ..

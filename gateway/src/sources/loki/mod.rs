@@ -43,6 +43,7 @@ use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
 use crate::sources::http::body;
 use crate::sources::http::header_str;
+use crate::sources::object::ObjectText;
 use crate::state::{AppState, Core};
 use crate::tenants::key::{basic_password, request_key};
 use config::LokiConfig;
@@ -238,6 +239,7 @@ fn prepare(
     let mut groups = Groups::default();
     let mut line = 0;
     for s in streams {
+        let labels = label_members(&s.labels);
         if s.labels.len() > config.max_labels_per_stream {
             return Err(bad(format!(
                 "a stream has {} labels; at most {} (loki.max_labels_per_stream)",
@@ -268,10 +270,8 @@ fn prepare(
                     metadata,
                 } => {
                     let bytes = text.len();
-                    (
-                        Item::Object(object(&s.labels, nanos, &text, metadata), None),
-                        bytes,
-                    )
+                    let object = entry_object(&labels, nanos, &text, &metadata);
+                    (Item::Json(Cow::Owned(object)), bytes)
                 }
                 Entry::Bad { raw, reason } => {
                     let bytes = raw.len();
@@ -346,28 +346,72 @@ fn json_value(v: Value) -> Entry<'static> {
     }
 }
 
-/// An entry as an event's object.
-fn object(
-    labels: &[(String, Value)],
-    nanos: Option<i128>,
-    line: &str,
-    metadata: Vec<(String, Value)>,
-) -> Map<String, Value> {
-    let mut m: Map<String, Value> = labels.iter().cloned().collect();
+/// A stream's labels as the first members of its entries' objects, with
+/// `service_name` and `detected_level` also as `service` and `level`
+/// where the labels have none of those.
+fn label_members(labels: &[(String, Value)]) -> ObjectText {
+    let mut o = ObjectText::with_capacity(labels.iter().map(|(k, _)| k.len() + 24).sum());
+    for (k, v) in labels {
+        o.value(k, v);
+    }
     for (from, to) in [("service_name", "service"), ("detected_level", "level")] {
-        if !m.contains_key(to)
-            && let Some(v) = m.get(from).cloned()
+        if !labels.iter().any(|(k, _)| k == to)
+            && let Some((_, v)) = labels.iter().rev().find(|(k, _)| k == from)
         {
-            m.insert(to.to_string(), v);
+            o.value(to, v);
         }
     }
-    m.extend(metadata);
-    groups::add_line(&mut m, line);
-    if let Some(t) = nanos.and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok()) {
-        m.insert(
-            "timestamp".into(),
-            Value::from(crate::event::format_time(t)),
-        );
+    o
+}
+
+/// An entry as an event's object (JSON text): the stream's labels, the
+/// structured metadata, the line, the timestamp; a later member wins over
+/// an earlier one of the same name.
+fn entry_object(
+    labels: &ObjectText,
+    nanos: Option<i128>,
+    line: &str,
+    metadata: &[(String, Value)],
+) -> String {
+    let mut o = labels.with_room(line.len() + 64);
+    for (k, v) in metadata {
+        o.value(k, v);
     }
-    m
+    o.line(line);
+    if let Some(t) = nanos.and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok()) {
+        o.str("timestamp", &crate::event::format_time(t));
+    }
+    o.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_metadata_line_and_time_the_later_winning() {
+        let labels = label_members(&[
+            ("job".into(), Value::from("j")),
+            ("service_name".into(), Value::from("svc")),
+            ("level".into(), Value::from("info")),
+            ("detected_level".into(), Value::from("debug")),
+        ]);
+        let object = |line: &str| {
+            let text = entry_object(
+                &labels,
+                Some(1_764_496_800_000_000_001),
+                line,
+                &[("pod".into(), Value::from("p-1"))],
+            );
+            serde_json::from_str::<Value>(&text).unwrap()
+        };
+        assert_eq!(
+            object(r#"{"level":"error","msg":"m"}"#),
+            serde_json::json!({"job":"j","service_name":"svc","level":"error",
+                "detected_level":"debug","service":"svc","pod":"p-1","msg":"m",
+                "timestamp":"2025-11-30T10:00:00.000000001Z"})
+        );
+        assert_eq!(object("plain")["message"], "plain");
+        assert_eq!(object("plain")["level"], "info");
+    }
 }

@@ -23,47 +23,49 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use serde_json::{Map, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
-/// What the records of one resource and scope share.
+use crate::sources::object::ObjectText;
+
+/// What the records of one resource and scope share, as JSON text.
 pub struct Shared {
-    service: Option<Value>,
-    host: Option<Value>,
-    resource: Map<String, Value>,
-    scope: Map<String, Value>,
+    service: Option<String>,
+    host: Option<String>,
+    /// The other resource attributes, an object (none: no member).
+    resource: Option<String>,
+    scope: Option<String>,
 }
 
 impl Shared {
     pub fn new(resource: Option<&Resource>, scope: Option<&InstrumentationScope>) -> Shared {
-        let mut shared = Shared {
-            service: None,
-            host: None,
-            resource: Map::new(),
-            scope: Map::new(),
+        let attributes = resource.map_or(&[][..], |r| &r.attributes[..]);
+        let last = |name: &str| {
+            attributes
+                .iter()
+                .rev()
+                .find(|kv| kv.key == name)
+                .map(|kv| json(&Json(kv.value.as_ref())))
         };
-        for kv in resource.map_or(&[][..], |r| &r.attributes[..]) {
-            let v = any(kv.value.as_ref());
-            match kv.key.as_str() {
-                "service.name" => shared.service = Some(v),
-                "host.name" => shared.host = Some(v),
-                _ => {
-                    shared.resource.insert(kv.key.clone(), v);
+        let rest: Vec<&KeyValue> = attributes
+            .iter()
+            .filter(|kv| !matches!(kv.key.as_str(), "service.name" | "host.name"))
+            .collect();
+        let scope = scope.filter(|s| !s.name.is_empty() || !s.version.is_empty());
+        Shared {
+            service: last("service.name"),
+            host: last("host.name"),
+            resource: (!rest.is_empty()).then(|| json(&Attributes(&rest))),
+            scope: scope.map(|s| {
+                let mut o = ObjectText::with_capacity(s.name.len() + s.version.len() + 24);
+                if !s.name.is_empty() {
+                    o.str("name", &s.name);
                 }
-            }
+                if !s.version.is_empty() {
+                    o.str("version", &s.version);
+                }
+                o.finish()
+            }),
         }
-        if let Some(s) = scope {
-            if !s.name.is_empty() {
-                shared
-                    .scope
-                    .insert("name".into(), Value::from(s.name.as_str()));
-            }
-            if !s.version.is_empty() {
-                shared
-                    .scope
-                    .insert("version".into(), Value::from(s.version.as_str()));
-            }
-        }
-        shared
     }
 }
 
@@ -87,26 +89,24 @@ pub fn named_type<'a>(
     })
 }
 
-/// The record as an event's JSON object.
-pub fn record(r: &LogRecord, shared: &Shared) -> Map<String, Value> {
-    let mut m = Map::new();
+/// The record as an event's JSON object (text). Members in this order,
+/// a later one winning over an earlier one of the same name: the
+/// attributes, the body, then what the table above names. `bytes`: the
+/// record's encoded length, for the room to reserve.
+pub fn record(r: &LogRecord, shared: &Shared, bytes: usize) -> String {
+    let mut o = ObjectText::with_capacity(bytes * 2 + 192);
     for kv in &r.attributes {
-        m.insert(kv.key.clone(), any(kv.value.as_ref()));
+        o.value(&kv.key, &Json(kv.value.as_ref()));
     }
     match r.body.as_ref().and_then(|b| b.value.as_ref()) {
         None => {}
-        Some(Any::StringValue(s)) => {
-            m.insert("message".into(), Value::from(s.as_str()));
-        }
+        Some(Any::StringValue(s)) => o.str("message", s),
         Some(Any::KvlistValue(list)) => {
             for kv in &list.values {
-                m.insert(kv.key.clone(), any(kv.value.as_ref()));
+                o.value(&kv.key, &Json(kv.value.as_ref()));
             }
         }
-        Some(other) => {
-            let text = any_value(other).to_string();
-            m.insert("message".into(), Value::from(text));
-        }
+        Some(other) => o.str("message", &json(&AnyJson(other))),
     }
     let time = if r.time_unix_nano != 0 {
         r.time_unix_nano
@@ -114,43 +114,96 @@ pub fn record(r: &LogRecord, shared: &Shared) -> Map<String, Value> {
         r.observed_time_unix_nano
     };
     if let Some(t) = rfc3339_nanos(time) {
-        m.insert("timestamp".into(), Value::from(t));
+        o.str("timestamp", &t);
     }
-    let level = if r.severity_text.trim().is_empty() {
-        level_of(r.severity_number).map(str::to_string)
-    } else {
-        Some(r.severity_text.clone())
-    };
-    if let Some(level) = level {
-        m.insert("level".into(), Value::from(level));
+    if !r.severity_text.trim().is_empty() {
+        o.str("level", &r.severity_text);
+    } else if let Some(level) = level_of(r.severity_number) {
+        o.str("level", level);
     }
     if r.severity_number != 0 {
-        m.insert("severity_number".into(), Value::from(r.severity_number));
+        o.value("severity_number", &r.severity_number);
     }
-    if let Some(s) = &shared.service {
-        m.insert("service".into(), s.clone());
-    }
-    if let Some(h) = &shared.host {
-        m.insert("host".into(), h.clone());
-    }
-    if !shared.resource.is_empty() {
-        m.insert("resource".into(), Value::Object(shared.resource.clone()));
-    }
-    if !shared.scope.is_empty() {
-        m.insert("scope".into(), Value::Object(shared.scope.clone()));
+    for (k, v) in [
+        ("service", &shared.service),
+        ("host", &shared.host),
+        ("resource", &shared.resource),
+        ("scope", &shared.scope),
+    ] {
+        if let Some(v) = v {
+            o.raw(k, v);
+        }
     }
     if !r.trace_id.is_empty() {
         let id = hex(&r.trace_id);
-        m.insert("request_id".into(), Value::from(id.clone()));
-        m.insert("trace_id".into(), Value::from(id));
+        o.str("request_id", &id);
+        o.str("trace_id", &id);
     }
     if !r.span_id.is_empty() {
-        m.insert("span_id".into(), Value::from(hex(&r.span_id)));
+        o.str("span_id", &hex(&r.span_id));
     }
     if !r.event_name.is_empty() {
-        m.insert("event_name".into(), Value::from(r.event_name.as_str()));
+        o.str("event_name", &r.event_name);
     }
-    m
+    o.finish()
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("an OTLP value serializes")
+}
+
+/// An attribute's value as JSON (none: `null`).
+struct Json<'a>(Option<&'a AnyValue>);
+
+impl Serialize for Json<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.and_then(|v| v.value.as_ref()) {
+            Some(v) => AnyJson(v).serialize(s),
+            None => s.serialize_unit(),
+        }
+    }
+}
+
+/// Attributes as a JSON object.
+struct Attributes<'a>(&'a [&'a KeyValue]);
+
+impl Serialize for Attributes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for kv in self.0 {
+            map.serialize_entry(&kv.key, &Json(kv.value.as_ref()))?;
+        }
+        map.end()
+    }
+}
+
+struct AnyJson<'a>(&'a Any);
+
+impl Serialize for AnyJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Any::StringValue(v) => s.serialize_str(v),
+            Any::BoolValue(b) => s.serialize_bool(*b),
+            Any::IntValue(i) => s.serialize_i64(*i),
+            Any::DoubleValue(d) if d.is_finite() => s.serialize_f64(*d),
+            // JSON has no NaN or infinity: those are kept as their names.
+            Any::DoubleValue(d) => s.serialize_str(&d.to_string()),
+            Any::ArrayValue(a) => s.collect_seq(a.values.iter().map(|v| Json(Some(v)))),
+            Any::KvlistValue(list) => {
+                let mut map = s.serialize_map(Some(list.values.len()))?;
+                for kv in &list.values {
+                    map.serialize_entry(&kv.key, &Json(kv.value.as_ref()))?;
+                }
+                map.end()
+            }
+            Any::BytesValue(b) => {
+                use base64::Engine;
+                s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
+            }
+            // An index into a profiles dictionary: logs have none.
+            Any::StringValueStrindex(_) => s.serialize_unit(),
+        }
+    }
 }
 
 /// OTel's severity number ranges (1-4 TRACE … 21-24 FATAL).
@@ -164,35 +217,6 @@ fn level_of(n: i32) -> Option<&'static str> {
         21..=24 => "fatal",
         _ => return None,
     })
-}
-
-fn any(v: Option<&AnyValue>) -> Value {
-    v.and_then(|v| v.value.as_ref())
-        .map_or(Value::Null, any_value)
-}
-
-fn any_value(v: &Any) -> Value {
-    match v {
-        Any::StringValue(s) => Value::from(s.as_str()),
-        Any::BoolValue(b) => Value::from(*b),
-        Any::IntValue(i) => Value::from(*i),
-        // JSON has no NaN or infinity: those are kept as their names.
-        Any::DoubleValue(d) => serde_json::Number::from_f64(*d)
-            .map_or_else(|| Value::from(d.to_string()), Value::Number),
-        Any::ArrayValue(a) => Value::Array(a.values.iter().map(|v| any(Some(v))).collect()),
-        Any::KvlistValue(list) => Value::Object(
-            list.values
-                .iter()
-                .map(|kv| (kv.key.clone(), any(kv.value.as_ref())))
-                .collect(),
-        ),
-        Any::BytesValue(b) => {
-            use base64::Engine;
-            Value::from(base64::engine::general_purpose::STANDARD.encode(b))
-        }
-        // An index into a profiles dictionary: logs have none.
-        Any::StringValueStrindex(_) => Value::Null,
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -212,6 +236,7 @@ fn rfc3339_nanos(nanos: u64) -> Option<String> {
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::KeyValueList;
+    use serde_json::Value;
 
     fn kv(key: &str, v: Any) -> KeyValue {
         KeyValue {
@@ -258,7 +283,7 @@ mod tests {
             ..Default::default()
         };
         let shared = Shared::new(Some(&resource), Some(&scope));
-        let m = Value::Object(record(&r, &shared));
+        let m: Value = serde_json::from_str(&record(&r, &shared, 0)).unwrap();
         assert_eq!(m["timestamp"], "2025-11-30T10:53:20.123456789Z");
         assert_eq!(m["level"], "error");
         assert_eq!(m["severity_number"], 17);
@@ -296,11 +321,11 @@ mod tests {
             }),
             ..Default::default()
         };
-        let m = record(&r, &Shared::new(None, None));
+        let m: Value = serde_json::from_str(&record(&r, &Shared::new(None, None), 0)).unwrap();
         assert_eq!(m["level"], "Notice");
         assert_eq!(m["message"], "7");
         assert_eq!(m["timestamp"], "1970-01-01T00:00:01Z");
-        let none = record(&LogRecord::default(), &Shared::new(None, None));
-        assert!(none.is_empty(), "{none:?}");
+        let none = record(&LogRecord::default(), &Shared::new(None, None), 0);
+        assert_eq!(none, "{}");
     }
 }

@@ -171,8 +171,9 @@ pub fn groups_of(
                 line += 1;
                 let log_type = map::named_type(&config.type_attributes, record, resource)
                     .unwrap_or(&config.default_type);
-                let item = Item::Object(map::record(record, &shared), None);
-                groups.push(auth, log_type, line, item, record.encoded_len())?;
+                let bytes = record.encoded_len();
+                let item = Item::Json(std::borrow::Cow::Owned(map::record(record, &shared, bytes)));
+                groups.push(auth, log_type, line, item, bytes)?;
             }
         }
     }
