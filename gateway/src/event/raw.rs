@@ -41,6 +41,16 @@ pub fn members(text: &str) -> Option<Vec<(Cow<'_, str>, &RawValue)>> {
     serde_json::from_str::<Members>(text).ok().map(|m| m.0)
 }
 
+/// The value of the member `name` among `members`: the last one, as a
+/// map keeps the last of a repeated key.
+pub fn last<'a>(members: &[(Cow<'_, str>, &'a RawValue)], name: &str) -> Option<&'a RawValue> {
+    members
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| *v)
+}
+
 /// Whether `text` is a JSON object that a full parse (the map path)
 /// accepts, from a scan: `None` when only a full parse can tell (very
 /// deep nesting, numbers that may not fit, `\u` escapes).

@@ -165,13 +165,7 @@ fn map_item(
     query_tags: Option<&str>,
 ) -> (String, String) {
     // A repeated member: the last one counts, as in a map.
-    let last = |name: &str| {
-        members
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| *v)
-    };
+    let last = |name: &str| raw::last(members, name);
     let log_type = last(&config.type_field)
         .and_then(raw::string)
         .filter(|s| !s.trim().is_empty())

@@ -319,13 +319,7 @@ fn event_object(
     config: &HecConfig,
 ) -> Result<(String, String), (u16, String)> {
     // A repeated member: the last one counts, as in a map.
-    let last = |name: &str| {
-        members
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| *v)
-    };
+    let last = |name: &str| raw::last(members, name);
     let blank = || (13, "Event field cannot be blank".to_string());
     let event = match last("event") {
         None => return Err((12, "Event field is required".into())),
@@ -375,12 +369,7 @@ fn event_object(
 
 /// The last member `name` of the JSON object `object`, if it is one.
 fn member<'v>(object: Option<&'v RawValue>, name: &str) -> Option<&'v RawValue> {
-    let members = raw::members(object?.get())?;
-    members
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| *v)
+    raw::last(&raw::members(object?.get())?, name)
 }
 
 /// `/raw`: each line one event, with the query's metadata.
