@@ -4,13 +4,15 @@
 //! (a window per batch, zlib level 3 as Filebeat sends by default, acked
 //! once durable), OTLP/HTTP protobuf, Loki (snappy protobuf, JSON lines),
 //! Splunk HEC (concatenated events) and the Datadog intake (a JSON
-//! array); bodies in [`compat_bodies`]. With `--gelf-udp-rate`, last, GELF
-//! over UDP at that rate: messages sent against messages stored.
+//! array); bodies in [`compat_bodies`]. GELF over HTTP carries one message
+//! per request, as its clients send: it is compared with native at one
+//! event per request. With `--gelf-udp-rate`, last, GELF over UDP at that
+//! rate: messages sent against messages stored.
 //!
 //! Each round starts a fresh gateway (release build) per protocol, in a
 //! rotating order, drives it for `--seconds`, and prints acked events/s,
 //! ack latency and the gateway's CPU per 1M events; the end prints the
-//! medians and each protocol's ratio to native.
+//! medians and each protocol's ratio to native (`--only` picks protocols).
 //!
 //! ```text
 //! cargo build --release -p logway -p logway-bench
@@ -70,9 +72,13 @@ enum Protocol {
     Loki,
     Hec,
     Datadog,
+    /// Native NDJSON, one event per request: GELF over HTTP's reference.
+    NativeOne,
+    /// GELF over HTTP: one message per request, as its clients send.
+    GelfHttp,
 }
 
-const PROTOCOLS: [Protocol; 7] = [
+const PROTOCOLS: [Protocol; 9] = [
     Protocol::Native,
     Protocol::Bulk,
     Protocol::Beats,
@@ -80,6 +86,8 @@ const PROTOCOLS: [Protocol; 7] = [
     Protocol::Loki,
     Protocol::Hec,
     Protocol::Datadog,
+    Protocol::NativeOne,
+    Protocol::GelfHttp,
 ];
 
 impl Protocol {
@@ -93,6 +101,24 @@ impl Protocol {
             Protocol::Loki => "loki",
             Protocol::Hec => "hec",
             Protocol::Datadog => "datadog",
+            Protocol::NativeOne => "native1",
+            Protocol::GelfHttp => "gelf-http",
+        }
+    }
+
+    /// Events in each request (`batch` but for the one-message protocols).
+    fn per_request(self, batch: usize) -> usize {
+        match self {
+            Protocol::NativeOne | Protocol::GelfHttp => 1,
+            _ => batch,
+        }
+    }
+
+    /// What its rate is compared with: native with as many events per request.
+    fn reference(self) -> Protocol {
+        match self {
+            Protocol::NativeOne | Protocol::GelfHttp => Protocol::NativeOne,
+            _ => Protocol::Native,
         }
     }
 
@@ -105,6 +131,8 @@ impl Protocol {
             Protocol::Loki => "Loki",
             Protocol::Hec => "Splunk HEC",
             Protocol::Datadog => "Datadog",
+            Protocol::NativeOne => "native, 1/req",
+            Protocol::GelfHttp => "GELF HTTP",
         }
     }
 
@@ -117,6 +145,8 @@ impl Protocol {
             Protocol::Loki => ("/loki/api/v1/push", "application/x-protobuf", 204),
             Protocol::Hec => ("/services/collector/event", "application/json", 200),
             Protocol::Datadog => ("/api/v2/logs", "application/json", 202),
+            Protocol::NativeOne => ("/v1/logs/bench", "application/x-ndjson", 200),
+            Protocol::GelfHttp => ("/gelf", "application/json", 202),
             Protocol::Beats => return None,
         })
     }
@@ -162,9 +192,10 @@ fn events(n: usize) -> Vec<String> {
 /// load so the client spends no CPU on them.
 fn payloads(protocol: Protocol, events: &[String], batch: usize, level: u32) -> Vec<Vec<u8>> {
     events
-        .chunks(batch)
+        .chunks(protocol.per_request(batch))
         .map(|chunk| match protocol {
-            Protocol::Native => chunk
+            Protocol::GelfHttp => gelf_message(&chunk[0]),
+            Protocol::Native | Protocol::NativeOne => chunk
                 .iter()
                 .flat_map(|e| format!("{e}\n").into_bytes())
                 .collect(),
@@ -312,7 +343,11 @@ async fn run(
             acked.clone(),
             payloads.clone(),
         );
-        let (url, beats, batch) = (gw.url.clone(), gw.beats, args.batch as u64);
+        let (url, beats, batch) = (
+            gw.url.clone(),
+            gw.beats,
+            protocol.per_request(args.batch) as u64,
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut beats_conn = None;
@@ -411,26 +446,27 @@ fn ms(d: Duration) -> f64 {
 
 /// GELF over UDP at `rate` messages a second for `seconds`: how many of
 /// the messages sent were stored, and what the gateway counted as dropped.
+/// A bench event as a GELF message: `short_message`, the other members
+/// as `_` fields.
+fn gelf_message(event: &str) -> Vec<u8> {
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str(event) else {
+        unreachable!("bench events are objects")
+    };
+    let mut g = serde_json::Map::new();
+    g.insert("version".into(), "1.1".into());
+    g.insert("host".into(), "bench".into());
+    for (k, v) in m {
+        match k.as_str() {
+            "message" => g.insert("short_message".into(), v),
+            _ => g.insert(format!("_{}", k.trim_start_matches('@')), v),
+        };
+    }
+    serde_json::to_vec(&g).expect("JSON")
+}
+
 async fn gelf_udp(binary: &PathBuf, rate: u64, seconds: u64) -> anyhow::Result<()> {
     let gw = start(binary, usize::MAX)?;
-    let messages: Vec<Vec<u8>> = events(1000)
-        .iter()
-        .map(|e| {
-            let Ok(serde_json::Value::Object(m)) = serde_json::from_str(e) else {
-                unreachable!("bench events are objects")
-            };
-            let mut g = serde_json::Map::new();
-            g.insert("version".into(), "1.1".into());
-            g.insert("host".into(), "bench".into());
-            for (k, v) in m {
-                match k.as_str() {
-                    "message" => g.insert("short_message".into(), v),
-                    _ => g.insert(format!("_{}", k.trim_start_matches('@')), v),
-                };
-            }
-            serde_json::to_vec(&g).expect("JSON")
-        })
-        .collect();
+    let messages: Vec<Vec<u8>> = events(1000).iter().map(|e| gelf_message(e)).collect();
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let total = rate * seconds;
     let started = Instant::now();
@@ -507,7 +543,12 @@ async fn main() -> anyhow::Result<()> {
     let protocols: Vec<Protocol> = PROTOCOLS
         .into_iter()
         .filter(|p| {
-            args.only.is_empty() || *p == Protocol::Native || args.only.iter().any(|o| o == p.key())
+            // A protocol's reference runs with it.
+            args.only.is_empty()
+                || *p == Protocol::Native
+                || PROTOCOLS.iter().any(|q| {
+                    (*q == *p || q.reference() == *p) && args.only.iter().any(|o| o == q.key())
+                })
         })
         .collect();
     let events = events(args.batch * 64);
@@ -558,15 +599,16 @@ async fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let native = of(Protocol::Native, |o| o.events_per_sec);
     println!("medians of {} rounds:", args.rounds);
     for p in protocols {
         let rate = of(p, |o| o.events_per_sec);
+        let reference = p.reference();
         println!(
-            "{:>14}: {:>9.0} events/s ({:.2}x native), ack p99 {:.1} ms, {:.1} CPU-s per 1M events",
+            "{:>14}: {:>9.0} events/s ({:.2}x {}), ack p99 {:.1} ms, {:.1} CPU-s per 1M events",
             p.name(),
             rate,
-            rate / native,
+            rate / of(reference, |o| o.events_per_sec),
+            reference.name(),
             of(p, |o| ms(o.p99)),
             of(p, |o| o.cpu_per_million)
         );
