@@ -203,6 +203,33 @@ async fn hec_codes_for_what_goes_wrong() {
         (400, json!(6), json!(1)),
         "{body}"
     );
+    // Values that are not objects: each is an unusable event of its own,
+    // and the events after them are read and stored.
+    let (status, body, _) = answer(
+        post(
+            "/event",
+            Some("acme-ingest"),
+            br#"[1, {"a": 2}] "str" {"event": "after the array"}"#.to_vec(),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            body["code"].clone(),
+            body["invalid-event-number"].clone()
+        ),
+        (400, json!(6), json!(0)),
+        "{body}"
+    );
+    t.search_until(
+        "acme-admin",
+        &[("q", "\"after the array\""), ("from", "now-1h")],
+        1,
+    )
+    .await;
     let (status, body, _) = answer(
         post("/event", Some("acme-ingest"), b"{\"event\": \"\"}".to_vec())
             .await

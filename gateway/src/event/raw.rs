@@ -85,6 +85,54 @@ impl<'de> serde::Deserialize<'de> for Members<'de> {
     }
 }
 
+/// A JSON value read as an object's members (as [`members`] gives them),
+/// or `None` for any other value, read and skipped: for a source reading
+/// a stream or an array of what should be objects in one pass.
+pub struct MaybeObject<'a>(pub Option<Vec<(Cow<'a, str>, &'a RawValue)>>);
+
+impl<'de> serde::Deserialize<'de> for MaybeObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, SeqAccess};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = MaybeObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(16);
+                while let Some(Key(k)) = map.next_key()? {
+                    members.push((k, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(MaybeObject(Some(members)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MaybeObject(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MaybeObject(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MaybeObject(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MaybeObject(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MaybeObject(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(MaybeObject(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MaybeObject(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A key, borrowed from the text unless it had escapes.
 struct Key<'a>(Cow<'a, str>);
 

@@ -243,7 +243,8 @@ fn prepare_events<'a>(
 ) -> Result<(Groups<'a>, Option<HecError>), HecError> {
     let mut groups = Groups::default();
     let mut first_invalid: Option<HecError> = None;
-    let mut stream = serde_json::Deserializer::from_slice(decoded).into_iter::<&RawValue>();
+    // Each event read once: its members, or what else it is.
+    let mut stream = serde_json::Deserializer::from_slice(decoded).into_iter::<raw::MaybeObject>();
     let mut n = 0;
     loop {
         let start = stream.byte_offset();
@@ -258,15 +259,15 @@ fn prepare_events<'a>(
         }
         let end = stream.byte_offset();
         let raw_text = &decoded[start..end.max(start)];
-        let (item, log_type) = match next.map(|v| (v, raw::members(v.get()))) {
-            Ok((_, Some(members))) => match event_object(&members, config) {
+        let (item, log_type) = match next.map(|v| v.0) {
+            Ok(Some(members)) => match event_object(&members, config) {
                 Ok((text, log_type)) => (Item::Json(Cow::Owned(text)), log_type),
                 Err((code, text)) => {
                     first_invalid.get_or_insert_with(|| invalid(code, &text, n));
                     (bad(raw_text, text), config.default_type.clone())
                 }
             },
-            Ok((_, None)) => {
+            Ok(None) => {
                 let text = "Invalid data format: an event must be a JSON object".to_string();
                 first_invalid.get_or_insert_with(|| invalid(6, &text, n));
                 (bad(raw_text, text), config.default_type.clone())
