@@ -16,6 +16,7 @@
 //! `fields.filter`.
 
 pub mod fields;
+pub mod members;
 pub mod raw;
 pub mod times;
 

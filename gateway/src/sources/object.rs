@@ -9,12 +9,12 @@
 //! wins), since the pipeline gives an object with a repeated key to a
 //! map. Values are either written here (strings, `Serialize` values) or
 //! are JSON text already checked as such (a `RawValue`'s, a line that
-//! [`crate::event::raw::is_object`] accepted).
+//! [`crate::event::members::is_object`] accepted).
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::event::raw;
+use crate::event::members;
 
 /// The object being written.
 pub struct ObjectText {
@@ -87,7 +87,7 @@ impl ObjectText {
         if !line.trim_start().starts_with('{') {
             return self.str("message", line);
         }
-        match raw::is_object(line) {
+        match members::is_object(line) {
             Some(true) => self.members_of(line),
             Some(false) => self.str("message", line),
             // Only a full parse tells (deep, big numbers, `\u` escapes).

@@ -27,7 +27,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::event::raw;
+use crate::event::members;
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
 use crate::sources::http::header_str;
@@ -129,7 +129,7 @@ fn prepare<'a>(
     }
     let mut groups = Groups::default();
     for (n, item) in items.into_iter().enumerate() {
-        let (built, log_type) = match raw::members(item.get()) {
+        let (built, log_type) = match members::members(item.get()) {
             Some(members) => {
                 let (text, log_type) = map_item(&members, config, query_tags);
                 (Item::Json(Cow::Owned(text)), log_type)
@@ -165,9 +165,9 @@ fn map_item(
     query_tags: Option<&str>,
 ) -> (String, String) {
     // A repeated member: the last one counts, as in a map.
-    let last = |name: &str| raw::last(members, name);
+    let last = |name: &str| members::last(members, name);
     let log_type = last(&config.type_field)
-        .and_then(raw::string)
+        .and_then(members::string)
         .filter(|s| !s.trim().is_empty())
         .map_or_else(|| config.default_type.clone(), Cow::into_owned);
     let mut o = ObjectText::with_capacity(members.iter().map(|(_, v)| v.get().len() + 16).sum());
@@ -177,7 +177,7 @@ fn map_item(
         }
     }
     if let Some(message) = last("message") {
-        match raw::string(message) {
+        match members::string(message) {
             Some(line) => o.line(&line),
             None => o.raw("message", message.get()),
         }
@@ -191,7 +191,7 @@ fn map_item(
     if let Some(t) = last("timestamp") {
         o.raw("timestamp", t.get());
     }
-    let item_tags = last("ddtags").and_then(raw::string);
+    let item_tags = last("ddtags").and_then(members::string);
     let mut tags = Map::new();
     for list in [query_tags, item_tags.as_deref()].into_iter().flatten() {
         for tag in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -216,7 +216,7 @@ mod tests {
         let text = r#"{"message":"{\"level\":\"info\",\"host\":\"x\",\"a\":1}","status":"warn",
             "hostname":"h","ddsource":"nginx","ddtags":"env:prod, canary","a":0,"service":"s",
             "timestamp":1764496800123}"#;
-        let members = raw::members(text).unwrap();
+        let members = members::members(text).unwrap();
         let (o, log_type) = map_item(&members, &DatadogConfig::default(), Some("team:core"));
         let o: Value = serde_json::from_str(&o).unwrap();
         assert_eq!(
@@ -226,7 +226,7 @@ mod tests {
                    "tags":{"team":"core","env":"prod","canary":true}})
         );
         assert_eq!(log_type, "nginx");
-        let members = raw::members(r#"{"message":"plain","ddsource":" "}"#).unwrap();
+        let members = members::members(r#"{"message":"plain","ddsource":" "}"#).unwrap();
         let (o, log_type) = map_item(&members, &DatadogConfig::default(), None);
         assert_eq!(o, r#"{"ddsource":" ","message":"plain"}"#);
         assert_eq!(log_type, DatadogConfig::default().default_type);

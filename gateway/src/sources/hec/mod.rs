@@ -34,7 +34,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::event::raw;
+use crate::event::members;
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
 use crate::sources::http::header_str;
@@ -244,7 +244,8 @@ fn prepare_events<'a>(
     let mut groups = Groups::default();
     let mut first_invalid: Option<HecError> = None;
     // Each event read once: its members, or what else it is.
-    let mut stream = serde_json::Deserializer::from_slice(decoded).into_iter::<raw::MaybeObject>();
+    let mut stream =
+        serde_json::Deserializer::from_slice(decoded).into_iter::<members::MaybeObject>();
     let mut n = 0;
     loop {
         let start = stream.byte_offset();
@@ -320,12 +321,12 @@ fn event_object(
     config: &HecConfig,
 ) -> Result<(String, String), (u16, String)> {
     // A repeated member: the last one counts, as in a map.
-    let last = |name: &str| raw::last(members, name);
+    let last = |name: &str| members::last(members, name);
     let blank = || (13, "Event field cannot be blank".to_string());
     let event = match last("event") {
         None => return Err((12, "Event field is required".into())),
         Some(e) if e.get() == "null" => return Err(blank()),
-        Some(e) if raw::string(e).is_some_and(|s| s.trim().is_empty()) => return Err(blank()),
+        Some(e) if members::string(e).is_some_and(|s| s.trim().is_empty()) => return Err(blank()),
         Some(e) => e,
     };
     let fields = last("fields").filter(|f| f.get().starts_with('{'));
@@ -362,7 +363,7 @@ fn event_object(
         }
     };
     let log_type = type_value
-        .and_then(raw::string)
+        .and_then(members::string)
         .filter(|s| !s.trim().is_empty())
         .map_or_else(|| config.default_type.clone(), Cow::into_owned);
     Ok((o.finish(), log_type))
@@ -370,7 +371,7 @@ fn event_object(
 
 /// The last member `name` of the JSON object `object`, if it is one.
 fn member<'v>(object: Option<&'v RawValue>, name: &str) -> Option<&'v RawValue> {
-    raw::last(&raw::members(object?.get())?, name)
+    members::last(&members::members(object?.get())?, name)
 }
 
 /// `/raw`: each line one event, with the query's metadata.
@@ -423,7 +424,7 @@ mod tests {
     use super::*;
 
     fn object(text: &str) -> Result<(Value, String), (u16, String)> {
-        let members = raw::members(text).unwrap();
+        let members = members::members(text).unwrap();
         event_object(&members, &HecConfig::default())
             .map(|(o, t)| (serde_json::from_str(&o).unwrap(), t))
     }
