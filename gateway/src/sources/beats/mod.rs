@@ -21,21 +21,25 @@
 pub mod config;
 pub mod frame;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::TenantConfig;
+use crate::event::members;
 use crate::listen::stopped;
 use crate::listen::tcp::Stream;
 use crate::listen::tls::Tls;
 use crate::pipeline::{Admission, Built, Claim, Claimed, Error, Item, Meta, Pipeline};
+use crate::sources::object::ObjectText;
 use crate::tenants::Route;
 use crate::tenants::route::type_of_index;
 use config::BeatsConfig;
@@ -321,6 +325,29 @@ fn event_item(
         let reason = format!("event is longer than {max_line} bytes (limits.max_line_bytes)");
         return (default_type, bad("line_too_long", reason), None);
     }
+    // An object: its members as sent, without `@metadata`, for the
+    // pipeline to build the event from that text (`event::from_json`).
+    let text = std::str::from_utf8(payload).ok();
+    if let Some(all) = text.and_then(members::members) {
+        let metadata = members::last(&all, "@metadata");
+        let id = metadata
+            .and_then(|m| members::last(&members::members(m.get())?, "_id"))
+            .and_then(members::string)
+            .filter(|id| !id.is_empty() && id.len() <= MAX_ID_BYTES)
+            .map(Cow::into_owned);
+        let log_type = config
+            .type_field
+            .as_deref()
+            .and_then(|f| member_text(&all, f))
+            .and_then(|t| type_of_index(&t))
+            .unwrap_or(default_type);
+        let mut o = ObjectText::with_capacity(payload.len());
+        for (k, v) in all.iter().filter(|(k, _)| k != "@metadata") {
+            o.raw(k, v.get());
+        }
+        return (log_type, Item::Json(Cow::Owned(o.finish())), id);
+    }
+    // Not an object: the full parse words why.
     let mut obj = match serde_json::from_slice::<Value>(payload) {
         Ok(Value::Object(m)) => m,
         Ok(_) => {
@@ -354,6 +381,20 @@ fn event_item(
         .and_then(type_of_index)
         .unwrap_or(default_type);
     (log_type, Item::Object(obj, None), id)
+}
+
+/// A string member by a dotted name, spelt flat or nested (as
+/// [`field_text`] finds it in a map).
+fn member_text(all: &[(Cow<'_, str>, &RawValue)], name: &str) -> Option<String> {
+    if let Some(s) = members::last(all, name).and_then(members::string) {
+        return Some(s.into_owned());
+    }
+    let mut parts = name.split('.');
+    let mut value = members::last(all, parts.next()?)?;
+    for part in parts {
+        value = members::last(&members::members(value.get())?, part)?;
+    }
+    members::string(value).map(Cow::into_owned)
 }
 
 /// A string field by a dotted name, spelt flat or nested.
@@ -391,8 +432,26 @@ mod tests {
         );
         assert_eq!(ty, "nginx_access");
         assert_eq!(id.as_deref(), Some("abc"));
-        let Item::Object(obj, _) = item else { panic!() };
-        assert!(!obj.contains_key("@metadata"));
+        let Item::Json(text) = item else { panic!() };
+        assert_eq!(
+            text,
+            r#"{"event":{"dataset":"nginx.access"},"message":"m"}"#
+        );
+        // A repeated `@metadata` (the last counts), a name spelt flat.
+        let (ty, _, id) = event_item(
+            br#"{"@metadata":{"_id":"a"},"@metadata":{"_id":"b"},"event.dataset":"flat"}"#,
+            &c,
+            1000,
+        );
+        assert_eq!((ty.as_str(), id.as_deref()), ("flat", Some("b")));
+        let (_, item, _) = event_item(b"[1]", &c, 1000);
+        assert!(matches!(
+            item,
+            Item::Bad {
+                kind: "not_object",
+                ..
+            }
+        ));
         let (ty, item, id) = event_item(b"{not json", &c, 1000);
         assert_eq!((ty.as_str(), id), ("beats", None));
         assert!(matches!(
