@@ -107,6 +107,11 @@ async fn hec_codes_for_what_goes_wrong() {
         let retry = r.headers().contains_key("retry-after");
         (status, r.json::<Value>().await.unwrap(), retry)
     };
+    // Posts and reads the answer: status, body, whether it has Retry-After.
+    let send = |path: &str, token: Option<&str>, body: Vec<u8>| {
+        let sent = post(path, token, body);
+        async move { answer(sent.await.unwrap()).await }
+    };
 
     // Raw lines, metadata from the query, gzip.
     let r = t
@@ -136,12 +141,7 @@ async fn hec_codes_for_what_goes_wrong() {
     // `time` as a number and as a string; `fields` as indexed fields.
     let events = br#"{"time": 1764496800.25, "event": "timed", "fields": {"region": "eu"}, "sourcetype": "timed"}
 {"time": "1764496801.5", "event": {"message": "timed too", "n": 2}, "sourcetype": "timed"}"#;
-    let (status, body, _) = answer(
-        post("/event", Some("acme-ingest"), events.to_vec())
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body, _) = send("/event", Some("acme-ingest"), events.to_vec()).await;
     assert_eq!((status, body["code"].clone()), (200, json!(0)));
     let body = t
         .search_until(
@@ -161,12 +161,7 @@ async fn hec_codes_for_what_goes_wrong() {
     // An event without `event`: code 12 at its number; the one before is
     // stored, the bad one kept as rejected.
     let events = br#"{"event": "before the bad one", "sourcetype": "mixed"}{"sourcetype": "mixed", "host": "h"}"#;
-    let (status, body, _) = answer(
-        post("", Some("acme-ingest"), events.to_vec())
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body, _) = send("", Some("acme-ingest"), events.to_vec()).await;
     assert_eq!(status, 400);
     assert_eq!(body["code"], 12, "{body}");
     assert_eq!(body["text"], "Event field is required");
@@ -184,14 +179,10 @@ async fn hec_codes_for_what_goes_wrong() {
     )
     .await;
 
-    let (status, body, _) = answer(
-        post(
-            "/event",
-            Some("acme-ingest"),
-            b"{\"event\": \"x\"} nope".to_vec(),
-        )
-        .await
-        .unwrap(),
+    let (status, body, _) = send(
+        "/event",
+        Some("acme-ingest"),
+        b"{\"event\": \"x\"} nope".to_vec(),
     )
     .await;
     assert_eq!(
@@ -205,14 +196,10 @@ async fn hec_codes_for_what_goes_wrong() {
     );
     // Values that are not objects: each is an unusable event of its own,
     // and the events after them are read and stored.
-    let (status, body, _) = answer(
-        post(
-            "/event",
-            Some("acme-ingest"),
-            br#"[1, {"a": 2}] "str" {"event": "after the array"}"#.to_vec(),
-        )
-        .await
-        .unwrap(),
+    let (status, body, _) = send(
+        "/event",
+        Some("acme-ingest"),
+        br#"[1, {"a": 2}] "str" {"event": "after the array"}"#.to_vec(),
     )
     .await;
     assert_eq!(
@@ -230,27 +217,17 @@ async fn hec_codes_for_what_goes_wrong() {
         1,
     )
     .await;
-    let (status, body, _) = answer(
-        post("/event", Some("acme-ingest"), b"{\"event\": \"\"}".to_vec())
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body, _) =
+        send("/event", Some("acme-ingest"), b"{\"event\": \"\"}".to_vec()).await;
     assert_eq!((status, body["code"].clone()), (400, json!(13)), "{body}");
-    let (status, body, _) = answer(
-        post("/event", Some("acme-ingest"), b"  ".to_vec())
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, body, _) = send("/event", Some("acme-ingest"), b"  ".to_vec()).await;
     assert_eq!((status, body), (400, json!({"text": "No data", "code": 5})));
-    let (status, body, _) = answer(post("/event", None, b"{}".to_vec()).await.unwrap()).await;
+    let (status, body, _) = send("/event", None, b"{}".to_vec()).await;
     assert_eq!(
         (status, body),
         (401, json!({"text": "Token is required", "code": 2}))
     );
-    let (status, body, _) =
-        answer(post("/event", Some("nope"), b"{}".to_vec()).await.unwrap()).await;
+    let (status, body, _) = send("/event", Some("nope"), b"{}".to_vec()).await;
     assert_eq!(
         (status, body),
         (403, json!({"text": "Invalid token", "code": 4}))
@@ -263,14 +240,10 @@ async fn hec_codes_for_what_goes_wrong() {
         &[json!({"message": "burst"})],
     )
     .await;
-    let (status, body, retry) = answer(
-        post(
-            "/event",
-            Some("slow-ingest"),
-            b"{\"event\": \"over\"}".to_vec(),
-        )
-        .await
-        .unwrap(),
+    let (status, body, retry) = send(
+        "/event",
+        Some("slow-ingest"),
+        b"{\"event\": \"over\"}".to_vec(),
     )
     .await;
     assert_eq!(

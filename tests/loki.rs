@@ -86,9 +86,7 @@ async fn json_pushes_their_corners_and_errors() {
     let dir = tempfile::tempdir().unwrap();
     let t = compat_gateway(dir.path(), "").await;
     let push = |key: &str, body: Value| {
-        t.client
-            .post(format!("{}/loki/api/v1/push", t.url))
-            .bearer_auth(key)
+        t.post("/loki/api/v1/push", key)
             .header("content-type", "application/json")
             .header("content-encoding", "gzip")
             .body(gzip(&serde_json::to_vec(&body).unwrap()))
@@ -159,9 +157,7 @@ async fn json_pushes_their_corners_and_errors() {
 
     // X-Scope-OrgID must be the key's tenant.
     let r = t
-        .client
-        .post(format!("{}/loki/api/v1/push", t.url))
-        .bearer_auth("acme-ingest")
+        .post("/loki/api/v1/push", "acme-ingest")
         .header("x-scope-orgid", "globex")
         .header("content-type", "application/json")
         .body(r#"{"streams":[]}"#)
@@ -170,9 +166,7 @@ async fn json_pushes_their_corners_and_errors() {
         .unwrap();
     assert_eq!(r.status(), 403);
     let r = t
-        .client
-        .post(format!("{}/loki/api/v1/push", t.url))
-        .bearer_auth("acme-ingest")
+        .post("/loki/api/v1/push", "acme-ingest")
         .header("x-scope-orgid", "acme")
         .header("content-type", "application/json")
         .body(r#"{"streams":[]}"#)
@@ -199,9 +193,7 @@ async fn json_pushes_their_corners_and_errors() {
 
     // Protobuf that is not snappy: 400.
     let r = t
-        .client
-        .post(format!("{}/loki/api/v1/push", t.url))
-        .bearer_auth("acme-ingest")
+        .post("/loki/api/v1/push", "acme-ingest")
         .header("content-type", "application/x-protobuf")
         .body(vec![0xff; 16])
         .send()

@@ -116,7 +116,7 @@ pub fn from_json<'a, 'n>(
     // in each member.
     let mut chosen: [Option<Choice<'a, 'n>>; 6] = [None; 6];
     let mut touched = vec![0u8; members.len()];
-    let mut consider = |field: PromotedField, rank: u8, at: Choice<'a, 'n>| {
+    let mut consider = |field: PromotedField, at: Choice<'a, 'n>| {
         let fits = match field {
             // The first present name decides, whatever it holds.
             PromotedField::Timestamp | PromotedField::Message => true,
@@ -124,13 +124,21 @@ pub fn from_json<'a, 'n>(
         };
         touched[at.member] |= 1 << field as u8;
         let slot = &mut chosen[field as usize];
-        if fits && slot.is_none_or(|c| rank < c.rank) {
-            *slot = Some(Choice { rank, ..at });
+        if fits && slot.is_none_or(|c| at.rank < c.rank) {
+            *slot = Some(at);
         }
     };
     for (i, (k, v)) in members.iter().map(|(k, v)| (k, *v)).enumerate() {
         for (field, rank) in names.candidates(k) {
-            consider(field, rank, Choice::member(i, v));
+            consider(
+                field,
+                Choice {
+                    rank,
+                    member: i,
+                    path: None,
+                    value: v,
+                },
+            );
         }
         if !v.get().starts_with('{') {
             continue;
@@ -142,7 +150,6 @@ pub fn from_json<'a, 'n>(
             match inside(v, rest) {
                 Ok(Some(value)) => consider(
                     field,
-                    rank,
                     Choice {
                         rank,
                         member: i,
@@ -221,17 +228,6 @@ struct Choice<'a, 'n> {
     /// The path inside the member (the rest of a dotted name).
     path: Option<&'n [String]>,
     value: &'a RawValue,
-}
-
-impl<'a> Choice<'a, '_> {
-    fn member(member: usize, value: &'a RawValue) -> Self {
-        Choice {
-            rank: 0,
-            member,
-            path: None,
-            value,
-        }
-    }
 }
 
 /// The value at `path` inside the object `v` (as `Name::get` follows a

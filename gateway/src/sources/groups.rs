@@ -15,9 +15,19 @@ use crate::pipeline::{Admission, Authenticated, Built, Error, Item, Meta, Outcom
 use crate::sources::http::body::{self, Encoding};
 use crate::state::Core;
 
+/// How a request's body reaches a source's `prepare`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Decode {
+    /// Decompressed as its `Content-Encoding` says.
+    ByHeader,
+    /// As sent: the source decompresses its items itself (GELF tells zlib
+    /// from gzip by each message's first bytes, whatever the header says).
+    AsSent,
+}
+
 /// What a compat HTTP source does with a request once it has its key:
 /// the tenant, the body within `limits.max_body_bytes`, then on the
-/// blocking pool the body decompressed (`Content-Encoding`) and handed to
+/// blocking pool the body decompressed (`decode`) and handed to
 /// `prepare`, which groups its items (and may name an error to answer
 /// once they are stored, for a request that was partly unusable), the
 /// groups built; then every group stored. Returns what was stored and
@@ -27,6 +37,7 @@ pub async fn ingest<E, F>(
     parts: &Parts,
     body: Body,
     key: Option<&str>,
+    decode: Decode,
     prepare: F,
 ) -> Result<(Stored, Option<E>), E>
 where
@@ -37,12 +48,15 @@ where
 {
     let pipeline = &core.pipeline;
     let auth = pipeline.authenticate(&crate::sources::http::caller(parts, key))?;
-    let encoding = Encoding::from_header(
-        parts
-            .headers
-            .get("content-encoding")
-            .and_then(|v| v.to_str().ok()),
-    )?;
+    let encoding = match decode {
+        Decode::ByHeader => Some(Encoding::from_header(
+            parts
+                .headers
+                .get("content-encoding")
+                .and_then(|v| v.to_str().ok()),
+        )?),
+        Decode::AsSent => None,
+    };
     let limits = pipeline.limits().clone();
     let body = body::read(
         body,
@@ -52,7 +66,10 @@ where
     .await?;
     let worker = pipeline.clone();
     let (ready, error) = tokio::task::spawn_blocking(move || {
-        let decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)?;
+        let decoded = match encoding {
+            Some(e) => body::decompress(body, e, limits.max_decompressed_bytes)?,
+            None => body,
+        };
         let (groups, error) = prepare(&auth, &decoded)?;
         Ok::<_, E>((groups.build(&worker, &Meta::now()), error))
     })
@@ -85,8 +102,12 @@ pub struct Ready {
 #[derive(Debug, Default)]
 pub struct Stored {
     pub items: usize,
+    /// Events stored (a filter may drop, split or add).
+    pub events: usize,
     /// Items kept as rejected events or dead letters, and the first reason.
     pub rejected: u64,
+    /// Of those, the dead letters (a filter failed on them).
+    pub dead_lettered: u64,
     pub reason: Option<String>,
 }
 
@@ -188,9 +209,11 @@ impl Ready {
         let mut appends = Vec::new();
         for (adm, built, _) in self.groups {
             stored.items += built.outcomes.len();
+            stored.events += built.events.len();
             for o in &built.outcomes {
                 if let Outcome::Rejected { reason } | Outcome::DeadLetter { reason } = o {
                     stored.rejected += 1;
+                    stored.dead_lettered += u64::from(matches!(o, Outcome::DeadLetter { .. }));
                     stored.reason.get_or_insert_with(|| reason.clone());
                 }
             }

@@ -27,8 +27,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -347,44 +347,16 @@ fn event_item(
         }
         return (log_type, Item::Json(Cow::Owned(o.finish())), id);
     }
-    // Not an object: the full parse words why.
-    let mut obj = match serde_json::from_slice::<Value>(payload) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => {
-            return (
-                default_type,
-                bad("not_object", "event is JSON but not an object".into()),
-                None,
-            );
-        }
-        Err(e) => {
-            return (
-                default_type,
-                bad("invalid_json", format!("invalid JSON: {e}")),
-                None,
-            );
-        }
+    // Not an object (whatever `members` refuses, a full parse refuses
+    // too): the full parse words why.
+    let (kind, reason) = match serde_json::from_slice::<Value>(payload) {
+        Err(e) => ("invalid_json", format!("invalid JSON: {e}")),
+        Ok(_) => ("not_object", "event is JSON but not an object".to_string()),
     };
-    let id = match obj.remove("@metadata") {
-        Some(Value::Object(meta)) => match meta.get("_id") {
-            Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_ID_BYTES => {
-                Some(id.clone())
-            }
-            _ => None,
-        },
-        _ => None,
-    };
-    let log_type = config
-        .type_field
-        .as_deref()
-        .and_then(|f| field_text(&obj, f))
-        .and_then(type_of_index)
-        .unwrap_or(default_type);
-    (log_type, Item::Object(obj, None), id)
+    (default_type, bad(kind, reason), None)
 }
 
-/// A string member by a dotted name, spelt flat or nested (as
-/// [`field_text`] finds it in a map).
+/// A string member by a dotted name, spelt flat or nested.
 fn member_text(all: &[(Cow<'_, str>, &RawValue)], name: &str) -> Option<String> {
     if let Some(s) = members::last(all, name).and_then(members::string) {
         return Some(s.into_owned());
@@ -395,19 +367,6 @@ fn member_text(all: &[(Cow<'_, str>, &RawValue)], name: &str) -> Option<String> 
         value = members::last(&members::members(value.get())?, part)?;
     }
     members::string(value).map(Cow::into_owned)
-}
-
-/// A string field by a dotted name, spelt flat or nested.
-fn field_text<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    if let Some(Value::String(s)) = obj.get(name) {
-        return Some(s);
-    }
-    let mut parts = name.split('.');
-    let mut value = obj.get(parts.next()?)?;
-    for part in parts {
-        value = value.as_object()?.get(part)?;
-    }
-    value.as_str()
 }
 
 #[cfg(test)]

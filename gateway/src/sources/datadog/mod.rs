@@ -86,14 +86,20 @@ async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), ApiError> {
             })
     });
     let config = core.config.datadog.clone();
-    let (stored, _) =
-        groups::ingest::<ApiError, _>(core, &parts, body, key, move |auth, decoded| {
+    let (stored, _) = groups::ingest::<ApiError, _>(
+        core,
+        &parts,
+        body,
+        key,
+        groups::Decode::ByHeader,
+        move |auth, decoded| {
             Ok((
                 prepare(auth, &config, decoded, query_tags.as_deref())?,
                 None,
             ))
-        })
-        .await?;
+        },
+    )
+    .await?;
     stored.refusal("items").map_or(Ok(()), Err)
 }
 

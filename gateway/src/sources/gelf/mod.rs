@@ -40,7 +40,8 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 use crate::pipeline::{Admission, Item, Meta, Pipeline};
-use crate::sources::http::body::{self, Encoding, Inflate, inflate};
+use crate::sources::groups::{self, Groups};
+use crate::sources::http::body::{Encoding, Inflate, inflate};
 use crate::state::AppState;
 use crate::tenants::key::request_key;
 use config::GelfConfig;
@@ -76,39 +77,35 @@ async fn http(State(state): State<Arc<AppState>>, req: Request<Body>) -> Respons
 }
 
 async fn http_message(core: Arc<crate::state::Core>, req: Request<Body>) -> Result<(), ApiError> {
-    let pipeline = &core.pipeline;
     let (parts, body) = req.into_parts();
-    let run = async {
-        let key = request_key(&parts.headers, parts.uri.query());
-        let auth = pipeline.authenticate(&crate::sources::http::caller(&parts, key))?;
-        let adm = auth.route_index(&core.config.gelf.default_type)?;
-        let limits = pipeline.limits().clone();
-        let body = body::read(
-            body,
-            limits.max_body_bytes,
-            core.config.server.request_timeout,
-        )
-        .await?;
-        pipeline.received(&adm, body.len())?;
-        let max = core.config.gelf.max_message_bytes;
-        let worker = pipeline.clone();
-        let (adm, built) = tokio::task::spawn_blocking(move || {
-            let built = build(&worker, &adm, &[&body[..]], max);
-            (adm, built)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))?;
-        let rejected = built.counts.rejected;
-        let reason = built.errors.first().map(|(_, r)| r.clone());
-        pipeline.store(&adm, built, None).await?;
-        match reason {
-            Some(r) if rejected > 0 => Err(ApiError::BadRequest(format!(
-                "not a GELF message (kept as a rejected event): {r}"
-            ))),
-            _ => Ok::<_, ApiError>(()),
-        }
-    };
-    run.await
+    let key = request_key(&parts.headers, parts.uri.query());
+    let log_type = core.config.gelf.default_type.clone();
+    let max = core.config.gelf.max_message_bytes;
+    // One message, compressed or not whatever `Content-Encoding` says
+    // (graypy sends `gzip,deflate` for zlib): `item` tells by its bytes.
+    let (stored, _) = groups::ingest::<ApiError, _>(
+        &core,
+        &parts,
+        body,
+        key,
+        groups::Decode::AsSent,
+        move |auth, body| {
+            let mut groups = Groups::default();
+            groups.push(auth, &log_type, 1, item(body, max), body.len())?;
+            Ok((groups, None))
+        },
+    )
+    .await?;
+    // A message a filter dropped: nothing to store, as the native routes say.
+    if stored.events == 0 {
+        return Err(crate::pipeline::Error::Empty.into());
+    }
+    match stored.reason {
+        Some(r) if stored.rejected > stored.dead_lettered => Err(ApiError::BadRequest(format!(
+            "not a GELF message (kept as a rejected event): {r}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Messages (as received: compressed or not) → one batch's events.

@@ -196,8 +196,13 @@ async fn run(core: &Arc<Core>, req: Request<Body>, raw: bool) -> Result<(), HecE
     let key = hec_key(&parts.headers, parts.uri.query());
     let query = parts.uri.query().map(query_pairs).unwrap_or_default();
     let config = core.config.hec.clone();
-    let (stored, invalid) =
-        groups::ingest::<HecError, _>(core, &parts, body, key, move |auth, decoded| {
+    let (stored, invalid) = groups::ingest::<HecError, _>(
+        core,
+        &parts,
+        body,
+        key,
+        groups::Decode::ByHeader,
+        move |auth, decoded| {
             if decoded.iter().all(u8::is_ascii_whitespace) {
                 return Err(HecError::new(StatusCode::BAD_REQUEST, 5, "No data"));
             }
@@ -206,8 +211,9 @@ async fn run(core: &Arc<Core>, req: Request<Body>, raw: bool) -> Result<(), HecE
             } else {
                 prepare_events(auth, &config, decoded)
             }
-        })
-        .await?;
+        },
+    )
+    .await?;
     if let Some(e) = invalid {
         return Err(e);
     }

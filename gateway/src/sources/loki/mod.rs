@@ -98,8 +98,13 @@ async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), ApiError> {
         .is_some_and(|m| m == "application/x-protobuf");
     let config = core.config.loki.clone();
     let max = core.pipeline.limits().max_decompressed_bytes;
-    let (stored, _) =
-        groups::ingest::<ApiError, _>(core, &parts, body, key.as_deref(), move |auth, decoded| {
+    let (stored, _) = groups::ingest::<ApiError, _>(
+        core,
+        &parts,
+        body,
+        key.as_deref(),
+        groups::Decode::ByHeader,
+        move |auth, decoded| {
             check_org(org.as_deref(), auth)?;
             let groups = if protobuf {
                 prepare(auth, &config, &unsnappy(decoded, max)?, true)?
@@ -107,8 +112,9 @@ async fn run(core: &Arc<Core>, req: Request<Body>) -> Result<(), ApiError> {
                 prepare(auth, &config, decoded, false)?
             };
             Ok((groups, None))
-        })
-        .await?;
+        },
+    )
+    .await?;
     stored.refusal("entries").map_or(Ok(()), Err)
 }
 

@@ -92,14 +92,20 @@ async fn run(
     let (parts, body) = req.into_parts();
     let key = request_key(&parts.headers, parts.uri.query());
     let config = core.config.otlp.clone();
-    let (stored, malformed) =
-        groups::ingest::<OtlpError, _>(core, &parts, body, key, move |auth, decoded| {
+    let (stored, malformed) = groups::ingest::<OtlpError, _>(
+        core,
+        &parts,
+        body,
+        key,
+        groups::Decode::ByHeader,
+        move |auth, decoded| {
             Ok(match prepare(auth, &config, decoded, format)? {
                 Ok(groups) => (groups, None),
                 Err((groups, e)) => (groups, Some(e)),
             })
-        })
-        .await?;
+        },
+    )
+    .await?;
     match malformed {
         Some(e) => Err(e),
         None => Ok((stored.rejected, stored.reason)),
