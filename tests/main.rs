@@ -5,6 +5,7 @@
 
 mod common;
 
+mod alerts;
 mod archive;
 mod beats;
 mod cli;

@@ -46,6 +46,7 @@
 //! [`server::start`] is the single entry point used by `main` and by the
 //! tests.
 
+pub mod alerts;
 pub mod api;
 pub mod archive;
 pub mod background;

@@ -34,6 +34,8 @@ pub struct Core {
     pub saved: crate::ui::saved::SavedSearches,
     /// Open live tails and their reader.
     pub tail: crate::tail::Tail,
+    /// Alert rules, their states and their receivers.
+    pub alerts: Arc<crate::alerts::Alerts>,
 }
 
 /// The cold archive as the API sees it.

@@ -122,6 +122,8 @@ type HistogramFamily = Family<EndpointLabel, Histogram, fn() -> Histogram>;
 /// Every metric the gateway exports.
 pub struct Metrics {
     registry: Registry,
+    /// Alert rules and receivers (`crate::alerts`).
+    pub alerts: crate::alerts::metrics::AlertMetrics,
     pub events_received: Family<TenantType, Counter>,
     pub events_rejected: Family<RejectLabels, Counter>,
     pub events_indexed: Family<TenantType, Counter>,
@@ -199,7 +201,9 @@ impl Metrics {
             object_store_requests: Family::default(),
             object_store_duration: Family::new_with_constructor(latency_histogram),
             registry: Registry::default(),
+            alerts: Default::default(),
         };
+        m.alerts.register(&mut registry);
         registry.register(
             "events_received",
             "Events accepted into the WAL",

@@ -1,9 +1,10 @@
 //! The HTTP API: search and histogram ([`search`]), WASM filters
-//! ([`filters`]), replay jobs ([`replay`]), health, readiness and metrics
+//! ([`filters`]), replay jobs ([`replay`]), alert rules ([`alerts`]), health, readiness and metrics
 //! ([`health`]). Admin endpoints take a tenant's admin key and act on that
 //! tenant only. Ingest paths are the sources' (`crate::sources`); the
 //! router that puts both together is `crate::server::router`.
 
+pub mod alerts;
 pub mod fields;
 pub mod filters;
 pub mod health;
@@ -56,6 +57,20 @@ pub fn routes() -> Router<Arc<AppState>> {
                 .post(session::sign_in)
                 .delete(session::sign_out),
         )
+        .route("/api/v1/alerts", get(alerts::alerts))
+        .route(
+            "/api/v1/alerts/rules",
+            get(alerts::list).post(alerts::create),
+        )
+        .route(
+            "/api/v1/alerts/rules/{name}",
+            get(alerts::get_one).put(alerts::put).delete(alerts::delete),
+        )
+        .route(
+            "/api/v1/alerts/rules/{name}/mute",
+            axum::routing::post(alerts::mute).delete(alerts::unmute),
+        )
+        .route("/api/v1/alerts/test", axum::routing::post(alerts::test))
         .route("/api/v1/filters", get(filters::list))
         .route(
             "/api/v1/filters/{name}",

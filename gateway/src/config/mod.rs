@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::alerts::config::AlertsConfig;
 pub use crate::archive::config::{ArchiveConfig, S3Checksums, S3Config};
 pub use crate::filter::config::{FilterRef, FiltersConfig};
 pub use crate::hot::config::{HotConfig, SearchConfig};
@@ -80,6 +81,7 @@ pub struct Config {
     pub beats: Vec<BeatsConfig>,
     pub tenants: Vec<TenantConfig>,
     pub ui: UiConfig,
+    pub alerts: AlertsConfig,
 }
 
 impl Default for Config {
@@ -106,6 +108,7 @@ impl Default for Config {
             beats: Vec::new(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
             ui: UiConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -222,6 +225,11 @@ impl Config {
             l.validate(i, &self.tenants)?;
         }
         self.limits.validate()?;
+        self.alerts.validate()?;
+        let schema = crate::hot::HotSchema::new();
+        for (i, t) in self.tenants.iter().enumerate() {
+            crate::alerts::config::validate_tenant(i, t, &schema)?;
+        }
         self.wal.validate()
     }
 }

@@ -63,7 +63,7 @@ pub fn field_names(
 }
 
 /// The column a field's values are counted from.
-fn column_of(field: &str) -> Result<String, SearchError> {
+pub fn column_of(field: &str) -> Result<String, SearchError> {
     if KEYWORDS.contains(&field) {
         return Ok(field.to_string());
     }

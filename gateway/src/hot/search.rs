@@ -19,7 +19,7 @@ use tantivy::tokenizer::TokenizerManager;
 use tantivy::{DateTime, DocAddress, Order, TantivyDocument};
 use time::OffsetDateTime;
 
-use super::HotIndex;
+use super::{HotIndex, HotSchema};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -96,7 +96,12 @@ pub struct SearchResult {
 
 /// A query string as search reads it (empty or `*`: everything).
 pub fn parse_query(hot: &HotIndex, text: &str) -> Result<Box<dyn Query>, SearchError> {
-    let s = &hot.schema;
+    parse_query_with(&hot.schema, text)
+}
+
+/// [`parse_query`] against a schema alone (config checks, before the hot
+/// tier is open).
+pub fn parse_query_with(s: &HotSchema, text: &str) -> Result<Box<dyn Query>, SearchError> {
     let text = text.trim();
     if text.is_empty() || text == "*" {
         return Ok(Box::new(AllQuery));

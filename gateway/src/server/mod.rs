@@ -10,8 +10,9 @@
 //! 3. Recover on the blocking pool ([`recover`]): WAL, hot index,
 //!    idempotency table (brought up to the WAL's end), filters, archive;
 //!    start the WAL consumers' threads.
-//! 4. Ready: the core is published, the periodic tasks ([`tasks`]) and the
-//!    syslog and Beats listeners start.
+//! 4. Ready: the core is published, the periodic tasks ([`tasks`]), the
+//!    alert evaluator and deliveries (`crate::alerts`), and the syslog and
+//!    Beats listeners start.
 //!
 //! ## Shutdown, in this order
 //! 1. End the live tails' streams. Stop accepting: the HTTP listeners finish in-flight requests
@@ -19,7 +20,9 @@
 //!    connections; syslog connections stop reading and make durable what
 //!    they had read; Beats connections finish the window they are storing
 //!    (and ack it) and close.
-//! 2. Abort the periodic tasks.
+//! 2. Abort the periodic tasks; stop the alert evaluator (it writes the
+//!    alert state) and the alert deliveries (what they had not delivered
+//!    stays queued in that state for the next start).
 //! 3. Close the WAL: the writer makes everything queued durable, then
 //!    stops; later appends fail (there are none left).
 //! 4. Tell the WAL consumers to stop, together: each drains what is
@@ -308,6 +311,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         let _ = state.core.set(core.clone());
         tracing::info!("ready");
         let periodic = tasks::start(&core);
+        let alerts = crate::alerts::start(&core)?;
         let mut rx = shutdown_rx;
         let syslog: Vec<_> = syslog_listeners
             .into_iter()
@@ -391,6 +395,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         for t in periodic {
             t.abort();
         }
+        alerts.stop().await;
         core.wal.close().await;
         tokio::task::spawn_blocking(move || {
             threads.wal_writer.join();

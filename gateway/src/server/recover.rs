@@ -127,8 +127,11 @@ pub fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, 
     );
     let saved =
         crate::ui::saved::SavedSearches::open(data).context("cannot read the saved searches")?;
+    let alerts = crate::alerts::Alerts::open(config, metrics.clone())
+        .context("cannot read the alert state")?;
     let core = Core {
         config: config.clone(),
+        alerts,
         pipeline,
         wal,
         hot,

@@ -1,0 +1,414 @@
+//! The schedule: one thread at `server.background_nice` evaluates each
+//! rule when due (every `interval`; a rule found late runs once and is
+//! counted as missed, never twice to catch up), moves its alerts through
+//! the state machine, queues what receivers must hear, writes the state
+//! file and wakes the delivery tasks. Also the "test rule" call.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::config::ReceiverKind;
+use super::eval::{self, EvalError, Scope};
+use super::notify::{self, Outgoing, Sent};
+use super::rule::Rule;
+use super::state::{self, Changes};
+use super::{Alerts, AlertsError, Book, metrics::ResultLabels, metrics::RuleLabels};
+use crate::hot::search::{SearchError, parse_query};
+use crate::state::Core;
+
+/// How often the thread looks for due rules.
+const TICK: Duration = Duration::from_millis(50);
+
+/// Starts the evaluator thread; it ends when `stop` is set.
+pub fn spawn(
+    alerts: Arc<Alerts>,
+    core: Arc<Core>,
+    stop: Arc<AtomicBool>,
+    nice: i32,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    crate::background::spawn("alerts", nice, move || {
+        while !stop.load(Ordering::Acquire) {
+            let now = Instant::now();
+            let due: Vec<((String, String), Arc<Rule>)> = {
+                let mut book = alerts.lock();
+                let mut due = Vec::new();
+                for (key, e) in book.rules.iter_mut() {
+                    if e.next_due <= now {
+                        if now.duration_since(e.next_due) > e.rule.interval {
+                            e.status.missed += 1;
+                            alerts
+                                .metrics
+                                .alerts
+                                .evaluations_missed
+                                .get_or_create(&rule_labels(&key.0, &key.1))
+                                .inc();
+                        }
+                        e.next_due = now + e.rule.interval;
+                        due.push((key.clone(), e.rule.clone()));
+                    }
+                }
+                due
+            };
+            for ((tenant, _), rule) in &due {
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                evaluate_and_apply(&alerts, &core, tenant, rule);
+            }
+            if !due.is_empty() {
+                if let Err(e) = alerts.persist() {
+                    tracing::error!(error = %e, "cannot write the alert state; will retry");
+                }
+                alerts.wake.send_modify(|g| *g += 1);
+            }
+            std::thread::sleep(TICK);
+        }
+        if let Err(e) = alerts.persist() {
+            tracing::error!(error = %e, "cannot write the alert state at shutdown");
+        }
+    })
+}
+
+fn rule_labels(tenant: &str, rule: &str) -> RuleLabels {
+    RuleLabels {
+        tenant: tenant.into(),
+        rule: rule.into(),
+    }
+}
+
+/// The rule's query and types, from its saved search if it names one.
+fn scope<'a>(
+    core: &'a Core,
+    alerts: &Alerts,
+    tenant: &'a str,
+    rule: &Rule,
+) -> Result<(Scope<'a>, String), EvalError> {
+    let (text, types) = match &rule.spec.saved_search {
+        Some(id) => {
+            let saved = core
+                .saved
+                .list(tenant)
+                .into_iter()
+                .find(|s| &s.id == id)
+                .ok_or_else(|| {
+                    SearchError::Query(format!("the saved search `{id}` no longer exists"))
+                })?;
+            let types = match (&saved.log_type, rule.spec.types.is_empty()) {
+                (Some(t), true) => vec![t.clone()],
+                _ => rule.spec.types.clone(),
+            };
+            (saved.query, types)
+        }
+        None => (
+            rule.spec.query.clone().unwrap_or_default(),
+            rule.spec.types.clone(),
+        ),
+    };
+    let query = parse_query(&core.hot, &text)?;
+    Ok((
+        Scope {
+            hot: &core.hot,
+            tenant,
+            query,
+            types,
+            max_groups: alerts.config.max_groups,
+            started: Instant::now(),
+            budget: alerts.config.evaluation_budget,
+        },
+        text,
+    ))
+}
+
+/// The UI's search for `query` over `[from, to)`.
+fn search_url(
+    alerts: &Alerts,
+    query: &str,
+    types: &[String],
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> String {
+    let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+    let mut url = reqwest::Url::parse(&format!("{}/", alerts.external_url))
+        .unwrap_or_else(|_| reqwest::Url::parse("http://localhost/").expect("valid"));
+    {
+        let mut q = url.query_pairs_mut();
+        if !query.trim().is_empty() {
+            q.append_pair("q", query);
+        }
+        q.append_pair("from", &notify::rfc3339(ms(from)));
+        q.append_pair("to", &notify::rfc3339(ms(to)));
+        if let [t] = types {
+            q.append_pair("type", t);
+        }
+    }
+    url.to_string()
+}
+
+fn evaluate_and_apply(alerts: &Alerts, core: &Core, tenant: &str, rule: &Arc<Rule>) {
+    let name = rule.name();
+    let started = Instant::now();
+    let now = OffsetDateTime::now_utc();
+    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let known: BTreeMap<String, BTreeMap<String, String>> = {
+        let book = alerts.lock();
+        book.stored
+            .state
+            .get(tenant)
+            .and_then(|m| m.get(name))
+            .map(|s| {
+                s.alerts
+                    .iter()
+                    .map(|(k, a)| (k.clone(), a.labels.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let result = scope(core, alerts, tenant, rule).and_then(|(scope, text)| {
+        let types = scope.types.clone();
+        eval::evaluate(&scope, rule, now, &known).map(|ev| (ev, text, types))
+    });
+    let elapsed = started.elapsed();
+    let m = &alerts.metrics.alerts;
+    let labels = rule_labels(tenant, name);
+    m.evaluation_seconds
+        .get_or_create(&labels)
+        .set(elapsed.as_secs_f64());
+    m.last_evaluation
+        .get_or_create(&labels)
+        .set(now_ms as f64 / 1000.0);
+    let mut book = alerts.lock();
+    let key = (tenant.to_string(), name.to_string());
+    // Replaced or deleted while it ran: the next evaluation counts.
+    if !book
+        .rules
+        .get(&key)
+        .is_some_and(|e| Arc::ptr_eq(&e.rule, rule))
+    {
+        return;
+    }
+    let (result_name, error, active) = match result {
+        Ok((ev, text, types)) => {
+            let url = search_url(alerts, &text, &types, ev.from, ev.to);
+            let state = book
+                .stored
+                .state
+                .entry(tenant.to_string())
+                .or_default()
+                .entry(name.to_string())
+                .or_default();
+            let changes =
+                state::advance(state, rule, &ev.groups, now_ms, |g| notify::render(rule, g));
+            let counts = [state::Phase::Pending, state::Phase::Firing]
+                .map(|p| state.alerts.values().filter(|a| a.phase == p).count() as i64);
+            for (phase, n) in ["pending", "firing"].into_iter().zip(counts) {
+                m.alerts
+                    .get_or_create(&super::metrics::StateLabels {
+                        tenant: tenant.into(),
+                        rule: name.into(),
+                        state: phase.into(),
+                    })
+                    .set(n);
+            }
+            if changes.dirty {
+                book.generation += 1;
+            }
+            enqueue(alerts, &mut book, tenant, rule, &changes, Some(url), now_ms);
+            let active = ev.groups.iter().filter(|g| g.active).count();
+            ("ok", None, active)
+        }
+        Err(e @ EvalError::OverBudget { .. }) => ("over_budget", Some(e.to_string()), 0),
+        Err(e) => ("error", Some(e.to_string()), 0),
+    };
+    if let Some(e) = &error {
+        tracing::warn!(tenant, rule = name, error = %e, "alert rule evaluation failed");
+    }
+    m.evaluations
+        .get_or_create(&ResultLabels {
+            tenant: tenant.into(),
+            rule: name.into(),
+            result: result_name.into(),
+        })
+        .inc();
+    if let Some(e) = book.rules.get_mut(&key) {
+        let s = &mut e.status;
+        s.last_evaluation = Some(notify::rfc3339(now_ms));
+        s.last_duration_ms = Some(elapsed.as_millis() as u64);
+        s.last_result = Some(result_name.into());
+        s.last_error = error;
+        s.evaluations += 1;
+        if result_name == "ok" {
+            s.active_groups = active;
+        }
+    }
+}
+
+/// Puts what `changes` tells each of the rule's receivers into the outbox.
+pub(super) fn enqueue(
+    alerts: &Alerts,
+    book: &mut Book,
+    tenant: &str,
+    rule: &Rule,
+    changes: &Changes,
+    generator_url: Option<String>,
+    now_ms: i64,
+) {
+    let sent = |a: &state::Alert, resolved_ms: Option<i64>, ends_ms: Option<i64>| {
+        let labels = notify::labels(tenant, rule, &a.labels);
+        Sent {
+            fingerprint: notify::fingerprint(&labels),
+            labels,
+            annotations: a.annotations.clone(),
+            starts_at_ms: a.fired_at_ms.unwrap_or(a.active_since_ms),
+            ends_at_ms: resolved_ms.or(ends_ms),
+            resolved: resolved_ms.is_some(),
+        }
+    };
+    let resolved: Vec<Sent> = changes
+        .resolved
+        .iter()
+        .map(|r| sent(&r.alert, Some(r.resolved_ms), None))
+        .collect();
+    // Alertmanager considers an alert firing until endsAt unless it hears
+    // again: four resends, as Prometheus sets it.
+    let valid_ms = 4 * state::ALERTMANAGER_RESEND_MS.max(rule.interval.as_millis() as i64);
+    let url = generator_url.unwrap_or_else(|| format!("{}/", alerts.external_url));
+    for receiver in &rule.spec.receivers {
+        let Some(cfg) = alerts
+            .receivers
+            .get(&(tenant.to_string(), receiver.clone()))
+        else {
+            continue;
+        };
+        let mut list: Vec<Sent> = if cfg.kind == ReceiverKind::Alertmanager {
+            match &changes.alertmanager {
+                Some(firing) => firing
+                    .iter()
+                    .map(|(_, a)| sent(a, None, Some(now_ms + valid_ms)))
+                    .collect(),
+                None => Vec::new(),
+            }
+        } else {
+            changes
+                .notify
+                .iter()
+                .map(|(_, a)| sent(a, None, None))
+                .collect()
+        };
+        list.extend(resolved.iter().cloned());
+        if list.is_empty() {
+            continue;
+        }
+        let outbox = &mut book.stored.outbox;
+        if cfg.kind == ReceiverKind::Alertmanager {
+            // Only the latest state matters to Alertmanager: an undelivered
+            // earlier one is replaced, keeping its resolves.
+            if let Some(i) = outbox.iter().position(|o| {
+                o.tenant == tenant && &o.receiver == receiver && o.rule == rule.spec.name
+            }) {
+                let old = outbox.remove(i);
+                for a in old.alerts.into_iter().filter(|a| a.resolved) {
+                    if !list.iter().any(|b| b.fingerprint == a.fingerprint) {
+                        list.push(a);
+                    }
+                }
+            }
+        }
+        book.stored.seq += 1;
+        outbox.push(Outgoing {
+            seq: book.stored.seq,
+            tenant: tenant.to_string(),
+            receiver: receiver.clone(),
+            rule: rule.spec.name.clone(),
+            generator_url: url.clone(),
+            alerts: list,
+            created_ms: now_ms,
+        });
+        let mine = |o: &Outgoing| o.tenant == tenant && &o.receiver == receiver;
+        let queued = outbox.iter().filter(|o| mine(o)).count();
+        if queued > alerts.config.max_queued
+            && let Some(i) = outbox.iter().position(mine)
+        {
+            outbox.remove(i);
+            alerts.metrics.alerts.delivery(tenant, receiver, "dropped");
+            book.receivers
+                .entry((tenant.to_string(), receiver.clone()))
+                .or_default()
+                .dropped += 1;
+            tracing::warn!(
+                tenant,
+                receiver,
+                "alert receiver queue full; dropped its oldest notification"
+            );
+        }
+        alerts
+            .metrics
+            .alerts
+            .queued
+            .get_or_create(&super::metrics::ReceiverLabels {
+                tenant: tenant.into(),
+                receiver: receiver.clone(),
+            })
+            .set(queued.min(alerts.config.max_queued) as i64);
+        book.generation += 1;
+    }
+}
+
+/// Evaluates a rule spec over `[from, to)` (its window replaced by that
+/// range) without touching any state or notifying anyone.
+pub fn test_rule(
+    alerts: &Alerts,
+    core: &Core,
+    tenant: &str,
+    spec: super::rule::RuleSpec,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Value, AlertsError> {
+    let mut rule = alerts.check(tenant, spec)?;
+    if to <= from {
+        return Err(AlertsError::Invalid(super::rule::RuleError {
+            key: "from".into(),
+            message: "must be before `to`".into(),
+            position: None,
+        }));
+    }
+    rule.window = Duration::try_from(to - from).unwrap_or(rule.window);
+    let started = Instant::now();
+    let evaluated = scope(core, alerts, tenant, &rule)
+        .and_then(|(scope, _)| eval::evaluate(&scope, &rule, to, &BTreeMap::new()));
+    let ev = match evaluated {
+        Ok(ev) => ev,
+        Err(e) => {
+            return Err(AlertsError::Invalid(super::rule::RuleError {
+                key: "query".into(),
+                message: e.to_string(),
+                position: None,
+            }));
+        }
+    };
+    let groups: Vec<Value> = ev
+        .groups
+        .iter()
+        .map(|g| {
+            json!({
+                "labels": g.labels,
+                "count": g.count,
+                "reference": g.reference,
+                "active": g.active,
+                "annotations": if g.active { json!(notify::render(&rule, g)) } else { json!({}) },
+                "samples": g.samples,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "from": notify::rfc3339((from.unix_timestamp_nanos() / 1_000_000) as i64),
+        "to": notify::rfc3339((to.unix_timestamp_nanos() / 1_000_000) as i64),
+        "took_ms": started.elapsed().as_millis() as u64,
+        "would_fire": ev.groups.iter().any(|g| g.active),
+        "groups": groups,
+    }))
+}
