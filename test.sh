@@ -15,7 +15,8 @@ fi
 # Real clients the tests drive: curl (HTTPS), util-linux logger and rsyslog
 # (syslog, rsyslog forwarding with omfwd, omelasticsearch), zstd and jq
 # (archived objects), python3 (the docs and dependency checks, Python
-# clients), Debian's python3-elasticsearch 7.x, node and npm, chromium.
+# clients), Debian's python3-elasticsearch 7.x, node and npm, chromium,
+# Prometheus' Alertmanager (the alert rules' receiver).
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v logger >/dev/null || need+=(bsdutils)
@@ -34,6 +35,7 @@ done
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+[ -x /usr/bin/prometheus-alertmanager ] || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
