@@ -93,8 +93,8 @@ impl Drop for Receiver {
     }
 }
 
-/// Tenant `a` (two_tenant_config) with these receivers (TOML array items)
-/// and `[alerts]` settings.
+/// Tenants `a` and `b`; `a` has these receivers (TOML array items) and
+/// rules (`[[alerts.tenants.a.rules]]` tables), `b` a webhook of its own.
 fn alerting_config(dir: &std::path::Path, receivers: &str, rules: &str) -> logway::Config {
     let text = format!(
         r#"
@@ -102,20 +102,24 @@ fn alerting_config(dir: &std::path::Path, receivers: &str, rules: &str) -> logwa
 retry_backoff_max = "1s"
 external_url = "https://logs.example.com"
 
+[alerts.tenants.a]
+receivers = [{receivers}]
+
+[alerts.tenants.b]
+receivers = [{{ name = "hook", kind = "webhook", url = "http://127.0.0.1:9/" }}]
+{rules}
+
 [[tenants]]
 name = "a"
 ingest_keys = ["{A_INGEST}"]
 admin_keys = ["{A_ADMIN}"]
 routes = [{{ path = "/web", type = "web_logs" }}]
-alert_receivers = [{receivers}]
-{rules}
 
 [[tenants]]
 name = "b"
 ingest_keys = ["{B_INGEST}"]
 admin_keys = ["{B_ADMIN}"]
 routes = [{{ path = "/b/app", type = "app_logs" }}]
-alert_receivers = [{{ name = "hook", kind = "webhook", url = "http://127.0.0.1:9/" }}]
 "#
     );
     config_with(dir, &text)
@@ -312,6 +316,7 @@ async fn webhook_and_slack_bodies() {
     .await;
     let rule = json!({"name": "payments down", "kind": "frequency", "query": "level:error",
         "window": "2s", "interval": "200ms", "threshold": 2, "group_by": ["service"],
+        "annotations": {"description": "{{ $samples }}"},
         "receivers": ["hook", "slack"]});
     assert_eq!(t.put_rule(A_ADMIN, rule).await.0, 201);
     t.post_lines(
@@ -337,6 +342,15 @@ async fn webhook_and_slack_bodies() {
             .as_str()
             .unwrap()
             .starts_with("2 matching events in 2s")
+    );
+    // The sample events, newest first: time, level, message.
+    let description = firing["commonAnnotations"]["description"].as_str().unwrap();
+    assert_eq!(description.lines().count(), 2, "{description}");
+    assert!(
+        description
+            .lines()
+            .all(|l| l.ends_with(" error error in payments")),
+        "{description}"
     );
     assert_eq!(firing["externalURL"], "https://logs.example.com");
     let a = &firing["alerts"][0];
@@ -520,7 +534,7 @@ async fn restart_while_firing_notifies_once_and_still_resolves() {
         hook.url("/")
     );
     let rules = r#"
-[[tenants.alert_rules]]
+[[alerts.tenants.a.rules]]
 name = "errors"
 kind = "frequency"
 query = "level:error"
@@ -643,6 +657,16 @@ async fn bad_rules_are_refused_and_tenants_stay_apart() {
             .unwrap()
             .contains("`threshold`"),
         "{body}"
+    );
+    let (status, body) = t
+        .put_rule(
+            A_ADMIN,
+            json!({"name": "bad", "kind": "any", "labels": {"tenant": "b"}}),
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "a rule may not pass for another tenant: {body}"
     );
     let view = t.get_json("/api/v1/alerts/rules", A_ADMIN).await;
     assert_eq!(view["rules"], json!([]));

@@ -44,6 +44,17 @@ pub struct Archive {
     pub status: Arc<archive::writer::Status>,
 }
 
+/// Alert rules may name a saved search.
+impl crate::alerts::SavedQueries for Core {
+    fn saved_query(&self, tenant: &str, id: &str) -> Option<(String, Option<String>)> {
+        self.saved
+            .list(tenant)
+            .into_iter()
+            .find(|s| s.id == id)
+            .map(|s| (s.query, s.log_type))
+    }
+}
+
 impl Core {
     /// The current tenants, routes and limits.
     pub fn policy(&self) -> Arc<Policy> {

@@ -1,12 +1,12 @@
-//! The `[alerts]` section, and a tenant's `alert_receivers` and
-//! `alert_rules` (checked here, with the tenants).
+//! The `[alerts]` section: its settings, and per tenant the receivers and
+//! the rules kept in the config (`[alerts.tenants.<tenant>]`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::rule::Rule;
+use super::rule::{Rule, RuleSpec};
 use crate::config::value::{Secret, de_duration, de_opt_duration, invalid, is_name_char};
 use crate::config::{ConfigError, TenantConfig};
 use crate::hot::HotSchema;
@@ -20,7 +20,8 @@ pub struct AlertsConfig {
     /// abandoned, marked, and the alerts keep their state.
     #[serde(deserialize_with = "de_duration")]
     pub evaluation_budget: Duration,
-    /// Rules a tenant may create through the API.
+    /// Rules a tenant may have, config and API together; past it the API
+    /// refuses to create one.
     pub max_rules_per_tenant: usize,
     /// Groups one rule evaluation counts at most (the largest first).
     pub max_groups: usize,
@@ -34,6 +35,25 @@ pub struct AlertsConfig {
     /// starts at 1s and doubles).
     #[serde(deserialize_with = "de_duration")]
     pub retry_backoff_max: Duration,
+    /// Receivers and config rules, by tenant name.
+    pub tenants: BTreeMap<String, TenantAlerts>,
+}
+
+/// `[alerts.tenants.<tenant>]`: where the tenant's alerts go, and its
+/// rules kept in the config (read-only through the API).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantAlerts {
+    #[serde(default)]
+    pub receivers: Vec<ReceiverConfig>,
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+}
+
+impl TenantAlerts {
+    pub fn receiver_names(&self) -> Vec<String> {
+        self.receivers.iter().map(|r| r.name.clone()).collect()
+    }
 }
 
 impl Default for AlertsConfig {
@@ -46,12 +66,13 @@ impl Default for AlertsConfig {
             external_url: None,
             max_queued: 10_000,
             retry_backoff_max: Duration::from_secs(60),
+            tenants: BTreeMap::new(),
         }
     }
 }
 
 impl AlertsConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self, tenants: &[TenantConfig]) -> Result<(), ConfigError> {
         if self.evaluation_budget.is_zero() {
             return Err(invalid(
                 "alerts.evaluation_budget",
@@ -69,6 +90,16 @@ impl AlertsConfig {
         }
         if let Some(u) = &self.external_url {
             check_url("alerts.external_url", u)?;
+        }
+        let schema = HotSchema::new();
+        for (name, t) in &self.tenants {
+            if !tenants.iter().any(|c| &c.name == name) {
+                return Err(invalid(
+                    &format!("alerts.tenants.{name}"),
+                    format!("no tenant `{name}` in [[tenants]]"),
+                ));
+            }
+            validate_tenant(name, t, &schema)?;
         }
         Ok(())
     }
@@ -110,11 +141,11 @@ fn check_url(key: &str, url: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// Checks tenant `i`'s receivers and rules.
-pub fn validate_tenant(i: usize, t: &TenantConfig, schema: &HotSchema) -> Result<(), ConfigError> {
+/// Checks a tenant's receivers and rules.
+fn validate_tenant(tenant: &str, t: &TenantAlerts, schema: &HotSchema) -> Result<(), ConfigError> {
     let mut names = HashSet::new();
-    for (j, r) in t.alert_receivers.iter().enumerate() {
-        let key = format!("tenants[{i}].alert_receivers[{j}]");
+    for (j, r) in t.receivers.iter().enumerate() {
+        let key = format!("alerts.tenants.{tenant}.receivers[{j}]");
         if r.name.is_empty() || !r.name.chars().all(is_name_char) || !names.insert(&r.name) {
             return Err(invalid(
                 &format!("{key}.name"),
@@ -134,10 +165,10 @@ pub fn validate_tenant(i: usize, t: &TenantConfig, schema: &HotSchema) -> Result
             }
         }
     }
-    let receivers = receiver_names(t);
+    let receivers = t.receiver_names();
     let mut rules = HashSet::new();
-    for (j, spec) in t.alert_rules.iter().enumerate() {
-        let key = format!("tenants[{i}].alert_rules[{j}]");
+    for (j, spec) in t.rules.iter().enumerate() {
+        let key = format!("alerts.tenants.{tenant}.rules[{j}]");
         if !rules.insert(&spec.name) {
             return Err(invalid(
                 &format!("{key}.name"),
@@ -150,6 +181,36 @@ pub fn validate_tenant(i: usize, t: &TenantConfig, schema: &HotSchema) -> Result
     Ok(())
 }
 
-pub fn receiver_names(t: &TenantConfig) -> Vec<String> {
-    t.alert_receivers.iter().map(|r| r.name.clone()).collect()
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn load(alerts: &str) -> Result<Config, String> {
+        Config::from_toml(&format!(
+            "{alerts}\n[[tenants]]\nname = \"acme\"\nadmin_keys = [\"acme-admin-key\"]\n"
+        ))
+        .map_err(|e| e.to_string())
+    }
+
+    /// Each error names the key, down to the rule's own.
+    #[test]
+    fn config_rules_and_receivers_are_checked_at_load() {
+        let ok = load(
+            "[alerts.tenants.acme]\nreceivers = [{ name = \"am\", kind = \"alertmanager\", url = \"http://127.0.0.1:9093\" }]\n[[alerts.tenants.acme.rules]]\nname = \"errors\"\nkind = \"frequency\"\nquery = \"level:error\"\nwindow = \"5m\"\nthreshold = 10\nfor = \"1m\"\nreceivers = [\"am\"]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.alerts.tenants["acme"].rules[0].name, "errors");
+        let e = load("[alerts.tenants.other]\n").unwrap_err();
+        assert!(
+            e.contains("alerts.tenants.other") && e.contains("no tenant"),
+            "{e}"
+        );
+        let e = load(
+            "[[alerts.tenants.acme.rules]]\nname = \"x\"\nkind = \"frequency\"\nwindow = \"5m\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("alerts.tenants.acme.rules[0].threshold"), "{e}");
+        let e = load("[alerts.tenants.acme]\nreceivers = [{ name = \"s\", kind = \"slack\", url = \"file:///etc/passwd\" }]\n").unwrap_err();
+        assert!(e.contains("alerts.tenants.acme.receivers[0].url"), "{e}");
+    }
 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::config::{ReceiverConfig, ReceiverKind};
-use super::metrics::ReceiverLabels;
 use super::notify::{self, Outgoing};
 use super::{Alerts, notify_now_ms};
+use crate::telemetry::alerts::ReceiverLabels;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -126,13 +126,14 @@ async fn send(
 }
 
 impl Alerts {
-    /// The receiver's oldest queued notification.
+    /// The receiver's oldest queued notification that is in the file.
     fn next_outgoing(&self, tenant: &str, receiver: &str) -> Option<Outgoing> {
+        let written = self.persisted_seq();
         self.lock()
             .stored
             .outbox
             .iter()
-            .find(|o| o.tenant == tenant && o.receiver == receiver)
+            .find(|o| o.tenant == tenant && o.receiver == receiver && o.seq <= written)
             .cloned()
     }
 

@@ -96,18 +96,18 @@ pub fn evaluate(
     let window = time::Duration::try_from(rule.window).unwrap_or(time::Duration::DAY);
     let (from, to) = (now - window, now);
     let group_by = &rule.spec.group_by;
-    let mut groups: Vec<Found> = match &rule.condition {
-        Condition::Frequency { at_least } => counts(scope, rule, group_by, from, to)?
+    let groups: Vec<Found> = match &rule.condition {
+        Condition::Frequency { at_least } => counts(scope, rule, group_by, false, from, to)?
             .into_iter()
             .map(|(values, n)| found(group_by, values, n, None, n >= *at_least))
             .collect(),
         Condition::Flatline { below } => {
-            let now_counts = counts(scope, rule, group_by, from, to)?;
+            let now_counts = counts(scope, rule, group_by, false, from, to)?;
             let mut keys: BTreeSet<Vec<String>> = now_counts.keys().cloned().collect();
             if group_by.is_empty() {
                 keys.insert(Vec::new());
             } else {
-                keys.extend(counts(scope, rule, group_by, from - window, from)?.into_keys());
+                keys.extend(counts(scope, rule, group_by, false, from - window, from)?.into_keys());
                 keys.extend(known.keys().filter_map(|k| serde_json::from_str(k).ok()));
             }
             keys.into_iter()
@@ -122,8 +122,8 @@ pub fn evaluate(
             direction,
             min_count,
         } => {
-            let now_counts = counts(scope, rule, group_by, from, to)?;
-            let before = counts(scope, rule, group_by, from - window, from)?;
+            let now_counts = counts(scope, rule, group_by, false, from, to)?;
+            let before = counts(scope, rule, group_by, false, from - window, from)?;
             let keys: BTreeSet<&Vec<String>> = now_counts.keys().chain(before.keys()).collect();
             keys.into_iter()
                 .map(|values| {
@@ -142,7 +142,7 @@ pub fn evaluate(
         }
         Condition::NewValue { field, lookback } => {
             let fields = std::slice::from_ref(field);
-            let candidates: Vec<(String, u64)> = counts(scope, rule, fields, from, to)?
+            let candidates: Vec<(String, u64)> = counts(scope, rule, fields, true, from, to)?
                 .into_iter()
                 .filter_map(|(mut v, n)| v.pop().map(|v| (v, n)))
                 .collect();
@@ -177,9 +177,6 @@ pub fn evaluate(
             })
             .collect(),
     };
-    if !matches!(rule.condition, Condition::Any { .. }) && groups.iter().any(|g| g.active) {
-        add_samples(scope, rule, from, to, &mut groups)?;
-    }
     Ok(Evaluation { from, to, groups })
 }
 
@@ -256,11 +253,13 @@ fn check_budget(scope: &Scope) -> Result<(), EvalError> {
 
 /// Matching events in `[from, to)` per group of `fields`' values (one
 /// group of no values without fields). Events without one of the fields
-/// are in no group.
+/// are in no group; with `text_only`, neither are number and boolean
+/// values.
 fn counts(
     scope: &Scope,
     rule: &Rule,
     fields: &[String],
+    text_only: bool,
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> Result<BTreeMap<Vec<String>, u64>, EvalError> {
@@ -313,6 +312,7 @@ fn counts(
     fn walk(
         node: &Value,
         depth: usize,
+        text_only: bool,
         values: &mut Vec<String>,
         out: &mut BTreeMap<Vec<String>, u64>,
     ) {
@@ -320,19 +320,22 @@ fn counts(
             return;
         };
         for b in buckets {
+            if text_only && !b["key"].is_string() {
+                continue;
+            }
             let Some(key) = key_text(&b["key"]) else {
                 continue;
             };
             values.push(key);
             if b.get(format!("g{}", depth + 1)).is_some() {
-                walk(b, depth + 1, values, out);
+                walk(b, depth + 1, text_only, values, out);
             } else if let Some(n) = b["doc_count"].as_u64().filter(|&n| n > 0) {
                 out.insert(values.clone(), n);
             }
             values.pop();
         }
     }
-    walk(&result, 0, &mut Vec::new(), &mut out);
+    walk(&result, 0, text_only, &mut Vec::new(), &mut out);
     Ok(out)
 }
 
@@ -437,20 +440,30 @@ fn newest(
     Ok(out)
 }
 
-/// Gives each active group up to [`SAMPLES`] of the newest matching
-/// events with its values.
-fn add_samples(
+/// Gives the active groups of `keys` up to [`SAMPLES`] of the newest
+/// matching events with their values (fetched only for what is about to
+/// be notified: reading stored events costs more than counting).
+pub fn add_samples(
     scope: &Scope,
     rule: &Rule,
     from: OffsetDateTime,
     to: OffsetDateTime,
     groups: &mut [Found],
+    keys: &[String],
 ) -> Result<(), EvalError> {
+    if matches!(rule.condition, Condition::Any { .. }) || keys.is_empty() {
+        return Ok(());
+    }
     let fields: Vec<String> = match &rule.condition {
         Condition::NewValue { field, .. } => vec![field.clone()],
         _ => rule.spec.group_by.clone(),
     };
-    let pool = newest(scope, rule, from, to, SAMPLE_POOL)?;
+    let pool = if fields.is_empty() {
+        SAMPLES
+    } else {
+        SAMPLE_POOL
+    };
+    let pool = newest(scope, rule, from, to, pool)?;
     for raw in pool {
         let Ok(v) = serde_json::from_str::<Value>(raw.get()) else {
             continue;
@@ -462,10 +475,9 @@ fn add_samples(
         } else {
             serde_json::to_string(&values).expect("strings serialize")
         };
-        if let Some(g) = groups
-            .iter_mut()
-            .find(|g| g.active && g.key == key && g.samples.len() < SAMPLES)
-        {
+        if let Some(g) = groups.iter_mut().find(|g| {
+            g.active && g.key == key && g.samples.len() < SAMPLES && keys.contains(&g.key)
+        }) {
             g.samples.push(raw);
         }
     }

@@ -12,14 +12,16 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::SavedQueries;
 use super::config::ReceiverKind;
 use super::eval::{self, EvalError, Scope};
 use super::notify::{self, Outgoing, Sent};
 use super::rule::Rule;
 use super::state::{self, Changes};
-use super::{Alerts, AlertsError, Book, metrics::ResultLabels, metrics::RuleLabels};
+use super::{Alerts, AlertsError, Book};
+use crate::hot::HotIndex;
 use crate::hot::search::{SearchError, parse_query};
-use crate::state::Core;
+use crate::telemetry::alerts::{ResultLabels, RuleLabels};
 
 /// How often the thread looks for due rules.
 const TICK: Duration = Duration::from_millis(50);
@@ -27,7 +29,8 @@ const TICK: Duration = Duration::from_millis(50);
 /// Starts the evaluator thread; it ends when `stop` is set.
 pub fn spawn(
     alerts: Arc<Alerts>,
-    core: Arc<Core>,
+    hot: Arc<HotIndex>,
+    saved: Arc<dyn SavedQueries>,
     stop: Arc<AtomicBool>,
     nice: i32,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -58,7 +61,7 @@ pub fn spawn(
                 if stop.load(Ordering::Acquire) {
                     break;
                 }
-                evaluate_and_apply(&alerts, &core, tenant, rule);
+                evaluate_and_apply(&alerts, &hot, &*saved, tenant, rule);
             }
             if !due.is_empty() {
                 if let Err(e) = alerts.persist() {
@@ -83,36 +86,32 @@ fn rule_labels(tenant: &str, rule: &str) -> RuleLabels {
 
 /// The rule's query and types, from its saved search if it names one.
 fn scope<'a>(
-    core: &'a Core,
+    hot: &'a HotIndex,
+    saved: &dyn SavedQueries,
     alerts: &Alerts,
     tenant: &'a str,
     rule: &Rule,
 ) -> Result<(Scope<'a>, String), EvalError> {
     let (text, types) = match &rule.spec.saved_search {
         Some(id) => {
-            let saved = core
-                .saved
-                .list(tenant)
-                .into_iter()
-                .find(|s| &s.id == id)
-                .ok_or_else(|| {
-                    SearchError::Query(format!("the saved search `{id}` no longer exists"))
-                })?;
-            let types = match (&saved.log_type, rule.spec.types.is_empty()) {
-                (Some(t), true) => vec![t.clone()],
+            let (query, log_type) = saved.saved_query(tenant, id).ok_or_else(|| {
+                SearchError::Query(format!("the saved search `{id}` no longer exists"))
+            })?;
+            let types = match (log_type, rule.spec.types.is_empty()) {
+                (Some(t), true) => vec![t],
                 _ => rule.spec.types.clone(),
             };
-            (saved.query, types)
+            (query, types)
         }
         None => (
             rule.spec.query.clone().unwrap_or_default(),
             rule.spec.types.clone(),
         ),
     };
-    let query = parse_query(&core.hot, &text)?;
+    let query = parse_query(hot, &text)?;
     Ok((
         Scope {
-            hot: &core.hot,
+            hot,
             tenant,
             query,
             types,
@@ -149,28 +148,46 @@ fn search_url(
     url.to_string()
 }
 
-fn evaluate_and_apply(alerts: &Alerts, core: &Core, tenant: &str, rule: &Arc<Rule>) {
+fn evaluate_and_apply(
+    alerts: &Alerts,
+    hot: &HotIndex,
+    saved: &dyn SavedQueries,
+    tenant: &str,
+    rule: &Arc<Rule>,
+) {
     let name = rule.name();
+    let key = (tenant.to_string(), name.to_string());
     let started = Instant::now();
     let now = OffsetDateTime::now_utc();
     let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
-    let known: BTreeMap<String, BTreeMap<String, String>> = {
+    let state_now = || {
         let book = alerts.lock();
         book.stored
             .state
             .get(tenant)
             .and_then(|m| m.get(name))
-            .map(|s| {
-                s.alerts
-                    .iter()
-                    .map(|(k, a)| (k.clone(), a.labels.clone()))
-                    .collect()
-            })
+            .cloned()
             .unwrap_or_default()
     };
-    let result = scope(core, alerts, tenant, rule).and_then(|(scope, text)| {
-        let types = scope.types.clone();
-        eval::evaluate(&scope, rule, now, &known).map(|ev| (ev, text, types))
+    let before = state_now();
+    let known: BTreeMap<String, BTreeMap<String, String>> = before
+        .alerts
+        .iter()
+        .map(|(k, a)| (k.clone(), a.labels.clone()))
+        .collect();
+    let result = scope(hot, saved, alerts, tenant, rule).and_then(|(scope, text)| {
+        let mut ev = eval::evaluate(&scope, rule, now, &known)?;
+        // Samples only for the alerts about to be notified: a dry run of
+        // the state machine on a copy says which.
+        let mut dry = before.clone();
+        let notify: Vec<String> =
+            state::advance(&mut dry, rule, &ev.groups, now_ms, |_, _| BTreeMap::new())
+                .notify
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+        eval::add_samples(&scope, rule, ev.from, ev.to, &mut ev.groups, &notify)?;
+        Ok((ev, text, scope.types))
     });
     let elapsed = started.elapsed();
     let m = &alerts.metrics.alerts;
@@ -182,7 +199,6 @@ fn evaluate_and_apply(alerts: &Alerts, core: &Core, tenant: &str, rule: &Arc<Rul
         .get_or_create(&labels)
         .set(now_ms as f64 / 1000.0);
     let mut book = alerts.lock();
-    let key = (tenant.to_string(), name.to_string());
     // Replaced or deleted while it ran: the next evaluation counts.
     if !book
         .rules
@@ -201,13 +217,14 @@ fn evaluate_and_apply(alerts: &Alerts, core: &Core, tenant: &str, rule: &Arc<Rul
                 .or_default()
                 .entry(name.to_string())
                 .or_default();
-            let changes =
-                state::advance(state, rule, &ev.groups, now_ms, |g| notify::render(rule, g));
+            let changes = state::advance(state, rule, &ev.groups, now_ms, |g, samples| {
+                notify::render(rule, g, samples)
+            });
             let counts = [state::Phase::Pending, state::Phase::Firing]
                 .map(|p| state.alerts.values().filter(|a| a.phase == p).count() as i64);
             for (phase, n) in ["pending", "firing"].into_iter().zip(counts) {
                 m.alerts
-                    .get_or_create(&super::metrics::StateLabels {
+                    .get_or_create(&crate::telemetry::alerts::StateLabels {
                         tenant: tenant.into(),
                         rule: name.into(),
                         state: phase.into(),
@@ -349,7 +366,7 @@ pub(super) fn enqueue(
             .metrics
             .alerts
             .queued
-            .get_or_create(&super::metrics::ReceiverLabels {
+            .get_or_create(&crate::telemetry::alerts::ReceiverLabels {
                 tenant: tenant.into(),
                 receiver: receiver.clone(),
             })
@@ -362,7 +379,8 @@ pub(super) fn enqueue(
 /// range) without touching any state or notifying anyone.
 pub fn test_rule(
     alerts: &Alerts,
-    core: &Core,
+    hot: &HotIndex,
+    saved: &dyn SavedQueries,
     tenant: &str,
     spec: super::rule::RuleSpec,
     from: OffsetDateTime,
@@ -378,8 +396,19 @@ pub fn test_rule(
     }
     rule.window = Duration::try_from(to - from).unwrap_or(rule.window);
     let started = Instant::now();
-    let evaluated = scope(core, alerts, tenant, &rule)
+    let evaluated = scope(hot, saved, alerts, tenant, &rule)
         .and_then(|(scope, _)| eval::evaluate(&scope, &rule, to, &BTreeMap::new()));
+    let evaluated = evaluated.and_then(|mut ev| {
+        let keys: Vec<String> = ev
+            .groups
+            .iter()
+            .filter(|g| g.active)
+            .map(|g| g.key.clone())
+            .collect();
+        let (scope, _) = scope(hot, saved, alerts, tenant, &rule)?;
+        eval::add_samples(&scope, &rule, ev.from, ev.to, &mut ev.groups, &keys)?;
+        Ok(ev)
+    });
     let ev = match evaluated {
         Ok(ev) => ev,
         Err(e) => {
@@ -399,7 +428,12 @@ pub fn test_rule(
                 "count": g.count,
                 "reference": g.reference,
                 "active": g.active,
-                "annotations": if g.active { json!(notify::render(&rule, g)) } else { json!({}) },
+                "annotations": if g.active {
+                    let samples: Vec<String> = g.samples.iter().map(|r| r.get().to_string()).collect();
+                    json!(notify::render(&rule, g, &samples))
+                } else {
+                    json!({})
+                },
                 "samples": g.samples,
             })
         })

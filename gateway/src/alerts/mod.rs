@@ -29,7 +29,6 @@ pub mod config;
 pub mod deliver;
 pub mod eval;
 pub mod evaluator;
-pub mod metrics;
 pub mod notify;
 pub mod rule;
 pub mod seen;
@@ -140,6 +139,9 @@ pub struct Alerts {
     book: Mutex<Book>,
     /// The generation last written to the file.
     written: Mutex<u64>,
+    /// Notifications up to this `seq` are in the file: only those are
+    /// sent, so none goes out that a crash could forget it sent.
+    persisted_seq: std::sync::atomic::AtomicU64,
     /// (tenant, name) → receiver.
     pub receivers: BTreeMap<(String, String), ReceiverConfig>,
     /// Wakes the delivery tasks (the outbox's generation).
@@ -162,14 +164,16 @@ impl Alerts {
         let mut receivers = BTreeMap::new();
         let mut rules = BTreeMap::new();
         let now = Instant::now();
+        let none = config::TenantAlerts::default();
         for t in &config.tenants {
-            for r in &t.alert_receivers {
+            let own = config.alerts.tenants.get(&t.name).unwrap_or(&none);
+            for r in &own.receivers {
                 receivers.insert((t.name.clone(), r.name.clone()), r.clone());
             }
-            let names = config::receiver_names(t);
+            let names = own.receiver_names();
             let api = stored.rules.get(&t.name).into_iter().flatten();
-            let specs = t
-                .alert_rules
+            let specs = own
+                .rules
                 .iter()
                 .map(|s| (s, Source::Config))
                 .chain(api.map(|s| (s, Source::Api)));
@@ -213,6 +217,7 @@ impl Alerts {
             .trim_end_matches('/')
             .to_string();
         let (wake, _) = tokio::sync::watch::channel(0);
+        let persisted_seq = std::sync::atomic::AtomicU64::new(stored.seq);
         let alerts = Arc::new(Alerts {
             config: config.alerts.clone(),
             schema,
@@ -225,6 +230,7 @@ impl Alerts {
                 generation: 0,
             }),
             written: Mutex::new(0),
+            persisted_seq,
             receivers,
             wake,
             metrics,
@@ -242,16 +248,18 @@ impl Alerts {
     /// overwritten by an older one.
     pub fn persist(&self) -> std::io::Result<()> {
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let (generation, bytes) = {
+        let (generation, seq, bytes) = {
             let book = self.lock();
             if *written >= book.generation {
                 return Ok(());
             }
             let bytes = serde_json::to_vec(&book.stored).expect("alert state serializes");
-            (book.generation, bytes)
+            (book.generation, book.stored.seq, bytes)
         };
         crate::disk_format::replace_file(&self.path, &bytes)?;
         *written = generation;
+        self.persisted_seq
+            .store(seq, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
@@ -352,7 +360,7 @@ impl Alerts {
             ..state
         };
         let now = notify_now_ms();
-        let changes = state::advance(&mut gone, &entry.rule, &[], now, |_| BTreeMap::new());
+        let changes = state::advance(&mut gone, &entry.rule, &[], now, |_, _| BTreeMap::new());
         evaluator::enqueue(self, &mut book, tenant, &entry.rule, &changes, None, now);
         self.forget_gauges(tenant, name);
         book.generation += 1;
@@ -456,17 +464,42 @@ impl Alerts {
 
     fn forget_gauges(&self, tenant: &str, rule: &str) {
         for state in ["pending", "firing"] {
-            self.metrics.alerts.alerts.remove(&metrics::StateLabels {
-                tenant: tenant.into(),
-                rule: rule.into(),
-                state: state.into(),
-            });
+            self.metrics
+                .alerts
+                .alerts
+                .remove(&crate::telemetry::alerts::StateLabels {
+                    tenant: tenant.into(),
+                    rule: rule.into(),
+                    state: state.into(),
+                });
         }
     }
 
-    /// Sets the alert gauges from the states.
+    /// Notifications up to this `seq` are written to the file.
+    pub fn persisted_seq(&self) -> u64 {
+        self.persisted_seq
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Sets the alert and queue gauges from the states.
     fn publish_gauges(&self) {
         let book = self.lock();
+        for (tenant, receiver) in self.receivers.keys() {
+            let queued = book
+                .stored
+                .outbox
+                .iter()
+                .filter(|o| &o.tenant == tenant && &o.receiver == receiver)
+                .count();
+            self.metrics
+                .alerts
+                .queued
+                .get_or_create(&crate::telemetry::alerts::ReceiverLabels {
+                    tenant: tenant.clone(),
+                    receiver: receiver.clone(),
+                })
+                .set(queued as i64);
+        }
         for (tenant, name) in book.rules.keys() {
             let state = book.stored.state.get(tenant).and_then(|m| m.get(name));
             for phase in [Phase::Pending, Phase::Firing] {
@@ -476,7 +509,7 @@ impl Alerts {
                 self.metrics
                     .alerts
                     .alerts
-                    .get_or_create(&metrics::StateLabels {
+                    .get_or_create(&crate::telemetry::alerts::StateLabels {
                         tenant: tenant.clone(),
                         rule: name.clone(),
                         state: match phase {
@@ -510,17 +543,30 @@ pub struct Running {
     deliveries: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Starts evaluating and delivering (nothing when `alerts.enabled` is off).
-pub fn start(core: &Arc<crate::state::Core>) -> std::io::Result<Running> {
-    let alerts = core.alerts.clone();
+/// A tenant's saved searches, as rules name them: the query and the log
+/// type of the one with this id.
+pub trait SavedQueries: Send + Sync {
+    fn saved_query(&self, tenant: &str, id: &str) -> Option<(String, Option<String>)>;
+}
+
+/// Starts evaluating (at priority `nice`) and delivering; nothing when
+/// `alerts.enabled` is off.
+pub fn start(
+    alerts: &Arc<Alerts>,
+    hot: Arc<crate::hot::HotIndex>,
+    saved: Arc<dyn SavedQueries>,
+    nice: i32,
+) -> std::io::Result<Running> {
+    let alerts = alerts.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (evaluator, deliveries) = if alerts.config.enabled {
         (
             Some(evaluator::spawn(
                 alerts.clone(),
-                core.clone(),
+                hot,
+                saved,
                 stop.clone(),
-                core.config.server.background_nice,
+                nice,
             )?),
             deliver::start(&alerts),
         )

@@ -40,19 +40,21 @@ pub struct Outgoing {
     pub created_ms: i64,
 }
 
-/// An alert's full label set: `alertname`, `tenant`, the group's values,
-/// then the rule's labels (which win, as in Prometheus).
+/// An alert's full label set: the group's values, the rule's labels
+/// (which win, as in Prometheus), then `alertname` and `tenant`, which no
+/// rule can set (a tenant must not pass for another at a shared
+/// Alertmanager).
 pub fn labels(
     tenant: &str,
     rule: &Rule,
     group: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
     let mut l = group.clone();
-    l.insert("alertname".into(), rule.spec.name.clone());
-    l.insert("tenant".into(), tenant.to_string());
     for (k, v) in &rule.spec.labels {
         l.insert(k.clone(), v.clone());
     }
+    l.insert("alertname".into(), rule.spec.name.clone());
+    l.insert("tenant".into(), tenant.to_string());
     l
 }
 
@@ -211,7 +213,7 @@ fn render_with(
 
 /// The annotations of a group: the rule's templates rendered, and a
 /// `summary` by kind when the rule has none.
-pub fn render(rule: &Rule, group: &Found) -> BTreeMap<String, String> {
+pub fn render(rule: &Rule, group: &Found, samples: &[String]) -> BTreeMap<String, String> {
     let window = humanize(rule.window);
     let mut out: BTreeMap<String, String> = BTreeMap::new();
     let value = |name: &str| -> Result<String, String> {
@@ -220,12 +222,18 @@ pub fn render(rule: &Rule, group: &Found) -> BTreeMap<String, String> {
             "$reference" => group.reference.unwrap_or(0).to_string(),
             "$window" => window.clone(),
             "$rule" => rule.spec.name.clone(),
-            "$samples" => samples_text(group),
-            other => other
-                .strip_prefix("$labels.")
-                .and_then(|n| group.labels.get(n))
-                .cloned()
-                .unwrap_or_default(),
+            "$samples" => samples_text(samples),
+            other => match other.strip_prefix("$labels.") {
+                Some("alertname") => rule.spec.name.clone(),
+                Some(n) => rule
+                    .spec
+                    .labels
+                    .get(n)
+                    .or_else(|| group.labels.get(n))
+                    .cloned()
+                    .unwrap_or_default(),
+                None => String::new(),
+            },
         })
     };
     for (k, t) in &rule.spec.annotations {
@@ -248,18 +256,17 @@ pub fn render(rule: &Rule, group: &Found) -> BTreeMap<String, String> {
                 "new value of {field}: {} ({n} events in {window})",
                 group.labels.values().next().cloned().unwrap_or_default()
             ),
-            Condition::Any { .. } => samples_text(group),
+            Condition::Any { .. } => samples_text(samples),
         }
     });
     out
 }
 
 /// The sample events as lines: time, level, message (or the event's JSON).
-fn samples_text(group: &Found) -> String {
-    group
-        .samples
+fn samples_text(samples: &[String]) -> String {
+    samples
         .iter()
-        .filter_map(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .filter_map(|raw| serde_json::from_str::<Value>(raw).ok())
         .map(|e| {
             let line = match e["message"].as_str() {
                 Some(m) => format!(
@@ -311,7 +318,10 @@ mod tests {
             active: true,
             samples: Vec::new(),
         };
-        assert_eq!(render(&rule, &g)["summary"], "7 errors from checkout in 5m");
+        assert_eq!(
+            render(&rule, &g, &[])["summary"],
+            "7 errors from checkout in 5m"
+        );
         assert!(check_template("{{ $labels.x }} {{$value}}").is_ok());
         assert!(
             check_template("{{ .Labels.x }}")

@@ -257,6 +257,12 @@ impl Rule {
             }
         }
         for name in s.labels.keys() {
+            if RESERVED_LABELS.contains(&name.as_str()) {
+                return Err(refuse(
+                    "labels",
+                    format!("`{name}` is set by the gateway (the rule's name and tenant)"),
+                ));
+            }
             if !valid_label_name(name) {
                 return Err(refuse(
                     "labels",
@@ -274,6 +280,14 @@ impl Rule {
             super::notify::check_template(text).map_err(|m| refuse("annotations", m))?;
         }
         let condition = condition(s)?;
+        if let Condition::NewValue { lookback, .. } = &condition
+            && *lookback <= window
+        {
+            return Err(refuse(
+                "lookback",
+                "must be longer than `window`: a value is new if it was not seen in the lookback before the window",
+            ));
+        }
         Ok(Rule {
             condition,
             interval,
@@ -352,10 +366,8 @@ fn condition(s: &RuleSpec) -> Result<Condition, RuleError> {
                     "new_value rules group by their field already",
                 ));
             }
-            Condition::NewValue {
-                field,
-                lookback: duration("lookback", &s.lookback, DEFAULT_LOOKBACK)?,
-            }
+            let lookback = duration("lookback", &s.lookback, DEFAULT_LOOKBACK)?;
+            Condition::NewValue { field, lookback }
         }
         Kind::Any => {
             let n = s.max_alerts.unwrap_or(DEFAULT_MAX_ALERTS);
@@ -376,6 +388,9 @@ pub fn kind_name(k: &Kind) -> &'static str {
         Kind::Any => "any",
     }
 }
+
+/// Labels every alert gets from the gateway.
+pub const RESERVED_LABELS: &[&str] = &["alertname", "tenant"];
 
 /// Prometheus' label name rule (Alertmanager refuses others).
 pub fn valid_label_name(name: &str) -> bool {
@@ -424,6 +439,8 @@ mod tests {
         assert_eq!(e.key, "ratio");
         let e = spec(serde_json::json!({"name":"e","kind":"new_value","window":"5m"})).unwrap_err();
         assert_eq!(e.key, "field");
+        let e = spec(serde_json::json!({"name":"e","kind":"new_value","field":"x","window":"1d","lookback":"1d"})).unwrap_err();
+        assert_eq!(e.key, "lookback");
         let r = spec(serde_json::json!({"name":"e","kind":"any","interval":"10s"})).unwrap();
         assert_eq!(r.window, Duration::from_secs(10));
         assert_eq!(r.condition, Condition::Any { max_alerts: 10 });

@@ -39,6 +39,9 @@ pub struct Alert {
     /// Rendered at the last evaluation.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// Sample events (their stored JSON), read when it was last notified.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<String>,
 }
 
 /// A rule's alerts and mute.
@@ -82,13 +85,14 @@ pub struct Changes {
 pub const ALERTMANAGER_RESEND_MS: i64 = 60_000;
 
 /// Moves `state` on by one evaluation at `now_ms`: `groups` are what the
-/// evaluation found, `annotate` renders a group's annotations.
+/// evaluation found, `annotate` renders a group's annotations with its
+/// samples (the group's own, else those its alert kept).
 pub fn advance(
     state: &mut RuleAlerts,
     rule: &Rule,
     groups: &[Found],
     now_ms: i64,
-    annotate: impl Fn(&Found) -> BTreeMap<String, String>,
+    annotate: impl Fn(&Found, &[String]) -> BTreeMap<String, String>,
 ) -> Changes {
     let mut changes = Changes::default();
     let pending_ms = rule.pending_for.as_millis() as i64;
@@ -122,7 +126,6 @@ pub fn advance(
         }
     }
     for (key, g) in active {
-        let annotations = annotate(g);
         let alert = state.alerts.entry(key.to_string()).or_insert_with(|| {
             changes.dirty = true;
             Alert {
@@ -133,8 +136,13 @@ pub fn advance(
                 notified_at_ms: None,
                 value: g.count,
                 annotations: BTreeMap::new(),
+                samples: Vec::new(),
             }
         });
+        if !g.samples.is_empty() {
+            alert.samples = g.samples.iter().map(|r| r.get().to_string()).collect();
+        }
+        let annotations = annotate(g, &alert.samples);
         if alert.value != g.count || alert.annotations != annotations {
             alert.value = g.count;
             alert.annotations = annotations;
@@ -198,7 +206,7 @@ mod tests {
     }
 
     fn step(s: &mut RuleAlerts, r: &Rule, groups: &[Found], now: i64) -> Changes {
-        advance(s, r, groups, now, |_| BTreeMap::new())
+        advance(s, r, groups, now, |_, _| BTreeMap::new())
     }
 
     /// pending for `for`, then firing, notified once, repeated after

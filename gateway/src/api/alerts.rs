@@ -227,9 +227,10 @@ pub async fn test(
             to - time::Duration::try_from(rule.window).unwrap_or(time::Duration::HOUR)
         }
     };
-    let result =
-        blocking(move || evaluator::test_rule(&core.alerts, &core, &tenant, b.rule, from, to))
-            .await?;
+    let result = blocking(move || {
+        evaluator::test_rule(&core.alerts, &core.hot, &*core, &tenant, b.rule, from, to)
+    })
+    .await?;
     Ok(axum::Json(result).into_response())
 }
 

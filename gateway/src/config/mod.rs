@@ -225,11 +225,7 @@ impl Config {
             l.validate(i, &self.tenants)?;
         }
         self.limits.validate()?;
-        self.alerts.validate()?;
-        let schema = crate::hot::HotSchema::new();
-        for (i, t) in self.tenants.iter().enumerate() {
-            crate::alerts::config::validate_tenant(i, t, &schema)?;
-        }
+        self.alerts.validate(&self.tenants)?;
         self.wal.validate()
     }
 }

@@ -311,7 +311,12 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         let _ = state.core.set(core.clone());
         tracing::info!("ready");
         let periodic = tasks::start(&core);
-        let alerts = crate::alerts::start(&core)?;
+        let alerts = crate::alerts::start(
+            &core.alerts,
+            core.hot.clone(),
+            core.clone(),
+            config.server.background_nice,
+        )?;
         let mut rx = shutdown_rx;
         let syslog: Vec<_> = syslog_listeners
             .into_iter()

@@ -84,12 +84,6 @@ pub struct TenantConfig {
     /// unmatched names get a type derived from the name.
     #[serde(default)]
     pub indices: Vec<IndexConfig>,
-    /// Where this tenant's alerts are delivered (`crate::alerts`).
-    #[serde(default)]
-    pub alert_receivers: Vec<crate::alerts::config::ReceiverConfig>,
-    /// Alert rules kept in the config (read-only through the API).
-    #[serde(default)]
-    pub alert_rules: Vec<crate::alerts::rule::RuleSpec>,
 }
 
 /// One `[[tenants.indices]]` entry: a name pattern and where it goes.
@@ -123,8 +117,6 @@ impl TenantConfig {
             cold_retention: None,
             fields: FieldsConfig::default(),
             indices: Vec::new(),
-            alert_receivers: Vec::new(),
-            alert_rules: Vec::new(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The alerts' metrics at `/metrics`: each rule's evaluations, their
+//! The alert rules' metrics (`crate::alerts`) at `/metrics`: each rule's evaluations, their
 //! duration and result, its alerts by state; each receiver's deliveries,
 //! queue and health.
 

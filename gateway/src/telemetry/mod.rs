@@ -11,6 +11,8 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
 //! variables are; otherwise nothing is exported.
 
+pub mod alerts;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -123,7 +125,7 @@ type HistogramFamily = Family<EndpointLabel, Histogram, fn() -> Histogram>;
 pub struct Metrics {
     registry: Registry,
     /// Alert rules and receivers (`crate::alerts`).
-    pub alerts: crate::alerts::metrics::AlertMetrics,
+    pub alerts: alerts::AlertMetrics,
     pub events_received: Family<TenantType, Counter>,
     pub events_rejected: Family<RejectLabels, Counter>,
     pub events_indexed: Family<TenantType, Counter>,

@@ -1,0 +1,370 @@
+//! Alert rules benchmark: whether 1,000 rules keep up over a hot tier of
+//! millions of events while ingest runs, and what they cost ingest.
+//!
+//! ```text
+//! cargo build --release -p logway -p logway-bench
+//! target/release/alert-bench --events 10000000 --rules 1000 --grouped 50
+//! ```
+//!
+//! Starts the release gateway as a child (one tenant, a webhook receiver
+//! served by this program; a temp data directory, or `--data DIR` to keep
+//! a loaded one between runs) and loads `--events` events spread over the
+//! last 7 days (the corpus of `week.rs`), waiting until search counts them
+//! all. Then it runs ingest rounds of `--seconds` at `--rate` events/s
+//! (events of the last minute), alternating rounds without rules and with
+//! `--rules` rules: every kind (4 in 10 frequency, 2 flatline, 2 spike, 1
+//! new_value, 1 any), `--grouped` of them with `group_by`, evaluated every
+//! `--interval` over `--window`, all delivered to the webhook. For each
+//! round it prints the acked events/s and the gateway's CPU per event; for
+//! rounds with rules, the evaluations that ran, were missed (started more
+//! than an interval late) or went over budget, how long one pass over all
+//! rules takes (the sum of each rule's last evaluation time) against the
+//! interval, the slowest rule, and the notifications delivered. Medians
+//! close the run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Parser;
+use serde_json::{Value, json};
+
+mod common;
+mod cpu;
+mod week;
+use common::{
+    fetch_metrics, gateway_binary, machine, median, metric, proc_status_kib, spawn_gateway,
+    wait_ready,
+};
+use week::{load, total};
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[derive(Parser)]
+struct Args {
+    /// Events in the hot tier before the rounds.
+    #[arg(long, default_value_t = 10_000_000)]
+    events: u64,
+    /// Rules in the rounds with rules.
+    #[arg(long, default_value_t = 1000)]
+    rules: usize,
+    /// Rules with `group_by` among them.
+    #[arg(long, default_value_t = 50)]
+    grouped: usize,
+    /// Each rule's evaluation interval.
+    #[arg(long, default_value = "30s")]
+    interval: String,
+    /// Each rule's window.
+    #[arg(long, default_value = "5m")]
+    window: String,
+    /// Seconds per ingest round.
+    #[arg(long, default_value_t = 90)]
+    seconds: u64,
+    /// Rounds of each kind (without and with rules), alternating.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Offered ingest, events/s (0: as fast as the gateway takes them).
+    #[arg(long, default_value_t = 100_000)]
+    rate: u64,
+    /// Load connections.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Keep the data here (a run finding it loaded skips the load).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The gateway binary (default: `logway` next to this one).
+    #[arg(long)]
+    gateway: Option<PathBuf>,
+}
+
+/// Rule `i` of the mix.
+fn rule(i: usize, grouped: bool, interval: &str, window: &str) -> Value {
+    let queries = [
+        "level:error".to_string(),
+        format!("service:svc-{:02}", i % 20),
+        "status:500".to_string(),
+        format!("host:web-{:02} AND level:warn", i % 50),
+        "took AND level:error".to_string(),
+        format!("user.id:u{}", (i * 37) % 100_000),
+    ];
+    let query = queries[i % queries.len()].clone();
+    let group = if i % 2 == 0 { "service" } else { "host" };
+    // Some fire, most do not.
+    let threshold = [10, 1_000, 100_000, 1_000_000][i % 4];
+    let mut r = match i % 10 {
+        0..=3 => json!({"kind": "frequency", "query": query, "threshold": threshold}),
+        4 | 5 => json!({"kind": "flatline", "query": query, "threshold": 1}),
+        6 | 7 => json!({"kind": "spike", "query": query, "ratio": 3, "min_count": 100}),
+        8 => json!({"kind": "new_value", "query": "level:error", "field": group, "lookback": "1d"}),
+        _ => {
+            json!({"kind": "any", "query": format!("user.id:u{}", (i * 7919) % 100_000), "max_alerts": 10})
+        }
+    };
+    r["name"] = format!("rule-{i:04}").into();
+    r["interval"] = interval.into();
+    r["window"] = window.into();
+    r["receivers"] = json!(["sink"]);
+    if grouped {
+        r["group_by"] = json!([group]);
+    }
+    r
+}
+
+/// A webhook receiver counting what it is posted; returns its port.
+async fn sink(count: Arc<AtomicU64>) -> anyhow::Result<u16> {
+    let app = axum::Router::new().fallback(move || {
+        let count = count.clone();
+        async move {
+            count.fetch_add(1, Ordering::Relaxed);
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(port)
+}
+
+/// Creates (or deletes) the rules; returns the seconds it took.
+async fn set_rules(
+    client: &reqwest::Client,
+    url: &str,
+    args: &Args,
+    on: bool,
+) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    // Grouped ones among the kinds that take `group_by`.
+    let mut grouped = 0;
+    for i in 0..args.rules {
+        let name = format!("{url}/api/v1/alerts/rules/rule-{i:04}");
+        let r = if on {
+            let g = grouped < args.grouped && i % 10 < 8;
+            grouped += usize::from(g);
+            client
+                .put(name)
+                .json(&rule(i, g, &args.interval, &args.window))
+                .send()
+                .await?
+        } else {
+            client.delete(name).send().await?
+        };
+        if !r.status().is_success() {
+            bail!("rule {i}: {} {}", r.status(), r.text().await?);
+        }
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// A metric's series: (labels text, value).
+fn series<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .filter_map(|l| {
+            let (labels, v) = l.rsplit_once(' ')?;
+            Some((labels, v.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let gateway = gateway_binary(args.gateway.as_deref())?;
+    let (data, temporary) = match &args.data {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("logway-alert-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&data)?;
+    let delivered = Arc::new(AtomicU64::new(0));
+    let port = sink(delivered.clone()).await?;
+    let config = data.join("alert-bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[alerts]\nmax_rules_per_tenant = {}\n\n[[tenants]]\nname = \"default\"\nalert_receivers = [{{ name = \"sink\", kind = \"webhook\", url = \"http://127.0.0.1:{port}/\" }}]\n",
+            args.rules.max(1)
+        ),
+    )?;
+    let (mut child, url) = spawn_gateway(&gateway, &data, Some(&config)).await?;
+    let pid = child.id();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()?;
+    wait_ready(&client, &url).await;
+    println!("machine: {}", machine());
+
+    let have = total(&client, &url).await?;
+    if have < args.events {
+        let t = Instant::now();
+        let sent = load(&client, &url, have, args.events, args.connections, None, 0).await?;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "loaded {sent} events in {secs:.1} s ({:.0} events/s acked)",
+            sent as f64 / secs
+        );
+    }
+    let t = Instant::now();
+    loop {
+        let n = total(&client, &url).await?;
+        if n >= args.events {
+            println!(
+                "searchable: {n} events, {:.1} s after the load",
+                t.elapsed().as_secs_f64()
+            );
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(3600) {
+            bail!(
+                "only {n} of {} events searchable after an hour",
+                args.events
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let interval = logway::config::parse_duration(&args.interval).map_err(anyhow::Error::msg)?;
+
+    println!(
+        "\n-- ingest at {} with and without {} rules ({} grouped, every {}, window {}), {} s rounds --",
+        if args.rate > 0 {
+            format!("{} events/s offered", args.rate)
+        } else {
+            "full speed".into()
+        },
+        args.rules,
+        args.grouped.min(args.rules),
+        args.interval,
+        args.window,
+        args.seconds
+    );
+    let (mut rate_without, mut rate_with) = (Vec::new(), Vec::new());
+    let (mut cpu_without, mut cpu_with) = (Vec::new(), Vec::new());
+    let (mut passes, mut all_missed) = (Vec::new(), 0.0);
+    let mut next = args.events;
+    for round in 0..args.rounds * 2 {
+        let rules_on = round % 2 == 1;
+        if rules_on {
+            let secs = set_rules(&client, &url, &args, true).await?;
+            println!("  created {} rules in {secs:.1} s", args.rules);
+        }
+        let before = fetch_metrics(&client, &url).await?;
+        let notified_before = delivered.load(Ordering::Relaxed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let timer = {
+            let stop = stop.clone();
+            let secs = args.seconds;
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+                stop.store(true, Ordering::Relaxed);
+            })
+        };
+        let t = Instant::now();
+        let cpu = cpu::seconds_of(pid);
+        let sent = load(
+            &client,
+            &url,
+            next,
+            u64::MAX,
+            args.connections,
+            Some(stop),
+            args.rate,
+        )
+        .await?;
+        let secs = t.elapsed().as_secs_f64();
+        let cpu = (cpu::seconds_of(pid) - cpu) / sent as f64 * 1e6;
+        timer.await?;
+        next += sent;
+        let rate = sent as f64 / secs;
+        let after = fetch_metrics(&client, &url).await?;
+        let delta = |name: &str| metric(&after, name) - metric(&before, name);
+        if rules_on {
+            let ok = delta("logway_alert_evaluations_total{tenant=\"default\",rule=\"rule-");
+            let over = series(&after, "logway_alert_evaluations_total")
+                .iter()
+                .filter(|(l, _)| l.contains("result=\"over_budget\""))
+                .map(|(_, v)| v)
+                .sum::<f64>();
+            let missed = delta("logway_alert_evaluations_missed_total");
+            all_missed += missed;
+            let durations = series(&after, "logway_alert_evaluation_duration_seconds");
+            let pass: f64 = durations.iter().map(|(_, v)| v).sum();
+            let slowest = durations.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+            let firing = series(&after, "logway_alerts")
+                .iter()
+                .filter(|(l, _)| l.contains("state=\"firing\""))
+                .map(|(_, v)| v)
+                .sum::<f64>();
+            passes.push(pass);
+            // The mean last evaluation time per kind (rule i's kind is i % 10).
+            let mut by_kind = [(0.0, 0u32); 5];
+            for (labels, v) in &durations {
+                let Some(i) = labels
+                    .split("rule=\"rule-")
+                    .nth(1)
+                    .and_then(|r| r.get(..4))
+                    .and_then(|n| n.parse::<usize>().ok())
+                else {
+                    continue;
+                };
+                let k = [0, 0, 0, 0, 1, 1, 2, 2, 3, 4][i % 10];
+                by_kind[k].0 += v;
+                by_kind[k].1 += 1;
+            }
+            let kinds = ["frequency", "flatline", "spike", "new_value", "any"]
+                .iter()
+                .zip(by_kind)
+                .map(|(k, (sum, n))| format!("{k} {:.1} ms", sum * 1000.0 / f64::from(n.max(1))))
+                .collect::<Vec<_>>()
+                .join(", ");
+            println!("  mean evaluation time per kind: {kinds}");
+            println!(
+                "round {}: {:>9}: {rate:>9.0} events/s acked, {cpu:.1} gateway CPU-s per 1M; \
+                 {ok:.0} evaluations ({over:.0} over budget so far), {missed:.0} missed; \
+                 one pass over all rules {pass:.2} s of the {} s interval, slowest rule {:.0} ms; \
+                 {firing:.0} alerts firing, {} notifications delivered",
+                round / 2 + 1,
+                "rules",
+                interval.as_secs(),
+                slowest * 1000.0,
+                delivered.load(Ordering::Relaxed) - notified_before
+            );
+            rate_with.push(rate);
+            cpu_with.push(cpu);
+            let secs = set_rules(&client, &url, &args, false).await?;
+            println!("  deleted {} rules in {secs:.1} s", args.rules);
+        } else {
+            println!(
+                "round {}: {:>9}: {rate:>9.0} events/s acked, {cpu:.1} gateway CPU-s per 1M",
+                round / 2 + 1,
+                "no rules"
+            );
+            rate_without.push(rate);
+            cpu_without.push(cpu);
+        }
+    }
+    let (a, b) = (median(rate_without), median(rate_with));
+    let (ca, cb) = (median(cpu_without), median(cpu_with));
+    println!(
+        "median: {a:.0} events/s without rules, {b:.0} with {} rules ({:+.1}%); gateway CPU {ca:.1} against {cb:.1} s per 1M events; \
+         one pass over all rules {:.2} s (median) of the {} s interval; {all_missed:.0} evaluations missed",
+        args.rules,
+        (b / a - 1.0) * 100.0,
+        median(passes),
+        interval.as_secs()
+    );
+    println!(
+        "gateway peak RSS: {} MiB",
+        proc_status_kib(pid, "VmHWM:") / 1024
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    if temporary {
+        let _ = std::fs::remove_dir_all(&data);
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! The benchmarks' event corpus: a week of web-service events (4 log
+//! types, 20 services, 50 hosts, 4 levels, 100,000 user ids), loaded as
+//! fast as the gateway takes it or at a set rate, and the count search
+//! sees.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+pub const TYPES: [&str; 4] = ["web_logs", "api_logs", "mobile_logs", "worker_logs"];
+pub const LEVELS: [&str; 4] = ["info", "info", "warn", "error"];
+pub const BATCH: u64 = 1000;
+pub const WEEK_MS: u64 = 7 * 86_400_000;
+
+/// One request's NDJSON: events `first..first+BATCH`, spread over the week
+/// before `now_ms`.
+pub fn body(first: u64, now_ms: u64, recent: bool) -> String {
+    let mut out = String::with_capacity(BATCH as usize * 260);
+    for i in first..first + BATCH {
+        // A fixed scatter of the week (recent: the last minute).
+        let back = if recent {
+            i.wrapping_mul(7919) % 60_000
+        } else {
+            i.wrapping_mul(2_654_435_761) % WEEK_MS
+        };
+        let ts =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms - back) * 1_000_000)
+                .unwrap();
+        let ts = ts
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        out.push_str(&format!(
+            concat!(
+                r#"{{"timestamp":"{ts}","level":"{level}","service":"svc-{svc:02}","host":"web-{host:02}","#,
+                r#""request_id":"req-{req:x}","user":{{"id":"u{user}"}},"status":{status},"latency_ms":{lat},"#,
+                r#""message":"request {verb} /api/items/{item} took {lat} ms"}}"#,
+                "\n"
+            ),
+            ts = ts,
+            level = LEVELS[(i % 4) as usize],
+            svc = i % 20,
+            host = i % 50,
+            req = i / 3,
+            user = i.wrapping_mul(31) % 100_000,
+            status = [200, 200, 404, 500][(i % 4) as usize],
+            lat = 5 + i % 300,
+            verb = ["GET", "POST", "PUT", "GET"][(i % 4) as usize],
+            item = i % 1000,
+        ));
+    }
+    out
+}
+
+/// Posts events `[from, to)` over `connections` connections; returns how
+/// many were accepted (or, with `stop`, until it is set).
+pub async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    from: u64,
+    to: u64,
+    connections: usize,
+    stop: Option<Arc<AtomicBool>>,
+    rate: u64,
+) -> anyhow::Result<u64> {
+    let next = Arc::new(AtomicU64::new(from));
+    let started = tokio::time::Instant::now();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let now_ms = logway::now_ms() as u64;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (client, url, next, accepted, stop) = (
+            client.clone(),
+            url.to_string(),
+            next.clone(),
+            accepted.clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    break;
+                }
+                let first = next.fetch_add(BATCH, Ordering::Relaxed);
+                if stop.is_none() && first >= to {
+                    break;
+                }
+                if rate > 0 {
+                    // Paced: this batch's turn comes at its place in the
+                    // offered rate.
+                    let at = Duration::from_secs_f64((first - from) as f64 / rate as f64);
+                    tokio::time::sleep_until(started + at).await;
+                }
+                let log_type = TYPES[((first / BATCH) % 4) as usize];
+                let body = body(first, now_ms, stop.is_some());
+                // Full for a moment (503, 429): the same batch again.
+                loop {
+                    let r = client
+                        .post(format!("{url}/v1/logs/{log_type}"))
+                        .header("content-type", "application/x-ndjson")
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    match r.status().as_u16() {
+                        200 => break,
+                        503 | 429 => tokio::time::sleep(Duration::from_millis(50)).await,
+                        _ => anyhow::bail!("load: {} {}", r.status(), r.text().await?),
+                    }
+                }
+                accepted.fetch_add(BATCH, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(accepted.load(Ordering::Relaxed))
+}
+
+pub async fn total(client: &reqwest::Client, url: &str) -> anyhow::Result<u64> {
+    let v: serde_json::Value = client
+        .get(format!("{url}/api/v1/search"))
+        .query(&[
+            ("q", "*"),
+            ("limit", "0"),
+            ("from", "now-8d"),
+            ("to", "now+1h"),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["total"].as_u64().unwrap_or(0))
+}
