@@ -91,7 +91,7 @@ fn rule(i: usize, grouped: bool, interval: &str, window: &str) -> Value {
         format!("user.id:u{}", (i * 37) % 100_000),
     ];
     let query = queries[i % queries.len()].clone();
-    let group = if i % 2 == 0 { "service" } else { "host" };
+    let group = if i.is_multiple_of(2) { "service" } else { "host" };
     // Some fire, most do not.
     let threshold = [10, 1_000, 100_000, 1_000_000][i % 4];
     let mut r = match i % 10 {
