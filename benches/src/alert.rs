@@ -91,7 +91,11 @@ fn rule(i: usize, grouped: bool, interval: &str, window: &str) -> Value {
         format!("user.id:u{}", (i * 37) % 100_000),
     ];
     let query = queries[i % queries.len()].clone();
-    let group = if i.is_multiple_of(2) { "service" } else { "host" };
+    let group = if i.is_multiple_of(2) {
+        "service"
+    } else {
+        "host"
+    };
     // Some fire, most do not.
     let threshold = [10, 1_000, 100_000, 1_000_000][i % 4];
     let mut r = match i % 10 {
@@ -187,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(
         &config,
         format!(
-            "[alerts]\nmax_rules_per_tenant = {}\n\n[[tenants]]\nname = \"default\"\nalert_receivers = [{{ name = \"sink\", kind = \"webhook\", url = \"http://127.0.0.1:{port}/\" }}]\n",
+            "[alerts]\nmax_rules_per_tenant = {}\n\n[alerts.tenants.default]\nreceivers = [{{ name = \"sink\", kind = \"webhook\", url = \"http://127.0.0.1:{port}/\" }}]\n\n[[tenants]]\nname = \"default\"\n",
             args.rules.max(1)
         ),
     )?;

@@ -117,7 +117,7 @@ pub enum ReceiverKind {
     Slack,
 }
 
-/// One `[[tenants.alert_receivers]]` entry. Receivers are the operator's
+/// One receiver of `[alerts.tenants.<tenant>]`. Receivers are the operator's
 /// (the config file), not the API's: a tenant key cannot make the
 /// gateway send requests to an address of its choosing.
 #[derive(Debug, Clone, Deserialize)]

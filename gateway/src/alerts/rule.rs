@@ -54,8 +54,8 @@ pub enum TimeBasis {
     Received,
 }
 
-/// A rule as written: JSON in the API, a `[[tenants.alert_rules]]` table
-/// in the config. Durations are text (`30s`, `5m`, `7d`).
+/// A rule as written: JSON in the API, a `[[alerts.tenants.<tenant>.rules]]`
+/// table in the config. Durations are text (`30s`, `5m`, `7d`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
@@ -111,7 +111,7 @@ pub struct RuleSpec {
     /// `{{ $samples }}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
-    /// Names of the tenant's `alert_receivers`.
+    /// Names of the tenant's receivers (`[alerts.tenants.<tenant>]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub receivers: Vec<String>,
 }
@@ -246,7 +246,7 @@ impl Rule {
                 return Err(refuse(
                     "receivers",
                     format!(
-                        "the tenant has no receiver `{name}` (its alert_receivers: {})",
+                        "the tenant has no receiver `{name}` (its receivers in [alerts.tenants.<tenant>]: {})",
                         if receivers.is_empty() {
                             "none".to_string()
                         } else {
