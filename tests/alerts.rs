@@ -719,3 +719,76 @@ async fn bad_rules_are_refused_and_tenants_stay_apart() {
     );
     t.stop().await;
 }
+
+/// `logway alert …` drives the same API: rules applied from a TOML file,
+/// listed, tested, muted and deleted; a bad rule is a clear error and a
+/// non-zero exit.
+#[tokio::test]
+async fn the_command_line_manages_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestGateway::start(alerting_config(&dir.path().join("gw"), "", "")).await;
+    let bin = env!("CARGO_BIN_EXE_logway");
+    // The gateway runs on this test's runtime: the command is awaited,
+    // not waited for.
+    let logway = |args: &[&str]| {
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.args(args).args(["--url", &t.url, "--key", A_ADMIN]);
+        async move {
+            let out = cmd.output().await.unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).to_string(),
+                String::from_utf8_lossy(&out.stderr).to_string(),
+            )
+        }
+    };
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"errors\"\nkind = \"frequency\"\nquery = \"level:error\"\nwindow = \"1m\"\ninterval = \"200ms\"\nthreshold = 1\n\n[[rules]]\nname = \"quiet\"\nkind = \"flatline\"\nwindow = \"5m\"\nthreshold = 1\n",
+    )
+    .unwrap();
+    let (ok, _, err) = logway(&["alert", "apply", rules.to_str().unwrap()]).await;
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("applied rule `errors`") && err.contains("applied rule `quiet`"),
+        "{err}"
+    );
+    let (ok, out, err) = logway(&["alert", "list"]).await;
+    assert!(ok, "{err}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = list["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["errors", "quiet"]);
+
+    t.post_lines("/web", A_INGEST, &[event(0, "error", "x", json!({}))])
+        .await;
+    t.wait_rule(A_ADMIN, "errors", "firing").await;
+    let one = dir.path().join("errors.json");
+    std::fs::write(&one, r#"{"name": "errors", "kind": "frequency", "query": "level:error", "window": "1m", "threshold": 1}"#).unwrap();
+    let (ok, out, err) = logway(&["alert", "test", one.to_str().unwrap(), "--to", "now+1s"]).await;
+    assert!(ok, "{err}");
+    let test: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(test["would_fire"], true, "{test:#}");
+
+    let (ok, out, err) = logway(&["alert", "mute", "errors", "--until", "now+1h"]).await;
+    assert!(ok, "{err}");
+    assert!(serde_json::from_str::<Value>(&out).unwrap()["muted_until"].is_string());
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"[{"name": "bad", "kind": "frequency", "query": "level:(error", "window": "1m", "threshold": 1}]"#).unwrap();
+    let (ok, _, err) = logway(&["alert", "apply", bad.to_str().unwrap()]).await;
+    assert!(!ok);
+    assert!(
+        err.contains("rule `bad`") && err.contains("invalid query"),
+        "{err}"
+    );
+    let (ok, _, err) = logway(&["alert", "delete", "quiet"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = logway(&["alert", "get", "quiet"]).await;
+    assert!(!ok && err.contains("404"), "{err}");
+    t.stop().await;
+}

@@ -1,8 +1,10 @@
-//! The schedule: one thread at `server.background_nice` evaluates each
-//! rule when due (every `interval`; a rule found late runs once and is
-//! counted as missed, never twice to catch up), moves its alerts through
-//! the state machine, queues what receivers must hear, writes the state
-//! file and wakes the delivery tasks. Also the "test rule" call.
+//! The schedule: one thread at `server.background_nice` evaluates the
+//! due rule that has waited longest, one at a time (every `interval`; a
+//! rule found late runs once and its whole intervals of delay are counted
+//! as missed, never run to catch up), moves its alerts through the state
+//! machine, queues what receivers must hear, writes the state file (at
+//! most a second behind) and wakes the delivery tasks. Also the "test
+//! rule" call.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,46 +37,60 @@ pub fn spawn(
     nice: i32,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     crate::background::spawn("alerts", nice, move || {
+        let mut written = Instant::now();
+        let mut dirty = false;
         while !stop.load(Ordering::Acquire) {
-            let now = Instant::now();
-            let due: Vec<((String, String), Arc<Rule>)> = {
-                let mut book = alerts.lock();
-                let mut due = Vec::new();
-                for (key, e) in book.rules.iter_mut() {
-                    if e.next_due <= now {
-                        if now.duration_since(e.next_due) > e.rule.interval {
-                            e.status.missed += 1;
-                            alerts
-                                .metrics
-                                .alerts
-                                .evaluations_missed
-                                .get_or_create(&rule_labels(&key.0, &key.1))
-                                .inc();
-                        }
-                        e.next_due = now + e.rule.interval;
-                        due.push((key.clone(), e.rule.clone()));
-                    }
+            match most_overdue(&alerts) {
+                Some((tenant, rule)) => {
+                    evaluate_and_apply(&alerts, &hot, &*saved, &tenant, &rule);
+                    dirty = true;
                 }
-                due
-            };
-            for ((tenant, _), rule) in &due {
-                if stop.load(Ordering::Acquire) {
-                    break;
-                }
-                evaluate_and_apply(&alerts, &hot, &*saved, tenant, rule);
+                None => std::thread::sleep(TICK),
             }
-            if !due.is_empty() {
+            // The state file (and so the notifications, which wait for
+            // it) at most a second behind, also while rules queue up.
+            if dirty && written.elapsed() >= PERSIST_EVERY {
                 if let Err(e) = alerts.persist() {
                     tracing::error!(error = %e, "cannot write the alert state; will retry");
                 }
                 alerts.wake.send_modify(|g| *g += 1);
+                written = Instant::now();
+                dirty = false;
             }
-            std::thread::sleep(TICK);
         }
         if let Err(e) = alerts.persist() {
             tracing::error!(error = %e, "cannot write the alert state at shutdown");
         }
     })
+}
+
+/// How often the evaluator writes the state file while it has changes.
+const PERSIST_EVERY: Duration = Duration::from_secs(1);
+
+/// The due rule waiting longest, now marked as started: its next turn is
+/// an interval from now (a late rule runs once, never twice to catch up),
+/// and each whole interval it waited past its turn is counted as missed.
+fn most_overdue(alerts: &Alerts) -> Option<(String, Arc<Rule>)> {
+    let now = Instant::now();
+    let mut book = alerts.lock();
+    let (key, e) = book
+        .rules
+        .iter_mut()
+        .filter(|(_, e)| e.next_due <= now)
+        .min_by_key(|(_, e)| e.next_due)?;
+    let late = now.duration_since(e.next_due).as_nanos();
+    let missed = (late / e.rule.interval.as_nanos().max(1)) as u64;
+    if missed > 0 {
+        e.status.missed += missed;
+        alerts
+            .metrics
+            .alerts
+            .evaluations_missed
+            .get_or_create(&rule_labels(&key.0, &key.1))
+            .inc_by(missed);
+    }
+    e.next_due = now + e.rule.interval;
+    Some((key.0.clone(), e.rule.clone()))
 }
 
 fn rule_labels(tenant: &str, rule: &str) -> RuleLabels {

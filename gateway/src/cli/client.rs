@@ -108,7 +108,7 @@ pub async fn filter(command: FilterCommand) -> anyhow::Result<()> {
 
 /// Sends a request to a running gateway (with the key, if any): its JSON
 /// answer (`null` when empty), or an error with the gateway's message.
-async fn call(
+pub(super) async fn call(
     req: reqwest::RequestBuilder,
     key: Option<&str>,
     url: &str,

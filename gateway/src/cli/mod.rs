@@ -1,7 +1,8 @@
 //! The `logway` command: `serve` runs a gateway; `search`, `replay` and
-//! `filter upload|list|delete` talk to a running one ([`client`]);
-//! `filter test` runs a filter locally.
+//! `filter upload|list|delete` talk to a running one ([`client`]), as do
+//! `alert …` ([`alerts`]); `filter test` runs a filter locally.
 
+mod alerts;
 mod client;
 
 use std::path::PathBuf;
@@ -84,6 +85,11 @@ enum Command {
     Filter {
         #[command(subcommand)]
         command: FilterCommand,
+    },
+    /// List, apply, delete, mute or test alert rules.
+    Alert {
+        #[command(subcommand)]
+        command: alerts::AlertCommand,
     },
 }
 
@@ -207,6 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 },
         } => filter_test(component, config, log_type).await,
         Command::Filter { command } => client::filter(command).await,
+        Command::Alert { command } => alerts::run(command).await,
         Command::Replay {
             log_type,
             from,
