@@ -23,7 +23,6 @@ use tantivy::{DateTime, Order, TantivyDocument};
 use time::OffsetDateTime;
 
 use super::rule::{Condition, Direction, Rule, TimeBasis, label_name};
-use super::seen::Seen;
 use crate::hot::search::SearchError;
 use crate::hot::{HotIndex, Partition};
 
@@ -385,11 +384,8 @@ fn seen_before(
     let query = windowed(scope, rule, since, until);
     for p in partitions(scope, rule, since) {
         check_budget(scope)?;
-        let collector = Seen {
-            column: &column,
-            candidates,
-        };
-        seen.extend(p.reader.searcher().search(&query, &collector)?);
+        let found = super::seen::seen(&p.reader.searcher(), &query, &column, candidates, &seen)?;
+        seen.extend(found);
         if seen.len() == candidates.len() {
             break;
         }

@@ -1,77 +1,62 @@
 //! Which of some text values a field held in the matching events: what a
 //! `new_value` rule asks of the time before its window. Read from the
 //! field's fast column (its whole values, as stored), so the answer is
-//! exact however many other values the field has.
+//! exact however many other values the field has; each segment's matching
+//! documents are walked only until every value is found (the values a
+//! rule sees are mostly old ones, found among the first documents).
 
 use std::collections::{HashMap, HashSet};
 
-use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::StrColumn;
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+use tantivy::query::{EnableScoring, Query};
+use tantivy::{DocSet, Searcher, TERMINATED};
 
-pub struct Seen<'a> {
-    pub column: &'a str,
-    pub candidates: &'a [String],
-}
-
-pub struct SegmentSeen {
-    column: Option<StrColumn>,
-    /// Term ordinal in this segment → index of the candidate.
-    wanted: HashMap<u64, usize>,
-    found: HashSet<usize>,
-}
-
-impl Collector for Seen<'_> {
-    type Fruit = HashSet<usize>;
-    type Child = SegmentSeen;
-
-    fn for_segment(
-        &self,
-        _: SegmentOrdinal,
-        segment: &SegmentReader,
-    ) -> tantivy::Result<SegmentSeen> {
-        let column = segment.fast_fields().str(self.column)?;
-        let mut wanted = HashMap::new();
-        if let Some(c) = &column {
-            for (i, value) in self.candidates.iter().enumerate() {
-                if let Some(ord) = c.dictionary().term_ord(value.as_bytes())? {
-                    wanted.insert(ord, i);
-                }
+/// Indexes of the `candidates` that some document matching `query` in
+/// `searcher` holds in `column`.
+pub fn seen(
+    searcher: &Searcher,
+    query: &dyn Query,
+    column: &str,
+    candidates: &[String],
+    already: &HashSet<usize>,
+) -> tantivy::Result<HashSet<usize>> {
+    let mut found = HashSet::new();
+    if already.len() == candidates.len() {
+        return Ok(found);
+    }
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    for segment in searcher.segment_readers() {
+        let Some(values) = segment.fast_fields().str(column)? else {
+            continue;
+        };
+        // Term ordinal in this segment → index of a candidate not yet found.
+        let mut wanted: HashMap<u64, usize> = HashMap::new();
+        for (i, value) in candidates.iter().enumerate() {
+            if already.contains(&i) || found.contains(&i) {
+                continue;
+            }
+            if let Some(ord) = values.dictionary().term_ord(value.as_bytes())? {
+                wanted.insert(ord, i);
             }
         }
-        Ok(SegmentSeen {
-            column,
-            wanted,
-            found: HashSet::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<HashSet<usize>>) -> tantivy::Result<HashSet<usize>> {
-        Ok(fruits.into_iter().flatten().collect())
-    }
-}
-
-impl SegmentCollector for SegmentSeen {
-    type Fruit = HashSet<usize>;
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        if self.wanted.is_empty() {
-            return;
+        if wanted.is_empty() {
+            continue;
         }
-        if let Some(c) = &self.column {
-            for ord in c.term_ords(doc) {
-                if let Some(i) = self.wanted.remove(&ord) {
-                    self.found.insert(i);
+        let alive = segment.alive_bitset();
+        let mut docs = weight.scorer(segment, 1.0)?;
+        let mut doc = docs.doc();
+        while doc != TERMINATED && !wanted.is_empty() {
+            if alive.is_none_or(|a| a.is_alive(doc)) {
+                for ord in values.term_ords(doc) {
+                    if let Some(i) = wanted.remove(&ord) {
+                        found.insert(i);
+                    }
                 }
             }
+            doc = docs.advance();
+        }
+        if already.len() + found.len() == candidates.len() {
+            break;
         }
     }
-
-    fn harvest(self) -> HashSet<usize> {
-        self.found
-    }
+    Ok(found)
 }
