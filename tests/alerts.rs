@@ -610,6 +610,17 @@ async fn a_receiver_down_gets_its_notifications_when_back() {
             .contains(&port.to_string())
     );
     assert_eq!(overview["alerts"][0]["state"], "firing");
+    // The rule's own view says it too.
+    let view = t.rule_view(A_ADMIN, "errors").await;
+    assert_eq!(view["receivers"][0]["name"], "hook");
+    assert!(
+        view["receivers"][0]["consecutive_failures"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{view:#}"
+    );
+    assert!(view["receivers"][0]["last_error"].is_string());
     let hook = Receiver::start(port).await;
     let body = hook.wait_for(1, "after the receiver returned").await;
     assert_eq!(body[0]["status"], "firing");

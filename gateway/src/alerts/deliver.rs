@@ -162,6 +162,7 @@ impl Alerts {
             match error {
                 None => {
                     s.last_success = Some(notify::rfc3339(notify_now_ms()));
+                    s.last_error = None;
                     s.consecutive_failures = 0;
                 }
                 Some(e) => {

@@ -413,6 +413,23 @@ impl Alerts {
                     .collect()
             })
             .unwrap_or_default();
+        // The rule's receivers and how delivering to them goes.
+        let receivers: Vec<Value> = e
+            .rule
+            .spec
+            .receivers
+            .iter()
+            .map(|r| {
+                let key = (tenant.to_string(), r.clone());
+                let status = book.receivers.get(&key).cloned().unwrap_or_default();
+                json!({
+                    "name": r,
+                    "queued": book.stored.outbox.iter().filter(|o| o.tenant == tenant && &o.receiver == r).count(),
+                    "last_error": status.last_error,
+                    "consecutive_failures": status.consecutive_failures,
+                })
+            })
+            .collect();
         let firing = alerts.iter().filter(|a| a["state"] == "firing").count();
         let pending = alerts.len() - firing;
         let now = notify_now_ms();
@@ -422,6 +439,7 @@ impl Alerts {
             "state": if firing > 0 { "firing" } else if pending > 0 { "pending" } else { "inactive" },
             "muted_until": state.and_then(|s| s.muted_until_ms).filter(|&t| t > now).map(rfc3339),
             "status": e.status,
+            "receivers": receivers,
             "alerts": alerts,
         }))
     }
