@@ -213,24 +213,27 @@ async fn alertmanager_gets_a_frequency_alert_and_its_resolve() {
         ])
         .collect();
     t.post_lines("/web", A_INGEST, &lines).await;
+    // Alertmanager's own list of alerts, polled until `done` says so.
     let am = reqwest::Client::new();
     let am_alerts = format!("http://127.0.0.1:{am_port}/api/v2/alerts");
-    let mut found = Value::Null;
-    for _ in 0..200 {
-        let list: Value = am
-            .get(&am_alerts)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if let Some(a) = list.as_array().and_then(|l| l.first()) {
-            found = a.clone();
-            break;
+    let poll = |done: fn(&[Value]) -> bool| {
+        let (am, url) = (am.clone(), am_alerts.clone());
+        async move {
+            let mut list = Vec::new();
+            for _ in 0..200 {
+                let v: Value = am.get(&url).send().await.unwrap().json().await.unwrap();
+                list = v.as_array().cloned().unwrap_or_default();
+                if done(&list) {
+                    return list;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("Alertmanager never listed what was expected: {list:#?}");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
+    let listed = poll(|l| !l.is_empty()).await;
+    assert_eq!(listed.len(), 1, "search had 1 error: {listed:#?}");
+    let found = &listed[0];
     assert_eq!(found["labels"]["alertname"], "checkout-errors", "{found:#}");
     assert_eq!(found["labels"]["service"], "checkout");
     assert_eq!(found["labels"]["tenant"], "a");
@@ -244,38 +247,9 @@ async fn alertmanager_gets_a_frequency_alert_and_its_resolve() {
             .starts_with("https://logs.example.com/?q=level%3Aerror&from="),
         "{found:#}"
     );
-    let list: Value = am
-        .get(&am_alerts)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        list.as_array().unwrap().len(),
-        1,
-        "search had 1 error: {list:#}"
-    );
     // The window passes: the resolve reaches Alertmanager (its endsAt
     // when firing is minutes away, so only the resolve ends it now).
-    let mut gone = false;
-    for _ in 0..200 {
-        let list: Value = am
-            .get(&am_alerts)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if list.as_array().unwrap().is_empty() {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(gone, "Alertmanager still lists the alert");
+    poll(|l| l.is_empty()).await;
     let view = t.rule_view(A_ADMIN, "checkout-errors").await;
     assert_eq!(view["state"], "inactive", "{view:#}");
     assert_eq!(view["status"]["last_result"], "ok");

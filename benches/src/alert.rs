@@ -24,7 +24,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -38,7 +38,7 @@ use common::{
     fetch_metrics, gateway_binary, machine, median, metric, proc_status_kib, spawn_gateway,
     wait_ready,
 };
-use week::{load, total};
+use week::{load, timed_round, total};
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -258,32 +258,19 @@ async fn main() -> anyhow::Result<()> {
         }
         let before = fetch_metrics(&client, &url).await?;
         let notified_before = delivered.load(Ordering::Relaxed);
-        let stop = Arc::new(AtomicBool::new(false));
-        let timer = {
-            let stop = stop.clone();
-            let secs = args.seconds;
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(secs)).await;
-                stop.store(true, Ordering::Relaxed);
-            })
-        };
-        let t = Instant::now();
-        let cpu = cpu::seconds_of(pid);
-        let sent = load(
+        let round_ = timed_round(
             &client,
             &url,
             next,
-            u64::MAX,
             args.connections,
-            Some(stop),
             args.rate,
+            args.seconds,
+            pid,
         )
         .await?;
-        let secs = t.elapsed().as_secs_f64();
-        let cpu = (cpu::seconds_of(pid) - cpu) / sent as f64 * 1e6;
-        timer.await?;
+        let (sent, cpu) = (round_.sent, round_.cpu_per_million);
         next += sent;
-        let rate = sent as f64 / secs;
+        let rate = round_.rate;
         let after = fetch_metrics(&client, &url).await?;
         let delta = |name: &str| metric(&after, name) - metric(&before, name);
         if rules_on {

@@ -37,7 +37,7 @@ mod week;
 use common::{
     gateway_binary, machine, median, percentile, proc_status_kib, spawn_gateway, wait_ready,
 };
-use week::{load, total};
+use week::{load, timed_round, total};
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -334,53 +334,37 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 Vec::new()
             };
-            let load_stop = Arc::new(AtomicBool::new(false));
-            let timer = {
-                let load_stop = load_stop.clone();
-                let secs = args.tail_seconds;
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(secs)).await;
-                    load_stop.store(true, Ordering::Relaxed);
-                })
-            };
-            let t = Instant::now();
-            let cpu = cpu::seconds_of(pid);
-            let sent = load(
+            let r = timed_round(
                 &client,
                 &url,
                 next,
-                u64::MAX,
                 args.connections,
-                Some(load_stop),
                 args.tail_rate,
+                args.tail_seconds,
+                pid,
             )
             .await?;
-            let secs = t.elapsed().as_secs_f64();
-            let cpu = cpu::seconds_of(pid) - cpu;
-            timer.await?;
+            let (sent, rate, per_event) = (r.sent, r.rate, r.cpu_per_million);
             next += sent;
             stop.store(true, Ordering::Relaxed);
             let mut streamed = 0;
             for t in tails {
                 streamed += t.await?;
             }
-            let rate = sent as f64 / secs;
             println!(
-                "round {}: {:>13}: {rate:>9.0} events/s acked, {:.1} gateway CPU-s per 1M{}",
+                "round {}: {:>13}: {rate:>9.0} events/s acked, {per_event:.1} gateway CPU-s per 1M{}",
                 round / 2 + 1,
                 if tails_on {
                     format!("{} tails", args.tails)
                 } else {
                     "no tails".to_string()
                 },
-                cpu / sent as f64 * 1e6,
                 if tails_on {
                     format!(", {:.1} MB streamed to the tails", streamed as f64 / 1e6)
                 } else {
                     String::new()
                 }
             );
-            let per_event = cpu / sent as f64 * 1e6;
             if tails_on {
                 with_tails.push(rate);
                 cpu_with.push(per_event);

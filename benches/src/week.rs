@@ -132,3 +132,44 @@ pub async fn total(client: &reqwest::Client, url: &str) -> anyhow::Result<u64> {
         .await?;
     Ok(v["total"].as_u64().unwrap_or(0))
 }
+
+/// What one timed round of ingest did.
+pub struct Round {
+    pub sent: u64,
+    /// Acked events per second.
+    pub rate: f64,
+    /// The gateway's CPU-seconds per 1M events.
+    pub cpu_per_million: f64,
+}
+
+/// Posts events from `first` on for `seconds` (at `rate` events/s, 0: as
+/// fast as they are taken) and measures the gateway (process `pid`).
+pub async fn timed_round(
+    client: &reqwest::Client,
+    url: &str,
+    first: u64,
+    connections: usize,
+    rate: u64,
+    seconds: u64,
+    pid: u32,
+) -> anyhow::Result<Round> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let timer = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let t = std::time::Instant::now();
+    let cpu = crate::cpu::seconds_of(pid);
+    let sent = load(client, url, first, u64::MAX, connections, Some(stop), rate).await?;
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = crate::cpu::seconds_of(pid) - cpu;
+    timer.await?;
+    Ok(Round {
+        sent,
+        rate: sent as f64 / secs,
+        cpu_per_million: cpu / sent.max(1) as f64 * 1e6,
+    })
+}

@@ -10,15 +10,9 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use tantivy::aggregation::agg_req::Aggregations;
-use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
-use tantivy::aggregation::{
-    AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector,
-};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
 use tantivy::schema::{Field, Term, Value as _};
-use tantivy::tokenizer::TokenizerManager;
 use tantivy::{DateTime, Order, TantivyDocument};
 use time::OffsetDateTime;
 
@@ -285,29 +279,8 @@ fn counts(
         }
         agg = Some(terms);
     }
-    let aggs: Aggregations = serde_json::from_value(json!({ "g0": agg }))
-        .map_err(|e| SearchError::Query(e.to_string()))?;
-    let context = || {
-        AggContextParams::new(
-            AggregationLimitsGuard::default(),
-            TokenizerManager::default(),
-        )
-    };
-    let mut merged: Option<IntermediateAggregationResults> = None;
-    for p in parts {
-        check_budget(scope)?;
-        let collector = DistributedAggregationCollector::from_aggs(aggs.clone(), context());
-        let part = p.reader.searcher().search(&query, &collector)?;
-        match &mut merged {
-            Some(m) => m.merge_fruits(part)?,
-            None => merged = Some(part),
-        }
-    }
-    let Some(merged) = merged else {
-        return Ok(out);
-    };
-    let result = merged.into_final_result(aggs, AggregationLimitsGuard::default())?;
-    let result = serde_json::to_value(&result).map_err(|e| SearchError::Query(e.to_string()))?;
+    let (result, _) =
+        crate::hot::fields::aggregate(parts, &query, json!({ "g0": agg }), || check_budget(scope))?;
     fn walk(
         node: &Value,
         depth: usize,

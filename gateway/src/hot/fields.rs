@@ -98,36 +98,11 @@ pub fn top_values(
 ) -> Result<TopValues, SearchError> {
     let query = build_query(hot, req)?;
     let column = column_of(field)?;
-    let aggs: Aggregations = serde_json::from_value(json!({
+    let aggs = json!({
         "top": {"terms": {"field": column, "size": size.clamp(1, MAX_VALUES)}}
-    }))
-    .map_err(|e| SearchError::Query(e.to_string()))?;
-    let context = || {
-        AggContextParams::new(
-            AggregationLimitsGuard::default(),
-            TokenizerManager::default(),
-        )
-    };
-    let mut merged: Option<IntermediateAggregationResults> = None;
-    let mut total = 0;
-    for p in hot.partitions_of(tenant, req.log_type.as_deref()) {
-        let collector = DistributedAggregationCollector::from_aggs(aggs.clone(), context());
-        let (part, count) = p.reader.searcher().search(&query, &(collector, Count))?;
-        total += count;
-        match &mut merged {
-            Some(m) => m.merge_fruits(part)?,
-            None => merged = Some(part),
-        }
-    }
-    let Some(merged) = merged else {
-        return Ok(TopValues {
-            total,
-            values: Vec::new(),
-            other: 0,
-        });
-    };
-    let result = merged.into_final_result(aggs, AggregationLimitsGuard::default())?;
-    let result = serde_json::to_value(&result).map_err(|e| SearchError::Query(e.to_string()))?;
+    });
+    let parts = hot.partitions_of(tenant, req.log_type.as_deref());
+    let (result, total) = aggregate(parts, &query, aggs, || Ok::<_, SearchError>(()))?;
     let values = result["top"]["buckets"]
         .as_array()
         .map(|buckets| {
@@ -143,4 +118,48 @@ pub fn top_values(
         values,
         other: counted,
     })
+}
+
+/// Runs an aggregation (its Elasticsearch JSON form) over the events of
+/// `partitions` that `query` matches: the merged result as JSON (`null`
+/// without partitions) and how many events matched. `before_each` runs
+/// before each partition (a budget check may stop there).
+pub fn aggregate<E: From<SearchError>>(
+    partitions: impl IntoIterator<Item = std::sync::Arc<super::Partition>>,
+    query: &dyn tantivy::query::Query,
+    aggs: Value,
+    mut before_each: impl FnMut() -> Result<(), E>,
+) -> Result<(Value, usize), E> {
+    let aggs: Aggregations =
+        serde_json::from_value(aggs).map_err(|e| SearchError::Query(e.to_string()))?;
+    let context = || {
+        AggContextParams::new(
+            AggregationLimitsGuard::default(),
+            TokenizerManager::default(),
+        )
+    };
+    let mut merged: Option<IntermediateAggregationResults> = None;
+    let mut total = 0;
+    for p in partitions {
+        before_each()?;
+        let collector = DistributedAggregationCollector::from_aggs(aggs.clone(), context());
+        let (part, count) = p
+            .reader
+            .searcher()
+            .search(query, &(collector, Count))
+            .map_err(SearchError::from)?;
+        total += count;
+        match &mut merged {
+            Some(m) => m.merge_fruits(part).map_err(SearchError::from)?,
+            None => merged = Some(part),
+        }
+    }
+    let Some(merged) = merged else {
+        return Ok((Value::Null, total));
+    };
+    let result = merged
+        .into_final_result(aggs, AggregationLimitsGuard::default())
+        .map_err(SearchError::from)?;
+    let result = serde_json::to_value(&result).map_err(|e| SearchError::Query(e.to_string()))?;
+    Ok((result, total))
 }
