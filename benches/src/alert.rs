@@ -25,7 +25,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::bail;
 use clap::Parser;
@@ -38,7 +38,7 @@ use common::{
     fetch_metrics, gateway_binary, machine, median, metric, proc_status_kib, spawn_gateway,
     wait_ready,
 };
-use week::{load, timed_round, total};
+use week::timed_round;
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -203,34 +203,7 @@ async fn main() -> anyhow::Result<()> {
     wait_ready(&client, &url).await;
     println!("machine: {}", machine());
 
-    let have = total(&client, &url).await?;
-    if have < args.events {
-        let t = Instant::now();
-        let sent = load(&client, &url, have, args.events, args.connections, None, 0).await?;
-        let secs = t.elapsed().as_secs_f64();
-        println!(
-            "loaded {sent} events in {secs:.1} s ({:.0} events/s acked)",
-            sent as f64 / secs
-        );
-    }
-    let t = Instant::now();
-    loop {
-        let n = total(&client, &url).await?;
-        if n >= args.events {
-            println!(
-                "searchable: {n} events, {:.1} s after the load",
-                t.elapsed().as_secs_f64()
-            );
-            break;
-        }
-        if t.elapsed() > Duration::from_secs(3600) {
-            bail!(
-                "only {n} of {} events searchable after an hour",
-                args.events
-            );
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    week::fill(&client, &url, args.events, args.connections, pid).await?;
     let interval = logway::config::parse_duration(&args.interval).map_err(anyhow::Error::msg)?;
 
     println!(
@@ -279,7 +252,8 @@ async fn main() -> anyhow::Result<()> {
                 .iter()
                 .filter(|(l, _)| l.contains("result=\"over_budget\""))
                 .map(|(_, v)| v)
-                .sum::<f64>();
+                .sum::<f64>()
+                + 0.0;
             let missed = delta("logway_alert_evaluations_missed_total");
             all_missed += missed;
             let durations = series(&after, "logway_alert_evaluation_duration_seconds");
@@ -289,7 +263,8 @@ async fn main() -> anyhow::Result<()> {
                 .iter()
                 .filter(|(l, _)| l.contains("state=\"firing\""))
                 .map(|(_, v)| v)
-                .sum::<f64>();
+                .sum::<f64>()
+                + 0.0;
             passes.push(pass);
             // The mean last evaluation time per kind (rule i's kind is i % 10).
             let mut by_kind = [(0.0, 0u32); 5];

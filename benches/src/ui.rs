@@ -37,7 +37,7 @@ mod week;
 use common::{
     gateway_binary, machine, median, percentile, proc_status_kib, spawn_gateway, wait_ready,
 };
-use week::{load, timed_round, total};
+use week::timed_round;
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -167,37 +167,7 @@ async fn main() -> anyhow::Result<()> {
     wait_ready(&client, &url).await;
     println!("machine: {}", machine());
 
-    // Load what is missing, then wait until search counts it all.
-    let have = total(&client, &url).await?;
-    if have < args.events {
-        let t = Instant::now();
-        let cpu = cpu::seconds_of(pid);
-        let sent = load(&client, &url, have, args.events, args.connections, None, 0).await?;
-        let secs = t.elapsed().as_secs_f64();
-        println!(
-            "loaded {sent} events in {secs:.1} s ({:.0} events/s acked, {:.1} CPU-s per 1M at ingest)",
-            sent as f64 / secs,
-            (cpu::seconds_of(pid) - cpu) / sent as f64 * 1e6
-        );
-    }
-    let t = Instant::now();
-    loop {
-        let n = total(&client, &url).await?;
-        if n >= args.events {
-            println!(
-                "searchable: {n} events, {:.1} s after the load",
-                t.elapsed().as_secs_f64()
-            );
-            break;
-        }
-        if t.elapsed() > Duration::from_secs(3600) {
-            bail!(
-                "only {n} of {} events searchable after an hour",
-                args.events
-            );
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+    week::fill(&client, &url, args.events, args.connections, pid).await?;
 
     println!(
         "\n-- the UI's calls over {} events, {} rounds each --",

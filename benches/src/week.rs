@@ -173,3 +173,41 @@ pub async fn timed_round(
         cpu_per_million: cpu / sent.max(1) as f64 * 1e6,
     })
 }
+
+/// Loads what the gateway (process `pid`) lacks of `events` events, then
+/// waits until search counts them all; prints both steps.
+pub async fn fill(
+    client: &reqwest::Client,
+    url: &str,
+    events: u64,
+    connections: usize,
+    pid: u32,
+) -> anyhow::Result<()> {
+    let have = total(client, url).await?;
+    if have < events {
+        let t = std::time::Instant::now();
+        let cpu = crate::cpu::seconds_of(pid);
+        let sent = load(client, url, have, events, connections, None, 0).await?;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "loaded {sent} events in {secs:.1} s ({:.0} events/s acked, {:.1} CPU-s per 1M at ingest)",
+            sent as f64 / secs,
+            (crate::cpu::seconds_of(pid) - cpu) / sent as f64 * 1e6
+        );
+    }
+    let t = std::time::Instant::now();
+    loop {
+        let n = total(client, url).await?;
+        if n >= events {
+            println!(
+                "searchable: {n} events, {:.1} s after the load",
+                t.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        if t.elapsed() > Duration::from_secs(3600) {
+            anyhow::bail!("only {n} of {events} events searchable after an hour");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
