@@ -777,3 +777,58 @@ async fn the_command_line_manages_rules() {
     assert!(!ok && err.contains("404"), "{err}");
     t.stop().await;
 }
+
+/// A late event (its timestamp two hours old when it arrives): a rule by
+/// receive time counts it and links to a search that finds it; the same
+/// rule by event time does not count it.
+#[tokio::test]
+async fn late_events_count_by_receive_time_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Receiver::start(0).await;
+    let t = TestGateway::start(alerting_config(
+        dir.path(),
+        &format!(
+            r#"{{ name = "hook", kind = "webhook", url = "{}" }}"#,
+            hook.url("/")
+        ),
+        "",
+    ))
+    .await;
+    for (name, time) in [("by-arrival", "received"), ("by-timestamp", "event")] {
+        let rule = json!({"name": name, "kind": "frequency", "query": "level:error", "window": "1m",
+                          "interval": "200ms", "threshold": 1, "time": time, "receivers": ["hook"]});
+        assert_eq!(t.put_rule(A_ADMIN, rule).await.0, 201);
+    }
+    t.post_lines(
+        "/web",
+        A_INGEST,
+        &[event(-2 * 3_600_000, "error", "offline-app", json!({}))],
+    )
+    .await;
+    let firing = hook.wait_for(1, "the receive-time rule fires").await[0].clone();
+    assert_eq!(firing["alerts"][0]["labels"]["alertname"], "by-arrival");
+    let link = reqwest::Url::parse(firing["alerts"][0]["generatorURL"].as_str().unwrap()).unwrap();
+    let params: std::collections::HashMap<String, String> =
+        link.query_pairs().into_owned().collect();
+    assert!(
+        params["q"].starts_with("(level:error) AND received_at:["),
+        "{params:?}"
+    );
+    // The link's search finds the late event.
+    let (status, found) = t
+        .search_raw(
+            A_ADMIN,
+            &[
+                ("q", &params["q"]),
+                ("from", &params["from"]),
+                ("to", &params["to"]),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    let view = t.rule_view(A_ADMIN, "by-timestamp").await;
+    assert_eq!(view["state"], "inactive", "{view:#}");
+    assert!(view["status"]["evaluations"].as_u64().unwrap() > 1);
+    t.stop().await;
+}

@@ -18,7 +18,7 @@ use super::SavedQueries;
 use super::config::ReceiverKind;
 use super::eval::{self, EvalError, Scope};
 use super::notify::{self, Outgoing, Sent};
-use super::rule::Rule;
+use super::rule::{Rule, TimeBasis};
 use super::state::{self, Changes};
 use super::{Alerts, AlertsError, Book};
 use crate::hot::HotIndex;
@@ -139,9 +139,12 @@ fn scope<'a>(
     ))
 }
 
-/// The UI's search for `query` over `[from, to)`.
+/// The UI's search for the events a rule counted: `query` over `[from,
+/// to)` of event time; by receive time, the range is in the query (the
+/// UI's range is on event time, so it spans the hot tier's week).
 fn search_url(
     alerts: &Alerts,
+    rule: &Rule,
     query: &str,
     types: &[String],
     from: OffsetDateTime,
@@ -150,15 +153,30 @@ fn search_url(
     let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
     let mut url = reqwest::Url::parse(&format!("{}/", alerts.external_url))
         .unwrap_or_else(|_| reqwest::Url::parse("http://localhost/").expect("valid"));
-    {
-        let mut q = url.query_pairs_mut();
-        if !query.trim().is_empty() {
-            q.append_pair("q", query);
+    let (q, from) = match rule.time {
+        TimeBasis::Event => (query.trim().to_string(), from),
+        TimeBasis::Received => {
+            let range = format!(
+                "received_at:[{} TO {}]",
+                notify::rfc3339(ms(from)),
+                notify::rfc3339(ms(to))
+            );
+            let q = match query.trim() {
+                "" | "*" => range,
+                q => format!("({q}) AND {range}"),
+            };
+            (q, from - time::Duration::days(7))
         }
-        q.append_pair("from", &notify::rfc3339(ms(from)));
-        q.append_pair("to", &notify::rfc3339(ms(to)));
+    };
+    {
+        let mut pairs = url.query_pairs_mut();
+        if !q.is_empty() {
+            pairs.append_pair("q", &q);
+        }
+        pairs.append_pair("from", &notify::rfc3339(ms(from)));
+        pairs.append_pair("to", &notify::rfc3339(ms(to)));
         if let [t] = types {
-            q.append_pair("type", t);
+            pairs.append_pair("type", t);
         }
     }
     url.to_string()
@@ -225,7 +243,7 @@ fn evaluate_and_apply(
     }
     let (result_name, error, active) = match result {
         Ok((ev, text, types)) => {
-            let url = search_url(alerts, &text, &types, ev.from, ev.to);
+            let url = search_url(alerts, rule, &text, &types, ev.from, ev.to);
             let state = book
                 .stored
                 .state
