@@ -247,12 +247,14 @@ export async function run() {
   const toMs = resolveTime(p.to);
   const search = get("/api/v1/search", Object.assign({ limit: PAGE }, p));
   const histo = get("/api/v1/histogram", Object.assign({ by: "level" }, p));
+  // Handled below, after the search: marked now so that a histogram that
+  // fails first (a bad query) is not an unhandled rejection meanwhile.
+  histo.catch(() => {});
   sidebar.loadFields();
   let data;
   try {
     data = await search;
   } catch (e) {
-    histo.catch(() => {});
     if (mine !== seq) return;
     list.clear();
     next = null;
