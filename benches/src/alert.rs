@@ -75,6 +75,11 @@ struct Args {
     /// Keep the data here (a run finding it loaded skips the load).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Scatter the loaded events' times over the week (every segment then
+    /// spans all of it), instead of loading the week in order as a
+    /// gateway ingests it.
+    #[arg(long)]
+    scattered: bool,
     /// The gateway binary (default: `logway` next to this one).
     #[arg(long)]
     gateway: Option<PathBuf>,
@@ -203,7 +208,12 @@ async fn main() -> anyhow::Result<()> {
     wait_ready(&client, &url).await;
     println!("machine: {}", machine());
 
-    week::fill(&client, &url, args.events, args.connections, pid).await?;
+    let spread = if args.scattered {
+        week::Spread::Scattered
+    } else {
+        week::Spread::Ordered { total: args.events }
+    };
+    week::fill(&client, &url, args.events, args.connections, pid, spread).await?;
     let interval = logway::config::parse_duration(&args.interval).map_err(anyhow::Error::msg)?;
 
     println!(

@@ -167,7 +167,15 @@ async fn main() -> anyhow::Result<()> {
     wait_ready(&client, &url).await;
     println!("machine: {}", machine());
 
-    week::fill(&client, &url, args.events, args.connections, pid).await?;
+    week::fill(
+        &client,
+        &url,
+        args.events,
+        args.connections,
+        pid,
+        week::Spread::Scattered,
+    )
+    .await?;
 
     println!(
         "\n-- the UI's calls over {} events, {} rounds each --",

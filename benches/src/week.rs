@@ -3,6 +3,9 @@
 //! fast as the gateway takes it or at a set rate, and the count search
 //! sees.
 
+// Each bench program uses only some of these.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,16 +15,32 @@ pub const LEVELS: [&str; 4] = ["info", "info", "warn", "error"];
 pub const BATCH: u64 = 1000;
 pub const WEEK_MS: u64 = 7 * 86_400_000;
 
-/// One request's NDJSON: events `first..first+BATCH`, spread over the week
-/// before `now_ms`.
-pub fn body(first: u64, now_ms: u64, recent: bool) -> String {
+/// Where events' timestamps fall.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Spread {
+    /// A fixed scatter of the week before now: any stretch of the load
+    /// (so any segment of the index) holds times from all of it.
+    Scattered,
+    /// The week before now in order, event `i` of `total` at its share of
+    /// it: a history as a gateway ingests it, each segment a stretch of time.
+    Ordered { total: u64 },
+    /// A scatter of the last minute (ingest while a benchmark measures).
+    Recent,
+}
+
+/// One request's NDJSON: events `first..first+BATCH`, with timestamps
+/// before `now_ms` as `spread` says.
+pub fn body(first: u64, now_ms: u64, spread: Spread) -> String {
     let mut out = String::with_capacity(BATCH as usize * 260);
     for i in first..first + BATCH {
-        // A fixed scatter of the week (recent: the last minute).
-        let back = if recent {
-            i.wrapping_mul(7919) % 60_000
-        } else {
-            i.wrapping_mul(2_654_435_761) % WEEK_MS
+        let back = match spread {
+            Spread::Recent => i.wrapping_mul(7919) % 60_000,
+            Spread::Scattered => i.wrapping_mul(2_654_435_761) % WEEK_MS,
+            Spread::Ordered { total } => {
+                WEEK_MS
+                    - (u128::from(i.min(total)) * u128::from(WEEK_MS) / u128::from(total.max(1)))
+                        as u64
+            }
         };
         let ts =
             time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(now_ms - back) * 1_000_000)
@@ -52,7 +71,9 @@ pub fn body(first: u64, now_ms: u64, recent: bool) -> String {
 }
 
 /// Posts events `[from, to)` over `connections` connections; returns how
-/// many were accepted (or, with `stop`, until it is set).
+/// many were accepted (or, with `stop`, until it is set: then of the last
+/// minute, else as `spread` says).
+#[allow(clippy::too_many_arguments)]
 pub async fn load(
     client: &reqwest::Client,
     url: &str,
@@ -61,6 +82,7 @@ pub async fn load(
     connections: usize,
     stop: Option<Arc<AtomicBool>>,
     rate: u64,
+    spread: Spread,
 ) -> anyhow::Result<u64> {
     let next = Arc::new(AtomicU64::new(from));
     let started = tokio::time::Instant::now();
@@ -91,7 +113,15 @@ pub async fn load(
                     tokio::time::sleep_until(started + at).await;
                 }
                 let log_type = TYPES[((first / BATCH) % 4) as usize];
-                let body = body(first, now_ms, stop.is_some());
+                let body = body(
+                    first,
+                    now_ms,
+                    if stop.is_some() {
+                        Spread::Recent
+                    } else {
+                        spread
+                    },
+                );
                 // Full for a moment (503, 429): the same batch again.
                 loop {
                     let r = client
@@ -163,7 +193,17 @@ pub async fn timed_round(
     };
     let t = std::time::Instant::now();
     let cpu = crate::cpu::seconds_of(pid);
-    let sent = load(client, url, first, u64::MAX, connections, Some(stop), rate).await?;
+    let sent = load(
+        client,
+        url,
+        first,
+        u64::MAX,
+        connections,
+        Some(stop),
+        rate,
+        Spread::Recent,
+    )
+    .await?;
     let secs = t.elapsed().as_secs_f64();
     let cpu = crate::cpu::seconds_of(pid) - cpu;
     timer.await?;
@@ -182,12 +222,13 @@ pub async fn fill(
     events: u64,
     connections: usize,
     pid: u32,
+    spread: Spread,
 ) -> anyhow::Result<()> {
     let have = total(client, url).await?;
     if have < events {
         let t = std::time::Instant::now();
         let cpu = crate::cpu::seconds_of(pid);
-        let sent = load(client, url, have, events, connections, None, 0).await?;
+        let sent = load(client, url, have, events, connections, None, 0, spread).await?;
         let secs = t.elapsed().as_secs_f64();
         println!(
             "loaded {sent} events in {secs:.1} s ({:.0} events/s acked, {:.1} CPU-s per 1M at ingest)",
