@@ -182,13 +182,7 @@ fn series<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let gateway = gateway_binary(args.gateway.as_deref())?;
-    let (data, temporary) = match &args.data {
-        Some(d) => (d.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("logway-alert-bench-{}", std::process::id())),
-            true,
-        ),
-    };
+    let (data, temporary) = common::data_dir(args.data.as_deref(), "alert-bench");
     std::fs::create_dir_all(&data)?;
     let delivered = Arc::new(AtomicU64::new(0));
     let port = sink(delivered.clone()).await?;

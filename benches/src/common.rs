@@ -140,3 +140,15 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// The data directory: `arg`, kept; else a temporary one named after the
+/// bench (`true`: remove it at the end).
+pub fn data_dir(arg: Option<&std::path::Path>, bench: &str) -> (std::path::PathBuf, bool) {
+    match arg {
+        Some(d) => (d.to_path_buf(), false),
+        None => (
+            std::env::temp_dir().join(format!("logway-{bench}-{}", std::process::id())),
+            true,
+        ),
+    }
+}

@@ -152,13 +152,7 @@ async fn open_tails(
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let gateway = gateway_binary(args.gateway.as_deref())?;
-    let (data, temporary) = match &args.data {
-        Some(d) => (d.clone(), false),
-        None => (
-            std::env::temp_dir().join(format!("logway-ui-bench-{}", std::process::id())),
-            true,
-        ),
-    };
+    let (data, temporary) = common::data_dir(args.data.as_deref(), "ui-bench");
     let (mut child, url) = spawn_gateway(&gateway, &data, None).await?;
     let pid = child.id();
     let client = reqwest::Client::builder()

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use super::Alerts;
 use super::config::{ReceiverConfig, ReceiverKind};
 use super::notify::{self, Outgoing};
-use super::{Alerts, notify_now_ms};
 use crate::telemetry::alerts::ReceiverLabels;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -149,19 +149,14 @@ impl Alerts {
         {
             let mut book = self.lock();
             book.stored.outbox.retain(|o| o.seq != seq);
-            let queued = book
-                .stored
-                .outbox
-                .iter()
-                .filter(|o| o.tenant == tenant && o.receiver == receiver)
-                .count();
+            let queued = book.queued(tenant, receiver);
             let s = book
                 .receivers
                 .entry((tenant.to_string(), receiver.to_string()))
                 .or_default();
             match error {
                 None => {
-                    s.last_success = Some(notify::rfc3339(notify_now_ms()));
+                    s.last_success = Some(notify::rfc3339(crate::now_ms()));
                     s.last_error = None;
                     s.consecutive_failures = 0;
                 }

@@ -180,11 +180,7 @@ fn found(
     reference: Option<u64>,
     active: bool,
 ) -> Found {
-    let key = if fields.is_empty() {
-        String::new()
-    } else {
-        serde_json::to_string(&values).expect("strings serialize")
-    };
+    let key = group_key(fields, &values);
     Found {
         key,
         labels: fields.iter().map(|f| label_name(f)).zip(values).collect(),
@@ -192,6 +188,15 @@ fn found(
         reference,
         active,
         samples: Vec::new(),
+    }
+}
+
+/// A group's stable key: its values as a JSON array, `""` without fields.
+fn group_key(fields: &[String], values: &[String]) -> String {
+    if fields.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(values).expect("strings serialize")
     }
 }
 
@@ -439,11 +444,7 @@ pub fn add_samples(
         };
         let values: Option<Vec<String>> = fields.iter().map(|f| value_at(&v, f)).collect();
         let Some(values) = values else { continue };
-        let key = if fields.is_empty() {
-            String::new()
-        } else {
-            serde_json::to_string(&values).expect("strings serialize")
-        };
+        let key = group_key(&fields, &values);
         if let Some(g) = groups.iter_mut().find(|g| {
             g.active && g.key == key && g.samples.len() < SAMPLES && keys.contains(&g.key)
         }) {

@@ -22,7 +22,7 @@ use super::rule::{Rule, TimeBasis};
 use super::state::{self, Changes};
 use super::{Alerts, AlertsError, Book};
 use crate::hot::HotIndex;
-use crate::hot::search::{SearchError, parse_query};
+use crate::hot::search::{SearchError, parse_query, unix_ms};
 use crate::telemetry::alerts::{ResultLabels, RuleLabels};
 
 /// How often the thread looks for due rules.
@@ -150,7 +150,7 @@ fn search_url(
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> String {
-    let ms = |t: OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+    let ms = unix_ms;
     let mut url = reqwest::Url::parse(&format!("{}/", alerts.external_url))
         .unwrap_or_else(|_| reqwest::Url::parse("http://localhost/").expect("valid"));
     let (q, from) = match rule.time {
@@ -193,7 +193,7 @@ fn evaluate_and_apply(
     let key = (tenant.to_string(), name.to_string());
     let started = Instant::now();
     let now = OffsetDateTime::now_utc();
-    let now_ms = (now.unix_timestamp_nanos() / 1_000_000) as i64;
+    let now_ms = unix_ms(now);
     let state_now = || {
         let book = alerts.lock();
         book.stored
@@ -379,12 +379,15 @@ pub(super) fn enqueue(
             alerts: list,
             created_ms: now_ms,
         });
-        let mine = |o: &Outgoing| o.tenant == tenant && &o.receiver == receiver;
-        let queued = outbox.iter().filter(|o| mine(o)).count();
+        let queued = book.queued(tenant, receiver);
         if queued > alerts.config.max_queued
-            && let Some(i) = outbox.iter().position(mine)
+            && let Some(i) = book
+                .stored
+                .outbox
+                .iter()
+                .position(|o| o.tenant == tenant && &o.receiver == receiver)
         {
-            outbox.remove(i);
+            book.stored.outbox.remove(i);
             alerts.metrics.alerts.delivery(tenant, receiver, "dropped");
             book.receivers
                 .entry((tenant.to_string(), receiver.clone()))
@@ -430,17 +433,15 @@ pub fn test_rule(
     }
     rule.window = Duration::try_from(to - from).unwrap_or(rule.window);
     let started = Instant::now();
-    let evaluated = scope(hot, saved, alerts, tenant, &rule)
-        .and_then(|(scope, _)| eval::evaluate(&scope, &rule, to, &BTreeMap::new()));
-    let evaluated = evaluated.and_then(|mut ev| {
-        let keys: Vec<String> = ev
+    let evaluated = scope(hot, saved, alerts, tenant, &rule).and_then(|(scope, _)| {
+        let mut ev = eval::evaluate(&scope, &rule, to, &BTreeMap::new())?;
+        let active: Vec<String> = ev
             .groups
             .iter()
             .filter(|g| g.active)
             .map(|g| g.key.clone())
             .collect();
-        let (scope, _) = scope(hot, saved, alerts, tenant, &rule)?;
-        eval::add_samples(&scope, &rule, ev.from, ev.to, &mut ev.groups, &keys)?;
+        eval::add_samples(&scope, &rule, ev.from, ev.to, &mut ev.groups, &active)?;
         Ok(ev)
     });
     let ev = match evaluated {
@@ -473,8 +474,8 @@ pub fn test_rule(
         })
         .collect();
     Ok(json!({
-        "from": notify::rfc3339((from.unix_timestamp_nanos() / 1_000_000) as i64),
-        "to": notify::rfc3339((to.unix_timestamp_nanos() / 1_000_000) as i64),
+        "from": notify::rfc3339(unix_ms(from)),
+        "to": notify::rfc3339(unix_ms(to)),
         "took_ms": started.elapsed().as_millis() as u64,
         "would_fire": ev.groups.iter().any(|g| g.active),
         "groups": groups,

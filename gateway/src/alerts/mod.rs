@@ -116,6 +116,17 @@ struct Book {
     generation: u64,
 }
 
+impl Book {
+    /// Notifications queued for a tenant's receiver.
+    fn queued(&self, tenant: &str, receiver: &str) -> usize {
+        self.stored
+            .outbox
+            .iter()
+            .filter(|o| o.tenant == tenant && o.receiver == receiver)
+            .count()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AlertsError {
     #[error("{0}")]
@@ -359,7 +370,7 @@ impl Alerts {
             muted_until_ms: None,
             ..state
         };
-        let now = notify_now_ms();
+        let now = crate::now_ms();
         let changes = state::advance(&mut gone, &entry.rule, &[], now, |_, _| BTreeMap::new());
         evaluator::enqueue(self, &mut book, tenant, &entry.rule, &changes, None, now);
         self.forget_gauges(tenant, name);
@@ -413,12 +424,7 @@ impl Alerts {
     fn publish_gauges(&self) {
         let book = self.lock();
         for (tenant, receiver) in self.receivers.keys() {
-            let queued = book
-                .stored
-                .outbox
-                .iter()
-                .filter(|o| &o.tenant == tenant && &o.receiver == receiver)
-                .count();
+            let queued = book.queued(tenant, receiver);
             self.metrics
                 .alerts
                 .queued
@@ -450,11 +456,6 @@ impl Alerts {
             }
         }
     }
-}
-
-/// Now, in milliseconds since the epoch.
-pub fn notify_now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// Whether a receiver of this kind hears of every firing alert at each

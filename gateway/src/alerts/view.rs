@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::notify::rfc3339;
-use super::{Alerts, Book, notify_now_ms};
+use super::{Alerts, Book};
 
 impl Alerts {
     /// A rule's view for the API: its spec, where it comes from, its last
@@ -41,7 +41,7 @@ impl Alerts {
                 let status = book.receivers.get(&key).cloned().unwrap_or_default();
                 json!({
                     "name": r,
-                    "queued": book.stored.outbox.iter().filter(|o| o.tenant == tenant && &o.receiver == r).count(),
+                    "queued": book.queued(tenant, r),
                     "last_error": status.last_error,
                     "consecutive_failures": status.consecutive_failures,
                 })
@@ -49,7 +49,7 @@ impl Alerts {
             .collect();
         let firing = alerts.iter().filter(|a| a["state"] == "firing").count();
         let pending = alerts.len() - firing;
-        let now = notify_now_ms();
+        let now = crate::now_ms();
         Some(json!({
             "rule": e.rule.spec,
             "source": e.source,
@@ -81,12 +81,7 @@ impl Alerts {
             .iter()
             .filter(|((t, _), _)| t == tenant)
             .map(|((t, n), r)| {
-                let queued = book
-                    .stored
-                    .outbox
-                    .iter()
-                    .filter(|o| &o.tenant == t && &o.receiver == n)
-                    .count();
+                let queued = book.queued(t, n);
                 json!({
                     "name": n,
                     "kind": r.kind,

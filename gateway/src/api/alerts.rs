@@ -25,7 +25,7 @@ use time::OffsetDateTime;
 
 use super::{admin_tenant, parse_time_param};
 use crate::alerts::rule::RuleSpec;
-use crate::alerts::{AlertsError, evaluator};
+use crate::alerts::{Alerts, AlertsError, evaluator};
 use crate::error::ApiError;
 use crate::state::{AppState, Core};
 
@@ -53,7 +53,7 @@ fn spec(body: &[u8]) -> Result<RuleSpec, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("alert rule: {e}")))
 }
 
-async fn tenant(
+fn tenant(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,
@@ -73,12 +73,25 @@ async fn blocking<T: Send + 'static>(
         .map_err(alerts_error)
 }
 
+/// Runs a change to rule `name` (off the async workers), then reads the
+/// rule's view.
+async fn change<T: Send + 'static>(
+    core: &Arc<Core>,
+    tenant: &str,
+    name: &str,
+    f: impl FnOnce(&Alerts, &str, &str) -> Result<T, AlertsError> + Send + 'static,
+) -> Result<(T, Option<serde_json::Value>), ApiError> {
+    let (c, t, n) = (core.clone(), tenant.to_string(), name.to_string());
+    let done = blocking(move || f(&c.alerts, &t, &n)).await?;
+    Ok((done, core.alerts.get(tenant, name)))
+}
+
 pub async fn list(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (core, tenant) = tenant(&state, &headers, &uri).await?;
+    let (core, tenant) = tenant(&state, &headers, &uri)?;
     Ok(axum::Json(json!({ "rules": core.alerts.list(&tenant) })).into_response())
 }
 
@@ -88,7 +101,7 @@ pub async fn get_one(
     uri: Uri,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (core, tenant) = tenant(&state, &headers, &uri).await?;
+    let (core, tenant) = tenant(&state, &headers, &uri)?;
     let view = core
         .alerts
         .get(&tenant, &name)
@@ -102,13 +115,10 @@ pub async fn create(
     uri: Uri,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let (core, tenant) = tenant(&state, &headers, &uri).await?;
+    let (core, tenant) = tenant(&state, &headers, &uri)?;
     let spec = spec(&body)?;
     let name = spec.name.clone();
-    let c = core.clone();
-    let t = tenant.clone();
-    blocking(move || c.alerts.put(&t, spec, false)).await?;
-    let view = core.alerts.get(&tenant, &name);
+    let (_, view) = change(&core, &tenant, &name, |a, t, _| a.put(t, spec, false)).await?;
     Ok((StatusCode::CREATED, axum::Json(view)).into_response())
 }
 
@@ -119,7 +129,7 @@ pub async fn put(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let (core, tenant) = tenant(&state, &headers, &uri).await?;
+    let (core, tenant) = tenant(&state, &headers, &uri)?;
     let mut value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("alert rule: {e}")))?;
     match value.get("name") {
@@ -133,10 +143,7 @@ pub async fn put(
     }
     let spec: RuleSpec = serde_json::from_value(value)
         .map_err(|e| ApiError::BadRequest(format!("alert rule: {e}")))?;
-    let c = core.clone();
-    let t = tenant.clone();
-    let created = blocking(move || c.alerts.put(&t, spec, true)).await?;
-    let view = core.alerts.get(&tenant, &name);
+    let (created, view) = change(&core, &tenant, &name, |a, t, _| a.put(t, spec, true)).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -151,7 +158,7 @@ pub async fn delete(
     uri: Uri,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (core, tenant) = tenant(&state, &headers, &uri).await?;
+    let (core, tenant) = tenant(&state, &headers, &uri)?;
     blocking(move || core.alerts.delete(&tenant, &name)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -169,15 +176,13 @@ pub async fn mute(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let (core, tenant) = tenant(&state, &headers, &uri).await?;
+    let (core, tenant) = tenant(&state, &headers, &uri)?;
     let b: MuteBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("mute: {e}")))?;
     let until = parse_time_param("until", &b.until, OffsetDateTime::now_utc())?;
-    let ms = (until.unix_timestamp_nanos() / 1_000_000) as i64;
-    let c = core.clone();
-    let (t, n) = (tenant.clone(), name.clone());
-    blocking(move || c.alerts.mute(&t, &n, Some(ms))).await?;
-    Ok(axum::Json(core.alerts.get(&tenant, &name)).into_response())
+    let ms = crate::hot::search::unix_ms(until);
+    let (_, view) = change(&core, &tenant, &name, move |a, t, n| a.mute(t, n, Some(ms))).await?;
+    Ok(axum::Json(view).into_response())
 }
 
 pub async fn unmute(
@@ -186,11 +191,9 @@ pub async fn unmute(
     uri: Uri,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (core, tenant) = tenant(&state, &headers, &uri).await?;
-    let c = core.clone();
-    let (t, n) = (tenant.clone(), name.clone());
-    blocking(move || c.alerts.mute(&t, &n, None)).await?;
-    Ok(axum::Json(core.alerts.get(&tenant, &name)).into_response())
+    let (core, tenant) = tenant(&state, &headers, &uri)?;
+    let (_, view) = change(&core, &tenant, &name, |a, t, n| a.mute(t, n, None)).await?;
+    Ok(axum::Json(view).into_response())
 }
 
 #[derive(Deserialize)]
@@ -209,7 +212,7 @@ pub async fn test(
     uri: Uri,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let (core, tenant) = tenant(&state, &headers, &uri).await?;
+    let (core, tenant) = tenant(&state, &headers, &uri)?;
     let b: TestBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("test rule: {e}")))?;
     let now = OffsetDateTime::now_utc();
@@ -239,7 +242,7 @@ pub async fn alerts(
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
-    let (core, tenant) = tenant(&state, &headers, &uri).await?;
+    let (core, tenant) = tenant(&state, &headers, &uri)?;
     let mut out = Vec::new();
     for rule in core.alerts.list(&tenant) {
         for a in rule["alerts"].as_array().into_iter().flatten() {
