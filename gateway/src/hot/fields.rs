@@ -128,25 +128,30 @@ pub fn aggregate<E: From<SearchError>>(
     partitions: impl IntoIterator<Item = std::sync::Arc<super::Partition>>,
     query: &dyn tantivy::query::Query,
     aggs: Value,
+    before_each: impl FnMut() -> Result<(), E>,
+) -> Result<(Value, usize), E> {
+    let buckets = tantivy::aggregation::DEFAULT_BUCKET_LIMIT;
+    aggregate_buckets(partitions, query, aggs, buckets, before_each)
+}
+
+/// [`aggregate`] with room for `max_buckets` buckets (tantivy's default
+/// is 65,000; its memory limit stays).
+pub fn aggregate_buckets<E: From<SearchError>>(
+    partitions: impl IntoIterator<Item = std::sync::Arc<super::Partition>>,
+    query: &dyn tantivy::query::Query,
+    aggs: Value,
+    max_buckets: u32,
     mut before_each: impl FnMut() -> Result<(), E>,
 ) -> Result<(Value, usize), E> {
-    let aggs: Aggregations =
-        serde_json::from_value(aggs).map_err(|e| SearchError::Query(e.to_string()))?;
-    let context = || {
-        AggContextParams::new(
-            AggregationLimitsGuard::default(),
-            TokenizerManager::default(),
-        )
-    };
+    let aggregation = Aggregation::new(aggs, max_buckets)?;
     let mut merged: Option<IntermediateAggregationResults> = None;
     let mut total = 0;
     for p in partitions {
         before_each()?;
-        let collector = DistributedAggregationCollector::from_aggs(aggs.clone(), context());
         let (part, count) = p
             .reader
             .searcher()
-            .search(query, &(collector, Count))
+            .search(query, &(aggregation.collector(), Count))
             .map_err(SearchError::from)?;
         total += count;
         match &mut merged {
@@ -154,12 +159,42 @@ pub fn aggregate<E: From<SearchError>>(
             None => merged = Some(part),
         }
     }
-    let Some(merged) = merged else {
-        return Ok((Value::Null, total));
-    };
-    let result = merged
-        .into_final_result(aggs, AggregationLimitsGuard::default())
-        .map_err(SearchError::from)?;
-    let result = serde_json::to_value(&result).map_err(|e| SearchError::Query(e.to_string()))?;
-    Ok((result, total))
+    Ok((aggregation.finish(merged)?, total))
+}
+
+/// An aggregation request (its Elasticsearch JSON form) ready to run with
+/// any driver: its collector, then its result from what was collected.
+pub struct Aggregation {
+    aggs: Aggregations,
+    max_buckets: u32,
+}
+
+impl Aggregation {
+    pub fn new(aggs: Value, max_buckets: u32) -> Result<Aggregation, SearchError> {
+        Ok(Aggregation {
+            aggs: serde_json::from_value(aggs).map_err(|e| SearchError::Query(e.to_string()))?,
+            max_buckets,
+        })
+    }
+
+    fn limits(&self) -> AggregationLimitsGuard {
+        AggregationLimitsGuard::new(None, Some(self.max_buckets))
+    }
+
+    pub fn collector(&self) -> DistributedAggregationCollector {
+        let context = AggContextParams::new(self.limits(), TokenizerManager::default());
+        DistributedAggregationCollector::from_aggs(self.aggs.clone(), context)
+    }
+
+    /// The result as JSON (`null` when nothing was collected).
+    pub fn finish(
+        &self,
+        collected: Option<IntermediateAggregationResults>,
+    ) -> Result<Value, SearchError> {
+        let Some(collected) = collected else {
+            return Ok(Value::Null);
+        };
+        let result = collected.into_final_result(self.aggs.clone(), self.limits())?;
+        serde_json::to_value(&result).map_err(|e| SearchError::Query(e.to_string()))
+    }
 }

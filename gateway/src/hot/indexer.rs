@@ -94,6 +94,8 @@ impl Indexer {
                 .unwrap_or(today);
         // Events come grouped by log type (one group unless a filter retyped some).
         let mut current: Option<(PartitionKey, bool, u64)> = None;
+        // Whether the current partition's events carry `_lsn` (a new one does).
+        let mut has_lsn = true;
         let mut docs = Vec::new();
         for (log_type, line) in batch.typed_events() {
             if current
@@ -115,6 +117,7 @@ impl Indexer {
                         self.config.retention_for(&key.tenant, &key.log_type),
                         today,
                     );
+                has_lsn = hot.existing(&key).is_none_or(|p| p.has_lsn);
                 current = Some((key, skip, 0));
             }
             let (_, skip, added) = current.as_mut().expect("set above");
@@ -122,7 +125,10 @@ impl Indexer {
                 continue;
             }
             match hot.schema.document(line) {
-                Ok(doc) => {
+                Ok(mut doc) => {
+                    if has_lsn {
+                        doc.add_u64(hot.schema.lsn, record.end);
+                    }
                     docs.push(UserOperation::Add(doc));
                     *added += 1;
                 }
@@ -192,6 +198,7 @@ impl Indexer {
             prepared.set_payload(&payload);
             prepared.commit()?;
             w.partition.reader.reload()?;
+            w.partition.set_visible_lsn(lsn);
             w.pending = 0;
             self.committed.insert(key.clone(), lsn);
         }

@@ -29,11 +29,13 @@ pub mod histogram;
 pub mod indexer;
 pub mod schema;
 pub mod search;
+pub mod since;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tantivy::directory::MmapDirectory;
@@ -41,7 +43,7 @@ use tantivy::{Index, IndexReader, InvertedIndexReader, ReloadPolicy, Searcher};
 use time::Date;
 
 use crate::disk_format::{self, FormatError};
-use crate::wal::Lsn;
+pub use crate::wal::Lsn;
 
 pub use schema::HotSchema;
 
@@ -111,6 +113,34 @@ pub struct Partition {
     pub reader: IndexReader,
     /// WAL position of the last commit, as read at open.
     pub committed_lsn: Lsn,
+    /// Its events carry `_lsn` (false for a partition created by a build
+    /// before the column existed).
+    pub has_lsn: bool,
+    /// Every event of a WAL record ending at or before this position is
+    /// in the reader's searchers from now on (set after each reload).
+    visible_lsn: AtomicU64,
+    /// Its segments' `_lsn` columns, for [`since::collect`].
+    pub lsn_columns: since::Columns,
+}
+
+impl Partition {
+    /// Whether a reader can take what was indexed after a WAL position:
+    /// the indexer's partitions since `_lsn` exists (replay writes
+    /// rehydrated ones without positions).
+    pub fn counts_lsn(&self) -> bool {
+        self.has_lsn && !self.key.rehydrated
+    }
+
+    /// The position up to which a searcher taken after this call holds
+    /// every event (read it before taking the searcher).
+    pub fn visible_lsn(&self) -> Lsn {
+        self.visible_lsn.load(Ordering::Acquire)
+    }
+
+    /// Called by the indexer after reloading the reader at `lsn`.
+    pub(crate) fn set_visible_lsn(&self, lsn: Lsn) {
+        self.visible_lsn.store(lsn, Ordering::Release);
+    }
 }
 
 /// The set of partitions, shared by the indexer and searches.
@@ -165,7 +195,27 @@ impl HotIndex {
         if create {
             fs::create_dir_all(&dir)?;
         }
-        let index = Index::open_or_create(MmapDirectory::open(&dir)?, self.schema.schema.clone())?;
+        let directory = MmapDirectory::open(&dir)?;
+        let exists = Index::exists(&directory).map_err(tantivy::TantivyError::from)?;
+        let (index, has_lsn) = if exists {
+            let index = Index::open(directory)?;
+            let has_lsn = if index.schema() == self.schema.schema {
+                true
+            } else if index.schema() == self.schema.before_lsn {
+                false
+            } else {
+                return Err(HotError::Format(format!(
+                    "{} has a schema this build does not know",
+                    dir.display()
+                )));
+            };
+            (index, has_lsn)
+        } else {
+            (
+                Index::create(directory, self.schema.schema.clone(), Default::default())?,
+                true,
+            )
+        };
         let committed_lsn = index
             .load_metas()?
             .payload
@@ -182,6 +232,9 @@ impl HotIndex {
             index,
             reader,
             committed_lsn,
+            has_lsn,
+            visible_lsn: AtomicU64::new(committed_lsn),
+            lsn_columns: Default::default(),
         })
     }
 
@@ -305,6 +358,54 @@ impl IdLookup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A partition written before `_lsn` existed opens with its own schema
+    /// and is known to have no positions; a new one has them.
+    #[test]
+    fn partitions_from_before_lsn_open_without_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = HotSchema::new();
+        let old = dir.path().join("acme/app_logs/2026-11-20");
+        fs::create_dir_all(&old).unwrap();
+        let index = Index::create(
+            MmapDirectory::open(&old).unwrap(),
+            schema.before_lsn.clone(),
+            Default::default(),
+        )
+        .unwrap();
+        let mut writer = index.writer_with_num_threads(1, 15_000_000).unwrap();
+        let line = br#"{"id":"a","timestamp":"2026-11-20T10:00:00Z","received_at":"2026-11-20T10:00:00Z","type":"app_logs","message":"old"}"#;
+        writer.add_document(schema.document(line).unwrap()).unwrap();
+        writer.commit().unwrap();
+        drop((writer, index));
+        fs::write(dir.path().join(disk_format::FILE), "2\n").unwrap();
+
+        let (hot, _) = HotIndex::open(dir.path()).unwrap();
+        let [p] = &hot.partitions_of("acme", None)[..] else {
+            panic!("one partition")
+        };
+        assert!(!p.has_lsn && !p.counts_lsn());
+        assert_eq!(p.reader.searcher().num_docs(), 1);
+        let day = time::macros::date!(2026 - 11 - 21);
+        let new = hot
+            .partition(&PartitionKey {
+                tenant: "acme".into(),
+                log_type: "app_logs".into(),
+                day,
+                rehydrated: false,
+            })
+            .unwrap();
+        assert!(new.has_lsn && new.counts_lsn());
+        drop(hot);
+        // Both open again as they were.
+        let (hot, _) = HotIndex::open(dir.path()).unwrap();
+        let lsn: Vec<bool> = hot
+            .partitions_of("acme", None)
+            .iter()
+            .map(|p| p.has_lsn)
+            .collect();
+        assert_eq!(lsn, [false, true]);
+    }
 
     /// A new hot tier is marked; one with partitions but no `FORMAT` (an
     /// earlier build's FST dictionaries), or another version, is refused

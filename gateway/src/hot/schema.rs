@@ -4,7 +4,9 @@
 //! and `reason` are full text, every other field of the event is in the JSON
 //! field `fields` (queried as `user.id:42`, or `fields.user.id:42` when the
 //! name collides with a promoted field), and `_source` stores the event as
-//! it is returned.
+//! it is returned. `_lsn` (a fast column, not searchable) is the WAL
+//! position of the event's record, so a reader can take only what was
+//! indexed after a position ([`crate::alerts`] counts incrementally so).
 
 use std::borrow::Cow;
 
@@ -33,9 +35,15 @@ pub const PROMOTED: &[&str] = &[
     "message",
 ];
 
+/// The name of the WAL position column.
+pub const LSN_FIELD: &str = "_lsn";
+
 #[derive(Clone)]
 pub struct HotSchema {
     pub schema: Schema,
+    /// The schema of partitions created before `_lsn` existed (they open
+    /// with it; their events have no position).
+    pub before_lsn: Schema,
     pub id: Field,
     pub timestamp: Field,
     pub received_at: Field,
@@ -49,6 +57,9 @@ pub struct HotSchema {
     pub message: Field,
     pub fields: Field,
     pub source: Field,
+    /// The end of the event's WAL record (the last field: partitions
+    /// created before it existed have the same schema without it).
+    pub lsn: Field,
 }
 
 impl Default for HotSchema {
@@ -129,8 +140,15 @@ impl HotSchema {
         }
         let fields = b.add_json_field("fields", json);
         let source = b.add_text_field("_source", TextOptions::default().set_stored());
+        let lsn = b.add_u64_field(LSN_FIELD, FAST);
+        let schema = b.build();
+        let mut before = Schema::builder();
+        for (_, entry) in schema.fields().filter(|(f, _)| *f != lsn) {
+            before.add_field(entry.clone());
+        }
         HotSchema {
-            schema: b.build(),
+            schema,
+            before_lsn: before.build(),
             id,
             timestamp,
             received_at,
@@ -144,6 +162,7 @@ impl HotSchema {
             message,
             fields,
             source,
+            lsn,
         }
     }
 
