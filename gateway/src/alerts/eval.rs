@@ -17,6 +17,7 @@ use tantivy::{DateTime, Order, TantivyDocument};
 use time::OffsetDateTime;
 
 use super::rule::{Condition, Direction, Rule, TimeBasis, label_name};
+use super::tally::Tally;
 use crate::hot::search::SearchError;
 use crate::hot::{HotIndex, Partition};
 
@@ -79,28 +80,42 @@ pub struct Evaluation {
 }
 
 /// Evaluates `rule` for the window ending at `now`. `known` are the
-/// groups the rule's alerts hold (flatline keeps watching them).
+/// groups the rule's alerts hold (flatline keeps watching them). With a
+/// tally, it first counts what was indexed since its last update, and
+/// the window ends at the tally's last whole step before `now`; without
+/// one, the window is counted whole and ends at `now`.
 pub fn evaluate(
     scope: &Scope,
     rule: &Rule,
     now: OffsetDateTime,
     known: &BTreeMap<String, BTreeMap<String, String>>,
+    tally: Option<&mut Tally>,
 ) -> Result<Evaluation, EvalError> {
     let window = time::Duration::try_from(rule.window).unwrap_or(time::Duration::DAY);
-    let (from, to) = (now - window, now);
+    let (to, tally) = match tally {
+        Some(t) => {
+            t.update(scope, rule, now)?;
+            (t.window_end(now), Some(&*t))
+        }
+        None => (now, None),
+    };
+    let from = to - window;
+    let counts = |fields: &[String], text_only: bool, from, to| {
+        counted(scope, rule, tally, fields, text_only, from, to)
+    };
     let group_by = &rule.spec.group_by;
     let groups: Vec<Found> = match &rule.condition {
-        Condition::Frequency { at_least } => counts(scope, rule, group_by, false, from, to)?
+        Condition::Frequency { at_least } => counts(group_by, false, from, to)?
             .into_iter()
             .map(|(values, n)| found(group_by, values, n, None, n >= *at_least))
             .collect(),
         Condition::Flatline { below } => {
-            let now_counts = counts(scope, rule, group_by, false, from, to)?;
+            let now_counts = counts(group_by, false, from, to)?;
             let mut keys: BTreeSet<Vec<String>> = now_counts.keys().cloned().collect();
             if group_by.is_empty() {
                 keys.insert(Vec::new());
             } else {
-                keys.extend(counts(scope, rule, group_by, false, from - window, from)?.into_keys());
+                keys.extend(counts(group_by, false, from - window, from)?.into_keys());
                 keys.extend(known.keys().filter_map(|k| serde_json::from_str(k).ok()));
             }
             keys.into_iter()
@@ -115,8 +130,8 @@ pub fn evaluate(
             direction,
             min_count,
         } => {
-            let now_counts = counts(scope, rule, group_by, false, from, to)?;
-            let before = counts(scope, rule, group_by, false, from - window, from)?;
+            let now_counts = counts(group_by, false, from, to)?;
+            let before = counts(group_by, false, from - window, from)?;
             let keys: BTreeSet<&Vec<String>> = now_counts.keys().chain(before.keys()).collect();
             keys.into_iter()
                 .map(|values| {
@@ -135,11 +150,11 @@ pub fn evaluate(
         }
         Condition::NewValue { field, lookback } => {
             let fields = std::slice::from_ref(field);
-            let candidates: Vec<(String, u64)> = counts(scope, rule, fields, true, from, to)?
+            let candidates: Vec<(String, u64)> = counts(fields, true, from, to)?
                 .into_iter()
                 .filter_map(|(mut v, n)| v.pop().map(|v| (v, n)))
                 .collect();
-            let since = now - time::Duration::try_from(*lookback).unwrap_or(time::Duration::DAY);
+            let since = to - time::Duration::try_from(*lookback).unwrap_or(time::Duration::DAY);
             let names: Vec<String> = candidates.iter().map(|(v, _)| v.clone()).collect();
             let seen = seen_before(scope, rule, field, &names, since, from)?;
             candidates
@@ -200,7 +215,7 @@ fn group_key(fields: &[String], values: &[String]) -> String {
     }
 }
 
-fn time_field(scope: &Scope, rule: &Rule) -> (Field, &'static str) {
+pub(super) fn time_field(scope: &Scope, rule: &Rule) -> (Field, &'static str) {
     match rule.time {
         TimeBasis::Event => (scope.hot.schema.timestamp, "timestamp"),
         TimeBasis::Received => (scope.hot.schema.received_at, "received_at"),
@@ -208,7 +223,12 @@ fn time_field(scope: &Scope, rule: &Rule) -> (Field, &'static str) {
 }
 
 /// The rule's query within `[from, to)` of its time field.
-fn windowed(scope: &Scope, rule: &Rule, from: OffsetDateTime, to: OffsetDateTime) -> BooleanQuery {
+pub(super) fn windowed(
+    scope: &Scope,
+    rule: &Rule,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> BooleanQuery {
     let (field, _) = time_field(scope, rule);
     let term = |t: OffsetDateTime| {
         let t = DateTime::from_utc(t).truncate(tantivy::schema::DateTimePrecision::Milliseconds);
@@ -228,7 +248,11 @@ fn windowed(scope: &Scope, rule: &Rule, from: OffsetDateTime, to: OffsetDateTime
 
 /// The partitions that may hold matching events of `[from, …)`: the
 /// tenant's, of the rule's types; by receive time, none of a day before.
-fn partitions(scope: &Scope, rule: &Rule, from: OffsetDateTime) -> Vec<std::sync::Arc<Partition>> {
+pub(super) fn partitions(
+    scope: &Scope,
+    rule: &Rule,
+    from: OffsetDateTime,
+) -> Vec<std::sync::Arc<Partition>> {
     scope
         .hot
         .partitions_of(scope.tenant, None)
@@ -240,7 +264,7 @@ fn partitions(scope: &Scope, rule: &Rule, from: OffsetDateTime) -> Vec<std::sync
         .collect()
 }
 
-fn check_budget(scope: &Scope) -> Result<(), EvalError> {
+pub(super) fn check_budget(scope: &Scope) -> Result<(), EvalError> {
     if scope.started.elapsed() > scope.budget {
         return Err(EvalError::OverBudget {
             budget_ms: scope.budget.as_millis(),
@@ -249,10 +273,41 @@ fn check_budget(scope: &Scope) -> Result<(), EvalError> {
     Ok(())
 }
 
-/// Matching events in `[from, to)` per group of `fields`' values (one
-/// group of no values without fields). Events without one of the fields
-/// are in no group; with `text_only`, neither are number and boolean
-/// values.
+/// Matching events in `[from, to)` per group: from the tally and the
+/// partitions it does not count, or without one, from every partition;
+/// the `max_groups` largest groups.
+fn counted(
+    scope: &Scope,
+    rule: &Rule,
+    tally: Option<&Tally>,
+    fields: &[String],
+    text_only: bool,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<BTreeMap<Vec<String>, u64>, EvalError> {
+    let Some(tally) = tally else {
+        return counts(scope, rule, fields, text_only, from, to, |_| true);
+    };
+    let mut out = tally.counts(from, to);
+    let rest = counts(scope, rule, fields, text_only, from, to, |p| {
+        !p.counts_lsn()
+    })?;
+    for (values, n) in rest {
+        *out.entry(values).or_default() += n;
+    }
+    if out.len() > scope.max_groups {
+        let mut largest: Vec<(Vec<String>, u64)> = out.into_iter().collect();
+        largest.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        largest.truncate(scope.max_groups);
+        out = largest.into_iter().collect();
+    }
+    Ok(out)
+}
+
+/// Matching events in `[from, to)` of the partitions `keep` takes, per
+/// group of `fields`' values (one group of no values without fields).
+/// Events without one of the fields are in no group; with `text_only`,
+/// neither are number and boolean values.
 fn counts(
     scope: &Scope,
     rule: &Rule,
@@ -260,10 +315,17 @@ fn counts(
     text_only: bool,
     from: OffsetDateTime,
     to: OffsetDateTime,
+    keep: impl Fn(&Partition) -> bool,
 ) -> Result<BTreeMap<Vec<String>, u64>, EvalError> {
-    let query = windowed(scope, rule, from, to);
-    let parts = partitions(scope, rule, from);
     let mut out = BTreeMap::new();
+    let parts: Vec<_> = partitions(scope, rule, from)
+        .into_iter()
+        .filter(|p| keep(p))
+        .collect();
+    if parts.is_empty() {
+        return Ok(out);
+    }
+    let query = windowed(scope, rule, from, to);
     if fields.is_empty() {
         let mut total = 0u64;
         for p in parts {
@@ -286,39 +348,47 @@ fn counts(
     }
     let (result, _) =
         crate::hot::fields::aggregate(parts, &query, json!({ "g0": agg }), || check_budget(scope))?;
-    fn walk(
-        node: &Value,
-        depth: usize,
-        text_only: bool,
-        values: &mut Vec<String>,
-        out: &mut BTreeMap<Vec<String>, u64>,
-    ) {
-        let Some(buckets) = node[format!("g{depth}")]["buckets"].as_array() else {
-            return;
-        };
-        for b in buckets {
-            if text_only && !b["key"].is_string() {
-                continue;
-            }
-            let Some(key) = key_text(&b["key"]) else {
-                continue;
-            };
-            values.push(key);
-            if b.get(format!("g{}", depth + 1)).is_some() {
-                walk(b, depth + 1, text_only, values, out);
-            } else if let Some(n) = b["doc_count"].as_u64().filter(|&n| n > 0) {
-                out.insert(values.clone(), n);
-            }
-            values.pop();
+    walk_groups(&result, 0, text_only, &mut Vec::new(), &mut |b, values| {
+        if let Some(n) = b["doc_count"].as_u64().filter(|&n| n > 0) {
+            out.insert(values.to_vec(), n);
         }
-    }
-    walk(&result, 0, text_only, &mut Vec::new(), &mut out);
+    });
     Ok(out)
+}
+
+/// The nested terms buckets `g0`, `g1`, … of an aggregation: `leaf`
+/// gets each innermost bucket with its groups' values. With `text_only`,
+/// number and boolean keys form no group.
+pub(super) fn walk_groups(
+    node: &Value,
+    depth: usize,
+    text_only: bool,
+    values: &mut Vec<String>,
+    leaf: &mut dyn FnMut(&Value, &[String]),
+) {
+    let Some(buckets) = node[format!("g{depth}")]["buckets"].as_array() else {
+        return;
+    };
+    for b in buckets {
+        if text_only && !b["key"].is_string() {
+            continue;
+        }
+        let Some(key) = key_text(&b["key"]) else {
+            continue;
+        };
+        values.push(key);
+        if b.get(format!("g{}", depth + 1)).is_some() {
+            walk_groups(b, depth + 1, text_only, values, leaf);
+        } else {
+            leaf(b, values);
+        }
+        values.pop();
+    }
 }
 
 /// A group value as text: numbers without a fraction as whole numbers,
 /// as they were sent.
-fn key_text(v: &Value) -> Option<String> {
+pub(super) fn key_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(b.to_string()),

@@ -6,7 +6,7 @@
 //! most a second behind) and wakes the delivery tasks. Also the "test
 //! rule" call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +20,7 @@ use super::eval::{self, EvalError, Scope};
 use super::notify::{self, Outgoing, Sent};
 use super::rule::{Rule, TimeBasis};
 use super::state::{self, Changes};
+use super::tally::{Identity, Tally};
 use super::{Alerts, AlertsError, Book};
 use crate::hot::HotIndex;
 use crate::hot::search::{SearchError, parse_query, unix_ms};
@@ -39,13 +40,20 @@ pub fn spawn(
     crate::background::spawn("alerts", nice, move || {
         let mut written = Instant::now();
         let mut dirty = false;
+        let mut tallies = Tallies::new();
+        let mut pruned = Instant::now();
         while !stop.load(Ordering::Acquire) {
             match most_overdue(&alerts) {
                 Some((tenant, rule)) => {
-                    evaluate_and_apply(&alerts, &hot, &*saved, &tenant, &rule);
+                    evaluate_and_apply(&alerts, &hot, &*saved, &mut tallies, &tenant, &rule);
                     dirty = true;
                 }
                 None => std::thread::sleep(TICK),
+            }
+            if pruned.elapsed() >= PRUNE_EVERY {
+                let book = alerts.lock();
+                tallies.retain(|key, _| book.rules.contains_key(key));
+                pruned = Instant::now();
             }
             // The state file (and so the notifications, which wait for
             // it) at most a second behind, also while rules queue up.
@@ -66,6 +74,11 @@ pub fn spawn(
 
 /// How often the evaluator writes the state file while it has changes.
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
+/// How often the tallies of deleted rules are dropped.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Each rule's counts between evaluations, by (tenant, rule name).
+type Tallies = HashMap<(String, String), Tally>;
 
 /// The due rule waiting longest, now marked as started: its next turn is
 /// an interval from now (a late rule runs once, never twice to catch up),
@@ -186,6 +199,7 @@ fn evaluate_and_apply(
     alerts: &Alerts,
     hot: &HotIndex,
     saved: &dyn SavedQueries,
+    tallies: &mut Tallies,
     tenant: &str,
     rule: &Arc<Rule>,
 ) {
@@ -210,7 +224,18 @@ fn evaluate_and_apply(
         .map(|(k, a)| (k.clone(), a.labels.clone()))
         .collect();
     let result = scope(hot, saved, alerts, tenant, rule).and_then(|(scope, text)| {
-        let mut ev = eval::evaluate(&scope, rule, now, &known)?;
+        let identity = Identity {
+            rule: rule.clone(),
+            query: text.clone(),
+            types: scope.types.clone(),
+        };
+        if tallies.get(&key).is_none_or(|t| t.identity != identity) {
+            match Tally::new(identity) {
+                Some(t) => tallies.insert(key.clone(), t),
+                None => tallies.remove(&key),
+            };
+        }
+        let mut ev = eval::evaluate(&scope, rule, now, &known, tallies.get_mut(&key))?;
         // Samples only for the alerts about to be notified: a dry run of
         // the state machine on a copy says which.
         let mut dry = before.clone();
@@ -434,7 +459,7 @@ pub fn test_rule(
     rule.window = Duration::try_from(to - from).unwrap_or(rule.window);
     let started = Instant::now();
     let evaluated = scope(hot, saved, alerts, tenant, &rule).and_then(|(scope, _)| {
-        let mut ev = eval::evaluate(&scope, &rule, to, &BTreeMap::new())?;
+        let mut ev = eval::evaluate(&scope, &rule, to, &BTreeMap::new(), None)?;
         let active: Vec<String> = ev
             .groups
             .iter()

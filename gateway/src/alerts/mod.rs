@@ -33,6 +33,7 @@ pub mod notify;
 pub mod rule;
 pub mod seen;
 pub mod state;
+pub mod tally;
 pub mod view;
 
 use std::collections::BTreeMap;
