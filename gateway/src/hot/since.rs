@@ -116,6 +116,9 @@ fn collect_segment<C: Collector>(
     let max_doc = segment.max_doc();
     let mut start = 0;
     while start < max_doc && scorer.doc() != TERMINATED {
+        // No match before the scorer's: the old part of a merged segment
+        // outside the query's time range is not scanned.
+        start = start.max(scorer.doc());
         let end = start.saturating_add(CHUNK).min(max_doc);
         new.clear();
         column.get_docids_for_value_range(range.clone(), start..end, &mut new);
@@ -156,8 +159,9 @@ mod tests {
         for record in 1..=30u64 {
             for i in 0..10 {
                 let level = if i % 2 == 0 { "error" } else { "info" };
+                let service = if record > 20 { "late" } else { "early" };
                 let line = format!(
-                    r#"{{"id":"{record}-{i}","timestamp":"2026-11-20T10:00:00Z","received_at":"2026-11-20T10:00:00Z","type":"app","level":"{level}"}}"#
+                    r#"{{"id":"{record}-{i}","timestamp":"2026-11-20T10:00:00Z","received_at":"2026-11-20T10:00:00Z","type":"app","level":"{level}","service":"{service}"}}"#
                 );
                 let mut doc = schema.document(line.as_bytes()).unwrap();
                 doc.add_u64(schema.lsn, record);
@@ -168,15 +172,19 @@ mod tests {
             }
         }
         let reader = index.reader().unwrap();
-        let query = crate::hot::search::parse_query_with(&schema, "level:error").unwrap();
+        let errors = crate::hot::search::parse_query_with(&schema, "level:error").unwrap();
+        // Matches only in the last third, where a scan may start.
+        let late = crate::hot::search::parse_query_with(&schema, "service:late").unwrap();
         let columns = Columns::default();
-        let count = |after, upto| {
+        let count_of = |query: &dyn Query, after, upto| {
             let searcher = reader.searcher();
             let weight = query
                 .weight(EnableScoring::disabled_from_searcher(&searcher))
                 .unwrap();
             collect(&searcher, &columns, &*weight, &Count, after, upto).unwrap()
         };
+        let count = |after, upto| count_of(&*errors, after, upto);
+        let late_cases = [(0, 30, 100), (5, 25, 50), (10, 20, 0), (22, 23, 10)];
         let cases = [
             (0, 30, 150),
             (10, 20, 50),
@@ -189,6 +197,13 @@ mod tests {
         for (after, upto, expected) in cases {
             assert_eq!(count(after, upto), expected, "({after}, {upto}]");
         }
+        for (after, upto, expected) in late_cases {
+            assert_eq!(
+                count_of(&*late, after, upto),
+                expected,
+                "late: ({after}, {upto}]"
+            );
+        }
         // Merged into one segment whose positions all mix.
         let ids = index.searchable_segment_ids().unwrap();
         writer.merge(&ids).wait().unwrap();
@@ -196,6 +211,13 @@ mod tests {
         assert_eq!(reader.searcher().segment_readers().len(), 1);
         for (after, upto, expected) in cases {
             assert_eq!(count(after, upto), expected, "merged: ({after}, {upto}]");
+        }
+        for (after, upto, expected) in late_cases {
+            assert_eq!(
+                count_of(&*late, after, upto),
+                expected,
+                "merged, late: ({after}, {upto}]"
+            );
         }
     }
 }
