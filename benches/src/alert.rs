@@ -14,7 +14,11 @@
 //! (events of the last minute), alternating rounds without rules and with
 //! `--rules` rules: every kind (4 in 10 frequency, 2 flatline, 2 spike, 1
 //! new_value, 1 any), `--grouped` of them with `group_by`, evaluated every
-//! `--interval` over `--window`, all delivered to the webhook. For each
+//! `--interval` over `--window`, all delivered to the webhook. A rule's
+//! first evaluation counts its whole window (later ones what was indexed
+//! since), so a round with rules starts with ingest until every rule has
+//! had two and an interval passed without a missed evaluation (the
+//! warm-up, reported apart), and then measures. For each
 //! round it prints the acked events/s and the gateway's CPU per event; for
 //! rounds with rules, the evaluations that ran, were missed (started more
 //! than an interval late) or went over budget, how long one pass over all
@@ -120,6 +124,21 @@ fn rule(i: usize, grouped: bool, interval: &str, window: &str) -> Value {
         r["group_by"] = json!([group]);
     }
     r
+}
+
+/// Whole seconds of a duration such as `30s` or `1m`.
+fn interval_secs(text: &str) -> anyhow::Result<u64> {
+    let (n, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = n.parse()?;
+    Ok(match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => bail!("--interval {text}: give seconds, minutes or hours (30s, 1m)"),
+    })
 }
 
 /// A webhook receiver counting what it is posted; returns its port.
@@ -232,6 +251,59 @@ async fn main() -> anyhow::Result<()> {
         if rules_on {
             let secs = set_rules(&client, &url, &args, true).await?;
             println!("  created {} rules in {secs:.1} s", args.rules);
+            // A rule's first evaluation counts its whole window, its second
+            // what was indexed since the first, however long the first
+            // pass took. Ingest runs, in steps of 10 s, until every rule
+            // has had its second.
+            // Counted from here: a rule deleted and created again keeps
+            // its counter.
+            let per_rule = |m: &str| {
+                let mut evaluations: std::collections::HashMap<String, f64> = Default::default();
+                for (labels, v) in series(m, "logway_alert_evaluations_total") {
+                    if let Some(rule) = labels
+                        .split("rule=\"")
+                        .nth(1)
+                        .and_then(|r| r.split('"').next())
+                    {
+                        *evaluations.entry(rule.to_string()).or_default() += v;
+                    }
+                }
+                evaluations
+            };
+            let at_start = per_rule(&fetch_metrics(&client, &url).await?);
+            let missed_at_start = metric(
+                &fetch_metrics(&client, &url).await?,
+                "logway_alert_evaluations_missed_total",
+            );
+            // Then until an interval passes without a missed evaluation:
+            // the backlog the first pass left is worked off.
+            let quiet_steps = interval_secs(&args.interval)?.div_ceil(10).max(1);
+            let t = Instant::now();
+            let mut cpu = 0.0;
+            let (mut missed_then, mut quiet) = (missed_at_start, 0);
+            let (evaluated, missed) = loop {
+                let r =
+                    timed_round(&client, &url, next, args.connections, args.rate, 10, pid).await?;
+                next += r.sent;
+                cpu += r.cpu_per_million * r.sent as f64 / 1e6;
+                let m = fetch_metrics(&client, &url).await?;
+                let missed = metric(&m, "logway_alert_evaluations_missed_total");
+                let twice = per_rule(&m)
+                    .iter()
+                    .filter(|(rule, v)| **v - at_start.get(*rule).copied().unwrap_or(0.0) >= 2.0)
+                    .count();
+                quiet = if missed > missed_then { 0 } else { quiet + 1 };
+                missed_then = missed;
+                if (twice >= args.rules && quiet >= quiet_steps) || t.elapsed().as_secs() > 900 {
+                    break (twice, missed - missed_at_start);
+                }
+            };
+            println!(
+                "  warm-up: first two evaluations of {evaluated} rules (the first of the whole window), then an interval without a missed one, within {:.0} s of ingest at the offered rate; {missed} evaluations missed meanwhile; gateway CPU {cpu:.0} s; RSS {} MiB (peak so far {} MiB)",
+                t.elapsed().as_secs_f64(),
+                proc_status_kib(pid, "VmRSS:") / 1024,
+                proc_status_kib(pid, "VmHWM:") / 1024
+            );
         }
         let before = fetch_metrics(&client, &url).await?;
         let notified_before = delivered.load(Ordering::Relaxed);

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! rules (config + API) ──► evaluator thread (background_nice, one rule at a time)
-//!                              │ eval: counts / groups / terms over the tenant's hot partitions
+//!                              │ eval: counts / groups / terms over the tenant's hot partitions;
+//!                              │ tally: a rule's per-step counts, updated with what was indexed since
 //!                              ▼
 //!                          state machine (pending → firing → resolved), per rule and group
 //!                              │ notifications into the outbox
@@ -16,7 +17,8 @@
 //!
 //! - [`rule`]: what a rule is and how it is checked; [`config`]: the
 //!   `[alerts]` section and the tenants' receivers and rules.
-//! - [`eval`]: one evaluation; [`state`]: the state machine;
+//! - [`eval`]: one evaluation; [`tally`]: the counts a rule keeps between
+//!   evaluations, so that each counts only what is new; [`state`]: the state machine;
 //!   [`notify`]: what receivers are sent; [`deliver`]: sending it;
 //!   [`evaluator`]: the schedule; [`view`]: what the API shows.
 //!
