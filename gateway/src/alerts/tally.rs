@@ -32,7 +32,7 @@ use super::rule::{Condition, Rule};
 use crate::hot::Lsn;
 use crate::hot::PartitionKey;
 use crate::hot::fields::Aggregation;
-use crate::hot::search::unix_ms;
+use crate::hot::search::{from_unix_ms, unix_ms};
 use crate::hot::since;
 
 /// Steps a window is divided into at least (when a step divides it so).
@@ -124,8 +124,7 @@ impl Tally {
 
     /// The end of the window evaluated at `now`: its last whole step.
     pub fn window_end(&self, now: OffsetDateTime) -> OffsetDateTime {
-        let ms = unix_ms(now).div_euclid(self.step_ms) * self.step_ms;
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(now)
+        from_unix_ms(unix_ms(now).div_euclid(self.step_ms) * self.step_ms).unwrap_or(now)
     }
 
     fn reset(&mut self) {
@@ -152,10 +151,16 @@ impl Tally {
         let keep_from = end - self.span_ms;
         // Steps from here on are kept; later ones are counted as they come.
         let until = unix_ms(now) + self.span_ms;
-        let at = |ms: i64| {
-            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(now)
-        };
+        let at = |ms: i64| from_unix_ms(ms).unwrap_or(now);
         let (_, time_name) = time_field(scope, rule);
+        // Within the steps kept: a segment of older (or later) times is
+        // skipped whole.
+        let query = windowed(scope, rule, at(keep_from), at(until));
+        let aggregation = if self.fields.is_empty() {
+            None
+        } else {
+            Some(self.grouped(scope, time_name, keep_from, until)?)
+        };
         for p in partitions(scope, rule, at(keep_from)) {
             if !p.counts_lsn() {
                 continue;
@@ -167,32 +172,8 @@ impl Tally {
             }
             check_budget(scope)?;
             let searcher = p.reader.searcher();
-            // Within the steps kept: a segment of older (or later) times
-            // is skipped whole.
-            let weight = windowed(scope, rule, at(keep_from), at(until))
-                .weight(EnableScoring::disabled_from_searcher(&searcher))?;
-            let found: Vec<(i64, Vec<String>, u64)> = if self.fields.is_empty() {
-                let collector = StepCounts {
-                    field: time_name,
-                    from_ms: keep_from,
-                    step_ms: self.step_ms,
-                    steps: ((until - keep_from) / self.step_ms) as usize,
-                };
-                since::collect(
-                    &searcher,
-                    &p.lsn_columns,
-                    &*weight,
-                    &collector,
-                    counted,
-                    visible,
-                )?
-                .into_iter()
-                .enumerate()
-                .filter(|(_, n)| *n > 0)
-                .map(|(i, n)| (keep_from + i as i64 * self.step_ms, Vec::new(), n))
-                .collect()
-            } else {
-                let aggregation = self.grouped(scope, time_name, keep_from, until)?;
+            let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+            let found: Vec<(i64, Vec<String>, u64)> = if let Some(aggregation) = &aggregation {
                 let collected = since::collect(
                     &searcher,
                     &p.lsn_columns,
@@ -219,6 +200,26 @@ impl Tally {
                     },
                 );
                 out
+            } else {
+                let collector = StepCounts {
+                    field: time_name,
+                    from_ms: keep_from,
+                    step_ms: self.step_ms,
+                    steps: ((until - keep_from) / self.step_ms) as usize,
+                };
+                since::collect(
+                    &searcher,
+                    &p.lsn_columns,
+                    &*weight,
+                    &collector,
+                    counted,
+                    visible,
+                )?
+                .into_iter()
+                .enumerate()
+                .filter(|(_, n)| *n > 0)
+                .map(|(i, n)| (keep_from + i as i64 * self.step_ms, Vec::new(), n))
+                .collect()
             };
             for (step, values, n) in found {
                 self.add(step, values, n);

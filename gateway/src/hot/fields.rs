@@ -128,22 +128,9 @@ pub fn aggregate<E: From<SearchError>>(
     partitions: impl IntoIterator<Item = std::sync::Arc<super::Partition>>,
     query: &dyn tantivy::query::Query,
     aggs: Value,
-    before_each: impl FnMut() -> Result<(), E>,
-) -> Result<(Value, usize), E> {
-    let buckets = tantivy::aggregation::DEFAULT_BUCKET_LIMIT;
-    aggregate_buckets(partitions, query, aggs, buckets, before_each)
-}
-
-/// [`aggregate`] with room for `max_buckets` buckets (tantivy's default
-/// is 65,000; its memory limit stays).
-pub fn aggregate_buckets<E: From<SearchError>>(
-    partitions: impl IntoIterator<Item = std::sync::Arc<super::Partition>>,
-    query: &dyn tantivy::query::Query,
-    aggs: Value,
-    max_buckets: u32,
     mut before_each: impl FnMut() -> Result<(), E>,
 ) -> Result<(Value, usize), E> {
-    let aggregation = Aggregation::new(aggs, max_buckets)?;
+    let aggregation = Aggregation::new(aggs, tantivy::aggregation::DEFAULT_BUCKET_LIMIT)?;
     let mut merged: Option<IntermediateAggregationResults> = None;
     let mut total = 0;
     for p in partitions {
@@ -166,6 +153,7 @@ pub fn aggregate_buckets<E: From<SearchError>>(
 /// any driver: its collector, then its result from what was collected.
 pub struct Aggregation {
     aggs: Aggregations,
+    /// Buckets allowed (tantivy's default is 65,000; its memory limit stays).
     max_buckets: u32,
 }
 

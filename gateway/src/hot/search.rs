@@ -341,6 +341,11 @@ pub fn unix_ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
+/// The time of Unix milliseconds `ms` (`None` out of `time`'s range).
+pub fn from_unix_ms(ms: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize_negation;

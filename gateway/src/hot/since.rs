@@ -183,9 +183,7 @@ mod tests {
                 .unwrap();
             collect(&searcher, &columns, &*weight, &Count, after, upto).unwrap()
         };
-        let count = |after, upto| count_of(&*errors, after, upto);
-        let late_cases = [(0, 30, 100), (5, 25, 50), (10, 20, 0), (22, 23, 10)];
-        let cases = [
+        let error_cases = [
             (0, 30, 150),
             (10, 20, 50),
             (5, 25, 100),
@@ -193,31 +191,29 @@ mod tests {
             (30, 40, 0),
             (7, 7, 0),
         ];
+        let late_cases = [(0, 30, 100), (5, 25, 50), (10, 20, 0), (22, 23, 10)];
+        let check = |stage: &str| {
+            let queries = [
+                ("level:error", &*errors, &error_cases[..]),
+                ("service:late", &*late, &late_cases[..]),
+            ];
+            for (name, query, cases) in queries {
+                for &(after, upto, expected) in cases {
+                    assert_eq!(
+                        count_of(query, after, upto),
+                        expected,
+                        "{stage}, {name}: ({after}, {upto}]"
+                    );
+                }
+            }
+        };
         assert_eq!(reader.searcher().segment_readers().len(), 3);
-        for (after, upto, expected) in cases {
-            assert_eq!(count(after, upto), expected, "({after}, {upto}]");
-        }
-        for (after, upto, expected) in late_cases {
-            assert_eq!(
-                count_of(&*late, after, upto),
-                expected,
-                "late: ({after}, {upto}]"
-            );
-        }
+        check("three segments");
         // Merged into one segment whose positions all mix.
         let ids = index.searchable_segment_ids().unwrap();
         writer.merge(&ids).wait().unwrap();
         reader.reload().unwrap();
         assert_eq!(reader.searcher().segment_readers().len(), 1);
-        for (after, upto, expected) in cases {
-            assert_eq!(count(after, upto), expected, "merged: ({after}, {upto}]");
-        }
-        for (after, upto, expected) in late_cases {
-            assert_eq!(
-                count_of(&*late, after, upto),
-                expected,
-                "merged, late: ({after}, {upto}]"
-            );
-        }
+        check("merged");
     }
 }
