@@ -84,6 +84,11 @@ struct Args {
     /// gateway ingests it.
     #[arg(long)]
     scattered: bool,
+    /// After the rounds: create the rules, warm up, stop the gateway
+    /// (SIGTERM) and start it again on the same data, and time the
+    /// warm-up after the restart.
+    #[arg(long)]
+    restart: bool,
     /// The gateway binary (default: `logway` next to this one).
     #[arg(long)]
     gateway: Option<PathBuf>,
@@ -186,6 +191,75 @@ async fn set_rules(
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// What a warm-up took.
+struct WarmUp {
+    evaluated: usize,
+    missed: f64,
+    secs: f64,
+    cpu: f64,
+}
+
+/// Ingest at the offered rate, in steps of 10 s, until every rule has had
+/// two evaluations from now (a rule's first evaluation counts its whole
+/// window unless its counts were resumed or shared; its second what was
+/// indexed since) and then an interval has passed without a missed one.
+async fn warm_up(
+    client: &reqwest::Client,
+    url: &str,
+    args: &Args,
+    next: &mut u64,
+    pid: u32,
+) -> anyhow::Result<WarmUp> {
+    // Counted from here: a rule deleted and created again keeps its
+    // counter.
+    let per_rule = |m: &str| {
+        let mut evaluations: std::collections::HashMap<String, f64> = Default::default();
+        for (labels, v) in series(m, "logway_alert_evaluations_total") {
+            if let Some(rule) = labels
+                .split("rule=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+            {
+                *evaluations.entry(rule.to_string()).or_default() += v;
+            }
+        }
+        evaluations
+    };
+    let at_start = per_rule(&fetch_metrics(client, url).await?);
+    let missed_at_start = metric(
+        &fetch_metrics(client, url).await?,
+        "logway_alert_evaluations_missed_total",
+    );
+    // Then until an interval passes without a missed evaluation:
+    // the backlog the first pass left is worked off.
+    let quiet_steps = interval_secs(&args.interval)?.div_ceil(10).max(1);
+    let t = Instant::now();
+    let mut cpu = 0.0;
+    let (mut missed_then, mut quiet) = (missed_at_start, 0);
+    let (evaluated, missed) = loop {
+        let r = timed_round(client, url, *next, args.connections, args.rate, 10, pid).await?;
+        *next += r.sent;
+        cpu += r.cpu_per_million * r.sent as f64 / 1e6;
+        let m = fetch_metrics(client, url).await?;
+        let missed = metric(&m, "logway_alert_evaluations_missed_total");
+        let twice = per_rule(&m)
+            .iter()
+            .filter(|(rule, v)| **v - at_start.get(*rule).copied().unwrap_or(0.0) >= 2.0)
+            .count();
+        quiet = if missed > missed_then { 0 } else { quiet + 1 };
+        missed_then = missed;
+        if (twice >= args.rules && quiet >= quiet_steps) || t.elapsed().as_secs() > 900 {
+            break (twice, missed - missed_at_start);
+        }
+    };
+    Ok(WarmUp {
+        evaluated,
+        missed,
+        secs: t.elapsed().as_secs_f64(),
+        cpu,
+    })
+}
+
 /// A metric's series: (labels text, value).
 fn series<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
     text.lines()
@@ -213,8 +287,8 @@ async fn main() -> anyhow::Result<()> {
             args.rules.max(1)
         ),
     )?;
-    let (mut child, url) = spawn_gateway(&gateway, &data, Some(&config)).await?;
-    let pid = child.id();
+    let (mut child, mut url) = spawn_gateway(&gateway, &data, Some(&config)).await?;
+    let mut pid = child.id();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.connections)
         .build()?;
@@ -251,56 +325,13 @@ async fn main() -> anyhow::Result<()> {
         if rules_on {
             let secs = set_rules(&client, &url, &args, true).await?;
             println!("  created {} rules in {secs:.1} s", args.rules);
-            // A rule's first evaluation counts its whole window, its second
-            // what was indexed since the first, however long the first
-            // pass took. Ingest runs, in steps of 10 s, until every rule
-            // has had its second.
-            // Counted from here: a rule deleted and created again keeps
-            // its counter.
-            let per_rule = |m: &str| {
-                let mut evaluations: std::collections::HashMap<String, f64> = Default::default();
-                for (labels, v) in series(m, "logway_alert_evaluations_total") {
-                    if let Some(rule) = labels
-                        .split("rule=\"")
-                        .nth(1)
-                        .and_then(|r| r.split('"').next())
-                    {
-                        *evaluations.entry(rule.to_string()).or_default() += v;
-                    }
-                }
-                evaluations
-            };
-            let at_start = per_rule(&fetch_metrics(&client, &url).await?);
-            let missed_at_start = metric(
-                &fetch_metrics(&client, &url).await?,
-                "logway_alert_evaluations_missed_total",
-            );
-            // Then until an interval passes without a missed evaluation:
-            // the backlog the first pass left is worked off.
-            let quiet_steps = interval_secs(&args.interval)?.div_ceil(10).max(1);
-            let t = Instant::now();
-            let mut cpu = 0.0;
-            let (mut missed_then, mut quiet) = (missed_at_start, 0);
-            let (evaluated, missed) = loop {
-                let r =
-                    timed_round(&client, &url, next, args.connections, args.rate, 10, pid).await?;
-                next += r.sent;
-                cpu += r.cpu_per_million * r.sent as f64 / 1e6;
-                let m = fetch_metrics(&client, &url).await?;
-                let missed = metric(&m, "logway_alert_evaluations_missed_total");
-                let twice = per_rule(&m)
-                    .iter()
-                    .filter(|(rule, v)| **v - at_start.get(*rule).copied().unwrap_or(0.0) >= 2.0)
-                    .count();
-                quiet = if missed > missed_then { 0 } else { quiet + 1 };
-                missed_then = missed;
-                if (twice >= args.rules && quiet >= quiet_steps) || t.elapsed().as_secs() > 900 {
-                    break (twice, missed - missed_at_start);
-                }
-            };
+            let w = warm_up(&client, &url, &args, &mut next, pid).await?;
             println!(
-                "  warm-up: first two evaluations of {evaluated} rules (the first of the whole window), then an interval without a missed one, within {:.0} s of ingest at the offered rate; {missed} evaluations missed meanwhile; gateway CPU {cpu:.0} s; RSS {} MiB (peak so far {} MiB)",
-                t.elapsed().as_secs_f64(),
+                "  warm-up: first two evaluations of {} rules (the first of the whole window), then an interval without a missed one, within {:.0} s of ingest at the offered rate; {} evaluations missed meanwhile; gateway CPU {:.0} s; RSS {} MiB (peak so far {} MiB)",
+                w.evaluated,
+                w.secs,
+                w.missed,
+                w.cpu,
                 proc_status_kib(pid, "VmRSS:") / 1024,
                 proc_status_kib(pid, "VmHWM:") / 1024
             );
@@ -403,6 +434,33 @@ async fn main() -> anyhow::Result<()> {
         "gateway peak RSS: {} MiB",
         proc_status_kib(pid, "VmHWM:") / 1024
     );
+    if args.restart {
+        println!("\n-- a restart with {} rules --", args.rules);
+        set_rules(&client, &url, &args, true).await?;
+        let w = warm_up(&client, &url, &args, &mut next, pid).await?;
+        println!(
+            "  warm-up after creating them: {:.0} s, {} evaluations missed",
+            w.secs, w.missed
+        );
+        let t = Instant::now();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        child.wait()?;
+        let stopped = t.elapsed().as_secs_f64();
+        (child, url) = spawn_gateway(&gateway, &data, Some(&config)).await?;
+        pid = child.id();
+        wait_ready(&client, &url).await;
+        println!(
+            "  stopped in {stopped:.1} s, started again in {:.1} s",
+            t.elapsed().as_secs_f64() - stopped
+        );
+        let w = warm_up(&client, &url, &args, &mut next, pid).await?;
+        println!(
+            "  warm-up after the restart: every rule evaluated twice, then an interval without a missed one, within {:.0} s; {} evaluations missed; gateway CPU {:.0} s",
+            w.secs, w.missed, w.cpu
+        );
+    }
     let _ = child.kill();
     let _ = child.wait();
     if temporary {

@@ -289,6 +289,22 @@ receivers = ["hook"]
     let view = t.rule_view(A_ADMIN, "errors").await;
     assert_eq!(view["source"], "config");
     t.stop().await;
+    // The rule's counts were written at shutdown; the restarted gateway
+    // goes on from them (and resolves below by them).
+    let tallies: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("alerts-tallies.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        tallies["tallies"][0]["key"]["query"], "level:error",
+        "{tallies}"
+    );
+    assert!(
+        !tallies["tallies"][0]["counted"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{tallies}"
+    );
     let t = TestGateway::start(alerting_config(dir.path(), &receivers, rules)).await;
     let view = t.rule_view(A_ADMIN, "errors").await;
     assert_eq!(

@@ -6,7 +6,7 @@
 //! most a second behind) and wakes the delivery tasks. Also the "test
 //! rule" call.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use super::eval::{self, EvalError, Scope};
 use super::notify::{self, Outgoing, Sent};
 use super::rule::{Rule, TimeBasis};
 use super::state::{self, Changes};
-use super::tally::{Identity, Tally};
+use super::tallies::Tallies;
 use super::{Alerts, AlertsError, Book};
 use crate::hot::HotIndex;
 use crate::hot::search::{SearchError, parse_query, unix_ms};
@@ -40,7 +40,7 @@ pub fn spawn(
     crate::background::spawn("alerts", nice, move || {
         let mut written = Instant::now();
         let mut dirty = false;
-        let mut tallies = Tallies::new();
+        let mut tallies = Tallies::load(&alerts.data_dir);
         let mut pruned = Instant::now();
         while !stop.load(Ordering::Acquire) {
             match most_overdue(&alerts) {
@@ -50,9 +50,11 @@ pub fn spawn(
                 }
                 None => std::thread::sleep(TICK),
             }
-            if pruned.elapsed() >= PRUNE_EVERY {
-                let book = alerts.lock();
-                tallies.retain(|key, _| book.rules.contains_key(key));
+            if pruned.elapsed() >= SAVE_TALLIES_EVERY {
+                let rules: std::collections::HashSet<(String, String)> =
+                    alerts.lock().rules.keys().cloned().collect();
+                tallies.prune(|user| rules.contains(user));
+                save(&tallies);
                 pruned = Instant::now();
             }
             // The state file (and so the notifications, which wait for
@@ -69,16 +71,20 @@ pub fn spawn(
         if let Err(e) = alerts.persist() {
             tracing::error!(error = %e, "cannot write the alert state at shutdown");
         }
+        save(&tallies);
     })
+}
+
+fn save(tallies: &Tallies) {
+    if let Err(e) = tallies.save() {
+        tracing::warn!(error = %e, "cannot write the alert tallies; a restart counts windows whole once");
+    }
 }
 
 /// How often the evaluator writes the state file while it has changes.
 const PERSIST_EVERY: Duration = Duration::from_secs(1);
-/// How often the tallies of deleted rules are dropped.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-/// Each rule's counts between evaluations, by (tenant, rule name).
-type Tallies = HashMap<(String, String), Tally>;
+/// How often the tallies no rule uses are dropped and the rest written.
+const SAVE_TALLIES_EVERY: Duration = Duration::from_secs(60);
 
 /// The due rule waiting longest, now marked as started: its next turn is
 /// an interval from now (a late rule runs once, never twice to catch up),
@@ -224,18 +230,8 @@ fn evaluate_and_apply(
         .map(|(k, a)| (k.clone(), a.labels.clone()))
         .collect();
     let result = scope(hot, saved, alerts, tenant, rule).and_then(|(scope, text)| {
-        let identity = Identity {
-            rule: rule.clone(),
-            query: text.clone(),
-            types: scope.types.clone(),
-        };
-        if tallies.get(&key).is_none_or(|t| t.identity != identity) {
-            match Tally::new(identity) {
-                Some(t) => tallies.insert(key.clone(), t),
-                None => tallies.remove(&key),
-            };
-        }
-        let mut ev = eval::evaluate(&scope, rule, now, &known, tallies.get_mut(&key))?;
+        let tally = tallies.for_rule(tenant, rule, &text, &scope.types);
+        let mut ev = eval::evaluate(&scope, rule, now, &known, tally)?;
         // Samples only for the alerts about to be notified: a dry run of
         // the state machine on a copy says which.
         let mut dry = before.clone();

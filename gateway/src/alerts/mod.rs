@@ -3,7 +3,8 @@
 //! ```text
 //! rules (config + API) ──► evaluator thread (background_nice, one rule at a time)
 //!                              │ eval: counts / groups / terms over the tenant's hot partitions;
-//!                              │ tally: a rule's per-step counts, updated with what was indexed since
+//!                              │ tally: per-step counts (shared by the rules counting the same),
+//!                              │ updated with what was indexed since; kept in <data_dir>/alerts-tallies.json
 //!                              ▼
 //!                          state machine (pending → firing → resolved), per rule and group
 //!                              │ notifications into the outbox
@@ -18,7 +19,8 @@
 //! - [`rule`]: what a rule is and how it is checked; [`config`]: the
 //!   `[alerts]` section and the tenants' receivers and rules.
 //! - [`eval`]: one evaluation; [`tally`]: the counts a rule keeps between
-//!   evaluations, so that each counts only what is new; [`state`]: the state machine;
+//!   evaluations, so that each counts only what is new; [`tallies`]: the
+//!   evaluator's tallies, shared and saved; [`state`]: the state machine;
 //!   [`notify`]: what receivers are sent; [`deliver`]: sending it;
 //!   [`evaluator`]: the schedule; [`view`]: what the API shows.
 //!
@@ -35,6 +37,7 @@ pub mod notify;
 pub mod rule;
 pub mod seen;
 pub mod state;
+pub mod tallies;
 pub mod tally;
 pub mod view;
 
@@ -149,6 +152,8 @@ pub struct Alerts {
     schema: HotSchema,
     /// Where links in notifications point.
     pub external_url: String,
+    /// Where `alerts.json` and the tallies' file are.
+    pub data_dir: PathBuf,
     path: PathBuf,
     book: Mutex<Book>,
     /// The generation last written to the file.
@@ -236,6 +241,7 @@ impl Alerts {
             config: config.alerts.clone(),
             schema,
             external_url,
+            data_dir: data.to_path_buf(),
             path,
             book: Mutex::new(Book {
                 stored,

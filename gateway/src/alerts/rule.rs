@@ -44,7 +44,7 @@ pub enum Direction {
 }
 
 /// Which time puts an event in a window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeBasis {
     /// The event's own `timestamp` (the default): an event that arrives

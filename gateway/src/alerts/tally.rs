@@ -18,8 +18,8 @@
 //! evaluation, as without a tally.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::Column;
@@ -28,7 +28,7 @@ use tantivy::{DateTime, DocId, Score, SegmentReader};
 use time::OffsetDateTime;
 
 use super::eval::{EvalError, Scope, check_budget, partitions, time_field, walk_groups, windowed};
-use super::rule::{Condition, Rule};
+use super::rule::{Condition, Rule, TimeBasis};
 use crate::hot::Lsn;
 use crate::hot::PartitionKey;
 use crate::hot::fields::Aggregation;
@@ -45,34 +45,55 @@ const STEPS_MS: [i64; 13] = [
 /// counted whole at each evaluation.
 const MAX_STEPS: i64 = 20_000;
 
-/// What a tally counts: when any of it changes, the counts start over.
-#[derive(Clone)]
-pub struct Identity {
-    /// The rule as stored (a new version of the rule is a new `Arc`; the
-    /// tally holds it, so its address is not reused meanwhile).
-    pub rule: Arc<Rule>,
+/// What a tally counts. Rules whose keys are equal share one tally (a
+/// `frequency` and a `spike` rule on `level:error` over 5 minutes count
+/// the same steps); when a rule's key changes, it moves to another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Key {
+    pub tenant: String,
     /// The query as run (a saved search may change).
     pub query: String,
     pub types: Vec<String>,
+    pub time: TimeBasis,
+    /// The group fields (`[field]` for new_value); empty: one group.
+    pub fields: Vec<String>,
+    /// Only text values form groups (new_value).
+    pub text_only: bool,
+    pub step_ms: i64,
 }
 
-impl PartialEq for Identity {
-    fn eq(&self, other: &Identity) -> bool {
-        Arc::ptr_eq(&self.rule, &other.rule)
-            && self.query == other.query
-            && self.types == other.types
+impl Key {
+    /// The key of `rule` run with `query` over `types`, and how far back
+    /// from a window's end it needs steps kept; `None` if the rule is
+    /// counted whole at each evaluation (`any`; a window no step divides).
+    pub fn of(tenant: &str, rule: &Rule, query: &str, types: &[String]) -> Option<(Key, i64)> {
+        let window_ms = i64::try_from(rule.window.as_millis()).ok()?;
+        let (fields, text_only, span) = match &rule.condition {
+            Condition::Any { .. } => return None,
+            Condition::Frequency { .. } => (rule.spec.group_by.clone(), false, 1),
+            Condition::Flatline { .. } | Condition::Spike { .. } => {
+                (rule.spec.group_by.clone(), false, 2)
+            }
+            Condition::NewValue { field, .. } => (vec![field.clone()], true, 1),
+        };
+        let key = Key {
+            tenant: tenant.to_string(),
+            query: query.to_string(),
+            types: types.to_vec(),
+            time: rule.time,
+            fields,
+            text_only,
+            step_ms: step_for(window_ms)?,
+        };
+        Some((key, window_ms * span))
     }
 }
 
 pub struct Tally {
-    pub identity: Identity,
-    step_ms: i64,
-    /// How far before a window's end steps are kept.
+    pub key: Key,
+    /// How far before a window's end steps are kept: the longest any of
+    /// its rules needs.
     span_ms: i64,
-    /// The group fields (`[field]` for new_value); empty: one group.
-    fields: Vec<String>,
-    /// Only text values form groups (new_value).
-    text_only: bool,
     /// Per partition counted: every event up to this position is in `steps`.
     counted: HashMap<PartitionKey, Lsn>,
     /// Group values by id.
@@ -80,6 +101,17 @@ pub struct Tally {
     group_ids: HashMap<Vec<String>, u32>,
     /// Step start (ms) → (group id, events), by group id.
     steps: BTreeMap<i64, Vec<(u32, u64)>>,
+}
+
+/// A tally as written to disk: what it counts, up to where, and the counts.
+#[derive(Serialize, Deserialize)]
+pub struct Stored {
+    key: Key,
+    span_ms: i64,
+    /// (tenant, log type, day, rehydrated, counted up to).
+    counted: Vec<(String, String, String, bool, Lsn)>,
+    groups: Vec<Vec<String>>,
+    steps: Vec<(i64, Vec<(u32, u64)>)>,
 }
 
 /// The step of a window (ms), if it can be counted by steps.
@@ -96,35 +128,94 @@ pub fn step_for(window_ms: i64) -> Option<i64> {
 }
 
 impl Tally {
-    /// A tally for `rule`, or `None` if its kind or window is counted
-    /// whole at each evaluation (`any`; a window no step divides).
-    pub fn new(identity: Identity) -> Option<Tally> {
-        let rule = identity.rule.clone();
-        let window_ms = i64::try_from(rule.window.as_millis()).ok()?;
-        let (fields, text_only, span) = match &rule.condition {
-            Condition::Any { .. } => return None,
-            Condition::Frequency { .. } => (rule.spec.group_by.clone(), false, 1),
-            Condition::Flatline { .. } | Condition::Spike { .. } => {
-                (rule.spec.group_by.clone(), false, 2)
-            }
-            Condition::NewValue { field, .. } => (vec![field.clone()], true, 1),
-        };
-        Some(Tally {
-            identity,
-            step_ms: step_for(window_ms)?,
-            span_ms: window_ms * span,
-            fields,
-            text_only,
+    pub fn new(key: Key, span_ms: i64) -> Tally {
+        Tally {
+            key,
+            span_ms,
             counted: HashMap::new(),
             groups: Vec::new(),
             group_ids: HashMap::new(),
             steps: BTreeMap::new(),
+        }
+    }
+
+    /// Makes the tally keep steps `span_ms` back (a rule that needs more
+    /// than it kept joined it): the counts start over.
+    pub fn cover(&mut self, span_ms: i64) {
+        if span_ms > self.span_ms {
+            self.span_ms = span_ms;
+            self.reset();
+        }
+    }
+
+    pub fn to_stored(&self) -> Stored {
+        let date = time::macros::format_description!("[year]-[month]-[day]");
+        Stored {
+            key: self.key.clone(),
+            span_ms: self.span_ms,
+            counted: self
+                .counted
+                .iter()
+                .map(|(k, lsn)| {
+                    let day = k.day.format(date).unwrap_or_default();
+                    (
+                        k.tenant.clone(),
+                        k.log_type.clone(),
+                        day,
+                        k.rehydrated,
+                        *lsn,
+                    )
+                })
+                .collect(),
+            groups: self.groups.clone(),
+            steps: self.steps.iter().map(|(t, c)| (*t, c.clone())).collect(),
+        }
+    }
+
+    /// The tally written by [`Tally::to_stored`], or `None` if it does not
+    /// hold together (a group id out of range, a day that is not one).
+    pub fn from_stored(stored: Stored) -> Option<Tally> {
+        let date = time::macros::format_description!("[year]-[month]-[day]");
+        let n = stored.groups.len();
+        if stored
+            .steps
+            .iter()
+            .flat_map(|(_, c)| c)
+            .any(|(g, _)| *g as usize >= n)
+        {
+            return None;
+        }
+        let mut counted = HashMap::new();
+        for (tenant, log_type, day, rehydrated, lsn) in stored.counted {
+            let day = time::Date::parse(&day, date).ok()?;
+            let key = PartitionKey {
+                tenant,
+                log_type,
+                day,
+                rehydrated,
+            };
+            counted.insert(key, lsn);
+        }
+        let group_ids = stored
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.clone(), i as u32))
+            .collect();
+        Some(Tally {
+            key: stored.key,
+            span_ms: stored.span_ms,
+            counted,
+            groups: stored.groups,
+            group_ids,
+            steps: stored.steps.into_iter().collect(),
         })
     }
 
     /// The end of the window evaluated at `now`: its last whole step.
     pub fn window_end(&self, now: OffsetDateTime) -> OffsetDateTime {
-        from_unix_ms(unix_ms(now).div_euclid(self.step_ms) * self.step_ms).unwrap_or(now)
+        let step = self.key.step_ms;
+        from_unix_ms(unix_ms(now).div_euclid(step) * step).unwrap_or(now)
     }
 
     fn reset(&mut self) {
@@ -135,8 +226,9 @@ impl Tally {
     }
 
     /// Counts what the partitions made visible since the last update.
-    /// A partition counted before that is gone (hot retention) starts the
-    /// counts over. Each partition's counts are added whole or not at all,
+    /// A partition counted before that is gone (hot retention), or holds
+    /// less than was counted of it (replaced while the gateway was down),
+    /// starts the counts over. Each partition's counts are added whole or not at all,
     /// so an update stopped by the budget resumes where it stopped.
     pub fn update(
         &mut self,
@@ -144,7 +236,13 @@ impl Tally {
         rule: &Rule,
         now: OffsetDateTime,
     ) -> Result<(), EvalError> {
-        if self.counted.keys().any(|k| scope.hot.existing(k).is_none()) {
+        let changed = |(k, counted): (&PartitionKey, &Lsn)| {
+            scope
+                .hot
+                .existing(k)
+                .is_none_or(|p| p.visible_lsn() < *counted)
+        };
+        if self.counted.iter().any(changed) {
             self.reset();
         }
         let end = unix_ms(self.window_end(now));
@@ -156,7 +254,7 @@ impl Tally {
         // Within the steps kept: a segment of older (or later) times is
         // skipped whole.
         let query = windowed(scope, rule, at(keep_from), at(until));
-        let aggregation = if self.fields.is_empty() {
+        let aggregation = if self.key.fields.is_empty() {
             None
         } else {
             Some(self.grouped(scope, time_name, keep_from, until)?)
@@ -187,7 +285,7 @@ impl Tally {
                 walk_groups(
                     &result,
                     0,
-                    self.text_only,
+                    self.key.text_only,
                     &mut Vec::new(),
                     &mut |b, values| {
                         for s in b["t"]["buckets"].as_array().into_iter().flatten() {
@@ -204,8 +302,8 @@ impl Tally {
                 let collector = StepCounts {
                     field: time_name,
                     from_ms: keep_from,
-                    step_ms: self.step_ms,
-                    steps: ((until - keep_from) / self.step_ms) as usize,
+                    step_ms: self.key.step_ms,
+                    steps: ((until - keep_from) / self.key.step_ms) as usize,
                 };
                 since::collect(
                     &searcher,
@@ -218,7 +316,7 @@ impl Tally {
                 .into_iter()
                 .enumerate()
                 .filter(|(_, n)| *n > 0)
-                .map(|(i, n)| (keep_from + i as i64 * self.step_ms, Vec::new(), n))
+                .map(|(i, n)| (keep_from + i as i64 * self.key.step_ms, Vec::new(), n))
                 .collect()
             };
             for (step, values, n) in found {
@@ -226,7 +324,7 @@ impl Tally {
             }
             self.counted.insert(p.key.clone(), visible);
         }
-        let first_kept = keep_from.div_euclid(self.step_ms) * self.step_ms;
+        let first_kept = keep_from.div_euclid(self.key.step_ms) * self.key.step_ms;
         self.steps = self.steps.split_off(&first_kept);
         if self.groups.len() > 1024 && self.groups.len() > 2 * self.live_groups() {
             self.compact();
@@ -246,12 +344,12 @@ impl Tally {
     ) -> Result<Aggregation, EvalError> {
         let mut agg = json!({"date_histogram": {
             "field": time_name,
-            "fixed_interval": format!("{}ms", self.step_ms),
+            "fixed_interval": format!("{}ms", self.key.step_ms),
             "min_doc_count": 1,
             "hard_bounds": {"min": from as f64, "max": (until - 1) as f64},
         }});
         let mut name = "t".to_string();
-        for (i, f) in self.fields.iter().enumerate().rev() {
+        for (i, f) in self.key.fields.iter().enumerate().rev() {
             let column = crate::hot::fields::column_of(f)?;
             agg = json!({
                 "terms": {"field": column, "size": scope.max_groups},
@@ -402,8 +500,10 @@ mod tests {
     use super::*;
     use crate::alerts::eval::{Found, evaluate};
     use crate::alerts::rule::RuleSpec;
+    use crate::alerts::tallies::Tallies;
     use crate::hot::{HotIndex, HotSchema};
     use serde_json::Value;
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
     use tantivy::merge_policy::LogMergePolicy;
 
@@ -440,11 +540,13 @@ mod tests {
     /// gives, for each kind counted by steps, by event and receive time,
     /// while events arrive out of order, commits and merges reshape the
     /// segments, and searchers are reloaded before the position is
-    /// published (as between the indexer's reload and its store).
+    /// published (as between the indexer's reload and its store); rules
+    /// that count the same share a tally, and the tallies written and
+    /// read back halfway (as at a restart) go on counting.
     #[test]
     fn tallies_count_what_whole_windows_count() {
         let dir = tempfile::tempdir().unwrap();
-        let (hot, _) = HotIndex::open(dir.path()).unwrap();
+        let (hot, _) = HotIndex::open(&dir.path().join("hot")).unwrap();
         let base: i64 = 1_780_000_000_000;
         let day = OffsetDateTime::from_unix_timestamp(base / 1000)
             .unwrap()
@@ -475,6 +577,9 @@ mod tests {
             json!({"name": "l", "kind": "flatline", "threshold": 20, "group_by": ["service"], "types": ["web"]}),
             json!({"name": "n", "kind": "new_value", "query": "level:error", "field": "service", "lookback": "1m"}),
             json!({"name": "r", "kind": "frequency", "threshold": 1, "time": "received", "group_by": ["service"]}),
+            // Count what `f` and `g` count (`f2` over two windows).
+            json!({"name": "f2", "kind": "spike", "query": "level:error", "ratio": 2, "min_count": 2}),
+            json!({"name": "g2", "kind": "frequency", "threshold": 50, "group_by": ["service", "user.id"]}),
         ];
         let rules: Vec<Arc<Rule>> = specs
             .iter()
@@ -486,17 +591,7 @@ mod tests {
                 rule(s)
             })
             .collect();
-        let mut tallies: Vec<Tally> = rules
-            .iter()
-            .map(|r| {
-                Tally::new(Identity {
-                    rule: r.clone(),
-                    query: r.spec.query.clone().unwrap_or_default(),
-                    types: r.spec.types.clone(),
-                })
-                .unwrap()
-            })
-            .collect();
+        let mut tallies = Tallies::load(dir.path());
         let mut random = Random(0x9e37_79b9_7f4a_7c15);
         let (mut now, mut lsn, mut id) = (base, 0u64, 0u64);
         let mut compared = 0;
@@ -556,19 +651,28 @@ mod tests {
             }
             let at =
                 OffsetDateTime::from_unix_timestamp_nanos(i128::from(now) * 1_000_000).unwrap();
-            for (rule, tally) in rules.iter().zip(&mut tallies) {
+            if round == 30 {
+                assert_eq!(tallies.len(), specs.len() - 2, "f2 and g2 share");
+                tallies.save().unwrap();
+                tallies = Tallies::load(dir.path());
+                assert_eq!(tallies.len(), specs.len() - 2);
+            }
+            for rule in &rules {
+                let text = rule.spec.query.clone().unwrap_or_default();
+                let tally = tallies
+                    .for_rule("t", rule, &text, &rule.spec.types)
+                    .unwrap();
                 let scope = Scope {
                     hot: &hot,
                     tenant: "t",
-                    query: crate::hot::search::parse_query(&hot, tally.identity.query.as_str())
-                        .unwrap(),
+                    query: crate::hot::search::parse_query(&hot, &text).unwrap(),
                     types: rule.spec.types.clone(),
                     max_groups: 1000,
                     started: Instant::now(),
                     budget: Duration::from_secs(60),
                 };
                 let known = BTreeMap::new();
-                let stepped = evaluate(&scope, rule, at, &known, Some(tally)).unwrap();
+                let stepped = evaluate(&scope, rule, at, &known, Some(&mut *tally)).unwrap();
                 if writers.iter().any(|(_, _, ahead)| ahead.is_some()) {
                     continue;
                 }
@@ -584,6 +688,11 @@ mod tests {
             }
         }
         assert!(compared > 500, "{compared} groups compared");
+        // A tally goes when its last rule does.
+        tallies.prune(|(_, name)| name != "f");
+        assert_eq!(tallies.len(), specs.len() - 2, "f2 still counts with f's");
+        tallies.prune(|(_, name)| !["f", "f2", "n"].contains(&name.as_str()));
+        assert_eq!(tallies.len(), specs.len() - 4);
     }
 
     #[test]
