@@ -51,9 +51,10 @@ pub fn spawn(
                 None => std::thread::sleep(TICK),
             }
             if pruned.elapsed() >= SAVE_TALLIES_EVERY {
-                let rules: std::collections::HashSet<(String, String)> =
-                    alerts.lock().rules.keys().cloned().collect();
-                tallies.prune(|user| rules.contains(user));
+                {
+                    let book = alerts.lock();
+                    tallies.prune(|user| book.rules.contains_key(user));
+                }
                 save(&tallies);
                 pruned = Instant::now();
             }

@@ -154,7 +154,6 @@ pub struct Alerts {
     pub external_url: String,
     /// Where `alerts.json` and the tallies' file are.
     pub data_dir: PathBuf,
-    path: PathBuf,
     book: Mutex<Book>,
     /// The generation last written to the file.
     written: Mutex<u64>,
@@ -242,7 +241,6 @@ impl Alerts {
             schema,
             external_url,
             data_dir: data.to_path_buf(),
-            path,
             book: Mutex::new(Book {
                 stored,
                 rules,
@@ -276,7 +274,7 @@ impl Alerts {
             let bytes = serde_json::to_vec(&book.stored).expect("alert state serializes");
             (book.generation, book.stored.seq, bytes)
         };
-        crate::disk_format::replace_file(&self.path, &bytes)?;
+        crate::disk_format::replace_file(&self.data_dir.join(FILE), &bytes)?;
         *written = generation;
         self.persisted_seq
             .store(seq, std::sync::atomic::Ordering::Release);

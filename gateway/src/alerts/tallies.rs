@@ -125,12 +125,10 @@ impl Tallies {
         });
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    /// Tallies kept.
+    pub fn kept(&self) -> usize {
         self.by_key.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
     }
 
     /// Writes every tally (durably, by rename).

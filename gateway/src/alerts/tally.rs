@@ -153,7 +153,6 @@ impl Tally {
     }
 
     pub fn to_stored(&self) -> Stored {
-        let date = time::macros::format_description!("[year]-[month]-[day]");
         Stored {
             key: self.key.clone(),
             span_ms: self.span_ms,
@@ -161,7 +160,7 @@ impl Tally {
                 .counted
                 .iter()
                 .map(|(k, lsn)| {
-                    let day = k.day.format(date).unwrap_or_default();
+                    let day = crate::hot::day_name(k.day);
                     (
                         k.tenant.clone(),
                         k.log_type.clone(),
@@ -179,7 +178,6 @@ impl Tally {
     /// The tally written by [`Tally::to_stored`], or `None` if it does not
     /// hold together (a group id out of range, a day that is not one).
     pub fn from_stored(stored: Stored) -> Option<Tally> {
-        let date = time::macros::format_description!("[year]-[month]-[day]");
         let n = stored.groups.len();
         if stored
             .steps
@@ -191,7 +189,7 @@ impl Tally {
         }
         let mut counted = HashMap::new();
         for (tenant, log_type, day, rehydrated, lsn) in stored.counted {
-            let day = time::Date::parse(&day, date).ok()?;
+            let day = crate::hot::parse_day(&day)?;
             let key = PartitionKey {
                 tenant,
                 log_type,

@@ -100,7 +100,7 @@ pub fn day_name(day: Date) -> String {
     )
 }
 
-fn parse_day(name: &str) -> Option<Date> {
+pub fn parse_day(name: &str) -> Option<Date> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
     Date::parse(name, fmt).ok()
 }
