@@ -90,7 +90,14 @@ pub(super) fn run(shared: Arc<Shared>, mut file: File, mut rx: mpsc::Receiver<Ms
             let _ = a.done.send(Err(WalError::Closed));
         }
     }
-    let _ = file.sync_data();
+    // A recycled file still holds its old records past the durable end: cut
+    // them at a clean stop, so the next start finds no tail to cut (after a
+    // crash the scan at open still does).
+    let durable_len = shared.segments.lock().unwrap().last().unwrap().len;
+    if file.metadata().is_ok_and(|m| m.len() > durable_len) {
+        let _ = file.set_len(durable_len);
+    }
+    let _ = file.sync_all();
     shared.closed.store(true, Ordering::Release);
     let _guard = shared.wake.0.lock().unwrap();
     shared.wake.1.notify_all();
