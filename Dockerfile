@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build: compile in the Rust image, run in a slim Debian as a
-# non-root user. Data lives in the /var/lib/logway volume.
+# non-root user. Data lives in the /var/lib/logway volume. libssl3: the
+# Kafka client (cluster mode) speaks TLS and SASL/SCRAM through OpenSSL.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -8,7 +9,7 @@ RUN cargo build --release --locked -p logway && cp target/release/logway /logway
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --home-dir /var/lib/logway --create-home logway \
-    && apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+    && apt-get update && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /logway /usr/local/bin/logway
 # No keys in the image: the container refuses to start until keys come

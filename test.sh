@@ -75,6 +75,16 @@ if [ ! -x "$clients/syslog-ng/usr/sbin/syslog-ng" ]; then
   for deb in "$clients"/debs/syslog-ng-*.deb; do dpkg -x "$deb" "$clients/syslog-ng"; done
 fi
 
+# tansu, a Kafka-protocol broker in Rust, for the cluster-mode tests
+# (docs/cluster.md): built once from crates.io (7.5 minutes on 2 cores)
+# into the clients folder; its 1.5 GB of build files are removed after.
+tansu_version=0.6.0
+if [ "$("$clients/tansu/bin/tansu" --version 2>/dev/null)" != "tansu $tansu_version" ]; then
+  CARGO_TARGET_DIR="$clients/tansu-target" cargo install --locked --quiet \
+    "tansu@$tansu_version" --features libsql --root "$clients/tansu"
+  rm -rf "$clients/tansu-target"
+fi
+
 # The Loghub test reads real logs from ../shared/data/loghub (beside the clone).
 if [ ! -d ../shared/data/loghub ]; then
   echo "../shared/data/loghub is missing: the Loghub test needs it" >&2

@@ -9,6 +9,7 @@ mod alerts;
 mod archive;
 mod beats;
 mod cli;
+mod cluster;
 mod datadog;
 mod durability;
 mod elastic;

@@ -154,6 +154,8 @@ impl From<pipeline::Error> for ApiError {
             Error::InFlight => ApiError::Conflict(e.to_string()),
             Error::KeyReused => ApiError::Unprocessable(e.to_string()),
             Error::Wal(e) => e.into(),
+            Error::Unavailable(m) => ApiError::Unavailable(m),
+            Error::TooLarge(m) => ApiError::PayloadTooLarge(m),
         }
     }
 }

@@ -52,6 +52,7 @@ pub mod archive;
 pub mod background;
 pub mod batch;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod disk_format;
 pub mod error;

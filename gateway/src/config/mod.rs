@@ -20,6 +20,7 @@ use serde::Deserialize;
 
 pub use crate::alerts::config::AlertsConfig;
 pub use crate::archive::config::{ArchiveConfig, S3Checksums, S3Config};
+pub use crate::cluster::config::ClusterConfig;
 pub use crate::filter::config::{FilterRef, FiltersConfig};
 pub use crate::hot::config::{HotConfig, SearchConfig};
 pub use crate::listen::tls::TlsConfig;
@@ -82,6 +83,7 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
     pub ui: UiConfig,
     pub alerts: AlertsConfig,
+    pub cluster: ClusterConfig,
 }
 
 impl Default for Config {
@@ -109,6 +111,7 @@ impl Default for Config {
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
             ui: UiConfig::default(),
             alerts: AlertsConfig::default(),
+            cluster: ClusterConfig::default(),
         }
     }
 }
@@ -179,6 +182,7 @@ impl Config {
     /// Checks every section, then what spans sections.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
+        self.cluster.validate()?;
         self.elasticsearch.validate()?;
         self.otlp.validate()?;
         self.loki.validate()?;

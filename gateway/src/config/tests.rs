@@ -28,6 +28,25 @@ fn unknown_key_is_an_error_naming_the_key() {
 }
 
 #[test]
+fn cluster_mode_refuses_roles_not_built_and_properties_logway_sets() {
+    let c = Config::from_toml("[cluster]\nenabled = true\nbrokers = \"k1:9092\"\n").unwrap();
+    assert_eq!(c.cluster.roles, vec![crate::cluster::Role::Gateway]);
+    let err = Config::from_toml("[cluster]\nenabled = true\nroles = [\"gateway\", \"indexer\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("cluster.roles") && err.contains("indexer role is not built"),
+        "{err}"
+    );
+    let err = Config::from_toml("[cluster]\nenabled = true\nclient = { acks = \"1\" }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cluster.client.acks"), "{err}");
+    // Off, the section is not checked: the single node ignores it.
+    assert!(Config::from_toml("[cluster]\nroles = [\"indexer\"]\n").is_ok());
+}
+
+#[test]
 fn wal_compression_is_zstd_unless_set_to_none() {
     assert!(Config::from_toml("").unwrap().wal.compress());
     let c = Config::from_toml("[wal]\ncompression = \"none\"\n").unwrap();

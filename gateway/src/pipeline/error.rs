@@ -25,14 +25,23 @@ pub enum Error {
     /// The WAL refused the batch (full, disk full, closed, I/O).
     #[error(transparent)]
     Wal(#[from] WalError),
+    /// Cluster mode: the Kafka log did not take the batch (brokers
+    /// unreachable, its queue full, no delivery report in time).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Cluster mode: the batch is larger than a record may be.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl Error {
-    /// A full WAL or disk: worth retrying the same batch shortly.
+    /// A full WAL or disk, an unreachable Kafka: worth retrying the same
+    /// batch shortly.
     pub fn is_full(&self) -> bool {
         matches!(
             self,
             Error::Wal(WalError::Full { .. } | WalError::QueueFull | WalError::DiskFull)
+                | Error::Unavailable(_)
         )
     }
 }

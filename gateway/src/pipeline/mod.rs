@@ -13,8 +13,9 @@
 //!    stored events ([`crate::event`]); bad items become rejected events,
 //!    events a filter failed on dead letters. One [`Outcome`] per item.
 //! 5. [`Pipeline::store`]: the events against the rate limits, one sealed
-//!    batch ([`crate::batch`]), WAL append, which resolves after fsync;
-//!    only then may the source answer. Sources that keep several batches in
+//!    batch ([`crate::batch`]), appended to the [`log`] (the WAL, which
+//!    resolves after fsync; in cluster mode a Kafka topic, which resolves
+//!    once the brokers acknowledged it); only then may the source answer. Sources that keep several batches in
 //!    flight in order (syslog) use [`Pipeline::seal`] and
 //!    [`Pipeline::submit`] instead.
 //!
@@ -27,6 +28,7 @@ pub mod error;
 pub mod event_ids;
 pub mod idempotency;
 pub mod item;
+pub mod log;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -41,13 +43,13 @@ use crate::listen::tls::ClientCert;
 use crate::telemetry::{LimitLabels, Metrics, TenantType};
 use crate::tenants::limit::{Refusal, Unit};
 use crate::tenants::{Policy, Route, Tenant, route};
-use crate::wal::Wal;
 pub use build::{Built, Counts};
 use config::LimitsConfig;
 pub use error::Error;
 pub use event_ids::{Claim, Claimed};
 use idempotency::{Idempotency, InFlightGuard, Lookup};
 pub use item::{Item, Outcome};
+pub use log::Log;
 
 /// Longest `Idempotency-Key`.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -198,8 +200,10 @@ pub struct ClaimedItems<'a> {
 /// A batch ready for the WAL.
 pub struct Sealed {
     pub payload: bytes::Bytes,
-    tenant: String,
-    log_type: String,
+    pub tenant: String,
+    pub log_type: String,
+    /// The request's `Idempotency-Key`, if it had one.
+    pub idempotency_key: Option<String>,
     /// Stored events that were not rejected or dead-lettered.
     accepted: usize,
     rejected: Vec<&'static str>,
@@ -208,19 +212,20 @@ pub struct Sealed {
 /// Everything the pipeline needs once recovery is done.
 pub struct Pipeline {
     policy: RwLock<Arc<Policy>>,
-    wal: Wal,
+    log: Arc<dyn Log>,
     idempotency: Arc<Idempotency>,
     filters: Arc<filter::Registry>,
     metrics: Arc<Metrics>,
     limits: LimitsConfig,
-    /// `wal.compression`.
+    /// Compress batch bodies (`wal.compression`; off in cluster mode,
+    /// where the producer compresses record batches).
     compress: bool,
 }
 
 impl Pipeline {
     pub fn new(
         policy: Policy,
-        wal: Wal,
+        log: Arc<dyn Log>,
         idempotency: Arc<Idempotency>,
         filters: Arc<filter::Registry>,
         metrics: Arc<Metrics>,
@@ -229,7 +234,7 @@ impl Pipeline {
     ) -> Pipeline {
         Pipeline {
             policy: RwLock::new(Arc::new(policy)),
-            wal,
+            log,
             idempotency,
             filters,
             metrics,
@@ -422,11 +427,13 @@ impl Pipeline {
             idempotency,
         );
         header.event_ids = event_ids;
+        let idempotency_key = header.idempotency.as_ref().map(|r| r.key.clone());
         let accepted = built.events.len() - built.reject_reasons.len();
         Sealed {
             payload: batch::encode(&header, &built.events, self.compress).into(),
             tenant: adm.tenant.clone(),
             log_type: adm.route.log_type.clone(),
+            idempotency_key,
             accepted,
             rejected: built.reject_reasons,
         }
@@ -525,7 +532,7 @@ impl Pipeline {
             .map(|c| c.hashes().to_vec())
             .unwrap_or_default();
         let sealed = self.seal_with_ids(adm, built, record.clone(), hashes);
-        self.wal.append(sealed.payload.clone()).await?;
+        self.log.submit(&sealed)?.await?;
         self.count(&sealed);
         let now = crate::now_ms();
         if let (Some(guard), Some(record)) = (guard, &record) {
@@ -545,14 +552,12 @@ impl Pipeline {
         &self,
         sealed: &Sealed,
     ) -> Result<impl Future<Output = Result<(), Error>> + Send + 'static, Error> {
-        let durable = self.wal.submit(sealed.payload.clone())?;
-        Ok(async move { durable.await.map(|_| ()).map_err(Error::from) })
+        self.log.submit(sealed)
     }
 
     /// Appends a sealed batch and waits until it is durable.
     pub async fn append(&self, sealed: &Sealed) -> Result<(), Error> {
-        self.wal.append(sealed.payload.clone()).await?;
-        Ok(())
+        self.log.submit(sealed)?.await
     }
 
     /// Counts a durable batch's events as received and rejected.

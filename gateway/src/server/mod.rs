@@ -300,10 +300,19 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
     });
     let gelf_local = gelf_addrs.clone();
     let task = tokio::spawn(async move {
+        // Cluster mode: the events topic is the log (crate::cluster).
+        let cluster_log: Option<Arc<dyn crate::pipeline::Log>> = if config.cluster.enabled {
+            Some(Arc::new(
+                crate::cluster::KafkaLog::connect(&config.cluster).await?,
+            ))
+        } else {
+            None
+        };
         let recovered = {
             let metrics = metrics.clone();
             let config = config.clone();
-            tokio::task::spawn_blocking(move || recover::recover(&config, metrics)).await?
+            tokio::task::spawn_blocking(move || recover::recover(&config, metrics, cluster_log))
+                .await?
         };
         // On failure the listener keeps answering 503 until the process exits.
         let (core, threads) = recovered?;

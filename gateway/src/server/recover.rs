@@ -31,8 +31,13 @@ pub struct Threads {
     pub consumers: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// Opens everything the data directory holds and starts the consumers.
-pub fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, Threads)> {
+/// Opens everything the data directory holds and starts the consumers;
+/// the pipeline appends to the WAL, or to `cluster_log` in cluster mode.
+pub fn recover(
+    config: &Config,
+    metrics: Arc<Metrics>,
+    cluster_log: Option<Arc<dyn crate::pipeline::Log>>,
+) -> anyhow::Result<(Core, Threads)> {
     let data = &config.storage.data_dir;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data directory {}", data.display()))?;
@@ -109,14 +114,17 @@ pub fn recover(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<(Core, 
         idempotency_keys = idempotency.len(),
         "recovered"
     );
+    // The producer compresses whole record batches: bodies go plain.
+    let compress = config.wal.compress() && cluster_log.is_none();
+    let log = cluster_log.unwrap_or_else(|| Arc::new(wal.clone()));
     let pipeline = Arc::new(Pipeline::new(
         Policy::from_config(config),
-        wal.clone(),
+        log,
         idempotency,
         filters.clone(),
         metrics.clone(),
         config.limits.clone(),
-        config.wal.compress(),
+        compress,
     ));
     let tail = crate::tail::Tail::new(
         wal.clone(),

@@ -1,0 +1,142 @@
+//! The `[cluster]` section: Kafka in place of the local WAL
+//! (`docs/cluster.md`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+use crate::config::value::{de_duration, invalid};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Gateway,
+    Indexer,
+    Archiver,
+    Searcher,
+}
+
+/// The roles built so far; the others are refused at load.
+const BUILT: &[Role] = &[Role::Gateway];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Off: the embedded single node (the local WAL).
+    pub enabled: bool,
+    /// Kafka bootstrap servers, `host:port,host:port`.
+    pub brokers: String,
+    /// The events topic.
+    pub topic: String,
+    /// Partitions the topic is created with when it does not exist.
+    pub partitions: i32,
+    /// Replication factor the topic is created with.
+    pub replication_factor: i32,
+    /// Create the topic at start when it does not exist.
+    pub create_topic: bool,
+    /// Partitions one tenant and type spread over at most.
+    pub partitions_per_stream: u32,
+    /// What this node does.
+    pub roles: Vec<Role>,
+    /// A batch not reported delivered within this is answered 503.
+    #[serde(deserialize_with = "de_duration")]
+    pub ack_timeout: Duration,
+    /// Bytes the producer queues at most; past it, 503 at once.
+    pub queue_bytes: u64,
+    /// A batch larger than this is refused (413) in cluster mode.
+    pub max_record_bytes: usize,
+    /// More librdkafka properties, passed as they are: security
+    /// (`security.protocol`, `sasl.mechanism`, `sasl.username`,
+    /// `sasl.password`, `ssl.ca.location`, ...) and tuning.
+    pub client: BTreeMap<String, String>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            enabled: false,
+            brokers: "127.0.0.1:9092".into(),
+            topic: "logway-events".into(),
+            partitions: 12,
+            replication_factor: 3,
+            create_topic: true,
+            partitions_per_stream: 4,
+            roles: vec![Role::Gateway],
+            ack_timeout: Duration::from_secs(10),
+            queue_bytes: 256 << 20,
+            max_record_bytes: 900 << 10,
+            client: BTreeMap::new(),
+        }
+    }
+}
+
+/// librdkafka properties Logway sets itself: the delivery contract
+/// (`docs/cluster.md`) depends on them.
+pub const OWN_PROPERTIES: &[&str] = &[
+    "bootstrap.servers",
+    "acks",
+    "enable.idempotence",
+    "compression.type",
+    "message.timeout.ms",
+    "partitioner",
+    "queue.buffering.max.kbytes",
+    "message.max.bytes",
+];
+
+impl ClusterConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.brokers.trim().is_empty() {
+            return Err(invalid("cluster.brokers", "must name at least one broker"));
+        }
+        if self.topic.is_empty() {
+            return Err(invalid("cluster.topic", "must not be empty"));
+        }
+        if self.partitions < 1 || self.replication_factor < 1 {
+            return Err(invalid(
+                "cluster.partitions",
+                "partitions and replication_factor must be at least 1",
+            ));
+        }
+        if self.partitions_per_stream == 0 {
+            return Err(invalid(
+                "cluster.partitions_per_stream",
+                "must be at least 1",
+            ));
+        }
+        if self.roles.is_empty() {
+            return Err(invalid("cluster.roles", "must name at least one role"));
+        }
+        if let Some(r) = self.roles.iter().find(|r| !BUILT.contains(r)) {
+            return Err(invalid(
+                "cluster.roles",
+                format!(
+                    "the {} role is not built yet; cluster mode runs the gateway role \
+                     only (docs/cluster.md)",
+                    format!("{r:?}").to_lowercase()
+                ),
+            ));
+        }
+        if self.ack_timeout.is_zero() {
+            return Err(invalid("cluster.ack_timeout", "must be more than 0"));
+        }
+        if self.queue_bytes < 1024 {
+            return Err(invalid("cluster.queue_bytes", "must be at least 1024"));
+        }
+        if let Some(k) = self
+            .client
+            .keys()
+            .find(|k| OWN_PROPERTIES.contains(&k.as_str()))
+        {
+            return Err(invalid(
+                &format!("cluster.client.{k}"),
+                "is set by Logway itself (see docs/cluster.md); use the [cluster] keys",
+            ));
+        }
+        Ok(())
+    }
+}
