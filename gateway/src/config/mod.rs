@@ -31,6 +31,7 @@ pub use crate::sources::datadog::config::DatadogConfig;
 pub use crate::sources::elastic::config::ElasticsearchConfig;
 pub use crate::sources::gelf::config::GelfConfig;
 pub use crate::sources::hec::config::HecConfig;
+pub use crate::sources::kafka::config::KafkaSourceConfig;
 pub use crate::sources::loki::config::LokiConfig;
 pub use crate::sources::otlp::config::OtlpConfig;
 pub use crate::sources::syslog::config::SyslogConfig;
@@ -80,6 +81,7 @@ pub struct Config {
     pub gelf: GelfConfig,
     pub syslog: Vec<SyslogConfig>,
     pub beats: Vec<BeatsConfig>,
+    pub kafka_sources: Vec<KafkaSourceConfig>,
     pub tenants: Vec<TenantConfig>,
     pub ui: UiConfig,
     pub alerts: AlertsConfig,
@@ -108,6 +110,7 @@ impl Default for Config {
             gelf: GelfConfig::default(),
             syslog: Vec::new(),
             beats: Vec::new(),
+            kafka_sources: Vec::new(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
             ui: UiConfig::default(),
             alerts: AlertsConfig::default(),
@@ -227,6 +230,9 @@ impl Config {
         }
         for (i, l) in self.beats.iter().enumerate() {
             l.validate(i, &self.tenants)?;
+        }
+        for (i, s) in self.kafka_sources.iter().enumerate() {
+            s.validate(i, &self.tenants)?;
         }
         self.limits.validate()?;
         self.alerts.validate(&self.tenants)?;

@@ -361,6 +361,19 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
                 ))
             })
             .collect();
+        let kafka: Vec<_> = config
+            .kafka_sources
+            .iter()
+            .map(|cfg| {
+                let route = cfg.route(&config.tenants);
+                tokio::spawn(sources::kafka::run(
+                    cfg.clone(),
+                    route,
+                    core.pipeline.clone(),
+                    rx.clone(),
+                ))
+            })
+            .collect();
         let gelf: Vec<_> = gelf_listeners
             .into_iter()
             .zip(gelf_local)
@@ -403,7 +416,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         if let Some(g) = grpc_server {
             g.await?;
         }
-        for s in syslog.into_iter().chain(beats).chain(gelf) {
+        for s in syslog.into_iter().chain(beats).chain(gelf).chain(kafka) {
             let _ = s.await;
         }
         for t in periodic {

@@ -24,6 +24,8 @@
 //!   HEC's codes.
 //! - [`datadog`]: Datadog's logs intake (`/api/v2/logs`), 202 once durable.
 //! - [`gelf`]: GELF over HTTP (`/gelf`), UDP (chunked) and TCP listeners.
+//! - [`kafka`]: Kafka topics read into a tenant (`[[kafka_sources]]`),
+//!   offsets committed once durable.
 //! - [`groups`]: what the compat sources share: a request's items grouped
 //!   by route, all limits checked before any batch is stored.
 //! - [`object`]: an event's JSON object written as text from a protocol's
@@ -55,6 +57,7 @@ pub mod gelf;
 pub mod groups;
 pub mod hec;
 pub mod http;
+pub mod kafka;
 pub mod loki;
 pub mod object;
 pub mod otlp;
