@@ -128,6 +128,7 @@ fn read_topic(brokers: &str, topic: &str, partitions: i32, want: &BTreeSet<u64>)
         let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
         let events = lines.map(|l| serde_json::from_str(l).unwrap()).collect();
         out.push(Record {
+            bytes: value.len(),
             partition: m.partition(),
             key: String::from_utf8_lossy(m.key().unwrap()).into_owned(),
             headers,
@@ -150,6 +151,8 @@ fn seqs(records: &[Record]) -> BTreeSet<u64> {
 }
 
 struct Record {
+    /// The value's size.
+    bytes: usize,
     partition: i32,
     key: String,
     headers: Vec<(String, String)>,
@@ -169,6 +172,7 @@ topic = "{topic}"
 partitions = 6
 replication_factor = 1
 ack_timeout = "3s"
+max_record_bytes = 4096
 "#
         ),
     )
@@ -234,6 +238,58 @@ async fn cluster_gateway_acks_once_the_topic_has_the_batch_and_503s_while_kafka_
         .collect();
     assert_eq!(keyed.len(), 1);
     assert_eq!(seqs(&records), acked);
+
+    // A request larger than a record is cut into several records, all
+    // under the limit, on one partition; an event alone larger is a 413.
+    let resp = gw
+        .post("/mobile", A_INGEST)
+        .header("content-type", "application/x-ndjson")
+        .body(lines(1000, 300))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let big: BTreeSet<u64> = (1000..1300).collect();
+    acked.extend(big.iter().copied());
+    let records = read_topic(&broker.addr(), "events", 6, &acked);
+    let parts: Vec<&Record> = records
+        .iter()
+        .filter(|r| {
+            r.events
+                .iter()
+                .any(|e| e["fields"]["seq"].as_u64() >= Some(1000))
+        })
+        .collect();
+    assert!(parts.len() > 5, "{} parts", parts.len());
+    for p in &parts {
+        assert!(p.bytes <= 4096, "a part of {} bytes", p.bytes);
+        assert_eq!(
+            (p.key.as_str(), p.partition),
+            (parts[0].key.as_str(), parts[0].partition)
+        );
+    }
+    let part_seqs: Vec<u64> = parts
+        .iter()
+        .flat_map(|r| {
+            r.events
+                .iter()
+                .map(|e| e["fields"]["seq"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        part_seqs,
+        big.iter().copied().collect::<Vec<_>>(),
+        "in order, once"
+    );
+    let huge = json!({"message": "x".repeat(5000)}).to_string();
+    let resp = gw
+        .post("/mobile", A_INGEST)
+        .header("content-type", "application/x-ndjson")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
 
     // The broker goes away: no false 2xx, a 503 with Retry-After instead.
     broker.kill();

@@ -45,7 +45,8 @@ pub struct ClusterConfig {
     pub ack_timeout: Duration,
     /// Bytes the producer queues at most; past it, 503 at once.
     pub queue_bytes: u64,
-    /// A batch larger than this is refused (413) in cluster mode.
+    /// A batch larger than this is cut into several records; one event
+    /// larger than this is refused (413).
     pub max_record_bytes: usize,
     /// More librdkafka properties, passed as they are: security
     /// (`security.protocol`, `sasl.mechanism`, `sasl.username`,

@@ -1,10 +1,12 @@
 //! # The gateway role's log: batches to the events topic
 //!
-//! Each sealed batch becomes one Kafka record ([record format](../../../docs/cluster.md#records-on-the-topic)):
-//! the batch as the WAL would hold it, headers `logway-batch`, `tenant`,
-//! `type`, key `{tenant}/{type}/{k}`. The request is answered 2xx only
-//! when the record's delivery report says every in-sync replica has it
-//! (`acks=all`, idempotent producer).
+//! Each sealed batch becomes one Kafka record, or one per part when the
+//! pipeline cut it to `cluster.max_record_bytes` (`docs/cluster.md`,
+//! "Records on the topic"): the batch as the WAL would hold it, headers
+//! `logway-batch`, `tenant`, `type`, key `{tenant}/{type}/{k}` (one key
+//! for all parts: one partition, in order). The request is answered 2xx
+//! only when every record's delivery report says every in-sync replica
+//! has it (`acks=all`, idempotent producer).
 //!
 //! librdkafka never times a record out (`message.timeout.ms = 0`): the
 //! request is timed out here, after `cluster.ack_timeout`, and answered
@@ -168,58 +170,80 @@ impl KafkaLog {
 
 impl Log for KafkaLog {
     fn submit(&self, batch: &Sealed) -> Result<Durable, Error> {
-        if batch.payload.len() > self.max_record_bytes {
+        // Only a single event larger than a record is left over the limit.
+        if let Some(p) = batch
+            .payloads
+            .iter()
+            .find(|p| p.len() > self.max_record_bytes)
+        {
             return Err(Error::TooLarge(format!(
-                "the batch is {} bytes; cluster mode takes at most {} \
-                 (cluster.max_record_bytes): send fewer events per request",
-                batch.payload.len(),
+                "an event makes a {} byte record; cluster mode takes at most {} \
+                 (cluster.max_record_bytes)",
+                p.len(),
                 self.max_record_bytes
             )));
         }
         if self.context.down.load(Ordering::Relaxed) && !self.probe_due() {
             return Err(Error::Unavailable("no Kafka broker is reachable".into()));
         }
+        // One key for every part: they land on one partition, in order.
         let key = self.key(batch);
         let version = BATCH_VERSION.to_string();
-        let headers = OwnedHeaders::new_with_capacity(3)
-            .insert(Header {
-                key: "logway-batch",
-                value: Some(version.as_str()),
-            })
-            .insert(Header {
-                key: "tenant",
-                value: Some(batch.tenant.as_str()),
-            })
-            .insert(Header {
-                key: "type",
-                value: Some(batch.log_type.as_str()),
-            });
-        let (done, wait) = oneshot::channel();
-        let record = BaseRecord::with_opaque_to(&self.topic, Box::new(done))
-            .key(key.as_str())
-            .payload(&batch.payload[..])
-            .headers(headers);
-        self.producer.send(record).map_err(|(e, _)| match e {
-            KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => Error::Unavailable(
-                "the Kafka producer's queue is full (cluster.queue_bytes); brokers are behind"
-                    .into(),
-            ),
-            e => Error::Unavailable(format!("Kafka refused the batch: {e}")),
-        })?;
+        let mut reports = Vec::with_capacity(batch.payloads.len());
+        for payload in &batch.payloads {
+            let headers = OwnedHeaders::new_with_capacity(3)
+                .insert(Header {
+                    key: "logway-batch",
+                    value: Some(version.as_str()),
+                })
+                .insert(Header {
+                    key: "tenant",
+                    value: Some(batch.tenant.as_str()),
+                })
+                .insert(Header {
+                    key: "type",
+                    value: Some(batch.log_type.as_str()),
+                });
+            let (done, report) = oneshot::channel();
+            let record = BaseRecord::with_opaque_to(&self.topic, Box::new(done))
+                .key(key.as_str())
+                .payload(&payload[..])
+                .headers(headers);
+            self.producer.send(record).map_err(|(e, _)| match e {
+                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => Error::Unavailable(
+                    "the Kafka producer's queue is full (cluster.queue_bytes); brokers are behind"
+                        .into(),
+                ),
+                e => Error::Unavailable(format!("Kafka refused the batch: {e}")),
+            })?;
+            reports.push(report);
+        }
         let timeout = self.ack_timeout;
         Ok(Box::pin(async move {
-            match tokio::time::timeout(timeout, wait).await {
-                Ok(Ok(Ok(()))) => Ok(()),
-                Ok(Ok(Err(e))) => Err(Error::Unavailable(format!(
-                    "Kafka did not take the batch: {e}"
-                ))),
-                Ok(Err(_)) => Err(Error::Unavailable("the Kafka producer stopped".into())),
-                Err(_) => Err(Error::Unavailable(format!(
+            let all = futures_util::future::join_all(reports);
+            let reports = tokio::time::timeout(timeout, all).await.map_err(|_| {
+                Error::Unavailable(format!(
                     "Kafka did not confirm the batch within cluster.ack_timeout ({}s)",
                     timeout.as_secs_f64()
-                ))),
+                ))
+            })?;
+            for report in reports {
+                match report {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        return Err(Error::Unavailable(format!(
+                            "Kafka did not take the batch: {e}"
+                        )));
+                    }
+                    Err(_) => return Err(Error::Unavailable("the Kafka producer stopped".into())),
+                }
             }
+            Ok(())
         }))
+    }
+
+    fn max_payload(&self) -> usize {
+        self.max_record_bytes
     }
 }
 

@@ -15,16 +15,34 @@ use crate::wal::Wal;
 pub type Durable = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'static>>;
 
 pub trait Log: Send + Sync + 'static {
-    /// Queues `batch` behind the batches submitted before it and returns
-    /// at once; a refusal now (full, unreachable) is an `Err`.
+    /// Queues `batch`'s payloads behind the batches submitted before it
+    /// and returns at once; a refusal now (full, unreachable) is an `Err`.
+    /// The future resolves once every payload is durable.
     fn submit(&self, batch: &Sealed) -> Result<Durable, Error>;
+
+    /// The largest payload it takes: the pipeline cuts a larger batch
+    /// into parts.
+    fn max_payload(&self) -> usize;
 }
 
 impl Log for Wal {
     fn submit(&self, batch: &Sealed) -> Result<Durable, Error> {
-        let durable = Wal::submit(self, batch.payload.clone())?;
+        // One payload unless a batch outgrows a WAL record, which a
+        // request's body limit keeps from happening.
+        let durable: Vec<_> = batch
+            .payloads
+            .iter()
+            .map(|p| Wal::submit(self, p.clone()))
+            .collect::<Result<_, _>>()?;
         Ok(Box::pin(async move {
-            durable.await.map(|_| ()).map_err(Error::from)
+            for d in durable {
+                d.await?;
+            }
+            Ok(())
         }))
+    }
+
+    fn max_payload(&self) -> usize {
+        crate::wal::MAX_RECORD_BYTES as usize
     }
 }

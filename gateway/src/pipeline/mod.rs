@@ -29,6 +29,7 @@ pub mod event_ids;
 pub mod idempotency;
 pub mod item;
 pub mod log;
+mod split;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -36,7 +37,7 @@ use std::sync::{Arc, RwLock};
 
 use time::OffsetDateTime;
 
-use crate::batch::{self, BatchHeader, IdempotencyRecord};
+use crate::batch::{BatchHeader, IdempotencyRecord};
 use crate::event::EventContext;
 use crate::filter;
 use crate::listen::tls::ClientCert;
@@ -199,7 +200,9 @@ pub struct ClaimedItems<'a> {
 
 /// A batch ready for the WAL.
 pub struct Sealed {
-    pub payload: bytes::Bytes,
+    /// One batch, or its parts when the log takes smaller payloads
+    /// (cluster mode, [`split`]), in order.
+    pub payloads: Vec<bytes::Bytes>,
     pub tenant: String,
     pub log_type: String,
     /// The request's `Idempotency-Key`, if it had one.
@@ -430,7 +433,7 @@ impl Pipeline {
         let idempotency_key = header.idempotency.as_ref().map(|r| r.key.clone());
         let accepted = built.events.len() - built.reject_reasons.len();
         Sealed {
-            payload: batch::encode(&header, &built.events, self.compress).into(),
+            payloads: split::payloads(header, &built.events, self.log.max_payload(), self.compress),
             tenant: adm.tenant.clone(),
             log_type: adm.route.log_type.clone(),
             idempotency_key,
