@@ -238,6 +238,12 @@ async fn cluster_gateway_acks_once_the_topic_has_the_batch_and_503s_while_kafka_
         .collect();
     assert_eq!(keyed.len(), 1);
     assert_eq!(seqs(&records), acked);
+    let metrics = gw.metrics().await;
+    assert_eq!(
+        metric_sum(&metrics, "logway_cluster_records_delivered_total"),
+        4.0
+    );
+    assert_eq!(metric_sum(&metrics, "logway_cluster_brokers_down"), 0.0);
 
     // A request larger than a record is cut into several records, all
     // under the limit, on one partition; an event alone larger is a 413.
@@ -309,6 +315,11 @@ async fn cluster_gateway_acks_once_the_topic_has_the_batch_and_503s_while_kafka_
         refused += 1;
     }
     assert_eq!(refused, 4);
+    let metrics = gw.metrics().await;
+    assert!(
+        metric_sum(&metrics, "logway_cluster_ack_timeouts_total") >= 1.0,
+        "{metrics}"
+    );
 
     // It comes back: ingest resumes by itself, and every acknowledged
     // event is on the topic.

@@ -34,6 +34,7 @@ use super::config::ClusterConfig;
 use crate::batch::BATCH_VERSION;
 use crate::pipeline::log::{Durable, Log};
 use crate::pipeline::{Error, Sealed};
+use crate::telemetry::Metrics;
 
 /// How often a request goes through as a probe while every broker is down.
 const PROBE_EVERY_MS: i64 = 1000;
@@ -42,12 +43,20 @@ const PROBE_EVERY_MS: i64 = 1000;
 struct Context {
     /// The producer said every broker is down; cleared by a delivery.
     down: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl Context {
+    fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::Relaxed);
+        self.metrics.cluster_brokers_down.set(i64::from(down));
+    }
 }
 
 impl ClientContext for Context {
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.down.store(true, Ordering::Relaxed);
+            self.set_down(true);
         }
         tracing::warn!(%error, reason, "kafka client");
     }
@@ -59,10 +68,16 @@ impl ProducerContext for Context {
     fn delivery(&self, result: &DeliveryResult<'_>, done: Self::DeliveryOpaque) {
         let result = match result {
             Ok(_) => {
-                self.down.store(false, Ordering::Relaxed);
+                if self.down.load(Ordering::Relaxed) {
+                    self.set_down(false);
+                }
+                self.metrics.cluster_records_delivered.inc();
                 Ok(())
             }
-            Err((e, _)) => Err(e.to_string()),
+            Err((e, _)) => {
+                self.metrics.cluster_record_errors.inc();
+                Err(e.to_string())
+            }
         };
         // The request may have been answered (timed out) already.
         let _ = done.send(result);
@@ -85,7 +100,10 @@ pub struct KafkaLog {
 impl KafkaLog {
     /// Connects the producer (and creates the topic if asked to); fails
     /// when no broker answers within `cluster.ack_timeout`.
-    pub async fn connect(config: &ClusterConfig) -> anyhow::Result<KafkaLog> {
+    pub async fn connect(
+        config: &ClusterConfig,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<KafkaLog> {
         let mut client = ClientConfig::new();
         for (k, v) in &config.client {
             client.set(k, v);
@@ -117,6 +135,7 @@ impl KafkaLog {
         let (producer, partitions) = tokio::task::spawn_blocking(move || {
             let context = Context {
                 down: AtomicBool::new(false),
+                metrics,
             };
             let producer: ThreadedProducer<Context> = client.create_with_context(context)?;
             let metadata = producer.client().fetch_metadata(Some(&topic), timeout)?;
@@ -218,10 +237,11 @@ impl Log for KafkaLog {
             })?;
             reports.push(report);
         }
-        let timeout = self.ack_timeout;
+        let (timeout, context) = (self.ack_timeout, self.context.clone());
         Ok(Box::pin(async move {
             let all = futures_util::future::join_all(reports);
             let reports = tokio::time::timeout(timeout, all).await.map_err(|_| {
+                context.metrics.cluster_ack_timeouts.inc();
                 Error::Unavailable(format!(
                     "Kafka did not confirm the batch within cluster.ack_timeout ({}s)",
                     timeout.as_secs_f64()

@@ -303,7 +303,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         // Cluster mode: the events topic is the log (crate::cluster).
         let cluster_log: Option<Arc<dyn crate::pipeline::Log>> = if config.cluster.enabled {
             Some(Arc::new(
-                crate::cluster::KafkaLog::connect(&config.cluster).await?,
+                crate::cluster::KafkaLog::connect(&config.cluster, metrics.clone()).await?,
             ))
         } else {
             None

@@ -152,6 +152,11 @@ pub struct Metrics {
     pub archive_bytes: Counter,
     pub archive_events: Family<TenantType, Counter>,
     pub archive_upload_errors: Counter,
+    /// Cluster mode's producer (`crate::cluster::producer`).
+    pub cluster_records_delivered: Counter,
+    pub cluster_record_errors: Counter,
+    pub cluster_ack_timeouts: Counter,
+    pub cluster_brokers_down: Gauge,
     pub gelf_dropped: Family<GelfDropLabels, Counter>,
     pub archive_objects_deleted: Counter,
     pub object_store_requests: Family<StoreOpLabels, Counter>,
@@ -198,6 +203,10 @@ impl Metrics {
             archive_bytes: Counter::default(),
             archive_events: Family::default(),
             archive_upload_errors: Counter::default(),
+            cluster_records_delivered: Counter::default(),
+            cluster_record_errors: Counter::default(),
+            cluster_ack_timeouts: Counter::default(),
+            cluster_brokers_down: Gauge::default(),
             gelf_dropped: Family::default(),
             archive_objects_deleted: Counter::default(),
             object_store_requests: Family::default(),
@@ -335,6 +344,26 @@ impl Metrics {
             "archive_upload_errors",
             "Archive uploads that failed (and are retried)",
             m.archive_upload_errors.clone(),
+        );
+        registry.register(
+            "cluster_records_delivered",
+            "Cluster mode: records the events topic acknowledged (acks=all)",
+            m.cluster_records_delivered.clone(),
+        );
+        registry.register(
+            "cluster_record_errors",
+            "Cluster mode: records whose delivery failed",
+            m.cluster_record_errors.clone(),
+        );
+        registry.register(
+            "cluster_ack_timeouts",
+            "Cluster mode: requests answered 503 because Kafka did not confirm within cluster.ack_timeout",
+            m.cluster_ack_timeouts.clone(),
+        );
+        registry.register(
+            "cluster_brokers_down",
+            "Cluster mode: 1 while the producer reports every broker down (requests are refused at once)",
+            m.cluster_brokers_down.clone(),
         );
         registry.register(
             "gelf_dropped",
