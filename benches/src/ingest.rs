@@ -12,6 +12,8 @@
 //! target/release/ingest-bench --rate 600      # fixed request rate, for latency at a given load
 //! target/release/ingest-bench --config benches/configs/filters-one.toml --path /bench \
 //!     --upload redact=target/wasm32-wasip2/release/filter_redact.wasm   # with a WASM filter
+//! target/release/ingest-bench --config cluster.toml --ack-only --cpu-of $BROKER_PID
+//!     # cluster mode's gateway role: acked into Kafka, the broker's CPU too
 //! ```
 
 use std::path::PathBuf;
@@ -60,6 +62,14 @@ struct Args {
     /// Upload a WASM filter before the load: `--upload redact=filter_redact.wasm`.
     #[arg(long, value_parser = name_file)]
     upload: Vec<(String, PathBuf)>,
+    /// Measure what is acknowledged only: no visibility probe, no wait
+    /// for the index (cluster mode's gateway role indexes nothing).
+    #[arg(long)]
+    ack_only: bool,
+    /// Also report the CPU another process (a Kafka broker) used during
+    /// the load.
+    #[arg(long)]
+    cpu_of: Option<u32>,
 }
 
 fn name_file(s: &str) -> Result<(String, PathBuf), String> {
@@ -197,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
     // The gateway's CPU from here to the end of the drain: ingest, index
     // (catch-up included) and archive, per event.
     let cpu_start = cpu::seconds_of(child.id());
+    let other_cpu_start = args.cpu_of.map(cpu::seconds_of);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for conn in 0..args.connections {
@@ -247,10 +258,11 @@ async fn main() -> anyhow::Result<()> {
     // until search returns it.
     let probe = {
         let (client, url, stop) = (client.clone(), url.clone(), stop.clone());
+        let ack_only = args.ack_only;
         tokio::spawn(async move {
             let mut visible = Vec::new();
             let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
+            while !stop.load(Ordering::Relaxed) && !ack_only {
                 n += 1;
                 let token = format!("probe{n}x{}", std::process::id());
                 let t = Instant::now();
@@ -333,13 +345,20 @@ async fn main() -> anyhow::Result<()> {
         if failed_batches > 0.0 {
             bail!("{failed_batches} batches failed in a filter (dead letters): not a valid run");
         }
-        if indexed >= total_accepted || drain_start.elapsed() > Duration::from_secs(120) {
+        if args.ack_only
+            || indexed >= total_accepted
+            || drain_start.elapsed() > Duration::from_secs(120)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let drain = drain_start.elapsed();
     let cpu = cpu::seconds_of(pid) - cpu_start;
+    let other_cpu = args
+        .cpu_of
+        .zip(other_cpu_start)
+        .map(|(p, start)| cpu::seconds_of(p) - start);
     let mut visible = probe.await?;
     visible.sort();
     let hwm = proc_status_kib(pid, "VmHWM:");
@@ -392,6 +411,12 @@ async fn main() -> anyhow::Result<()> {
         cpu * 1e6 / total_accepted.max(1.0),
         cpu / (secs + drain.as_secs_f64())
     );
+    if let (Some(p), Some(c)) = (args.cpu_of, other_cpu) {
+        println!(
+            "process {p} CPU: {c:.1} s during the load = {:.2} CPU-seconds per 1M events",
+            c * 1e6 / total_accepted.max(1.0)
+        );
+    }
     println!(
         "gateway RSS:  peak {:.0} MiB (anonymous memory, sampled during the load and the drain: peak {:.0} MiB)",
         peak_rss_kib as f64 / 1024.0,
