@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
-use crate::config::value::{de_duration, invalid};
+use crate::config::value::{de_duration, invalid, refuse_own_properties};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,16 +128,11 @@ impl ClusterConfig {
         if self.queue_bytes < 1024 {
             return Err(invalid("cluster.queue_bytes", "must be at least 1024"));
         }
-        if let Some(k) = self
-            .client
-            .keys()
-            .find(|k| OWN_PROPERTIES.contains(&k.as_str()))
-        {
-            return Err(invalid(
-                &format!("cluster.client.{k}"),
-                "is set by Logway itself (see docs/cluster.md); use the [cluster] keys",
-            ));
-        }
-        Ok(())
+        refuse_own_properties(
+            "cluster.client",
+            &self.client,
+            OWN_PROPERTIES,
+            "use the [cluster] keys (see docs/cluster.md)",
+        )
     }
 }

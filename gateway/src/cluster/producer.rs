@@ -105,6 +105,9 @@ impl KafkaLog {
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<KafkaLog> {
         let mut client = ClientConfig::new();
+        // A default the user's `client` may change, then theirs, then the
+        // properties the delivery contract depends on.
+        client.set("linger.ms", "5");
         for (k, v) in &config.client {
             client.set(k, v);
         }
@@ -113,10 +116,6 @@ impl KafkaLog {
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("compression.type", "zstd")
-            .set(
-                "linger.ms",
-                config.client.get("linger.ms").map_or("5", |v| v),
-            )
             .set("message.timeout.ms", "0")
             .set("partitioner", "murmur2_random")
             .set(
@@ -208,26 +207,26 @@ impl Log for KafkaLog {
         // One key for every part: they land on one partition, in order.
         let key = self.key(batch);
         let version = BATCH_VERSION.to_string();
+        let headers = OwnedHeaders::new_with_capacity(3)
+            .insert(Header {
+                key: "logway-batch",
+                value: Some(version.as_str()),
+            })
+            .insert(Header {
+                key: "tenant",
+                value: Some(batch.tenant.as_str()),
+            })
+            .insert(Header {
+                key: "type",
+                value: Some(batch.log_type.as_str()),
+            });
         let mut reports = Vec::with_capacity(batch.payloads.len());
         for payload in &batch.payloads {
-            let headers = OwnedHeaders::new_with_capacity(3)
-                .insert(Header {
-                    key: "logway-batch",
-                    value: Some(version.as_str()),
-                })
-                .insert(Header {
-                    key: "tenant",
-                    value: Some(batch.tenant.as_str()),
-                })
-                .insert(Header {
-                    key: "type",
-                    value: Some(batch.log_type.as_str()),
-                });
             let (done, report) = oneshot::channel();
             let record = BaseRecord::with_opaque_to(&self.topic, Box::new(done))
                 .key(key.as_str())
                 .payload(&payload[..])
-                .headers(headers);
+                .headers(headers.clone());
             self.producer.send(record).map_err(|(e, _)| match e {
                 KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => Error::Unavailable(
                     "the Kafka producer's queue is full (cluster.queue_bytes); brokers are behind"

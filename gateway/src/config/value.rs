@@ -9,6 +9,23 @@ use serde::{Deserialize, Deserializer};
 
 use super::ConfigError;
 
+/// Refuses a key of `client` (librdkafka properties passed as they are,
+/// at config key `at`) that is among `own`, the ones Logway sets itself.
+pub fn refuse_own_properties(
+    at: &str,
+    client: &BTreeMap<String, String>,
+    own: &[&str],
+    instead: &str,
+) -> Result<(), ConfigError> {
+    match client.keys().find(|k| own.contains(&k.as_str())) {
+        Some(k) => Err(invalid(
+            &format!("{at}.{k}"),
+            format!("is set by Logway itself; {instead}"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A config error at `key` (the full path, e.g. `tenants[0].routes[1].path`).
 pub fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Key {

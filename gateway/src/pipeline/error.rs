@@ -2,6 +2,8 @@
 //! HTTP sources map these to statuses in one place (`crate::error`);
 //! other protocols to their own answers.
 
+use std::time::Duration;
+
 use crate::tenants::AccessError;
 use crate::tenants::limit::Refusal;
 use crate::wal::WalError;
@@ -43,5 +45,17 @@ impl Error {
             Error::Wal(WalError::Full { .. } | WalError::QueueFull | WalError::DiskFull)
                 | Error::Unavailable(_)
         )
+    }
+
+    /// How long a source that keeps its client waiting (Beats, a Kafka
+    /// topic) waits before trying the same batch again; `None` when a
+    /// retry cannot help.
+    pub fn retry_in(&self) -> Option<Duration> {
+        match self {
+            Error::Limited(r) => Some(Duration::from_secs(r.retry_after.unwrap_or(1).max(1))),
+            Error::InFlight => Some(Duration::from_millis(100)),
+            _ if self.is_full() => Some(Duration::from_millis(500)),
+            _ => None,
+        }
     }
 }

@@ -20,11 +20,13 @@ pub fn payloads(
     max: usize,
     compress: bool,
 ) -> Vec<bytes::Bytes> {
-    let plain: usize = events.iter().map(|e| e.len() + 1).sum();
-    let head = serde_json::to_vec(&header).map_or(0, |h| h.len()) + 1;
-    if head + plain <= max || events.len() <= 1 {
-        return vec![batch::encode(&header, events, compress).into()];
+    // Encoded once: the batch is what goes out whenever it fits, which is
+    // always for the WAL.
+    let whole = batch::encode(&header, events, compress);
+    if whole.len() <= max || events.len() <= 1 {
+        return vec![whole.into()];
     }
+    let head = whole.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
     let parts = ranges(events, max.saturating_sub(head));
     let mut out = Vec::with_capacity(parts.len());
     for (i, range) in parts.into_iter().enumerate() {

@@ -210,13 +210,9 @@ struct Prepared {
 }
 
 async fn try_store(pipeline: &Arc<Pipeline>, prepared: Prepared) -> Result<(), Retry> {
-    let retry = |e: Error| match &e {
-        Error::Limited(r) => Retry::After(
-            Duration::from_secs(r.retry_after.unwrap_or(1).max(1)),
-            e.to_string(),
-        ),
-        _ if e.is_full() => Retry::After(Duration::from_millis(500), e.to_string()),
-        _ => Retry::Never(e.to_string()),
+    let retry = |e: Error| match e.retry_in() {
+        Some(wait) => Retry::After(wait, e.to_string()),
+        None => Retry::Never(e.to_string()),
     };
     if prepared.in_flight {
         return Err(Retry::After(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
-use crate::config::value::invalid;
+use crate::config::value::{invalid, refuse_own_properties};
 use crate::event::FieldsConfig;
 use crate::filter::FilterRef;
 use crate::tenants::Route;
@@ -127,16 +127,12 @@ impl KafkaSourceConfig {
         if self.max_batch == 0 {
             return Err(invalid(&at("max_batch"), "must be at least 1"));
         }
-        if let Some(k) = self
-            .client
-            .keys()
-            .find(|k| OWN_PROPERTIES.contains(&k.as_str()))
-        {
-            return Err(invalid(
-                &at(&format!("client.{k}")),
-                "is set by Logway itself; use the source's keys",
-            ));
-        }
+        refuse_own_properties(
+            &at("client"),
+            &self.client,
+            OWN_PROPERTIES,
+            "use the source's keys",
+        )?;
         self.fields.validate(&at("fields"))
     }
 }

@@ -110,6 +110,9 @@ pub async fn run(
 
 fn connect(config: &KafkaSourceConfig) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
     let mut client = ClientConfig::new();
+    // A default the user's `client` may change, then theirs, then what
+    // committing only durable batches depends on.
+    client.set("partition.assignment.strategy", "cooperative-sticky");
     for (k, v) in &config.client {
         client.set(k, v);
     }
@@ -123,13 +126,6 @@ fn connect(config: &KafkaSourceConfig) -> Result<StreamConsumer, rdkafka::error:
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", start)
-        .set(
-            "partition.assignment.strategy",
-            config
-                .client
-                .get("partition.assignment.strategy")
-                .map_or("cooperative-sticky", |s| s),
-        )
         .create()?;
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
@@ -173,14 +169,8 @@ impl Batch<'_> {
             let wait = match self.try_store(batch).await {
                 Ok(()) => return true,
                 Err(e) => {
-                    let wait = match &e {
-                        Error::Limited(r) => Duration::from_secs(r.retry_after.unwrap_or(1).max(1)),
-                        Error::InFlight => Duration::from_millis(100),
-                        _ if e.is_full() => Duration::from_millis(500),
-                        _ => ERROR_PAUSE,
-                    };
                     tracing::debug!(error = %e, source = self.source, "Kafka source batch waits");
-                    wait
+                    e.retry_in().unwrap_or(ERROR_PAUSE)
                 }
             };
             tokio::select! {
@@ -208,13 +198,7 @@ impl Batch<'_> {
             self.format,
             self.max_line,
         );
-        let adm2 = self.pipeline.admit_listener(
-            self.tenant,
-            self.source.to_string(),
-            self.route.clone(),
-            None,
-        );
-        let (built, claimed, in_flight) = tokio::task::spawn_blocking(move || {
+        let (adm, built, claimed, in_flight) = tokio::task::spawn_blocking(move || {
             let items: Vec<(usize, Item<'_>)> = records
                 .iter()
                 .enumerate()
@@ -230,10 +214,10 @@ impl Batch<'_> {
                     )
                 })
                 .collect();
-            let c = pipeline.claim_items(&adm2, items, ids);
+            let c = pipeline.claim_items(&adm, items, ids);
             let in_flight = c.refused.iter().any(|r| r.2 == Claim::InFlight);
-            let built = pipeline.build_with_ids(&adm2, c.items, &Meta::now(), c.ids);
-            (built, c.claimed, in_flight)
+            let built = pipeline.build_with_ids(&adm, c.items, &Meta::now(), c.ids);
+            (adm, built, c.claimed, in_flight)
         })
         .await
         .map_err(|e| Error::Unavailable(format!("building the batch failed: {e}")))?;
