@@ -11,7 +11,7 @@ use crate::common::*;
 use serde_json::Value;
 
 /// A plain S3 client (the SDK directly, not Logway's store).
-async fn s3_client(server: &S3Server) -> aws_sdk_s3::Client {
+pub async fn s3_client(server: &S3Server) -> aws_sdk_s3::Client {
     let creds =
         aws_sdk_s3::config::Credentials::new(S3_ACCESS_KEY, S3_SECRET_KEY, None, None, "test");
     let http = aws_smithy_http_client::Builder::new()
@@ -30,8 +30,9 @@ async fn s3_client(server: &S3Server) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(config)
 }
 
-/// Every archived object: key → its events.
-async fn read_archive(client: &aws_sdk_s3::Client) -> HashMap<String, Vec<Value>> {
+/// Every archived object: key → its events (cluster mode's round markers,
+/// `_rounds/…json`, are not archive objects and are left out).
+pub async fn read_archive(client: &aws_sdk_s3::Client) -> HashMap<String, Vec<Value>> {
     let mut out = HashMap::new();
     let mut token = None;
     loop {
@@ -44,6 +45,9 @@ async fn read_archive(client: &aws_sdk_s3::Client) -> HashMap<String, Vec<Value>
             .unwrap();
         for o in page.contents() {
             let key = o.key().unwrap().to_string();
+            if !key.ends_with(".ndjson.zst") {
+                continue;
+            }
             let body = client
                 .get_object()
                 .bucket(S3_BUCKET)

@@ -220,7 +220,10 @@ def sc_query(ui, seed):
     marks = ui.row_texts("#results-body mark")
     check(any(m.lower() == seed.marker for m in marks), f"marker not highlighted: {marks[:5]}")
     times = p.eval_on_selector_all("#results-body tr.hit-row td.c-time", "els => els.map(e => e.title)")
-    check(times == sorted(times, reverse=True), f"results not newest first: {times}")
+    # Compared as instants: the titles are ISO times whose fraction has as
+    # many digits as it needs ("31.5Z" is after "31.488Z", not after "31.533Z").
+    instants = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times]
+    check(instants == sorted(instants, reverse=True), f"results not newest first: {times}")
     check(f"q={seed.marker}" in p.url, f"the URL does not hold the query: {p.url}")
     n = ui.query(seed.q, seed.total)
     check(rows.count() == n, f"{rows.count()} rows, expected {n}")

@@ -112,8 +112,12 @@ pub struct Tally {
 pub struct Stored {
     key: Key,
     span_ms: i64,
-    /// (tenant, log type, day, rehydrated, counted up to).
+    /// (tenant, log type, day, rehydrated, counted up to) of the WAL's
+    /// partitions.
     counted: Vec<(String, String, String, bool, Lsn)>,
+    /// The same, first the topic partition, of cluster mode's partitions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    counted_kafka: Vec<(u32, String, String, String, bool, Lsn)>,
     groups: Vec<Vec<String>>,
     steps: Vec<(i64, Vec<(u32, u64)>)>,
 }
@@ -153,21 +157,25 @@ impl Tally {
     }
 
     pub fn to_stored(&self) -> Stored {
+        let entry = |k: &PartitionKey, lsn: Lsn| {
+            let day = crate::hot::day_name(k.day);
+            (k.tenant.clone(), k.log_type.clone(), day, k.rehydrated, lsn)
+        };
         Stored {
             key: self.key.clone(),
             span_ms: self.span_ms,
             counted: self
                 .counted
                 .iter()
-                .map(|(k, lsn)| {
-                    let day = crate::hot::day_name(k.day);
-                    (
-                        k.tenant.clone(),
-                        k.log_type.clone(),
-                        day,
-                        k.rehydrated,
-                        *lsn,
-                    )
+                .filter(|(k, _)| k.kafka.is_none())
+                .map(|(k, lsn)| entry(k, *lsn))
+                .collect(),
+            counted_kafka: self
+                .counted
+                .iter()
+                .filter_map(|(k, lsn)| {
+                    let (t, l, d, r, n) = entry(k, *lsn);
+                    k.kafka.map(|p| (p, t, l, d, r, n))
                 })
                 .collect(),
             groups: self.groups.clone(),
@@ -188,13 +196,22 @@ impl Tally {
             return None;
         }
         let mut counted = HashMap::new();
-        for (tenant, log_type, day, rehydrated, lsn) in stored.counted {
+        let wal = stored
+            .counted
+            .into_iter()
+            .map(|(t, l, d, r, n)| (None, t, l, d, r, n));
+        let kafka = stored
+            .counted_kafka
+            .into_iter()
+            .map(|(p, t, l, d, r, n)| (Some(p), t, l, d, r, n));
+        for (kafka, tenant, log_type, day, rehydrated, lsn) in wal.chain(kafka) {
             let day = crate::hot::parse_day(&day)?;
             let key = PartitionKey {
                 tenant,
                 log_type,
                 day,
                 rehydrated,
+                kafka,
             };
             counted.insert(key, lsn);
         }

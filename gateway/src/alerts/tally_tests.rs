@@ -60,6 +60,7 @@ fn tallies_count_what_whole_windows_count() {
         log_type: log_type.into(),
         day,
         rehydrated: false,
+        kafka: None,
     };
     let mut writers: Vec<_> = ["app", "web"]
         .iter()
@@ -209,4 +210,37 @@ fn steps_divide_windows() {
     assert_eq!(step_for(7), Some(7));
     assert_eq!(step_for(1_234_567), None);
     assert_eq!(step_for(0), None);
+}
+
+#[test]
+fn stored_tallies_keep_the_positions_of_wal_and_topic_partitions_apart() {
+    let key = Key {
+        tenant: "t".into(),
+        query: "error".into(),
+        types: vec![],
+        time: crate::alerts::rule::TimeBasis::Event,
+        fields: vec![],
+        text_only: false,
+        step_ms: 60_000,
+    };
+    let mut tally = Tally::new(key, 600_000);
+    let day = time::macros::date!(2026 - 12 - 02);
+    let part = |kafka: Option<u32>| PartitionKey {
+        tenant: "t".into(),
+        log_type: "app".into(),
+        day,
+        rehydrated: false,
+        kafka,
+    };
+    tally.counted.insert(part(None), 4096);
+    tally.counted.insert(part(Some(0)), 17);
+    tally.counted.insert(part(Some(3)), 5);
+    let text = serde_json::to_string(&tally.to_stored()).unwrap();
+    let back = Tally::from_stored(serde_json::from_str(&text).unwrap()).unwrap();
+    assert_eq!(back.counted, tally.counted);
+    // A tally written before cluster mode (no `counted_kafka`) still reads.
+    let mut old: Value = serde_json::from_str(&text).unwrap();
+    old.as_object_mut().unwrap().remove("counted_kafka");
+    let back = Tally::from_stored(serde_json::from_value(old).unwrap()).unwrap();
+    assert_eq!(back.counted, HashMap::from([(part(None), 4096)]));
 }

@@ -13,6 +13,20 @@
 //! round is cut again at exactly `end`, so it yields the same keys and the
 //! uploads overwrite what a crash left half done.
 //!
+//! ## Cluster mode
+//!
+//! One writer runs per topic partition the node owns in group
+//! `{group_prefix}-archive` (`crate::cluster::archiver`); positions are
+//! the partition's offsets and the writer id in keys is `k{P}`. The
+//! checkpoint is the group's committed offset (where the next owner
+//! starts), and a round's range is recorded, before its first upload, as
+//! a marker object `{prefix}/_rounds/k{P}/{start:020}.json` holding
+//! `{"end":E}`: whoever opens a round at `start` first looks for that
+//! marker and, if there is one, cuts the round at exactly `E`, so a round
+//! a killed node left half uploaded (or uploaded but not committed) is
+//! redone to the same keys. A marker is deleted once the group has
+//! confirmed an offset past it.
+//!
 //! ## Failures
 //!
 //! A failed upload is retried (the store's own retries, then here with a
@@ -23,7 +37,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -102,13 +116,29 @@ impl Part {
     }
 }
 
+/// Where the writer records its checkpoint and pending round.
+enum Ledger {
+    /// The single node: `archive-state.json` in the data directory.
+    File(PathBuf),
+    /// Cluster mode, one topic partition: marker objects in the bucket;
+    /// the checkpoint is the group's offset.
+    Bucket {
+        partition: u32,
+        /// The group's committed offset, as the broker confirmed it.
+        confirmed: Arc<AtomicU64>,
+    },
+}
+
 pub struct Writer {
     store: Arc<dyn ObjectStore>,
     runtime: tokio::runtime::Handle,
     config: ArchiveConfig,
     metrics: Arc<Metrics>,
     status: Arc<Status>,
-    state_path: PathBuf,
+    ledger: Ledger,
+    /// Whether a marker for the round starting at the checkpoint has been
+    /// looked for (cluster mode; always for the single node).
+    marker_checked: bool,
     state: State,
     parts: BTreeMap<PartitionKey, Part>,
     round_bytes: usize,
@@ -160,12 +190,145 @@ impl Writer {
             config,
             metrics,
             status,
-            state_path,
+            ledger: Ledger::File(state_path),
+            marker_checked: true,
             state,
             parts: BTreeMap::new(),
             round_bytes: 0,
             round_opened: None,
         })
+    }
+
+    /// Cluster mode: the writer of topic partition `partition`, from the
+    /// group's committed offset `checkpoint`; `confirmed` follows the
+    /// group's offset as the broker confirms commits.
+    #[allow(clippy::too_many_arguments)]
+    pub fn for_partition(
+        partition: u32,
+        checkpoint: Lsn,
+        confirmed: Arc<AtomicU64>,
+        store: Arc<dyn ObjectStore>,
+        runtime: tokio::runtime::Handle,
+        config: ArchiveConfig,
+        metrics: Arc<Metrics>,
+    ) -> Writer {
+        Writer {
+            store,
+            runtime,
+            config,
+            metrics,
+            status: Arc::default(),
+            ledger: Ledger::Bucket {
+                partition,
+                confirmed,
+            },
+            marker_checked: false,
+            state: State {
+                writer: format!("k{partition}"),
+                checkpoint,
+                pending: None,
+            },
+            parts: BTreeMap::new(),
+            round_bytes: 0,
+            round_opened: None,
+        }
+    }
+
+    fn marker_key(&self, partition: u32, start: u64) -> String {
+        format!(
+            "{}/_rounds/k{partition}/{start:020}.json",
+            self.config.prefix
+        )
+    }
+
+    /// Cluster mode, before a round opens: the range of a round some owner
+    /// began at the same start, if there is one (it is cut the same way).
+    fn find_pending(&mut self) -> Result<(), String> {
+        let Ledger::Bucket { partition, .. } = self.ledger else {
+            return Ok(());
+        };
+        if self.state.pending.is_some() {
+            return Ok(());
+        }
+        let start = self.state.checkpoint;
+        let key = self.marker_key(partition, start);
+        match self.runtime.block_on(self.store.get(&key)) {
+            Ok(body) => {
+                let range: Range = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["end"].as_u64())
+                    .map(|end| Range { start, end })
+                    .ok_or_else(|| format!("archive: unreadable round marker {key}"))?;
+                tracing::info!(
+                    partition,
+                    start,
+                    end = range.end,
+                    "archive: redoing a round another owner began"
+                );
+                self.state.pending = Some(range);
+                Ok(())
+            }
+            Err(super::store::StoreError::NotFound(_)) => Ok(()),
+            Err(e) => Err(format!("archive: cannot read {key}: {e}")),
+        }
+    }
+
+    /// Records the round about to be uploaded (`state.pending`).
+    fn record_round(&mut self) -> Result<(), String> {
+        match &self.ledger {
+            Ledger::File(path) => save_state(path, &self.state)
+                .map_err(|e| format!("archive: cannot record the round: {e}")),
+            Ledger::Bucket { partition, .. } => {
+                let Some(range) = self.state.pending else {
+                    return Ok(());
+                };
+                let (partition, start) = (*partition, range.start);
+                let key = self.marker_key(partition, start);
+                let body = Bytes::from(format!("{{\"end\":{}}}\n", range.end));
+                self.runtime
+                    .block_on(self.store.put(&key, body))
+                    .map_err(|e| format!("archive: cannot record the round in {key}: {e}"))
+            }
+        }
+    }
+
+    /// Records that the round is uploaded (`state.checkpoint` moved);
+    /// cluster mode: deletes the markers the group's offset has passed.
+    fn record_done(&mut self) {
+        match &self.ledger {
+            Ledger::File(path) => {
+                // If this write fails the round is redone at start (same keys).
+                if let Err(e) = save_state(path, &self.state) {
+                    tracing::error!(error = %e, "archive: cannot record the checkpoint");
+                }
+            }
+            Ledger::Bucket {
+                partition,
+                confirmed,
+            } => {
+                // Every marker the group's offset has passed, also those of
+                // an owner that died before it could delete its own.
+                let confirmed = confirmed.load(Ordering::Acquire);
+                let dir = format!("{}/_rounds/k{partition}/", self.config.prefix);
+                let listed = match self.runtime.block_on(self.store.list(&dir)) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, dir, "archive: cannot list round markers");
+                        return;
+                    }
+                };
+                for m in listed {
+                    let start = m.key[dir.len()..]
+                        .strip_suffix(".json")
+                        .and_then(|s| s.parse::<u64>().ok());
+                    if start.is_some_and(|s| s < confirmed)
+                        && let Err(e) = self.runtime.block_on(self.store.delete(&m.key))
+                    {
+                        tracing::warn!(error = %e, key = m.key, "archive: cannot delete a round marker");
+                    }
+                }
+            }
+        }
     }
 
     fn add(&mut self, record: &Record) {
@@ -227,9 +390,9 @@ impl Writer {
         let start = self.state.checkpoint;
         if self.state.pending.is_none() {
             self.state.pending = Some(Range { start, end });
-            if let Err(e) = save_state(&self.state_path, &self.state) {
+            if let Err(e) = self.record_round() {
                 self.state.pending = None;
-                return Err(format!("archive: cannot record the round: {e}"));
+                return Err(e);
             }
         }
         let parts = std::mem::take(&mut self.parts);
@@ -281,10 +444,8 @@ impl Writer {
             .unwrap_or_else(|p| p.into_inner()) = None;
         self.state.checkpoint = end;
         self.state.pending = None;
-        // If this write fails the round is redone at start (same keys).
-        if let Err(e) = save_state(&self.state_path, &self.state) {
-            tracing::error!(error = %e, "archive: cannot record the checkpoint");
-        }
+        self.record_done();
+        self.marker_checked = matches!(self.ledger, Ledger::File(_));
         self.status.checkpoint.store(end, Ordering::Relaxed);
         self.round_bytes = 0;
         self.round_opened = None;
@@ -315,6 +476,11 @@ impl Consumer for Writer {
     /// by a crash ends exactly where it ended then, whatever the config
     /// says now.
     fn accepts(&self, lsn: Lsn) -> bool {
+        if !self.marker_checked {
+            // Cluster mode: a round opens only once its marker, if any,
+            // is known (looked up by the flush this refusal causes).
+            return false;
+        }
         match self.state.pending {
             Some(p) => lsn < p.end,
             None => self.round_bytes < self.config.max_object_bytes,
@@ -327,6 +493,11 @@ impl Consumer for Writer {
     }
 
     fn flush(&mut self, at: &Flush) -> Result<Option<Lsn>, String> {
+        if !self.marker_checked {
+            self.find_pending()?;
+            self.marker_checked = true;
+            return Ok(None);
+        }
         // A round redone after a crash is uploaded whole, to the keys it
         // had then; a new one when full, old or the last.
         let due = match self.state.pending {
@@ -358,6 +529,6 @@ impl Consumer for Writer {
     }
 
     fn lag_gauge(&self) -> Option<&Gauge> {
-        Some(&self.metrics.archive_lag_bytes)
+        matches!(self.ledger, Ledger::File(_)).then_some(&self.metrics.archive_lag_bytes)
     }
 }

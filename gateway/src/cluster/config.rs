@@ -19,7 +19,7 @@ pub enum Role {
 }
 
 /// The roles built so far; the others are refused at load.
-const BUILT: &[Role] = &[Role::Gateway];
+const BUILT: &[Role] = &[Role::Gateway, Role::Indexer, Role::Archiver];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -40,6 +40,8 @@ pub struct ClusterConfig {
     pub partitions_per_stream: u32,
     /// What this node does.
     pub roles: Vec<Role>,
+    /// The roles' consumer groups are `{group_prefix}-index`, ...
+    pub group_prefix: String,
     /// A batch not reported delivered within this is answered 503.
     #[serde(deserialize_with = "de_duration")]
     pub ack_timeout: Duration,
@@ -64,7 +66,8 @@ impl Default for ClusterConfig {
             replication_factor: 3,
             create_topic: true,
             partitions_per_stream: 4,
-            roles: vec![Role::Gateway],
+            roles: vec![Role::Gateway, Role::Indexer, Role::Archiver],
+            group_prefix: "logway".into(),
             ack_timeout: Duration::from_secs(10),
             queue_bytes: 256 << 20,
             max_record_bytes: 900 << 10,
@@ -84,6 +87,10 @@ pub const OWN_PROPERTIES: &[&str] = &[
     "partitioner",
     "queue.buffering.max.kbytes",
     "message.max.bytes",
+    "group.id",
+    "partition.assignment.strategy",
+    "enable.auto.commit",
+    "auto.offset.reset",
 ];
 
 impl ClusterConfig {
@@ -116,11 +123,14 @@ impl ClusterConfig {
             return Err(invalid(
                 "cluster.roles",
                 format!(
-                    "the {} role is not built yet; cluster mode runs the gateway role \
-                     only (docs/cluster.md)",
+                    "the {} role is not built yet; cluster mode runs the gateway, \
+                     indexer and archiver roles (docs/cluster.md)",
                     format!("{r:?}").to_lowercase()
                 ),
             ));
+        }
+        if self.group_prefix.is_empty() {
+            return Err(invalid("cluster.group_prefix", "must not be empty"));
         }
         if self.ack_timeout.is_zero() {
             return Err(invalid("cluster.ack_timeout", "must be more than 0"));

@@ -30,14 +30,22 @@ fn unknown_key_is_an_error_naming_the_key() {
 #[test]
 fn cluster_mode_refuses_roles_not_built_and_properties_logway_sets() {
     let c = Config::from_toml("[cluster]\nenabled = true\nbrokers = \"k1:9092\"\n").unwrap();
-    assert_eq!(c.cluster.roles, vec![crate::cluster::Role::Gateway]);
-    let err = Config::from_toml("[cluster]\nenabled = true\nroles = [\"gateway\", \"indexer\"]\n")
+    use crate::cluster::Role;
+    assert_eq!(
+        c.cluster.roles,
+        vec![Role::Gateway, Role::Indexer, Role::Archiver]
+    );
+    let err = Config::from_toml("[cluster]\nenabled = true\nroles = [\"gateway\", \"searcher\"]\n")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("cluster.roles") && err.contains("indexer role is not built"),
+        err.contains("cluster.roles") && err.contains("searcher role is not built"),
         "{err}"
     );
+    let err = Config::from_toml("[cluster]\nenabled = true\nclient = { \"group.id\" = \"g\" }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cluster.client.group.id"), "{err}");
     let err = Config::from_toml("[cluster]\nenabled = true\nclient = { acks = \"1\" }\n")
         .unwrap_err()
         .to_string();

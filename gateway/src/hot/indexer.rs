@@ -7,6 +7,11 @@
 //! throughput). After the commits it reloads the searchers and writes its
 //! checkpoint; the driver then lets the WAL drop what every consumer has
 //! passed. Its housekeeping enforces hot retention.
+//!
+//! In cluster mode one indexer runs per topic partition the node owns
+//! (`crate::cluster::group`), over that partition's records: its hot
+//! partitions are that stream's (`PartitionKey::kafka`), its positions the
+//! partition's offsets, its checkpoint `kafka.{P}/checkpoint.json`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,6 +48,8 @@ struct Writer {
 
 pub struct Indexer {
     hot: Arc<HotIndex>,
+    /// The stream it indexes: the WAL (`None`) or a topic partition.
+    kafka: Option<u32>,
     config: HotConfig,
     metrics: Arc<Metrics>,
     writers: HashMap<PartitionKey, Writer>,
@@ -54,9 +61,21 @@ pub struct Indexer {
 }
 
 impl Indexer {
-    /// Resumes from `checkpoint` (what [`HotIndex::open`] read).
+    /// Indexes the WAL from `checkpoint` (what [`HotIndex::open`] read).
     pub fn new(
         hot: Arc<HotIndex>,
+        checkpoint: Lsn,
+        config: HotConfig,
+        metrics: Arc<Metrics>,
+    ) -> Indexer {
+        Indexer::of_stream(hot, None, checkpoint, config, metrics)
+    }
+
+    /// Indexes one stream (the WAL, or topic partition `kafka`) from
+    /// `checkpoint`.
+    pub fn of_stream(
+        hot: Arc<HotIndex>,
+        kafka: Option<u32>,
         checkpoint: Lsn,
         config: HotConfig,
         metrics: Arc<Metrics>,
@@ -64,10 +83,12 @@ impl Indexer {
         let committed = hot
             .all_partitions()
             .into_iter()
+            .filter(|p| p.key.kafka == kafka)
             .map(|p| (p.key.clone(), p.committed_lsn))
             .collect();
         Indexer {
             hot,
+            kafka,
             config,
             metrics,
             writers: HashMap::new(),
@@ -108,6 +129,7 @@ impl Indexer {
                     log_type: log_type.to_string(),
                     day: received.date(),
                     rehydrated: false,
+                    kafka: self.kafka,
                 };
                 // Skip what is already in this partition's last commit, and
                 // what was received so long ago that retention would drop it.
@@ -207,15 +229,26 @@ impl Indexer {
 
     fn advance_checkpoint(&mut self, lsn: Lsn) -> Result<(), HotError> {
         if lsn != self.checkpoint {
-            self.hot.write_checkpoint(lsn)?;
+            self.hot.write_checkpoint(self.kafka, lsn)?;
             self.checkpoint = lsn;
         }
         Ok(())
     }
 
-    /// Deletes partitions whose day ended longer ago than their type's retention.
+    /// Deletes partitions whose day ended longer ago than their type's
+    /// retention: its stream's, and the WAL's indexer also those of topic
+    /// partitions no indexer of this node owns now.
     pub fn enforce_retention(&mut self, now: OffsetDateTime) {
+        let owned = self.hot.owned().unwrap_or_default();
+        let mine = |key: &PartitionKey| match (self.kafka, key.kafka) {
+            (_, k) if k == self.kafka => true,
+            (None, Some(p)) => !owned.contains(&p),
+            _ => false,
+        };
         for p in self.hot.all_partitions() {
+            if !mine(&p.key) {
+                continue;
+            }
             let retention = if p.key.rehydrated {
                 self.config.rehydrated_retention
             } else {
@@ -311,7 +344,9 @@ impl Consumer for Indexer {
     }
 
     fn lag_gauge(&self) -> Option<&Gauge> {
-        Some(&self.metrics.hot_index_lag_bytes)
+        self.kafka
+            .is_none()
+            .then_some(&self.metrics.hot_index_lag_bytes)
     }
 
     /// Waits for merges after a complete run; after giving up, the writers
@@ -353,6 +388,7 @@ mod tests {
             log_type: log_type.into(),
             day: (now - time::Duration::days(days_ago)).date(),
             rehydrated,
+            kafka: None,
         };
         let key = |log_type: &str, days_ago: i64| part(log_type, days_ago, false);
         let keys = [

@@ -31,7 +31,7 @@ pub mod schema;
 pub mod search;
 pub mod since;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,10 @@ pub struct PartitionKey {
     /// Holds events replayed from the archive (`replay-YYYY-MM-DD`), kept
     /// for `hot.rehydrated_retention` from `day`.
     pub rehydrated: bool,
+    /// In cluster mode, the partition of the events topic whose records it
+    /// holds (its positions are that partition's offsets, its directory is
+    /// under `kafka.{P}/`); `None`: the local WAL's (positions are LSNs).
+    pub kafka: Option<u32>,
 }
 
 impl PartitionKey {
@@ -80,9 +84,24 @@ impl PartitionKey {
         } else {
             day_name(self.day)
         };
-        root.join(&self.tenant).join(&self.log_type).join(name)
+        stream_root(root, self.kafka)
+            .join(&self.tenant)
+            .join(&self.log_type)
+            .join(name)
     }
 }
+
+/// The directory of a stream's partitions: the hot root for the WAL's,
+/// `kafka.{P}` under it for a topic partition's (a dot is never in a
+/// tenant id, so the names cannot meet).
+fn stream_root(root: &Path, kafka: Option<u32>) -> PathBuf {
+    match kafka {
+        Some(p) => root.join(format!("{KAFKA_PREFIX}{p}")),
+        None => root.to_path_buf(),
+    }
+}
+
+const KAFKA_PREFIX: &str = "kafka.";
 
 /// Version in `data/hot/FORMAT`. 2: sstable term dictionaries (tantivy's
 /// `quickwit` feature); 1, unmarked: FST term dictionaries.
@@ -148,6 +167,11 @@ pub struct HotIndex {
     root: PathBuf,
     pub schema: HotSchema,
     partitions: RwLock<BTreeMap<PartitionKey, Arc<Partition>>>,
+    /// In cluster mode, the topic partitions this node indexes now: only
+    /// their hot partitions are searched (another node answers for the
+    /// rest, and what is left here of a partition it gave away is stale).
+    /// `None`: a single node, every partition is searched.
+    owned: RwLock<Option<BTreeSet<u32>>>,
 }
 
 impl HotIndex {
@@ -160,8 +184,25 @@ impl HotIndex {
             root: root.to_path_buf(),
             schema: HotSchema::new(),
             partitions: RwLock::new(BTreeMap::new()),
+            owned: RwLock::new(None),
         };
-        for tenant in subdirs(root)? {
+        hot.open_stream(None)?;
+        for name in subdirs(root)? {
+            if let Some(p) = name.strip_prefix(KAFKA_PREFIX).and_then(|p| p.parse().ok()) {
+                hot.open_stream(Some(p))?;
+            }
+        }
+        let checkpoint = read_checkpoint(root)?;
+        Ok((Arc::new(hot), checkpoint))
+    }
+
+    /// Opens the partitions of one stream (the WAL's or a topic partition's).
+    fn open_stream(&self, kafka: Option<u32>) -> Result<(), HotError> {
+        let root = stream_root(&self.root, kafka);
+        for tenant in subdirs(&root)? {
+            if tenant.contains('.') {
+                continue; // a stream directory, not a tenant
+            }
             for log_type in subdirs(&root.join(&tenant))? {
                 for day in subdirs(&root.join(&tenant).join(&log_type))? {
                     let (name, rehydrated) = match day.strip_prefix(REHYDRATED_PREFIX) {
@@ -174,20 +215,49 @@ impl HotIndex {
                         log_type: log_type.clone(),
                         day,
                         rehydrated,
+                        kafka,
                     };
-                    match hot.open_partition(&key, false) {
+                    match self.open_partition(&key, false) {
                         Ok(p) => {
-                            hot.partitions.write().unwrap().insert(key, Arc::new(p));
+                            self.partitions.write().unwrap().insert(key, Arc::new(p));
                         }
                         Err(e) => {
-                            tracing::error!(dir = %key.dir(root).display(), error = %e, "cannot open hot partition; leaving it alone");
+                            tracing::error!(dir = %key.dir(&self.root).display(), error = %e, "cannot open hot partition; leaving it alone");
                         }
                     }
                 }
             }
         }
-        let checkpoint = read_checkpoint(root)?;
-        Ok((Arc::new(hot), checkpoint))
+        Ok(())
+    }
+
+    /// Where the indexer of topic partition `p` resumes: the offset its
+    /// last checkpoint names, `None` if this node never indexed it.
+    pub fn kafka_checkpoint(&self, p: u32) -> io::Result<Option<Lsn>> {
+        let root = stream_root(&self.root, Some(p));
+        if !root.join(CHECKPOINT_FILE).exists() {
+            return Ok(None);
+        }
+        read_checkpoint(&root).map(Some)
+    }
+
+    /// Cluster mode: from now on only the partitions of these topic
+    /// partitions (and the WAL's) are searched.
+    pub fn set_owned(&self, owned: BTreeSet<u32>) {
+        *self.owned.write().unwrap() = Some(owned);
+    }
+
+    /// The topic partitions this node indexes now (`None`: not in cluster mode).
+    pub fn owned(&self) -> Option<BTreeSet<u32>> {
+        self.owned.read().unwrap().clone()
+    }
+
+    /// Whether a search on this node answers for the partition.
+    fn searched(&self, key: &PartitionKey, owned: Option<&BTreeSet<u32>>) -> bool {
+        match (key.kafka, owned) {
+            (Some(p), Some(owned)) => owned.contains(&p),
+            _ => true,
+        }
     }
 
     fn open_partition(&self, key: &PartitionKey, create: bool) -> Result<Partition, HotError> {
@@ -251,13 +321,15 @@ impl HotIndex {
         Ok(p)
     }
 
-    /// A tenant's partitions, optionally of one type.
+    /// A tenant's partitions that this node answers for, optionally of one type.
     pub fn partitions_of(&self, tenant: &str, log_type: Option<&str>) -> Vec<Arc<Partition>> {
+        let owned = self.owned.read().unwrap();
         self.partitions
             .read()
             .unwrap()
             .values()
             .filter(|p| p.key.tenant == tenant && log_type.is_none_or(|t| p.key.log_type == t))
+            .filter(|p| self.searched(&p.key, owned.as_ref()))
             .cloned()
             .collect()
     }
@@ -292,13 +364,16 @@ impl HotIndex {
         Ok(())
     }
 
-    pub fn write_checkpoint(&self, lsn: Lsn) -> io::Result<()> {
-        let path = self.root.join(CHECKPOINT_FILE);
-        let tmp = self.root.join("checkpoint.json.tmp");
+    /// Writes a stream's checkpoint: `checkpoint.json` in its directory.
+    pub fn write_checkpoint(&self, kafka: Option<u32>, lsn: Lsn) -> io::Result<()> {
+        let root = stream_root(&self.root, kafka);
+        fs::create_dir_all(&root)?;
+        let path = root.join(CHECKPOINT_FILE);
+        let tmp = root.join("checkpoint.json.tmp");
         fs::write(&tmp, format!("{{\"lsn\":{lsn}}}\n"))?;
         fs::File::open(&tmp)?.sync_all()?;
         fs::rename(&tmp, &path)?;
-        fs::File::open(&self.root)?.sync_all()
+        fs::File::open(&root)?.sync_all()
     }
 }
 
@@ -393,6 +468,7 @@ mod tests {
                 log_type: "app_logs".into(),
                 day,
                 rehydrated: false,
+                kafka: None,
             })
             .unwrap();
         assert!(new.has_lsn && new.counts_lsn());
@@ -435,5 +511,43 @@ mod tests {
             err.contains("says format 3, this build reads format 2"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn topic_partitions_have_their_own_directories_checkpoints_and_search_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = time::macros::date!(2026 - 12 - 02);
+        let key = |kafka| PartitionKey {
+            tenant: "acme".into(),
+            log_type: "app_logs".into(),
+            day,
+            rehydrated: false,
+            kafka,
+        };
+        {
+            let (hot, _) = HotIndex::open(dir.path()).unwrap();
+            for k in [None, Some(0), Some(7)] {
+                hot.partition(&key(k)).unwrap();
+            }
+            hot.write_checkpoint(Some(7), 42).unwrap();
+            hot.write_checkpoint(None, 9).unwrap();
+        }
+        assert!(dir.path().join("kafka.7/acme/app_logs/2026-12-02").is_dir());
+        let (hot, wal_checkpoint) = HotIndex::open(dir.path()).unwrap();
+        assert_eq!(wal_checkpoint, 9);
+        assert_eq!(hot.kafka_checkpoint(7).unwrap(), Some(42));
+        assert_eq!(hot.kafka_checkpoint(0).unwrap(), None, "never checkpointed");
+        let streams = |hot: &HotIndex| -> Vec<Option<u32>> {
+            hot.partitions_of("acme", None)
+                .iter()
+                .map(|p| p.key.kafka)
+                .collect()
+        };
+        // A single node searches everything; a cluster node its WAL's and
+        // the topic partitions it owns.
+        assert_eq!(streams(&hot), vec![None, Some(0), Some(7)]);
+        hot.set_owned([7].into());
+        assert_eq!(streams(&hot), vec![None, Some(7)]);
+        assert_eq!(hot.all_partitions().len(), 3);
     }
 }

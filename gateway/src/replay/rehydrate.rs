@@ -79,6 +79,7 @@ impl<'a> Rehydrate<'a> {
                 log_type: log_type.to_string(),
                 day: self.today,
                 rehydrated: true,
+                kafka: None,
             };
             let partition = self.hot.partition(&key).map_err(|e| e.to_string())?;
             let writer = partition
@@ -300,6 +301,7 @@ mod tests {
                 log_type: "t".into(),
                 day: OffsetDateTime::now_utc().date(),
                 rehydrated: false,
+                kafka: None,
             })
             .unwrap();
         let mut writer: IndexWriter = live.index.writer_with_num_threads(1, 15_000_000).unwrap();

@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 
 use crate::archive;
+use crate::cluster::Role;
 use crate::config::Config;
 use crate::filter;
 use crate::hot::{self, HotIndex};
@@ -27,7 +28,8 @@ pub struct Threads {
     pub wal_writer: WalWriterThread,
     /// Tells every consumer to drain what is durable and stop.
     pub consumers_stop: Arc<AtomicBool>,
-    /// Hot indexer, idempotency table, archive writer (if on).
+    /// Hot indexer, idempotency table, archive writer (if on), in cluster
+    /// mode the indexers' group member.
     pub consumers: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -101,10 +103,38 @@ pub fn recover(
         tracing::info!(store = %store.describe(), "archiving");
         consumers
             .push(Driver::new(writer, wal.clone(), stop.clone()).spawn("archive-writer", nice)?);
+        if config.cluster.enabled && config.cluster.roles.contains(&Role::Archiver) {
+            let work = crate::cluster::archiver::ArchiveWork {
+                store: store.clone(),
+                runtime: tokio::runtime::Handle::current(),
+                config: config.archive.clone(),
+                metrics: metrics.clone(),
+                nice,
+            };
+            consumers.push(
+                crate::cluster::group::start(&config.cluster, work, stop.clone())
+                    .context("cannot join the archivers' consumer group")?,
+            );
+        }
         Some(Archive { store, status })
     } else {
         None
     };
+    if config.cluster.enabled && config.cluster.roles.contains(&Role::Indexer) {
+        // Nothing is searched of the topic's partitions until the group
+        // assigns them (what is left here of them may be stale).
+        hot.set_owned(Default::default());
+        let work = crate::cluster::indexer::IndexWork {
+            hot: hot.clone(),
+            config: config.hot.clone(),
+            metrics: metrics.clone(),
+            nice,
+        };
+        consumers.push(
+            crate::cluster::group::start(&config.cluster, work, stop.clone())
+                .context("cannot join the indexers' consumer group")?,
+        );
+    }
     // The idempotency table is cheap and on the ack path of retries: it
     // keeps normal priority.
     consumers.push(idem.spawn("idempotency", 0)?);

@@ -2,7 +2,11 @@
 //! table each read the log from their own checkpoint. [`Consumer`] is
 //! what one of them does with records; [`Driver`] is the loop they share:
 //! read what is durable, hand it over, let the consumer make its work
-//! durable, move its WAL checkpoint, report the lag, wait, stop, give up.
+//! durable, move its checkpoint, report the lag, wait, stop, give up.
+//!
+//! The records come from a [`Source`]: the WAL ([`WalSource`]), or in
+//! cluster mode one partition of the events topic
+//! (`crate::cluster::group`), where a position is the partition's offset.
 //!
 //! A consumer is a small impl: `consume` a record (decode, index, add to an
 //! object), `flush` when its own rule says so (commit every interval,
@@ -22,6 +26,7 @@
 //! shutdown a failure is logged and retried after [`RETRY`].
 
 use std::collections::VecDeque;
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -52,13 +57,15 @@ pub struct Flush<'a> {
     /// make durable what was consumed, up to `position`.
     pub ending: bool,
     stop: &'a AtomicBool,
-    wal: &'a Wal,
+    /// The source's end when the flush began.
+    end: Lsn,
 }
 
 impl Flush<'_> {
-    /// The durable end of the WAL now (a long flush reports its lag).
+    /// The end of what the source held when the flush began (a long flush
+    /// reports its lag).
     pub fn durable_lsn(&self) -> Lsn {
-        self.wal.durable_lsn()
+        self.end
     }
 
     /// Whether the gateway is stopping (read afresh: a long flush checks it
@@ -120,11 +127,72 @@ pub trait Consumer {
     }
 }
 
-/// The loop that feeds one consumer from the WAL.
-pub struct Driver<C: Consumer> {
-    consumer: C,
+/// Where a consumer's records come from.
+pub trait Source {
+    /// Reads what is available, up to about `max_bytes` of payload.
+    fn read_available(&mut self, max_bytes: usize) -> io::Result<Vec<Record>>;
+    /// Position of the next record to read.
+    fn position(&self) -> Lsn;
+    /// Everything before this position can be read now.
+    fn end(&self) -> Lsn;
+    /// Waits at most `wait` for something past `position`.
+    fn wait_past(&mut self, position: Lsn, wait: Duration);
+    /// The consumer's work is durable up to `lsn`: the source may let go
+    /// of what is before it.
+    fn set_checkpoint(&mut self, name: &'static str, lsn: Lsn) -> io::Result<()>;
+    /// Bytes not yet past `checkpoint`, for the consumer's lag gauge
+    /// (`None`: the source does not count bytes).
+    fn lag_bytes(&self, checkpoint: Lsn) -> Option<u64>;
+}
+
+/// The local WAL as a [`Source`]: what is fsynced, in order.
+pub struct WalSource {
     wal: Wal,
     reader: WalReader,
+}
+
+impl WalSource {
+    /// Registers the consumer's checkpoint with the WAL (segments it still
+    /// needs are kept) and positions a reader there.
+    pub fn new(wal: Wal, name: &'static str, checkpoint: Lsn) -> WalSource {
+        wal.register_consumer(name, checkpoint);
+        WalSource {
+            reader: wal.reader(checkpoint),
+            wal,
+        }
+    }
+}
+
+impl Source for WalSource {
+    fn read_available(&mut self, max_bytes: usize) -> io::Result<Vec<Record>> {
+        self.reader.read_available(max_bytes)
+    }
+
+    fn position(&self) -> Lsn {
+        self.reader.position()
+    }
+
+    fn end(&self) -> Lsn {
+        self.wal.durable_lsn()
+    }
+
+    fn wait_past(&mut self, position: Lsn, wait: Duration) {
+        self.wal.wait_past(position, wait);
+    }
+
+    fn set_checkpoint(&mut self, name: &'static str, lsn: Lsn) -> io::Result<()> {
+        self.wal.set_checkpoint(name, lsn)
+    }
+
+    fn lag_bytes(&self, checkpoint: Lsn) -> Option<u64> {
+        Some(self.wal.durable_lsn().saturating_sub(checkpoint))
+    }
+}
+
+/// The loop that feeds one consumer from its source (the WAL by default).
+pub struct Driver<C: Consumer, S: Source = WalSource> {
+    consumer: C,
+    source: S,
     /// Records read but not yet accepted.
     carry: VecDeque<Record>,
     checkpoint: Lsn,
@@ -134,17 +202,21 @@ pub struct Driver<C: Consumer> {
 }
 
 impl<C: Consumer> Driver<C> {
-    /// Registers the consumer's checkpoint with the WAL (segments it still
-    /// needs are kept) and positions a reader there.
+    /// Feeds the consumer from the WAL, from its checkpoint.
     pub fn new(consumer: C, wal: Wal, stop: Arc<AtomicBool>) -> Driver<C> {
-        let checkpoint = consumer.checkpoint();
-        wal.register_consumer(C::NAME, checkpoint);
+        let source = WalSource::new(wal, C::NAME, consumer.checkpoint());
+        Driver::with_source(consumer, source, stop)
+    }
+}
+
+impl<C: Consumer, S: Source> Driver<C, S> {
+    /// Feeds the consumer from `source`, positioned at its checkpoint.
+    pub fn with_source(consumer: C, source: S, stop: Arc<AtomicBool>) -> Driver<C, S> {
         Driver {
-            reader: wal.reader(checkpoint),
+            checkpoint: consumer.checkpoint(),
             consumer,
-            wal,
+            source,
             carry: VecDeque::new(),
-            checkpoint,
             stop,
             failures: 0,
         }
@@ -157,7 +229,7 @@ impl<C: Consumer> Driver<C> {
 
     /// Where the next record to consume starts.
     fn position(&self) -> Lsn {
-        self.carry.front().map_or(self.reader.position(), |r| r.lsn)
+        self.carry.front().map_or(self.source.position(), |r| r.lsn)
     }
 
     /// Reads what is durable, consumes what the consumer accepts, and
@@ -165,9 +237,9 @@ impl<C: Consumer> Driver<C> {
     /// failed.
     fn step(&mut self) -> (usize, Result<(), String>) {
         if self.carry.is_empty() {
-            match self.reader.read_available(C::READ_BYTES) {
+            match self.source.read_available(C::READ_BYTES) {
                 Ok(records) => self.carry.extend(records),
-                Err(e) => return (0, Err(format!("reading the WAL failed: {e}"))),
+                Err(e) => return (0, Err(format!("reading the log failed: {e}"))),
             }
         }
         let mut consumed = 0;
@@ -186,21 +258,22 @@ impl<C: Consumer> Driver<C> {
     }
 
     /// Asks the consumer to flush (`ending`: the driver ends after it) and
-    /// moves the WAL checkpoint to what it made durable.
+    /// moves the source's checkpoint to what it made durable.
     fn flush(&mut self, ending: bool) -> Result<(), String> {
         let position = self.position();
+        let end = self.source.end();
         let at = Flush {
             position,
-            caught_up: self.carry.is_empty() && position >= self.wal.durable_lsn(),
+            caught_up: self.carry.is_empty() && position >= end,
             full: !self.carry.is_empty(),
             ending,
             stop: &self.stop,
-            wal: &self.wal,
+            end,
         };
         if let Some(lsn) = self.consumer.flush(&at)? {
             self.checkpoint = lsn;
-            if let Err(e) = self.wal.set_checkpoint(C::NAME, lsn) {
-                tracing::error!(consumer = C::NAME, error = %e, "WAL checkpoint failed");
+            if let Err(e) = self.source.set_checkpoint(C::NAME, lsn) {
+                tracing::error!(consumer = C::NAME, error = %e, "checkpoint failed");
             }
         }
         Ok(())
@@ -224,13 +297,13 @@ impl<C: Consumer> Driver<C> {
         if let Err(e) = self.flush(true) {
             tracing::error!(consumer = C::NAME, error = %e, "last flush failed");
         }
-        let behind = self.wal.durable_lsn().saturating_sub(self.checkpoint);
+        let behind = self.source.end().saturating_sub(self.checkpoint);
         tracing::warn!(
             consumer = C::NAME,
             from = self.checkpoint,
-            behind_bytes = behind,
+            behind,
             within_s = STOP_WITHIN.as_secs(),
-            "stopping before catching up; the WAL keeps the rest, consumed at the next start"
+            "stopping before catching up; the log keeps the rest, consumed at the next start"
         );
         self.consumer.finish(false);
     }
@@ -256,7 +329,7 @@ impl<C: Consumer> Driver<C> {
                         tracing::error!(
                             consumer = C::NAME,
                             from = self.checkpoint,
-                            "stopping without its last work; the WAL keeps it for the next start"
+                            "stopping without its last work; the log keeps it for the next start"
                         );
                         self.consumer.finish(false);
                         return;
@@ -267,7 +340,7 @@ impl<C: Consumer> Driver<C> {
                     std::thread::sleep(RETRY);
                 }
             }
-            let caught_up = self.carry.is_empty() && self.position() >= self.wal.durable_lsn();
+            let caught_up = self.carry.is_empty() && self.position() >= self.source.end();
             if stopping && caught_up && !self.consumer.pending() {
                 self.consumer.finish(true);
                 return;
@@ -276,16 +349,20 @@ impl<C: Consumer> Driver<C> {
                 self.consumer.housekeeping();
                 housekeeping = Some(Instant::now());
             }
-            if let Some(gauge) = self.consumer.lag_gauge() {
-                gauge.set(self.wal.durable_lsn().saturating_sub(self.checkpoint) as i64);
+            if let (Some(gauge), Some(lag)) = (
+                self.consumer.lag_gauge(),
+                self.source.lag_bytes(self.checkpoint),
+            ) {
+                gauge.set(lag as i64);
             }
             if consumed == 0 && self.carry.is_empty() {
                 let wait = self
                     .consumer
                     .flush_in()
                     .map_or(MAX_WAIT, |d| d.min(MAX_WAIT));
-                self.wal
-                    .wait_past(self.position(), wait.max(Duration::from_millis(1)));
+                let position = self.position();
+                self.source
+                    .wait_past(position, wait.max(Duration::from_millis(1)));
             } else if consumed == 0 && self.checkpoint == checkpoint_before {
                 // The consumer refuses the next record and its flush moved
                 // nothing: never spin on it.
@@ -298,6 +375,7 @@ impl<C: Consumer> Driver<C> {
     pub fn spawn(self, thread: &str, nice: i32) -> std::io::Result<std::thread::JoinHandle<()>>
     where
         C: Send + 'static,
+        S: Send + 'static,
     {
         crate::background::spawn(thread, nice, move || self.run())
     }

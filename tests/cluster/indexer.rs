@@ -1,0 +1,220 @@
+//! The indexer and archiver roles: nodes share the events topic's
+//! partitions through their consumer groups, each indexes the partitions
+//! it owns and answers searches for them, every record is indexed once,
+//! and when a node is killed (`kill -9`) another takes its partitions
+//! over, resuming each from its own index checkpoint or rebuilding it from
+//! the topic; the archive (one S3-protocol bucket for both) holds every
+//! event exactly once.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{Broker, lines};
+use crate::common::*;
+
+const CLUSTER: &str = r#"
+[cluster]
+enabled = true
+brokers = "{brokers}"
+topic = "events"
+partitions = 4
+replication_factor = 1
+ack_timeout = "5s"
+"#;
+
+/// The cluster and archive sections every node shares.
+fn cluster_section(brokers: &str, s3: &S3Server) -> String {
+    format!(
+        "{}\n[archive]\nmax_object_age = \"300ms\"\n{}",
+        CLUSTER.replace("{brokers}", brokers),
+        s3.archive_toml()
+    )
+}
+
+/// The second node's config file, for the `logway` binary.
+fn node_config_file(dir: &Path, brokers: &str, s3: &S3Server) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("logway.toml");
+    let text = format!(
+        r#"
+[server]
+http_addr = "127.0.0.1:0"
+[storage]
+data_dir = "{data}"
+[hot]
+commit_interval = "100ms"
+{cluster}
+[[tenants]]
+name = "a"
+ingest_keys = ["{A_INGEST}"]
+admin_keys = ["{A_ADMIN}"]
+routes = [{{ path = "/mobile", type = "mobile_logs" }}]
+"#,
+        data = dir.join("data").display(),
+        cluster = cluster_section(brokers, s3),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The `seq` of every `mobile_logs` event a node's search returns; a seq
+/// twice on one node fails.
+async fn node_seqs(client: &reqwest::Client, url: &str) -> BTreeSet<u64> {
+    let r = client
+        .get(format!("{url}/api/v1/search"))
+        .bearer_auth(A_ADMIN)
+        .query(&[("q", "type:mobile_logs"), ("limit", "1000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    let mut seqs = BTreeSet::new();
+    for h in body["hits"].as_array().unwrap() {
+        let seq = h["fields"]["seq"].as_u64().unwrap();
+        assert!(seqs.insert(seq), "seq {seq} indexed twice on {url}");
+    }
+    assert_eq!(body["total"].as_u64(), Some(seqs.len() as u64), "{url}");
+    seqs
+}
+
+/// Waits until the nodes' searches together return `want`, each event
+/// on exactly one node (`min_each`: hits every node must have); returns
+/// each node's share.
+async fn wait_split(
+    client: &reqwest::Client,
+    urls: &[&str],
+    want: &BTreeSet<u64>,
+    min_each: usize,
+    within: Duration,
+) -> Vec<BTreeSet<u64>> {
+    let start = Instant::now();
+    loop {
+        let mut shares = Vec::new();
+        for url in urls {
+            shares.push(node_seqs(client, url).await);
+        }
+        let total: usize = shares.iter().map(|s| s.len()).sum();
+        let union: BTreeSet<u64> = shares.iter().flatten().copied().collect();
+        if &union == want && total == want.len() && shares.iter().all(|s| s.len() >= min_each) {
+            return shares;
+        }
+        let counts: Vec<usize> = shares.iter().map(|s| s.len()).collect();
+        assert!(
+            start.elapsed() < within,
+            "after {within:?}: {counts:?} hits on {urls:?} ({} distinct, {} missing), want {} once",
+            union.len(),
+            want.difference(&union).count(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &str, from: u64, n: u64) {
+    let r = client
+        .post(format!("{url}/mobile"))
+        .bearer_auth(A_INGEST)
+        .header("content-type", "application/x-ndjson")
+        .body(lines(from, n))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn indexers_share_the_partitions_index_each_record_once_and_take_over_a_killed_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker_dir = dir.path().join("broker");
+    std::fs::create_dir_all(&broker_dir).unwrap();
+    let broker = Broker::start(&broker_dir).await;
+    let s3 = S3Server::start(&dir.path().join("s3")).await;
+    let client = reqwest::Client::new();
+
+    // One node: it owns every partition and indexes every record once.
+    let a = TestGateway::start(two_tenant_config(
+        &dir.path().join("a"),
+        &cluster_section(&broker.addr(), &s3),
+    ))
+    .await;
+    for r in 0..20 {
+        post(&client, &a.url, r * 10, 10).await;
+    }
+    let first: BTreeSet<u64> = (0..200).collect();
+    wait_split(&client, &[&a.url], &first, 0, Duration::from_secs(60)).await;
+
+    // A second node joins: the group moves some partitions to it, which
+    // it builds from the topic; each record is found on one node only.
+    let b_config = node_config_file(&dir.path().join("b"), &broker.addr(), &s3);
+    let b = spawn_server(&b_config);
+    wait_ready(&client, &b.url).await;
+    let shares = wait_split(
+        &client,
+        &[&a.url, &b.url],
+        &first,
+        1,
+        Duration::from_secs(60),
+    )
+    .await;
+    // Ingest through either node lands on the partitions' owners.
+    for r in 20..40 {
+        post(&client, &b.url, r * 10, 10).await;
+    }
+    let all: BTreeSet<u64> = (0..400).collect();
+    wait_split(&client, &[&a.url, &b.url], &all, 1, Duration::from_secs(60)).await;
+
+    // kill -9 of the second node: after the group's session timeout the
+    // first owns every partition again, resuming those it had indexed
+    // before from its own checkpoints, and finds every record once.
+    drop(b);
+    let killed = Instant::now();
+    wait_split(&client, &[&a.url], &all, 0, Duration::from_secs(90)).await;
+    eprintln!(
+        "takeover: every record searchable on the survivor {:.1} s after the kill (the second node had {} of the first 200)",
+        killed.elapsed().as_secs_f64(),
+        shares[1].len()
+    );
+    let metrics = a.metrics().await;
+    assert!(
+        metric_sum(&metrics, "logway_events_indexed_total") >= 400.0,
+        "{metrics}"
+    );
+
+    // The archive: every event exactly once, in objects keyed by topic
+    // partition and offsets, whichever node uploaded them.
+    let s3_client = crate::archive::s3_client(&s3).await;
+    let start = Instant::now();
+    loop {
+        let objects = crate::archive::read_archive(&s3_client).await;
+        let mut seen = BTreeSet::new();
+        let mut twice = Vec::new();
+        for (key, events) in &objects {
+            let name = key.rsplit('/').next().unwrap();
+            assert!(
+                name.ends_with(".ndjson.zst") && name.contains("-k"),
+                "{key}: not a partition's object"
+            );
+            for e in events {
+                let seq = e["fields"]["seq"].as_u64().unwrap();
+                if !seen.insert(seq) {
+                    twice.push(seq);
+                }
+            }
+        }
+        assert!(twice.is_empty(), "archived twice: {twice:?}");
+        if seen == all {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "archive holds {} of 400 events after 60 s",
+            seen.len()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    a.stop().await;
+}
