@@ -36,6 +36,9 @@ pub struct Core {
     pub tail: crate::tail::Tail,
     /// Alert rules, their states and their receivers.
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// This run of the node (a ULID): a searcher recognises itself among
+    /// its peers by it.
+    pub node_id: String,
 }
 
 /// The cold archive as the API sees it.

@@ -3,8 +3,9 @@
 //! it owns and answers searches for them, every record is indexed once,
 //! and when a node is killed (`kill -9`) another takes its partitions
 //! over, resuming each from its own index checkpoint or rebuilding it from
-//! the topic; the archive (one S3-protocol bucket for both) holds every
-//! event exactly once.
+//! the topic; a search on any node asks the others (the searcher role)
+//! and says which partitions no node answered for; the archive (one
+//! S3-protocol bucket for both) holds every event exactly once.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -23,25 +24,35 @@ topic = "events"
 partitions = 4
 replication_factor = 1
 ack_timeout = "5s"
+peer_timeout = "2s"
+peers = [{peers}]
 "#;
 
-/// The cluster and archive sections every node shares.
-fn cluster_section(brokers: &str, s3: &S3Server) -> String {
+/// The cluster and archive sections of a node that searches `peer`.
+fn cluster_section(brokers: &str, s3: &S3Server, peer: &str) -> String {
     format!(
         "{}\n[archive]\nmax_object_age = \"300ms\"\n{}",
-        CLUSTER.replace("{brokers}", brokers),
+        CLUSTER
+            .replace("{brokers}", brokers)
+            .replace("{peers}", &format!("\"{peer}\"")),
         s3.archive_toml()
     )
 }
 
 /// The second node's config file, for the `logway` binary.
-fn node_config_file(dir: &Path, brokers: &str, s3: &S3Server) -> std::path::PathBuf {
+fn node_config_file(
+    dir: &Path,
+    port: u16,
+    brokers: &str,
+    s3: &S3Server,
+    peer: &str,
+) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("logway.toml");
     let text = format!(
         r#"
 [server]
-http_addr = "127.0.0.1:0"
+http_addr = "127.0.0.1:{port}"
 [storage]
 data_dir = "{data}"
 [hot]
@@ -54,31 +65,64 @@ admin_keys = ["{A_ADMIN}"]
 routes = [{{ path = "/mobile", type = "mobile_logs" }}]
 "#,
         data = dir.join("data").display(),
-        cluster = cluster_section(brokers, s3),
+        cluster = cluster_section(brokers, s3, peer),
     );
     std::fs::write(&path, text).unwrap();
     path
 }
 
-/// The `seq` of every `mobile_logs` event a node's search returns; a seq
-/// twice on one node fails.
-async fn node_seqs(client: &reqwest::Client, url: &str) -> BTreeSet<u64> {
+/// A search for every `mobile_logs` event on the node at `url`: over the
+/// cluster, or with `partitions` this node's own share of them.
+async fn search(client: &reqwest::Client, url: &str, partitions: Option<&str>) -> Value {
+    let mut query = vec![("q", "type:mobile_logs"), ("limit", "1000")];
+    query.extend(partitions.map(|p| ("partitions", p)));
     let r = client
         .get(format!("{url}/api/v1/search"))
         .bearer_auth(A_ADMIN)
-        .query(&[("q", "type:mobile_logs"), ("limit", "1000")])
+        .query(&query)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
+    r.json().await.unwrap()
+}
+
+/// The `seq` of every hit of a search; a seq twice fails.
+fn seqs_of(body: &Value, url: &str) -> BTreeSet<u64> {
     let mut seqs = BTreeSet::new();
     for h in body["hits"].as_array().unwrap() {
         let seq = h["fields"]["seq"].as_u64().unwrap();
-        assert!(seqs.insert(seq), "seq {seq} indexed twice on {url}");
+        assert!(seqs.insert(seq), "seq {seq} found twice on {url}");
     }
     assert_eq!(body["total"].as_u64(), Some(seqs.len() as u64), "{url}");
     seqs
+}
+
+/// What the node at `url` indexes itself (every partition named: the
+/// node answers for those it owns, asking no other).
+async fn node_seqs(client: &reqwest::Client, url: &str) -> BTreeSet<u64> {
+    seqs_of(&search(client, url, Some("0,1,2,3")).await, url)
+}
+
+/// Searches over the cluster from `url` until it finds `want` once and
+/// says nothing is missing.
+async fn wait_cluster_search(client: &reqwest::Client, url: &str, want: &BTreeSet<u64>) {
+    let start = Instant::now();
+    loop {
+        let body = search(client, url, None).await;
+        if body["partial"] == false && &seqs_of(&body, url) == want {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{url}: the cluster's search never found {} events once: {} hits, partial {}, missing {}",
+            want.len(),
+            body["total"],
+            body["partial"],
+            body["missing_partitions"]
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Waits until the nodes' searches together return `want`, each event
@@ -136,9 +180,11 @@ async fn indexers_share_the_partitions_index_each_record_once_and_take_over_a_ki
     let client = reqwest::Client::new();
 
     // One node: it owns every partition and indexes every record once.
+    // Each node's peer is the other.
+    let b_port = free_port();
     let a = TestGateway::start(two_tenant_config(
         &dir.path().join("a"),
-        &cluster_section(&broker.addr(), &s3),
+        &cluster_section(&broker.addr(), &s3, &format!("http://127.0.0.1:{b_port}")),
     ))
     .await;
     for r in 0..20 {
@@ -149,7 +195,7 @@ async fn indexers_share_the_partitions_index_each_record_once_and_take_over_a_ki
 
     // A second node joins: the group moves some partitions to it, which
     // it builds from the topic; each record is found on one node only.
-    let b_config = node_config_file(&dir.path().join("b"), &broker.addr(), &s3);
+    let b_config = node_config_file(&dir.path().join("b"), b_port, &broker.addr(), &s3, &a.url);
     let b = spawn_server(&b_config);
     wait_ready(&client, &b.url).await;
     let shares = wait_split(
@@ -165,14 +211,48 @@ async fn indexers_share_the_partitions_index_each_record_once_and_take_over_a_ki
         post(&client, &b.url, r * 10, 10).await;
     }
     let all: BTreeSet<u64> = (0..400).collect();
-    wait_split(&client, &[&a.url, &b.url], &all, 1, Duration::from_secs(60)).await;
+    let split = wait_split(&client, &[&a.url, &b.url], &all, 1, Duration::from_secs(60)).await;
+    // A search on either node covers the cluster: every event once.
+    for url in [&a.url, &b.url] {
+        wait_cluster_search(&client, url, &all).await;
+    }
+    assert_eq!(a.histogram_total(A_ADMIN, "type:mobile_logs").await, 400);
 
-    // kill -9 of the second node: after the group's session timeout the
-    // first owns every partition again, resuming those it had indexed
-    // before from its own checkpoints, and finds every record once.
+    // kill -9 of the second node: until its partitions move, a search
+    // says which are missing and finds what the rest hold.
+    let owned_by_b = client
+        .get(format!("{}/api/v1/cluster/partitions", b.url))
+        .bearer_auth(A_ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let b_partitions: Vec<u64> = owned_by_b["partitions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(!b_partitions.is_empty(), "{owned_by_b}");
     drop(b);
     let killed = Instant::now();
+    let body = search(&client, &a.url, None).await;
+    if killed.elapsed() < Duration::from_secs(5) {
+        assert_eq!(body["partial"], true, "{body}");
+        assert_eq!(
+            body["missing_partitions"],
+            serde_json::json!(b_partitions),
+            "{body}"
+        );
+        assert_eq!(seqs_of(&body, &a.url), split[0], "what the survivor holds");
+    }
+    // After the group's session timeout the first owns every partition
+    // again, resuming those it had indexed before from its own
+    // checkpoints, and finds every record once.
     wait_split(&client, &[&a.url], &all, 0, Duration::from_secs(90)).await;
+    wait_cluster_search(&client, &a.url, &all).await;
     eprintln!(
         "takeover: every record searchable on the survivor {:.1} s after the kill (the second node had {} of the first 200)",
         killed.elapsed().as_secs_f64(),

@@ -5,6 +5,7 @@
 //! router that puts both together is `crate::server::router`.
 
 pub mod alerts;
+pub mod fanout;
 pub mod fields;
 pub mod filters;
 pub mod health;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/histogram", get(search::histogram))
+        .route("/api/v1/cluster/partitions", get(search::partitions))
         .route("/api/v1/fields", get(fields::names))
         .route("/api/v1/tail", get(tail::tail))
         .route("/api/v1/overview", get(overview::overview))

@@ -35,6 +35,9 @@ pub struct SearchParams {
     search_after: Option<String>,
     /// `level`: each histogram bucket split by level.
     by: Option<String>,
+    /// Cluster mode: only these topic partitions (`0,3`), answered from
+    /// this node's index alone (a searcher's request to its peers).
+    partitions: Option<String>,
     /// For `/api/v1/fields/values`: the field and how many values.
     pub(super) field: Option<String>,
     pub(super) size: Option<usize>,
@@ -76,6 +79,21 @@ fn search_request(
             })
         })
         .transpose()?;
+    let partitions = p
+        .partitions
+        .as_deref()
+        .map(|list| {
+            list.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.trim().parse::<u32>())
+                .collect::<Result<std::collections::BTreeSet<u32>, _>>()
+                .map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "`partitions` = `{list}`: a comma-separated list of topic partitions"
+                    ))
+                })
+        })
+        .transpose()?;
     Ok(SearchRequest {
         query: p.q.clone(),
         from,
@@ -83,6 +101,7 @@ fn search_request(
         log_type: p.log_type.clone(),
         limit,
         after,
+        partitions,
     })
 }
 
@@ -126,6 +145,13 @@ pub async fn search(
     use tracing::Instrument;
     let (core, tenant, _, request) =
         admin_request(&state, &headers, &uri, params, OffsetDateTime::now_utc())?;
+    if super::fanout::fans_out(&core, &request) {
+        let key = super::session::request_or_session_key(&core, &headers, uri.query())
+            .unwrap_or_default();
+        return Ok(axum::Json(
+            super::fanout::search(&core, &tenant, &key, request).await?,
+        ));
+    }
     let span = tracing::info_span!("search", tenant = %tenant, hits = tracing::field::Empty);
     let start = Instant::now();
     let result = blocking(move || engine::search(&core.hot, &tenant, &request))
@@ -138,6 +164,18 @@ pub async fn search(
         "hits": result.hits,
         "next": result.next.map(|c| c.encode()),
     })))
+}
+
+/// `GET /api/v1/cluster/partitions`: the topic partitions this node
+/// indexes (what a searcher asks its peers first).
+pub async fn partitions(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let core = state.core()?.clone();
+    admin_tenant(&core, &headers, uri.query())?;
+    Ok(axum::Json(super::fanout::owned(&core)))
 }
 
 fn search_error(e: engine::SearchError) -> ApiError {
@@ -204,11 +242,34 @@ pub async fn histogram(
             )));
         }
     };
+    if super::fanout::fans_out(&core, &request) {
+        let key = super::session::request_or_session_key(&core, &headers, uri.query())
+            .unwrap_or_default();
+        return Ok(axum::Json(
+            super::fanout::histogram(&core, &tenant, &key, request, interval_ms, by_level).await?,
+        ));
+    }
+    let buckets = local_buckets(&core, &tenant, request, interval_ms, by_level).await?;
+    Ok(axum::Json(
+        serde_json::json!({"interval_ms": interval_ms, "buckets": buckets}),
+    ))
+}
+
+/// This node's histogram buckets, as the API answers them.
+pub(super) async fn local_buckets(
+    core: &Arc<Core>,
+    tenant: &str,
+    request: SearchRequest,
+    interval_ms: i64,
+    by_level: bool,
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let (hot, tenant) = (core.hot.clone(), tenant.to_string());
     let buckets = blocking(move || {
-        crate::hot::histogram::histogram(&core.hot, &tenant, &request, interval_ms, by_level)
+        crate::hot::histogram::histogram(&hot, &tenant, &request, interval_ms, by_level)
     })
     .await?;
-    let buckets: Vec<_> = buckets
+    Ok(buckets
         .into_iter()
         .map(|b| {
             let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(b.start_ms) * 1_000_000)
@@ -220,8 +281,5 @@ pub async fn histogram(
             }
             out
         })
-        .collect();
-    Ok(axum::Json(
-        serde_json::json!({"interval_ms": interval_ms, "buckets": buckets}),
-    ))
+        .collect())
 }

@@ -18,9 +18,6 @@ pub enum Role {
     Searcher,
 }
 
-/// The roles built so far; the others are refused at load.
-const BUILT: &[Role] = &[Role::Gateway, Role::Indexer, Role::Archiver];
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
@@ -42,6 +39,17 @@ pub struct ClusterConfig {
     pub roles: Vec<Role>,
     /// The roles' consumer groups are `{group_prefix}-index`, ...
     pub group_prefix: String,
+    /// The nodes a search asks (the searcher role): base URLs
+    /// (`http://10.0.0.2:8080`), or `dns:{name}:{port}` for every address
+    /// a DNS name has; this node may be among them.
+    pub peers: Vec<String>,
+    /// A peer that has not answered a search within this is left out
+    /// (its partitions are then missing).
+    #[serde(deserialize_with = "de_duration")]
+    pub peer_timeout: Duration,
+    /// A search some partition is missing from is refused (503) instead
+    /// of answered `partial`.
+    pub strict_search: bool,
     /// A batch not reported delivered within this is answered 503.
     #[serde(deserialize_with = "de_duration")]
     pub ack_timeout: Duration,
@@ -66,7 +74,10 @@ impl Default for ClusterConfig {
             replication_factor: 3,
             create_topic: true,
             partitions_per_stream: 4,
-            roles: vec![Role::Gateway, Role::Indexer, Role::Archiver],
+            roles: vec![Role::Gateway, Role::Indexer, Role::Archiver, Role::Searcher],
+            peers: Vec::new(),
+            peer_timeout: Duration::from_secs(5),
+            strict_search: false,
             group_prefix: "logway".into(),
             ack_timeout: Duration::from_secs(10),
             queue_bytes: 256 << 20,
@@ -119,15 +130,22 @@ impl ClusterConfig {
         if self.roles.is_empty() {
             return Err(invalid("cluster.roles", "must name at least one role"));
         }
-        if let Some(r) = self.roles.iter().find(|r| !BUILT.contains(r)) {
-            return Err(invalid(
-                "cluster.roles",
-                format!(
-                    "the {} role is not built yet; cluster mode runs the gateway, \
-                     indexer and archiver roles (docs/cluster.md)",
-                    format!("{r:?}").to_lowercase()
-                ),
-            ));
+        for peer in &self.peers {
+            let ok = match peer.strip_prefix("dns:") {
+                Some(rest) => rest
+                    .rsplit_once(':')
+                    .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()),
+                None => peer.starts_with("http://") || peer.starts_with("https://"),
+            };
+            if !ok {
+                return Err(invalid(
+                    "cluster.peers",
+                    format!("`{peer}` is neither a base URL (http://host:port) nor dns:name:port"),
+                ));
+            }
+        }
+        if self.peer_timeout.is_zero() {
+            return Err(invalid("cluster.peer_timeout", "must be more than 0"));
         }
         if self.group_prefix.is_empty() {
             return Err(invalid("cluster.group_prefix", "must not be empty"));

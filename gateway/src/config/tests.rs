@@ -28,18 +28,24 @@ fn unknown_key_is_an_error_naming_the_key() {
 }
 
 #[test]
-fn cluster_mode_refuses_roles_not_built_and_properties_logway_sets() {
+fn cluster_mode_refuses_bad_peers_and_properties_logway_sets() {
     let c = Config::from_toml("[cluster]\nenabled = true\nbrokers = \"k1:9092\"\n").unwrap();
     use crate::cluster::Role;
     assert_eq!(
         c.cluster.roles,
-        vec![Role::Gateway, Role::Indexer, Role::Archiver]
+        vec![Role::Gateway, Role::Indexer, Role::Archiver, Role::Searcher]
     );
-    let err = Config::from_toml("[cluster]\nenabled = true\nroles = [\"gateway\", \"searcher\"]\n")
+    let err = Config::from_toml("[cluster]\nenabled = true\nroles = [\"gateway\", \"router\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("router"), "{err}");
+    let ok = "[cluster]\nenabled = true\npeers = [\"http://10.0.0.2:8080\", \"dns:logway:8080\"]\n";
+    assert_eq!(Config::from_toml(ok).unwrap().cluster.peers.len(), 2);
+    let err = Config::from_toml("[cluster]\nenabled = true\npeers = [\"10.0.0.2:8080\"]\n")
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("cluster.roles") && err.contains("searcher role is not built"),
+        err.contains("cluster.peers") && err.contains("10.0.0.2:8080"),
         "{err}"
     );
     let err = Config::from_toml("[cluster]\nenabled = true\nclient = { \"group.id\" = \"g\" }\n")

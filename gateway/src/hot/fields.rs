@@ -101,7 +101,7 @@ pub fn top_values(
     let aggs = json!({
         "top": {"terms": {"field": column, "size": size.clamp(1, MAX_VALUES)}}
     });
-    let parts = hot.partitions_of(tenant, req.log_type.as_deref());
+    let parts = super::search::partitions(hot, tenant, req);
     let (result, total) = aggregate(parts, &query, aggs, || Ok::<_, SearchError>(()))?;
     let values = result["top"]["buckets"]
         .as_array()

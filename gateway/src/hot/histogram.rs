@@ -43,7 +43,7 @@ pub fn histogram(
         range,
     };
     let mut merged: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
-    for p in hot.partitions_of(tenant, req.log_type.as_deref()) {
+    for p in super::search::partitions(hot, tenant, req) {
         for ((bucket, level), n) in p.reader.searcher().search(&query, &collector)? {
             *merged.entry(bucket).or_default().entry(level).or_default() += n;
         }

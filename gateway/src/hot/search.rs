@@ -56,6 +56,24 @@ pub struct SearchRequest {
     pub limit: usize,
     /// Continue after the page this cursor ended.
     pub after: Option<Cursor>,
+    /// Cluster mode: only these topic partitions' hot partitions (of those
+    /// the node owns), not the local WAL's: the part of a search fanned
+    /// out to this node.
+    pub partitions: Option<std::collections::BTreeSet<u32>>,
+}
+
+/// The partitions a request reads: the tenant's (of its type) this node
+/// answers for, narrowed to `req.partitions` when given.
+pub fn partitions(
+    hot: &HotIndex,
+    tenant: &str,
+    req: &SearchRequest,
+) -> Vec<std::sync::Arc<super::Partition>> {
+    let mut parts = hot.partitions_of(tenant, req.log_type.as_deref());
+    if let Some(only) = &req.partitions {
+        parts.retain(|p| p.key.kafka.is_some_and(|k| only.contains(&k)));
+    }
+    parts
 }
 
 /// Where a page of hits ended: its last hit's timestamp and how many hits
@@ -273,7 +291,7 @@ pub fn search(
         .transpose()?;
     let skip = req.after.map_or(0, |c| c.skip);
     let want = req.limit.max(1) + skip;
-    let partitions = hot.partitions_of(tenant, req.log_type.as_deref());
+    let partitions = partitions(hot, tenant, req);
     let mut total = 0usize;
     // (timestamp ms, partition index, address) of the best `want` per partition.
     let mut candidates: Vec<(i64, usize, DocAddress)> = Vec::new();
@@ -303,28 +321,7 @@ pub fn search(
         searchers.push(searcher);
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-    if let Some(c) = req.after {
-        // The hits at the cursor's timestamp come first: drop those returned.
-        let seen = candidates
-            .iter()
-            .take(c.skip)
-            .take_while(|x| x.0 == c.timestamp_ms)
-            .count();
-        candidates.drain(..seen);
-    }
-    candidates.truncate(req.limit);
-    let next = (req.limit > 0 && candidates.len() == req.limit).then(|| {
-        let last = candidates[candidates.len() - 1].0;
-        let same = candidates.iter().filter(|x| x.0 == last).count();
-        let before = req
-            .after
-            .filter(|c| c.timestamp_ms == last)
-            .map_or(0, |c| c.skip);
-        Cursor {
-            timestamp_ms: last,
-            skip: same + before,
-        }
-    });
+    let next = page(&mut candidates, |c| c.0, req);
     let mut hits = Vec::with_capacity(candidates.len());
     for (_, i, addr) in candidates {
         let doc: TantivyDocument = searchers[i].doc(addr)?;
@@ -335,6 +332,39 @@ pub fn search(
         }
     }
     Ok(SearchResult { total, hits, next })
+}
+
+/// Cuts the page `req` asks for out of candidates sorted newest first
+/// (each at least `req.limit` + the cursor's skip deep per source): drops
+/// the hits at the cursor's timestamp the pages before returned, keeps
+/// `req.limit`, and returns the cursor of the next page when it is full.
+pub fn page<T>(
+    candidates: &mut Vec<T>,
+    ms: impl Fn(&T) -> i64,
+    req: &SearchRequest,
+) -> Option<Cursor> {
+    if let Some(c) = req.after {
+        // The hits at the cursor's timestamp come first: drop those returned.
+        let seen = candidates
+            .iter()
+            .take(c.skip)
+            .take_while(|x| ms(x) == c.timestamp_ms)
+            .count();
+        candidates.drain(..seen);
+    }
+    candidates.truncate(req.limit);
+    (req.limit > 0 && candidates.len() == req.limit).then(|| {
+        let last = ms(&candidates[candidates.len() - 1]);
+        let same = candidates.iter().filter(|x| ms(x) == last).count();
+        let before = req
+            .after
+            .filter(|c| c.timestamp_ms == last)
+            .map_or(0, |c| c.skip);
+        Cursor {
+            timestamp_ms: last,
+            skip: same + before,
+        }
+    })
 }
 
 pub fn unix_ms(t: OffsetDateTime) -> i64 {

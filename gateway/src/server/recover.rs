@@ -180,6 +180,7 @@ pub fn recover(
         sessions: crate::ui::session::Sessions::new(&config.ui),
         tail,
         saved,
+        node_id: ulid::Ulid::generate().to_string(),
     };
     Ok((
         core,

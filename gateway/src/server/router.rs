@@ -89,6 +89,7 @@ async fn observe(state: State<Arc<AppState>>, req: Request, next: Next) -> Respo
         "/api/v1/session" => "session",
         "/api/v1/tail" => "tail",
         "/api/v1/overview" | "/api/v1/config" => "admin",
+        "/api/v1/cluster/partitions" => "cluster",
         p if p.starts_with("/api/v1/saved") => "saved",
         p if p.starts_with("/api/v1/fields") => "fields",
         "/" => "ui",
