@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use super::{Broker, lines};
+use super::{broker_and_bucket, lines};
 use crate::common::*;
 
 const MARKED_END: u64 = 3;
@@ -71,10 +71,7 @@ async fn post_requests(gw: &TestGateway, range: std::ops::Range<u64>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_archiver_redoes_a_marked_round_to_the_same_keys_and_deletes_passed_markers() {
     let dir = tempfile::tempdir().unwrap();
-    let broker_dir = dir.path().join("broker");
-    std::fs::create_dir_all(&broker_dir).unwrap();
-    let broker = Broker::start(&broker_dir).await;
-    let s3 = S3Server::start(&dir.path().join("s3")).await;
+    let (broker, s3) = broker_and_bucket(dir.path()).await;
     let s3_client = crate::archive::s3_client(&s3).await;
     // An owner before this node began the first round of both partitions
     // and died: its markers say where those rounds end.

@@ -8,83 +8,19 @@
 //! S3-protocol bucket for both) holds every event exactly once.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Broker, lines};
+use super::{broker_and_bucket, lines, node_config_file, node_sections, search_a};
 use crate::common::*;
-
-const CLUSTER: &str = r#"
-[cluster]
-enabled = true
-brokers = "{brokers}"
-topic = "events"
-partitions = 4
-replication_factor = 1
-ack_timeout = "5s"
-peer_timeout = "2s"
-peers = [{peers}]
-"#;
-
-/// The cluster and archive sections of a node that searches `peer`.
-fn cluster_section(brokers: &str, s3: &S3Server, peer: &str) -> String {
-    format!(
-        "{}\n[archive]\nmax_object_age = \"300ms\"\n{}",
-        CLUSTER
-            .replace("{brokers}", brokers)
-            .replace("{peers}", &format!("\"{peer}\"")),
-        s3.archive_toml()
-    )
-}
-
-/// The second node's config file, for the `logway` binary.
-fn node_config_file(
-    dir: &Path,
-    port: u16,
-    brokers: &str,
-    s3: &S3Server,
-    peer: &str,
-) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join("logway.toml");
-    let text = format!(
-        r#"
-[server]
-http_addr = "127.0.0.1:{port}"
-[storage]
-data_dir = "{data}"
-[hot]
-commit_interval = "100ms"
-{cluster}
-[[tenants]]
-name = "a"
-ingest_keys = ["{A_INGEST}"]
-admin_keys = ["{A_ADMIN}"]
-routes = [{{ path = "/mobile", type = "mobile_logs" }}]
-"#,
-        data = dir.join("data").display(),
-        cluster = cluster_section(brokers, s3, peer),
-    );
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 /// A search for every `mobile_logs` event on the node at `url`: over the
 /// cluster, or with `partitions` this node's own share of them.
 async fn search(client: &reqwest::Client, url: &str, partitions: Option<&str>) -> Value {
-    let mut query = vec![("q", "type:mobile_logs"), ("limit", "1000")];
-    query.extend(partitions.map(|p| ("partitions", p)));
-    let r = client
-        .get(format!("{url}/api/v1/search"))
-        .bearer_auth(A_ADMIN)
-        .query(&query)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    let mut query = vec![("q", "type:mobile_logs".into()), ("limit", "1000".into())];
+    query.extend(partitions.map(|p| ("partitions", p.to_string())));
+    search_a(client, url, &query).await
 }
 
 /// The `seq` of every hit of a search; a seq twice fails.
@@ -173,10 +109,7 @@ async fn post(client: &reqwest::Client, url: &str, from: u64, n: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn indexers_share_the_partitions_index_each_record_once_and_take_over_a_killed_node() {
     let dir = tempfile::tempdir().unwrap();
-    let broker_dir = dir.path().join("broker");
-    std::fs::create_dir_all(&broker_dir).unwrap();
-    let broker = Broker::start(&broker_dir).await;
-    let s3 = S3Server::start(&dir.path().join("s3")).await;
+    let (broker, s3) = broker_and_bucket(dir.path()).await;
     let client = reqwest::Client::new();
 
     // One node: it owns every partition and indexes every record once.
@@ -184,7 +117,13 @@ async fn indexers_share_the_partitions_index_each_record_once_and_take_over_a_ki
     let b_port = free_port();
     let a = TestGateway::start(two_tenant_config(
         &dir.path().join("a"),
-        &cluster_section(&broker.addr(), &s3, &format!("http://127.0.0.1:{b_port}")),
+        &node_sections(
+            &broker.addr(),
+            &s3,
+            4,
+            "300ms",
+            &[format!("http://127.0.0.1:{b_port}")],
+        ),
     ))
     .await;
     for r in 0..20 {
@@ -195,7 +134,17 @@ async fn indexers_share_the_partitions_index_each_record_once_and_take_over_a_ki
 
     // A second node joins: the group moves some partitions to it, which
     // it builds from the topic; each record is found on one node only.
-    let b_config = node_config_file(&dir.path().join("b"), b_port, &broker.addr(), &s3, &a.url);
+    let b_config = node_config_file(
+        &dir.path().join("b"),
+        b_port,
+        &node_sections(
+            &broker.addr(),
+            &s3,
+            4,
+            "300ms",
+            std::slice::from_ref(&a.url),
+        ),
+    );
     let b = spawn_server(&b_config);
     wait_ready(&client, &b.url).await;
     let shares = wait_split(

@@ -2,10 +2,12 @@
 //! installs into the clients folder (docs/cluster.md). Cluster mode's
 //! gateway role (a request is acknowledged once the topic has its batch,
 //! and refused with 503 + `Retry-After` while no broker answers), the
-//! indexer and archiver roles ([`indexer`], [`archiver`]), and Kafka as a
+//! indexer and archiver roles ([`indexer`], [`archiver`]), three nodes
+//! through kill -9 and a rolling restart ([`chaos`]), and Kafka as a
 //! source ([`source`]).
 
 mod archiver;
+mod chaos;
 mod indexer;
 mod source;
 
@@ -177,6 +179,85 @@ max_record_bytes = 4096
 "#
         ),
     )
+}
+
+/// A cluster node's `[cluster]` and `[archive]` sections: a topic of
+/// `partitions`, archive rounds closed after `archive_age`, searches
+/// asking `peers`.
+pub fn node_sections(
+    brokers: &str,
+    s3: &S3Server,
+    partitions: u32,
+    archive_age: &str,
+    peers: &[String],
+) -> String {
+    let peers: Vec<String> = peers.iter().map(|p| format!("\"{p}\"")).collect();
+    format!(
+        r#"
+[cluster]
+enabled = true
+brokers = "{brokers}"
+topic = "events"
+partitions = {partitions}
+replication_factor = 1
+ack_timeout = "5s"
+peer_timeout = "2s"
+peers = [{peers}]
+[archive]
+max_object_age = "{archive_age}"
+{s3}"#,
+        peers = peers.join(", "),
+        s3 = s3.archive_toml()
+    )
+}
+
+/// A node's config file for the `logway` binary: listening on `port`,
+/// its data under `dir`, tenant `a` with the `/mobile` route, `sections`.
+pub fn node_config_file(dir: &Path, port: u16, sections: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("logway.toml");
+    let text = format!(
+        r#"
+[server]
+http_addr = "127.0.0.1:{port}"
+[storage]
+data_dir = "{data}"
+[hot]
+commit_interval = "100ms"
+[search]
+max_limit = 10000
+{sections}
+[[tenants]]
+name = "a"
+ingest_keys = ["{A_INGEST}"]
+admin_keys = ["{A_ADMIN}"]
+routes = [{{ path = "/mobile", type = "mobile_logs" }}]
+"#,
+        data = dir.join("data").display(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A broker and an S3-protocol bucket under `dir`.
+pub async fn broker_and_bucket(dir: &Path) -> (Broker, S3Server) {
+    let broker_dir = dir.join("broker");
+    std::fs::create_dir_all(&broker_dir).unwrap();
+    let broker = Broker::start(&broker_dir).await;
+    (broker, S3Server::start(&dir.join("s3")).await)
+}
+
+/// `GET {url}/api/v1/search?{query}` with tenant a's admin key: the answer.
+pub async fn search_a(client: &reqwest::Client, url: &str, query: &[(&str, String)]) -> Value {
+    let r = client
+        .get(format!("{url}/api/v1/search"))
+        .bearer_auth(A_ADMIN)
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
 }
 
 pub fn lines(from: u64, n: u64) -> String {

@@ -194,10 +194,13 @@ pub async fn search(
     let start = Instant::now();
     let plan = plan(core, key).await;
     let mut missing = plan.missing;
-    // Each share is asked for the page's hits and the cursor's ties.
+    // Each share is asked for the page's hits and the cursor's ties (as
+    // many as a node gives: a share that fills it may have more, and the
+    // page then ends early with a cursor).
     let skip = req.after.map_or(0, |c| c.skip);
     let mut share_req = req.clone();
-    share_req.limit = req.limit + skip;
+    share_req.limit = (req.limit + skip).min(core.config.search.max_limit);
+    let share_limit = share_req.limit;
     share_req.after = req.after.map(|c| Cursor {
         timestamp_ms: c.timestamp_ms,
         skip: 0,
@@ -241,12 +244,14 @@ pub async fn search(
     });
     let answers = futures_util::future::join_all(asked).await;
     let mut total = 0;
+    let mut more = false;
     // (timestamp, share, position, hit): newest first, ties in a fixed order.
     let mut candidates = Vec::new();
     for (share, ((_, parts), answer)) in plan.shares.iter().zip(answers).enumerate() {
         match answer? {
             Some((n, hits)) => {
                 total += n;
+                more |= share_limit < req.limit + skip && hits.len() == share_limit;
                 candidates.extend(
                     hits.into_iter()
                         .enumerate()
@@ -257,7 +262,7 @@ pub async fn search(
         }
     }
     candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let next = engine::page(&mut candidates, |c| c.0, &req).map(|c| c.encode());
+    let next = engine::page(&mut candidates, |c| c.0, &req, more).map(|c| c.encode());
     let mut out = coverage(core, &missing)?;
     out["total"] = json!(total);
     out["took_ms"] = json!(start.elapsed().as_millis() as u64);

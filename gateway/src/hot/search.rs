@@ -321,7 +321,7 @@ pub fn search(
         searchers.push(searcher);
     }
     candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
-    let next = page(&mut candidates, |c| c.0, req);
+    let next = page(&mut candidates, |c| c.0, req, false);
     let mut hits = Vec::with_capacity(candidates.len());
     for (_, i, addr) in candidates {
         let doc: TantivyDocument = searchers[i].doc(addr)?;
@@ -335,13 +335,15 @@ pub fn search(
 }
 
 /// Cuts the page `req` asks for out of candidates sorted newest first
-/// (each at least `req.limit` + the cursor's skip deep per source): drops
-/// the hits at the cursor's timestamp the pages before returned, keeps
-/// `req.limit`, and returns the cursor of the next page when it is full.
+/// (each at least `req.limit` + the cursor's skip deep per source, or
+/// `more`: some source had more than it gave): drops the hits at the
+/// cursor's timestamp the pages before returned, keeps `req.limit`, and
+/// returns the cursor of the next page when it is full or `more`.
 pub fn page<T>(
     candidates: &mut Vec<T>,
     ms: impl Fn(&T) -> i64,
     req: &SearchRequest,
+    more: bool,
 ) -> Option<Cursor> {
     if let Some(c) = req.after {
         // The hits at the cursor's timestamp come first: drop those returned.
@@ -353,7 +355,8 @@ pub fn page<T>(
         candidates.drain(..seen);
     }
     candidates.truncate(req.limit);
-    (req.limit > 0 && candidates.len() == req.limit).then(|| {
+    let full = req.limit > 0 && candidates.len() == req.limit;
+    ((full || more) && !candidates.is_empty()).then(|| {
         let last = ms(&candidates[candidates.len() - 1]);
         let same = candidates.iter().filter(|x| ms(x) == last).count();
         let before = req
