@@ -95,6 +95,12 @@ struct Part {
     events: u64,
 }
 
+/// Cluster mode: a round ends before every offset that is a multiple of
+/// this (a bound on a round that a size would give, but the same for
+/// every reader: a partition's round holds at most this many records, up
+/// to `cluster.max_record_bytes` each).
+pub const ROUND_RECORDS: u64 = 1024;
+
 /// Collected lines are compressed into a frame from this size on.
 const LINES_FRAME_BYTES: usize = 256 * 1024;
 
@@ -126,6 +132,8 @@ enum Ledger {
         partition: u32,
         /// The group's committed offset, as the broker confirmed it.
         confirmed: Arc<AtomicU64>,
+        /// The partition's high watermark, as the broker last said it.
+        high: Arc<AtomicU64>,
     },
 }
 
@@ -143,6 +151,11 @@ pub struct Writer {
     parts: BTreeMap<PartitionKey, Part>,
     round_bytes: usize,
     round_opened: Option<Instant>,
+    /// Cluster mode: the receive-time window (`received_ms` divided by
+    /// `max_object_age`) of the round's last record, and when the round
+    /// last took a record.
+    last_window: Option<i64>,
+    last_added: Option<Instant>,
 }
 
 /// Reads the writer's state (a missing file: from the WAL's start).
@@ -196,17 +209,21 @@ impl Writer {
             parts: BTreeMap::new(),
             round_bytes: 0,
             round_opened: None,
+            last_window: None,
+            last_added: None,
         })
     }
 
     /// Cluster mode: the writer of topic partition `partition`, from the
     /// group's committed offset `checkpoint`; `confirmed` follows the
-    /// group's offset as the broker confirms commits.
+    /// group's offset as the broker confirms commits, `high` the
+    /// partition's high watermark.
     #[allow(clippy::too_many_arguments)]
     pub fn for_partition(
         partition: u32,
         checkpoint: Lsn,
         confirmed: Arc<AtomicU64>,
+        high: Arc<AtomicU64>,
         store: Arc<dyn ObjectStore>,
         runtime: tokio::runtime::Handle,
         config: ArchiveConfig,
@@ -221,6 +238,7 @@ impl Writer {
             ledger: Ledger::Bucket {
                 partition,
                 confirmed,
+                high,
             },
             marker_checked: false,
             state: State {
@@ -231,6 +249,8 @@ impl Writer {
             parts: BTreeMap::new(),
             round_bytes: 0,
             round_opened: None,
+            last_window: None,
+            last_added: None,
         }
     }
 
@@ -305,6 +325,7 @@ impl Writer {
             Ledger::Bucket {
                 partition,
                 confirmed,
+                ..
             } => {
                 // Every marker the group's offset has passed, also those of
                 // an owner that died before it could delete its own.
@@ -331,6 +352,61 @@ impl Writer {
         }
     }
 
+    /// Cluster mode: a round is uploaded when the records end it (the
+    /// next one was refused, see `accepts`), when a marker ends it, or
+    /// when the partition has
+    /// been idle for `max_object_age` (a cut of the clock, not of the
+    /// records: its range is written down first as a marker). A round
+    /// still open when the partition is given back (or the node stops) is
+    /// dropped: the next owner reads it again from the group's offset and
+    /// cuts it the same way.
+    fn flush_cluster(&mut self, at: &Flush) -> Result<Option<Lsn>, String> {
+        if at.stopping() || at.ending {
+            self.drop_round();
+            return Ok(None);
+        }
+        if let Some(p) = self.state.pending {
+            if at.position < p.end || at.position <= self.state.checkpoint {
+                return Ok(None);
+            }
+            self.flush_round(p.end, at, false)?;
+            return Ok(Some(p.end));
+        }
+        // Idle: nothing new for `max_object_age`, and the broker says the
+        // partition ends here (a reader behind, whose fetches stalled, is
+        // not idle: it would cut where another owner does not).
+        let age = self.config.max_object_age;
+        let at_end = match &self.ledger {
+            Ledger::Bucket { high, .. } => at.position >= high.load(Ordering::Acquire),
+            Ledger::File(_) => true,
+        };
+        let idle = at.caught_up
+            && at_end
+            && self.round_opened.is_some_and(|t| t.elapsed() >= age)
+            && self.last_added.is_some_and(|t| t.elapsed() >= age);
+        if !(at.full || idle) || at.position <= self.state.checkpoint {
+            return Ok(None);
+        }
+        self.flush_round(at.position, at, idle && !at.full)?;
+        Ok(Some(at.position))
+    }
+
+    /// The `max_object_age` window of a receive time (cluster mode's cuts).
+    fn window(&self, received_ms: i64) -> i64 {
+        received_ms.div_euclid((self.config.max_object_age.as_millis() as i64).max(1))
+    }
+
+    /// Forgets the open round (cluster mode, when giving the partition back).
+    fn drop_round(&mut self) {
+        self.parts.clear();
+        self.round_bytes = 0;
+        self.round_opened = None;
+        self.last_window = None;
+        self.last_added = None;
+        self.state.pending = None;
+        self.marker_checked = false;
+    }
+
     fn add(&mut self, record: &Record) {
         let undecodable = |e: String| {
             tracing::error!(lsn = record.lsn, error = %e, "archive: undecodable WAL record skipped");
@@ -343,6 +419,8 @@ impl Writer {
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(h.received_ms) * 1_000_000)
                 .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         self.round_opened.get_or_insert_with(Instant::now);
+        self.last_window = Some(self.window(h.received_ms));
+        self.last_added = Some(Instant::now());
         // The common case: a compressed batch of one log type is copied as
         // the frame it is, without decompressing or compressing again.
         if let batch::RawBody::Frame(frame) = &raw
@@ -386,11 +464,14 @@ impl Writer {
     /// Uploads the round `[checkpoint, end)`, retrying a failed upload
     /// until it succeeds or the gateway stops (then the WAL keeps the round
     /// for the next start).
-    fn flush_round(&mut self, end: u64, at: &Flush) -> Result<(), String> {
+    /// `record`: the round's range is written down first (always for the
+    /// single node; in cluster mode for a cut the records alone do not
+    /// make, see [`Writer::flush_cluster`]).
+    fn flush_round(&mut self, end: u64, at: &Flush, record: bool) -> Result<(), String> {
         let start = self.state.checkpoint;
         if self.state.pending.is_none() {
             self.state.pending = Some(Range { start, end });
-            if let Err(e) = self.record_round() {
+            if record && let Err(e) = self.record_round() {
                 self.state.pending = None;
                 return Err(e);
             }
@@ -449,6 +530,8 @@ impl Writer {
         self.status.checkpoint.store(end, Ordering::Relaxed);
         self.round_bytes = 0;
         self.round_opened = None;
+        self.last_window = None;
+        self.last_added = None;
         if !objects.is_empty() {
             tracing::debug!(
                 start,
@@ -474,16 +557,30 @@ impl Consumer for Writer {
 
     /// A round is full at `archive.max_object_bytes`; a round left pending
     /// by a crash ends exactly where it ended then, whatever the config
-    /// says now.
-    fn accepts(&self, lsn: Lsn) -> bool {
+    /// says now. In cluster mode rounds end where the records say, the
+    /// same for every reader from any start (two owners of a partition,
+    /// which a consumer group does not rule out, then cut the same
+    /// rounds): before a record whose receive time is in another
+    /// `max_object_age` window than the record before it, and before
+    /// every [`ROUND_RECORDS`]th offset.
+    fn accepts(&self, record: &Record) -> bool {
         if !self.marker_checked {
             // Cluster mode: a round opens only once its marker, if any,
             // is known (looked up by the flush this refusal causes).
             return false;
         }
-        match self.state.pending {
-            Some(p) => lsn < p.end,
-            None => self.round_bytes < self.config.max_object_bytes,
+        if let Some(p) = self.state.pending {
+            return record.lsn < p.end;
+        }
+        match (&self.ledger, self.last_window) {
+            (Ledger::File(_), _) => self.round_bytes < self.config.max_object_bytes,
+            (Ledger::Bucket { .. }, None) => true,
+            (Ledger::Bucket { .. }, Some(last)) => {
+                // An undecodable record is logged and skipped by `add`.
+                !record.lsn.is_multiple_of(ROUND_RECORDS)
+                    && batch::decode_header(&record.payload)
+                        .map_or(true, |h| self.window(h.received_ms) == last)
+            }
         }
     }
 
@@ -497,6 +594,9 @@ impl Consumer for Writer {
             self.find_pending()?;
             self.marker_checked = true;
             return Ok(None);
+        }
+        if matches!(self.ledger, Ledger::Bucket { .. }) {
+            return self.flush_cluster(at);
         }
         // A round redone after a crash is uploaded whole, to the keys it
         // had then; a new one when full, old or the last.
@@ -515,7 +615,7 @@ impl Consumer for Writer {
             return Ok(None);
         }
         let end = self.state.pending.map_or(at.position, |p| p.end);
-        self.flush_round(end, at)?;
+        self.flush_round(end, at, true)?;
         Ok(Some(end))
     }
 
@@ -524,8 +624,14 @@ impl Consumer for Writer {
     }
 
     fn flush_in(&self) -> Option<Duration> {
-        self.round_opened
-            .map(|t| self.config.max_object_age.saturating_sub(t.elapsed()))
+        let age = self.config.max_object_age;
+        let opened = self.round_opened?;
+        Some(match (&self.ledger, self.last_added) {
+            (Ledger::Bucket { .. }, Some(last)) => age
+                .saturating_sub(opened.elapsed())
+                .max(age.saturating_sub(last.elapsed())),
+            _ => age.saturating_sub(opened.elapsed()),
+        })
     }
 
     fn lag_gauge(&self) -> Option<&Gauge> {

@@ -49,6 +49,7 @@ impl Work for ArchiveWork {
             p,
             checkpoint,
             source.confirmed(),
+            source.high_watermark(),
             self.store.clone(),
             self.runtime.clone(),
             self.config.clone(),

@@ -49,6 +49,8 @@ pub const MAX_QUEUED_BYTES: u64 = 32 << 20;
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// One poll's wait, so a stop is noticed soon.
 const POLL: Duration = Duration::from_millis(100);
+/// Longest wait for a partition's high watermark.
+const WATERMARK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest wait for the group's committed offsets at assignment.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -92,12 +94,20 @@ struct Queue {
     checkpoint: AtomicU64,
     /// The group offset the broker confirmed (after a commit returned).
     confirmed: Arc<AtomicU64>,
+    /// The partition's high watermark as the broker last said it (every
+    /// second; `u64::MAX` until then).
+    high: Arc<AtomicU64>,
 }
 
 impl PartitionSource {
     /// The partition's group offset, as commits return.
     pub fn confirmed(&self) -> Arc<AtomicU64> {
         self.queue.confirmed.clone()
+    }
+
+    /// The partition's high watermark, asked of the broker every second.
+    pub fn high_watermark(&self) -> Arc<AtomicU64> {
+        self.queue.high.clone()
     }
 
     fn take(&mut self, record: Record) {
@@ -280,6 +290,7 @@ impl<W: Work> Member<W> {
             bytes: AtomicU64::new(0),
             checkpoint: AtomicU64::new(checkpoint),
             confirmed,
+            high: Arc::new(AtomicU64::new(u64::MAX)),
         });
         let source = PartitionSource {
             rx,
@@ -382,7 +393,16 @@ impl<W: Work> Member<W> {
                 moved.push((o.queue.clone(), at));
             }
         }
+        let queues: Vec<(u32, Arc<Queue>)> =
+            owned.iter().map(|(&p, o)| (p, o.queue.clone())).collect();
         drop(owned);
+        for (p, queue) in queues {
+            if let Ok((_, high)) =
+                consumer.fetch_watermarks(&self.topic, p as i32, WATERMARK_TIMEOUT)
+            {
+                queue.high.store(high.max(0) as u64, Ordering::Release);
+            }
+        }
         if tpl.count() == 0 {
             return;
         }

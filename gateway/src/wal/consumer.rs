@@ -87,9 +87,9 @@ pub trait Consumer {
     /// Where it resumes: everything before this is durably processed.
     fn checkpoint(&self) -> Lsn;
 
-    /// Whether the record at `lsn` may join the work in hand; `false` makes
-    /// the driver flush first.
-    fn accepts(&self, _lsn: Lsn) -> bool {
+    /// Whether `record` may join the work in hand; `false` makes the
+    /// driver flush first.
+    fn accepts(&self, _record: &Record) -> bool {
         true
     }
 
@@ -244,7 +244,7 @@ impl<C: Consumer, S: Source> Driver<C, S> {
         }
         let mut consumed = 0;
         while let Some(record) = self.carry.front() {
-            if !self.consumer.accepts(record.lsn) {
+            if !self.consumer.accepts(record) {
                 break;
             }
             let record = self.carry.pop_front().expect("front exists");
