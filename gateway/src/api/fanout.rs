@@ -31,20 +31,21 @@ pub fn fans_out(core: &Core, req: &SearchRequest) -> bool {
     c.enabled && c.roles.contains(&Role::Searcher) && req.partitions.is_none()
 }
 
-/// `GET /api/v1/cluster/partitions`: this node and the topic partitions
-/// it indexes now, each with its indexed offset.
-pub fn owned(core: &Core) -> Value {
-    let partitions: BTreeMap<String, u64> = core
-        .hot
+/// The topic partitions this node indexes now, each with its indexed
+/// offset.
+fn indexed(core: &Core) -> BTreeMap<u32, u64> {
+    core.hot
         .owned()
         .unwrap_or_default()
         .into_iter()
-        .map(|p| {
-            let at = core.hot.kafka_checkpoint(p).ok().flatten().unwrap_or(0);
-            (p.to_string(), at)
-        })
-        .collect();
-    json!({"node": core.node_id, "partitions": partitions})
+        .map(|p| (p, core.hot.kafka_checkpoint(p).unwrap_or(0)))
+        .collect()
+}
+
+/// `GET /api/v1/cluster/partitions`: this node and the topic partitions
+/// it indexes now, each with its indexed offset.
+pub fn owned(core: &Core) -> Value {
+    json!({"node": core.node_id, "partitions": indexed(core)})
 }
 
 /// Who searches which partitions.
@@ -74,7 +75,23 @@ async fn peer_urls(core: &Core) -> Vec<String> {
     out
 }
 
-/// `GET {base}{path}?{query}` with the caller's key, within `cluster.peer_timeout`.
+/// `GET {base}{path}?{query}` with the caller's key, within
+/// `cluster.peer_timeout`; a peer that does not answer (in time, with a
+/// 2xx) is logged and `None`.
+async fn ask(
+    core: &Core,
+    base: &str,
+    path: &str,
+    key: &str,
+    query: &[(&str, String)],
+) -> Option<Value> {
+    let answer = get(core, base, path, key, query).await;
+    if let Err(e) = &answer {
+        tracing::warn!(peer = %base, path, error = %e, "peer did not answer");
+    }
+    answer.ok()
+}
+
 async fn get(
     core: &Core,
     base: &str,
@@ -100,25 +117,18 @@ async fn get(
 
 async fn plan(core: &Core, key: &str) -> Plan {
     // Partition → (indexed offset, who); this node first, so it wins ties.
-    let mut claims: BTreeMap<u32, (u64, Option<String>)> = BTreeMap::new();
-    for p in core.hot.owned().unwrap_or_default() {
-        let at = core.hot.kafka_checkpoint(p).ok().flatten().unwrap_or(0);
-        claims.insert(p, (at, None));
-    }
+    let mut claims: BTreeMap<u32, (u64, Option<String>)> = indexed(core)
+        .into_iter()
+        .map(|(p, at)| (p, (at, None)))
+        .collect();
     let urls = peer_urls(core).await;
     let asked = futures_util::future::join_all(
         urls.iter()
-            .map(|url| get(core, url, "/api/v1/cluster/partitions", key, &[])),
+            .map(|url| ask(core, url, "/api/v1/cluster/partitions", key, &[])),
     )
     .await;
     for (url, answer) in urls.iter().zip(asked) {
-        let answer = match answer {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(peer = %url, error = %e, "peer did not say its partitions");
-                continue;
-            }
-        };
+        let Some(answer) = answer else { continue };
         if answer["node"].as_str() == Some(core.node_id.as_str()) {
             continue; // this node, by its address
         }
@@ -228,16 +238,12 @@ pub async fn search(
                     if let Some(c) = r.after {
                         q.push(("search_after", c.encode()));
                     }
-                    match get(core, url, "/api/v1/search", key, &q).await {
-                        Ok(v) => Ok(Some((
+                    Ok(ask(core, url, "/api/v1/search", key, &q).await.map(|v| {
+                        (
                             v["total"].as_u64().unwrap_or(0),
                             v["hits"].as_array().cloned().unwrap_or_default(),
-                        ))),
-                        Err(e) => {
-                            tracing::warn!(peer = %url, error = %e, "peer search failed");
-                            Ok(None)
-                        }
-                    }
+                        )
+                    }))
                 }
             }
         }
@@ -296,13 +302,9 @@ pub async fn histogram(
                     if by_level {
                         q.push(("by", "level".into()));
                     }
-                    match get(core, url, "/api/v1/histogram", key, &q).await {
-                        Ok(v) => Ok(Some(v["buckets"].as_array().cloned().unwrap_or_default())),
-                        Err(e) => {
-                            tracing::warn!(peer = %url, error = %e, "peer histogram failed");
-                            Ok(None)
-                        }
-                    }
+                    Ok(ask(core, url, "/api/v1/histogram", key, &q)
+                        .await
+                        .map(|v| v["buckets"].as_array().cloned().unwrap_or_default()))
                 }
             }
         }

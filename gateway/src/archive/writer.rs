@@ -19,13 +19,12 @@
 //! `{group_prefix}-archive` (`crate::cluster::archiver`); positions are
 //! the partition's offsets and the writer id in keys is `k{P}`. The
 //! checkpoint is the group's committed offset (where the next owner
-//! starts), and a round's range is recorded, before its first upload, as
-//! a marker object `{prefix}/_rounds/k{P}/{start:020}.json` holding
-//! `{"end":E}`: whoever opens a round at `start` first looks for that
-//! marker and, if there is one, cuts the round at exactly `E`, so a round
-//! a killed node left half uploaded (or uploaded but not committed) is
-//! redone to the same keys. A marker is deleted once the group has
-//! confirmed an offset past it.
+//! starts). Rounds end where the records say (see `accepts`), so any
+//! owner, also two at once, cuts the same ones; only a round cut because
+//! the partition went idle is recorded first, as a marker object
+//! `{prefix}/_rounds/k{P}/{start:020}.json` holding `{"end":E}`, which
+//! whoever opens a round at `start` looks for and follows. A marker is
+//! deleted once the group has confirmed an offset past it.
 //!
 //! ## Failures
 //!
@@ -37,7 +36,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,7 +50,7 @@ use super::config::ArchiveConfig;
 use super::store::ObjectStore;
 use crate::batch;
 use crate::telemetry::{Metrics, TenantType};
-use crate::wal::consumer::{Consumer, Flush};
+use crate::wal::consumer::{Consumer, Flush, PartitionOffsets};
 use crate::wal::{Lsn, Record};
 
 pub const CONSUMER: &str = "archive";
@@ -130,10 +129,11 @@ enum Ledger {
     /// the checkpoint is the group's offset.
     Bucket {
         partition: u32,
-        /// The group's committed offset, as the broker confirmed it.
-        confirmed: Arc<AtomicU64>,
-        /// The partition's high watermark, as the broker last said it.
-        high: Arc<AtomicU64>,
+        offsets: Arc<PartitionOffsets>,
+        /// Starts of the markers of this partition in the bucket, listed
+        /// once (an earlier owner's) and then kept here; `None` until
+        /// listed.
+        markers: Option<Vec<u64>>,
     },
 }
 
@@ -215,15 +215,12 @@ impl Writer {
     }
 
     /// Cluster mode: the writer of topic partition `partition`, from the
-    /// group's committed offset `checkpoint`; `confirmed` follows the
-    /// group's offset as the broker confirms commits, `high` the
-    /// partition's high watermark.
-    #[allow(clippy::too_many_arguments)]
+    /// group's committed offset `checkpoint`; `offsets` follow the
+    /// group's confirmed offset and the partition's high watermark.
     pub fn for_partition(
         partition: u32,
         checkpoint: Lsn,
-        confirmed: Arc<AtomicU64>,
-        high: Arc<AtomicU64>,
+        offsets: Arc<PartitionOffsets>,
         store: Arc<dyn ObjectStore>,
         runtime: tokio::runtime::Handle,
         config: ArchiveConfig,
@@ -237,8 +234,8 @@ impl Writer {
             status: Arc::default(),
             ledger: Ledger::Bucket {
                 partition,
-                confirmed,
-                high,
+                offsets,
+                markers: None,
             },
             marker_checked: false,
             state: State {
@@ -254,11 +251,9 @@ impl Writer {
         }
     }
 
-    fn marker_key(&self, partition: u32, start: u64) -> String {
-        format!(
-            "{}/_rounds/k{partition}/{start:020}.json",
-            self.config.prefix
-        )
+    /// Where topic partition `partition`'s round markers are.
+    fn markers_dir(&self, partition: u32) -> String {
+        format!("{}/_rounds/k{partition}/", self.config.prefix)
     }
 
     /// Cluster mode, before a round opens: the range of a round some owner
@@ -271,7 +266,7 @@ impl Writer {
             return Ok(());
         }
         let start = self.state.checkpoint;
-        let key = self.marker_key(partition, start);
+        let key = format!("{}{start:020}.json", self.markers_dir(partition));
         match self.runtime.block_on(self.store.get(&key)) {
             Ok(body) => {
                 let range: Range = serde_json::from_slice::<serde_json::Value>(&body)
@@ -295,19 +290,26 @@ impl Writer {
 
     /// Records the round about to be uploaded (`state.pending`).
     fn record_round(&mut self) -> Result<(), String> {
-        match &self.ledger {
+        let dir = match &self.ledger {
+            Ledger::Bucket { partition, .. } => self.markers_dir(*partition),
+            Ledger::File(_) => String::new(),
+        };
+        match &mut self.ledger {
             Ledger::File(path) => save_state(path, &self.state)
                 .map_err(|e| format!("archive: cannot record the round: {e}")),
-            Ledger::Bucket { partition, .. } => {
+            Ledger::Bucket { markers, .. } => {
                 let Some(range) = self.state.pending else {
                     return Ok(());
                 };
-                let (partition, start) = (*partition, range.start);
-                let key = self.marker_key(partition, start);
+                let key = format!("{dir}{:020}.json", range.start);
                 let body = Bytes::from(format!("{{\"end\":{}}}\n", range.end));
                 self.runtime
                     .block_on(self.store.put(&key, body))
-                    .map_err(|e| format!("archive: cannot record the round in {key}: {e}"))
+                    .map_err(|e| format!("archive: cannot record the round in {key}: {e}"))?;
+                if let Some(m) = markers {
+                    m.push(range.start);
+                }
+                Ok(())
             }
         }
     }
@@ -315,41 +317,56 @@ impl Writer {
     /// Records that the round is uploaded (`state.checkpoint` moved);
     /// cluster mode: deletes the markers the group's offset has passed.
     fn record_done(&mut self) {
-        match &self.ledger {
+        let dir = match &self.ledger {
+            Ledger::Bucket { partition, .. } => self.markers_dir(*partition),
+            Ledger::File(_) => String::new(),
+        };
+        let (offsets, markers) = match &mut self.ledger {
             Ledger::File(path) => {
                 // If this write fails the round is redone at start (same keys).
                 if let Err(e) = save_state(path, &self.state) {
                     tracing::error!(error = %e, "archive: cannot record the checkpoint");
                 }
+                return;
             }
             Ledger::Bucket {
-                partition,
-                confirmed,
-                ..
-            } => {
-                // Every marker the group's offset has passed, also those of
-                // an owner that died before it could delete its own.
-                let confirmed = confirmed.load(Ordering::Acquire);
-                let dir = format!("{}/_rounds/k{partition}/", self.config.prefix);
-                let listed = match self.runtime.block_on(self.store.list(&dir)) {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!(error = %e, dir, "archive: cannot list round markers");
-                        return;
-                    }
-                };
-                for m in listed {
-                    let start = m.key[dir.len()..]
-                        .strip_suffix(".json")
-                        .and_then(|s| s.parse::<u64>().ok());
-                    if start.is_some_and(|s| s < confirmed)
-                        && let Err(e) = self.runtime.block_on(self.store.delete(&m.key))
-                    {
-                        tracing::warn!(error = %e, key = m.key, "archive: cannot delete a round marker");
-                    }
+                offsets, markers, ..
+            } => (offsets, markers),
+        };
+        if markers.is_none() {
+            // Once: those an earlier owner left (it may have died before
+            // deleting them); this writer's own are added as written.
+            match self.runtime.block_on(self.store.list(&dir)) {
+                Ok(listed) => {
+                    *markers = Some(
+                        listed
+                            .iter()
+                            .filter_map(|m| m.key[dir.len()..].strip_suffix(".json")?.parse().ok())
+                            .collect(),
+                    )
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, dir, "archive: cannot list round markers");
+                    return;
                 }
             }
         }
+        let confirmed = offsets.confirmed.load(Ordering::Acquire);
+        let Some(markers) = markers else { return };
+        let store = &self.store;
+        markers.retain(|&start| {
+            if start >= confirmed {
+                return true;
+            }
+            let key = format!("{dir}{start:020}.json");
+            match self.runtime.block_on(store.delete(&key)) {
+                Ok(()) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, key, "archive: cannot delete a round marker");
+                    true
+                }
+            }
+        });
     }
 
     /// Cluster mode: a round is uploaded when the records end it (the
@@ -377,8 +394,8 @@ impl Writer {
         // not idle: it would cut where another owner does not).
         let age = self.config.max_object_age;
         let at_end = match &self.ledger {
-            Ledger::Bucket { high, .. } => at.position >= high.load(Ordering::Acquire),
-            Ledger::File(_) => true,
+            Ledger::Bucket { offsets, .. } => at.position >= offsets.high.load(Ordering::Acquire),
+            Ledger::File(_) => unreachable!("the single node's rounds are cut in `flush`"),
         };
         let idle = at.caught_up
             && at_end

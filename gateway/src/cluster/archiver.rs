@@ -8,28 +8,28 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::thread::JoinHandle;
 
-use super::group::{PartitionSource, Work};
+use super::group::Work;
 use crate::archive::config::ArchiveConfig;
 use crate::archive::store::ObjectStore;
 use crate::archive::writer::Writer;
 use crate::telemetry::Metrics;
 use crate::wal::Lsn;
-use crate::wal::consumer::Driver;
+use crate::wal::consumer::PartitionOffsets;
 
 pub struct ArchiveWork {
     pub store: Arc<dyn ObjectStore>,
     pub runtime: tokio::runtime::Handle,
     pub config: ArchiveConfig,
     pub metrics: Arc<Metrics>,
-    /// Priority of the archiving threads.
-    pub nice: i32,
 }
 
 impl Work for ArchiveWork {
     const ROLE: &'static str = "archive";
+    const GROUP_OFFSET: bool = true;
+    /// An idle round is cut only where the partition ends.
+    const HIGH_WATERMARK: bool = true;
+    type Consumer = Writer;
 
     /// The group's offset: what is before it is archived. Unknown (the
     /// broker did not answer) is not "from the start": the partition is
@@ -38,23 +38,15 @@ impl Work for ArchiveWork {
         committed.map_err(io::Error::other)
     }
 
-    fn spawn(
-        &self,
-        p: u32,
-        checkpoint: Lsn,
-        source: PartitionSource,
-        stop: Arc<AtomicBool>,
-    ) -> io::Result<JoinHandle<()>> {
-        let writer = Writer::for_partition(
+    fn consumer(&self, p: u32, checkpoint: Lsn, offsets: Arc<PartitionOffsets>) -> Writer {
+        Writer::for_partition(
             p,
             checkpoint,
-            source.confirmed(),
-            source.high_watermark(),
+            offsets,
             self.store.clone(),
             self.runtime.clone(),
             self.config.clone(),
             self.metrics.clone(),
-        );
-        Driver::with_source(writer, source, stop).spawn(&format!("archive-k{p}"), self.nice)
+        )
     }
 }

@@ -1,16 +1,16 @@
 //! # A role's consumer group member: one consumer per owned partition
 //!
-//! The indexer role (and later the archiver) reads the events topic as a
-//! member of its group (`{group_prefix}-index`). Kafka's group
-//! coordinator decides which node owns which partition; this member turns
-//! that into work: at **assignment** it asks the role where the
-//! partition's reading starts (the role's own checkpoint, never the
-//! group's offset: the index commit is the truth), seeks there and starts
-//! the partition's consumer on a thread of its own, fed through a
-//! [`PartitionSource`]; at **revocation** it stops that consumer (which
-//! flushes: commits its index) and waits for it before the partition
-//! moves on. The group's committed offsets follow the consumers'
-//! checkpoints, for lag monitoring.
+//! The indexer and archiver roles read the events topic as members of
+//! their groups (`{group_prefix}-index`, `{group_prefix}-archive`).
+//! Kafka's group coordinator decides which node owns which partition;
+//! this member turns that into work: at **assignment** it asks the role
+//! where the partition's reading starts (the indexer's own checkpoint,
+//! the archiver's group offset), seeks there and runs the role's
+//! consumer for the partition on a thread of its own
+//! ([`crate::wal::consumer::Driver`]), fed through a [`PartitionSource`];
+//! at **revocation** it stops that consumer (which flushes) and waits for
+//! it before the partition moves on. The group's committed offsets follow
+//! the consumers' checkpoints.
 //!
 //! The assignment strategy is `cooperative-sticky`: with the eager ones
 //! the test broker never hands a crashed member's partitions on (the
@@ -31,15 +31,15 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
 use super::config::ClusterConfig;
-use crate::wal::consumer::Source;
+use crate::config::value::kafka_client;
+use crate::wal::consumer::{Consumer, Driver, PartitionOffsets, Source};
 use crate::wal::{Lsn, Record};
 
 /// Record bytes queued for one partition's consumer before the partition
@@ -58,19 +58,21 @@ const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
 pub trait Work: Send + Sync + 'static {
     /// The role's name, in thread names and log lines (`index`).
     const ROLE: &'static str;
+    /// Whether it starts from the group's offset (then read at each
+    /// assignment; otherwise [`Work::start`] gets `Ok(None)`).
+    const GROUP_OFFSET: bool = false;
+    /// Whether its consumers use the partition's high watermark
+    /// ([`PartitionOffsets::high`]: one request a second per partition).
+    const HIGH_WATERMARK: bool = false;
+    /// What runs over one partition's records.
+    type Consumer: Consumer + Send + 'static;
     /// Where reading partition `p` starts: the offset of the first record
     /// not yet done, `None` for the earliest record Kafka still has.
-    /// `committed` is the group's committed offset (`Ok(None)`: none yet).
+    /// `committed` is the group's committed offset (`Ok(None)`: none yet,
+    /// or the role does not start there, [`Work::GROUP_OFFSET`]).
     fn start(&self, p: u32, committed: Result<Option<Lsn>, String>) -> io::Result<Option<Lsn>>;
-    /// Starts partition `p`'s consumer on a thread of its own; it ends
-    /// once `stop` is set and it has flushed.
-    fn spawn(
-        &self,
-        p: u32,
-        checkpoint: Lsn,
-        source: PartitionSource,
-        stop: Arc<AtomicBool>,
-    ) -> io::Result<JoinHandle<()>>;
+    /// Partition `p`'s consumer, from `checkpoint`.
+    fn consumer(&self, p: u32, checkpoint: Lsn, offsets: Arc<PartitionOffsets>) -> Self::Consumer;
     /// The partitions owned changed (the search's scope).
     fn owned(&self, _owned: &BTreeSet<u32>) {}
 }
@@ -92,24 +94,10 @@ struct Queue {
     bytes: AtomicU64,
     /// The consumer's checkpoint: the group offset to commit.
     checkpoint: AtomicU64,
-    /// The group offset the broker confirmed (after a commit returned).
-    confirmed: Arc<AtomicU64>,
-    /// The partition's high watermark as the broker last said it (every
-    /// second; `u64::MAX` until then).
-    high: Arc<AtomicU64>,
+    offsets: Arc<PartitionOffsets>,
 }
 
 impl PartitionSource {
-    /// The partition's group offset, as commits return.
-    pub fn confirmed(&self) -> Arc<AtomicU64> {
-        self.queue.confirmed.clone()
-    }
-
-    /// The partition's high watermark, asked of the broker every second.
-    pub fn high_watermark(&self) -> Arc<AtomicU64> {
-        self.queue.high.clone()
-    }
-
     fn take(&mut self, record: Record) {
         self.queue
             .bytes
@@ -189,6 +177,8 @@ struct Owned {
 struct Member<W: Work> {
     work: Arc<W>,
     topic: String,
+    /// Priority of the partitions' consumer threads.
+    nice: i32,
     owned: std::sync::Mutex<BTreeMap<u32, Owned>>,
 }
 
@@ -212,7 +202,8 @@ impl<W: Work> ConsumerContext for Member<W> {
             .collect();
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let committed = self.committed(consumer, tpl);
+                let committed = W::GROUP_OFFSET.then(|| self.committed(consumer, tpl));
+                let committed = |p| committed.as_ref().map_or(Ok(None), |c| c(p));
                 for &p in &partitions {
                     let offset = match self.assign(p, committed(p)) {
                         Ok(Some(n)) => Offset::Offset(n as i64),
@@ -279,9 +270,10 @@ impl<W: Work> Member<W> {
         if owned.contains_key(&p) {
             return Ok(Some(owned[&p].queue.checkpoint.load(Ordering::Acquire)));
         }
-        let confirmed = Arc::new(AtomicU64::new(
-            committed.as_ref().ok().copied().flatten().unwrap_or(0),
-        ));
+        let offsets = Arc::new(PartitionOffsets {
+            confirmed: AtomicU64::new(committed.as_ref().ok().copied().flatten().unwrap_or(0)),
+            high: AtomicU64::new(u64::MAX),
+        });
         let start = self.work.start(p, committed)?;
         let checkpoint = start.unwrap_or(0);
         let (tx, rx) = mpsc::channel();
@@ -289,8 +281,7 @@ impl<W: Work> Member<W> {
             end: AtomicU64::new(checkpoint),
             bytes: AtomicU64::new(0),
             checkpoint: AtomicU64::new(checkpoint),
-            confirmed,
-            high: Arc::new(AtomicU64::new(u64::MAX)),
+            offsets: offsets.clone(),
         });
         let source = PartitionSource {
             rx,
@@ -299,7 +290,9 @@ impl<W: Work> Member<W> {
             queue: queue.clone(),
         };
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = self.work.spawn(p, checkpoint, source, stop.clone())?;
+        let consumer = self.work.consumer(p, checkpoint, offsets);
+        let thread = Driver::with_source(consumer, source, stop.clone())
+            .spawn(&format!("{}-k{p}", W::ROLE), self.nice)?;
         owned.insert(
             p,
             Owned {
@@ -390,34 +383,37 @@ impl<W: Work> Member<W> {
             let at = o.queue.checkpoint.load(Ordering::Acquire);
             if at > o.committed {
                 let _ = tpl.add_partition_offset(&self.topic, p as i32, Offset::Offset(at as i64));
-                moved.push((o.queue.clone(), at));
+                moved.push((p, at));
             }
         }
-        let queues: Vec<(u32, Arc<Queue>)> =
-            owned.iter().map(|(&p, o)| (p, o.queue.clone())).collect();
+        let offsets: Vec<(u32, Arc<PartitionOffsets>)> = owned
+            .iter()
+            .filter(|_| W::HIGH_WATERMARK)
+            .map(|(&p, o)| (p, o.queue.offsets.clone()))
+            .collect();
+        // Requests to the broker are made without the lock (the rebalance
+        // callbacks, on this thread too, take it).
         drop(owned);
-        for (p, queue) in queues {
+        for (p, offsets) in offsets {
             if let Ok((_, high)) =
                 consumer.fetch_watermarks(&self.topic, p as i32, WATERMARK_TIMEOUT)
             {
-                queue.high.store(high.max(0) as u64, Ordering::Release);
+                offsets.high.store(high.max(0) as u64, Ordering::Release);
             }
         }
         if tpl.count() == 0 {
             return;
         }
-        match consumer.commit(&tpl, CommitMode::Sync) {
-            Ok(()) => {
-                let mut owned = self.owned.lock().unwrap();
-                for (queue, at) in moved {
-                    queue.confirmed.fetch_max(at, Ordering::AcqRel);
-                    if let Some(o) = owned.values_mut().find(|o| Arc::ptr_eq(&o.queue, &queue)) {
-                        o.committed = o.committed.max(at);
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(role = W::ROLE, error = %e, "offset commit failed; will retry")
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+            tracing::warn!(role = W::ROLE, error = %e, "offset commit failed; will retry");
+            return;
+        }
+        // Nothing was revoked meanwhile: that happens on this thread.
+        let mut owned = self.owned.lock().unwrap();
+        for (p, at) in moved {
+            if let Some(o) = owned.get_mut(&p) {
+                o.queue.offsets.confirmed.fetch_max(at, Ordering::AcqRel);
+                o.committed = o.committed.max(at);
             }
         }
     }
@@ -425,26 +421,27 @@ impl<W: Work> Member<W> {
 
 /// Joins group `{group_prefix}-{W::ROLE}` on a thread of its own, which
 /// runs until `stop`: then every partition's consumer flushes and the
-/// member leaves the group.
+/// member leaves the group. The partitions' consumers run at `nice`.
 pub fn start<W: Work>(
     config: &ClusterConfig,
     work: W,
+    nice: i32,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let member = Member {
         work: Arc::new(work),
         topic: config.topic.clone(),
+        nice,
         owned: Default::default(),
     };
-    let mut client = ClientConfig::new();
-    // Defaults the user's `client` may change, then theirs, then what
+    // A default the user's `client` may change, then theirs, then what
     // the design depends on.
-    client.set("session.timeout.ms", "10000");
-    for (k, v) in &config.client {
-        client.set(k, v);
-    }
+    let mut client = kafka_client(
+        &config.brokers,
+        &[("session.timeout.ms", "10000")],
+        &config.client,
+    );
     client
-        .set("bootstrap.servers", &config.brokers)
         .set("group.id", format!("{}-{}", config.group_prefix, W::ROLE))
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("enable.auto.commit", "false")

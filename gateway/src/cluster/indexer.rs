@@ -12,48 +12,38 @@
 use std::collections::BTreeSet;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::thread::JoinHandle;
 
-use super::group::{PartitionSource, Work};
+use super::group::Work;
 use crate::hot::HotIndex;
 use crate::hot::config::HotConfig;
 use crate::hot::indexer::Indexer;
 use crate::telemetry::Metrics;
 use crate::wal::Lsn;
-use crate::wal::consumer::Driver;
+use crate::wal::consumer::PartitionOffsets;
 
 pub struct IndexWork {
     pub hot: Arc<HotIndex>,
     pub config: HotConfig,
     pub metrics: Arc<Metrics>,
-    /// Priority of the indexing threads.
-    pub nice: i32,
 }
 
 impl Work for IndexWork {
     const ROLE: &'static str = "index";
+    type Consumer = Indexer;
 
     /// The index's own checkpoint, never the group's offset.
     fn start(&self, p: u32, _committed: Result<Option<Lsn>, String>) -> io::Result<Option<Lsn>> {
-        self.hot.kafka_checkpoint(p)
+        Ok(self.hot.kafka_checkpoint(p))
     }
 
-    fn spawn(
-        &self,
-        p: u32,
-        checkpoint: Lsn,
-        source: PartitionSource,
-        stop: Arc<AtomicBool>,
-    ) -> io::Result<JoinHandle<()>> {
-        let indexer = Indexer::of_stream(
+    fn consumer(&self, p: u32, checkpoint: Lsn, _offsets: Arc<PartitionOffsets>) -> Indexer {
+        Indexer::of_stream(
             self.hot.clone(),
             Some(p),
             checkpoint,
             self.config.clone(),
             self.metrics.clone(),
-        );
-        Driver::with_source(indexer, source, stop).spawn(&format!("index-k{p}"), self.nice)
+        )
     }
 
     fn owned(&self, owned: &BTreeSet<u32>) {

@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 
 use super::config::ClusterConfig;
 use crate::batch::BATCH_VERSION;
+use crate::config::value::kafka_client;
 use crate::pipeline::log::{Durable, Log};
 use crate::pipeline::{Error, Sealed};
 use crate::telemetry::Metrics;
@@ -104,15 +105,10 @@ impl KafkaLog {
         config: &ClusterConfig,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<KafkaLog> {
-        let mut client = ClientConfig::new();
         // A default the user's `client` may change, then theirs, then the
         // properties the delivery contract depends on.
-        client.set("linger.ms", "5");
-        for (k, v) in &config.client {
-            client.set(k, v);
-        }
+        let mut client = kafka_client(&config.brokers, &[("linger.ms", "5")], &config.client);
         client
-            .set("bootstrap.servers", &config.brokers)
             .set("acks", "all")
             .set("enable.idempotence", "true")
             .set("compression.type", "zstd")

@@ -26,6 +26,26 @@ pub fn refuse_own_properties(
     }
 }
 
+/// A librdkafka client for `brokers`: `defaults` first, then the user's
+/// `client` properties over them; the caller then sets the properties
+/// its contract depends on (which [`refuse_own_properties`] keeps out of
+/// `client`).
+pub fn kafka_client(
+    brokers: &str,
+    defaults: &[(&str, &str)],
+    client: &BTreeMap<String, String>,
+) -> rdkafka::config::ClientConfig {
+    let mut config = rdkafka::config::ClientConfig::new();
+    for (k, v) in defaults {
+        config.set(*k, *v);
+    }
+    for (k, v) in client {
+        config.set(k, v);
+    }
+    config.set("bootstrap.servers", brokers);
+    config
+}
+
 /// A config error at `key` (the full path, e.g. `tenants[0].routes[1].path`).
 pub fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Key {

@@ -172,6 +172,9 @@ pub struct HotIndex {
     /// rest, and what is left here of a partition it gave away is stale).
     /// `None`: a single node, every partition is searched.
     owned: RwLock<Option<BTreeSet<u32>>>,
+    /// Each topic partition's indexer checkpoint, as last written (read
+    /// from `kafka.{P}/checkpoint.json` at open).
+    kafka_checkpoints: RwLock<BTreeMap<u32, Lsn>>,
 }
 
 impl HotIndex {
@@ -185,11 +188,17 @@ impl HotIndex {
             schema: HotSchema::new(),
             partitions: RwLock::new(BTreeMap::new()),
             owned: RwLock::new(None),
+            kafka_checkpoints: RwLock::default(),
         };
         hot.open_stream(None)?;
         for name in subdirs(root)? {
             if let Some(p) = name.strip_prefix(KAFKA_PREFIX).and_then(|p| p.parse().ok()) {
                 hot.open_stream(Some(p))?;
+                let stream = stream_root(root, Some(p));
+                if stream.join(CHECKPOINT_FILE).exists() {
+                    let lsn = read_checkpoint(&stream)?;
+                    hot.kafka_checkpoints.write().unwrap().insert(p, lsn);
+                }
             }
         }
         let checkpoint = read_checkpoint(root)?;
@@ -233,12 +242,8 @@ impl HotIndex {
 
     /// Where the indexer of topic partition `p` resumes: the offset its
     /// last checkpoint names, `None` if this node never indexed it.
-    pub fn kafka_checkpoint(&self, p: u32) -> io::Result<Option<Lsn>> {
-        let root = stream_root(&self.root, Some(p));
-        if !root.join(CHECKPOINT_FILE).exists() {
-            return Ok(None);
-        }
-        read_checkpoint(&root).map(Some)
+    pub fn kafka_checkpoint(&self, p: u32) -> Option<Lsn> {
+        self.kafka_checkpoints.read().unwrap().get(&p).copied()
     }
 
     /// Cluster mode: from now on only the partitions of these topic
@@ -373,7 +378,11 @@ impl HotIndex {
         fs::write(&tmp, format!("{{\"lsn\":{lsn}}}\n"))?;
         fs::File::open(&tmp)?.sync_all()?;
         fs::rename(&tmp, &path)?;
-        fs::File::open(&root)?.sync_all()
+        fs::File::open(&root)?.sync_all()?;
+        if let Some(p) = kafka {
+            self.kafka_checkpoints.write().unwrap().insert(p, lsn);
+        }
+        Ok(())
     }
 }
 
@@ -535,8 +544,8 @@ mod tests {
         assert!(dir.path().join("kafka.7/acme/app_logs/2026-12-02").is_dir());
         let (hot, wal_checkpoint) = HotIndex::open(dir.path()).unwrap();
         assert_eq!(wal_checkpoint, 9);
-        assert_eq!(hot.kafka_checkpoint(7).unwrap(), Some(42));
-        assert_eq!(hot.kafka_checkpoint(0).unwrap(), None, "never checkpointed");
+        assert_eq!(hot.kafka_checkpoint(7), Some(42));
+        assert_eq!(hot.kafka_checkpoint(0), None, "never checkpointed");
         let streams = |hot: &HotIndex| -> Vec<Option<u32>> {
             hot.partitions_of("acme", None)
                 .iter()

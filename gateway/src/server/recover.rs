@@ -109,10 +109,9 @@ pub fn recover(
                 runtime: tokio::runtime::Handle::current(),
                 config: config.archive.clone(),
                 metrics: metrics.clone(),
-                nice,
             };
             consumers.push(
-                crate::cluster::group::start(&config.cluster, work, stop.clone())
+                crate::cluster::group::start(&config.cluster, work, nice, stop.clone())
                     .context("cannot join the archivers' consumer group")?,
             );
         }
@@ -128,10 +127,9 @@ pub fn recover(
             hot: hot.clone(),
             config: config.hot.clone(),
             metrics: metrics.clone(),
-            nice,
         };
         consumers.push(
-            crate::cluster::group::start(&config.cluster, work, stop.clone())
+            crate::cluster::group::start(&config.cluster, work, nice, stop.clone())
                 .context("cannot join the indexers' consumer group")?,
         );
     }

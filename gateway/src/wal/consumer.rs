@@ -145,6 +145,19 @@ pub trait Source {
     fn lag_bytes(&self, checkpoint: Lsn) -> Option<u64>;
 }
 
+/// Cluster mode: what the consumer group knows of a topic partition
+/// beyond its records, for the partition's consumer
+/// (`crate::cluster::group`).
+#[derive(Debug)]
+pub struct PartitionOffsets {
+    /// The group's offset, as the broker confirmed it (a commit returned).
+    pub confirmed: std::sync::atomic::AtomicU64,
+    /// The partition's high watermark as the broker last said it
+    /// (`u64::MAX` until then; asked every second for the roles that use
+    /// it).
+    pub high: std::sync::atomic::AtomicU64,
+}
+
 /// The local WAL as a [`Source`]: what is fsynced, in order.
 pub struct WalSource {
     wal: Wal,

@@ -21,12 +21,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
+use crate::config::value::kafka_client;
 use crate::listen::stopped;
 use crate::pipeline::{Claim, Error, Item, Meta, Pipeline};
 use crate::tenants::Route;
@@ -109,19 +109,18 @@ pub async fn run(
 }
 
 fn connect(config: &KafkaSourceConfig) -> Result<StreamConsumer, rdkafka::error::KafkaError> {
-    let mut client = ClientConfig::new();
     // A default the user's `client` may change, then theirs, then what
     // committing only durable batches depends on.
-    client.set("partition.assignment.strategy", "cooperative-sticky");
-    for (k, v) in &config.client {
-        client.set(k, v);
-    }
+    let mut client = kafka_client(
+        &config.brokers,
+        &[("partition.assignment.strategy", "cooperative-sticky")],
+        &config.client,
+    );
     let start = match config.start {
         Start::Earliest => "earliest",
         Start::Latest => "latest",
     };
     let consumer: StreamConsumer = client
-        .set("bootstrap.servers", &config.brokers)
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
