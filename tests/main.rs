@@ -8,6 +8,7 @@ mod common;
 mod alerts;
 mod archive;
 mod beats;
+mod classes;
 mod cli;
 mod cluster;
 mod datadog;

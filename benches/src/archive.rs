@@ -111,6 +111,9 @@ async fn run_case(name: &str, store: Arc<dyn ObjectStore>, args: &Args) -> anyho
             max_bytes: 16 << 30,
             segment_bytes: 64 << 20,
             queue_len: 4096,
+            event_queue_len: 1024,
+            log_share: 1.0,
+            metric_share: 1.0,
         },
     )?;
     let bytes = fill_wal(&wal, args.events).await;

@@ -30,6 +30,18 @@ pub async fn spawn_gateway(
     data: &std::path::Path,
     config: Option<&std::path::Path>,
 ) -> anyhow::Result<(std::process::Child, String)> {
+    spawn_node(gateway, data, config, "127.0.0.1:0", &[]).await
+}
+
+/// [`spawn_gateway`] listening on `addr`, with `env` (e.g. a cluster
+/// node's `LOGWAY_CLUSTER__PEERS`).
+pub async fn spawn_node(
+    gateway: &std::path::Path,
+    data: &std::path::Path,
+    config: Option<&std::path::Path>,
+    addr: &str,
+    env: &[(String, String)],
+) -> anyhow::Result<(std::process::Child, String)> {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
@@ -37,12 +49,13 @@ pub async fn spawn_gateway(
 
     let mut command = Command::new(gateway);
     command
-        .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--http-addr", addr, "--data-dir"])
         .arg(data);
     if let Some(config) = config {
         command.arg("--config").arg(config);
     }
     let mut child = command
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", "warn,logway=info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())

@@ -14,6 +14,8 @@
 //!     --upload redact=target/wasm32-wasip2/release/filter_redact.wasm   # with a WASM filter
 //! target/release/ingest-bench --config cluster.toml --ack-only --cpu-of $BROKER_PID
 //!     # cluster mode's gateway role: acked into Kafka, the broker's CPU too
+//! target/release/ingest-bench --config cluster-all.toml --nodes 3 --cpu-of $BROKER_PID
+//!     # three nodes of every role: connections spread over them, CPU per node
 //! ```
 
 use std::path::PathBuf;
@@ -29,7 +31,7 @@ mod cpu;
 use clap::Parser;
 use common::{
     fetch_metrics, gateway_binary, machine, metric, percentile, proc_status_kib, spawn_gateway,
-    wait_ready,
+    spawn_node, wait_ready,
 };
 
 #[derive(Parser, Clone)]
@@ -70,6 +72,11 @@ struct Args {
     /// the load.
     #[arg(long)]
     cpu_of: Option<u32>,
+    /// Cluster mode (a `--config` with `[cluster]`): start this many nodes,
+    /// each asking the others in a search (`cluster.peers`), and spread
+    /// the connections over them. CPU and memory are given per node.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 fn name_file(s: &str) -> Result<(String, PathBuf), String> {
@@ -165,11 +172,44 @@ async fn main() -> anyhow::Result<()> {
     let gateway = gateway_binary(args.gateway.as_deref())?;
     let data = std::env::temp_dir().join(format!("logway-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let (mut child, url) = spawn_gateway(&gateway, &data, args.config.as_deref()).await?;
+    let mut children = Vec::new();
+    let mut urls = Vec::new();
+    if args.nodes <= 1 {
+        let (child, url) = spawn_gateway(&gateway, &data, args.config.as_deref()).await?;
+        children.push(child);
+        urls.push(url);
+    } else {
+        let ports: Vec<u16> = (0..args.nodes).map(|_| free_port()).collect();
+        let peers: Vec<String> = ports
+            .iter()
+            .map(|p| format!("\"http://127.0.0.1:{p}\""))
+            .collect();
+        let env = [(
+            "LOGWAY_CLUSTER__PEERS".to_string(),
+            format!("[{}]", peers.join(",")),
+        )];
+        for (i, port) in ports.iter().enumerate() {
+            let (child, url) = spawn_node(
+                &gateway,
+                &data.join(format!("node{i}")),
+                args.config.as_deref(),
+                &format!("127.0.0.1:{port}"),
+                &env,
+            )
+            .await?;
+            children.push(child);
+            urls.push(url);
+        }
+    }
+    let url = urls[0].clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.connections)
         .build()?;
-    wait_ready(&client, &url).await;
+    for u in &urls {
+        wait_ready(&client, u).await;
+    }
+    // Cluster mode: until the nodes have shared the partitions out.
+    wait_settled(&client, &url).await?;
 
     for (name, file) in &args.upload {
         let wasm = std::fs::read(file).with_context(|| file.display().to_string())?;
@@ -206,13 +246,18 @@ async fn main() -> anyhow::Result<()> {
 
     // The gateway's CPU from here to the end of the drain: ingest, index
     // (catch-up included) and archive, per event.
-    let cpu_start = cpu::seconds_of(child.id());
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+    let cpu_start: Vec<f64> = pids.iter().map(|&p| cpu::seconds_of(p)).collect();
     let other_cpu_start = args.cpu_of.map(cpu::seconds_of);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for conn in 0..args.connections {
-        let (client, url, bodies, stop) =
-            (client.clone(), url.clone(), bodies.clone(), stop.clone());
+        let (client, url, bodies, stop) = (
+            client.clone(),
+            urls[conn % urls.len()].clone(),
+            bodies.clone(),
+            stop.clone(),
+        );
         let (accepted, sent_bytes, failures) =
             (accepted.clone(), sent_bytes.clone(), failures.clone());
         let (batch, gzip) = (args.batch as u64, args.gzip);
@@ -305,14 +350,27 @@ async fn main() -> anyhow::Result<()> {
     let mut peak_anon_kib = 0;
     // The index's lag (WAL bytes not yet committed), once a second.
     let mut lag_samples = Vec::new();
-    let pid = child.id();
+    // Events acknowledged and not yet indexed, once a second.
+    let mut lag_events = Vec::new();
+    let mut peak_rss_each = vec![0; pids.len()];
     while started.elapsed() < Duration::from_secs(args.seconds) {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let m = fetch_metrics(&client, &url).await?;
-        indexed_samples.push((started.elapsed(), metric(&m, "logway_events_indexed_total")));
-        lag_samples.push(metric(&m, "logway_hot_index_lag_bytes"));
-        peak_rss_kib = peak_rss_kib.max(proc_status_kib(pid, "VmRSS:"));
-        peak_anon_kib = peak_anon_kib.max(proc_status_kib(pid, "RssAnon:"));
+        let (mut indexed, mut lag) = (0.0, 0.0);
+        for u in &urls {
+            let m = fetch_metrics(&client, u).await?;
+            indexed += metric(&m, "logway_events_indexed_total");
+            lag += metric(&m, "logway_hot_index_lag_bytes");
+        }
+        indexed_samples.push((started.elapsed(), indexed));
+        lag_samples.push(lag);
+        lag_events.push(accepted.load(Ordering::Relaxed) as f64 - indexed);
+        let rss: Vec<u64> = pids.iter().map(|&p| proc_status_kib(p, "VmRSS:")).collect();
+        for (peak, now) in peak_rss_each.iter_mut().zip(&rss) {
+            *peak = (*peak).max(*now);
+        }
+        peak_rss_kib = peak_rss_kib.max(rss.iter().sum());
+        peak_anon_kib =
+            peak_anon_kib.max(pids.iter().map(|&p| proc_status_kib(p, "RssAnon:")).sum());
     }
     stop.store(true, Ordering::Relaxed);
     // The catch-up is timed from here, the moment the load stops.
@@ -329,7 +387,10 @@ async fn main() -> anyhow::Result<()> {
     let total_accepted = accepted.load(Ordering::Relaxed) as f64;
     let mut final_lag;
     loop {
-        let m = fetch_metrics(&client, &url).await?;
+        let mut m = String::new();
+        for u in &urls {
+            m.push_str(&fetch_metrics(&client, u).await?);
+        }
         let indexed = client
             .get(format!("{url}/api/v1/search"))
             .query(&[("q", "type:bench"), ("limit", "1")])
@@ -340,7 +401,8 @@ async fn main() -> anyhow::Result<()> {
             .as_f64()
             .unwrap_or(0.0);
         final_lag = metric(&m, "logway_hot_index_lag_bytes");
-        peak_anon_kib = peak_anon_kib.max(proc_status_kib(pid, "RssAnon:"));
+        peak_anon_kib =
+            peak_anon_kib.max(pids.iter().map(|&p| proc_status_kib(p, "RssAnon:")).sum());
         let failed_batches = metric(&m, "logway_filter_failures_total");
         if failed_batches > 0.0 {
             bail!("{failed_batches} batches failed in a filter (dead letters): not a valid run");
@@ -354,15 +416,24 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let drain = drain_start.elapsed();
-    let cpu = cpu::seconds_of(pid) - cpu_start;
+    let cpu_each: Vec<f64> = pids
+        .iter()
+        .zip(&cpu_start)
+        .map(|(&p, start)| cpu::seconds_of(p) - start)
+        .collect();
+    let cpu: f64 = cpu_each.iter().sum();
     let other_cpu = args
         .cpu_of
         .zip(other_cpu_start)
         .map(|(p, start)| cpu::seconds_of(p) - start);
     let mut visible = probe.await?;
     visible.sort();
-    let hwm = proc_status_kib(pid, "VmHWM:");
-    peak_rss_kib = peak_rss_kib.max(hwm);
+    for (peak, &p) in peak_rss_each.iter_mut().zip(&pids) {
+        *peak = (*peak).max(proc_status_kib(p, "VmHWM:"));
+    }
+    if pids.len() == 1 {
+        peak_rss_kib = peak_rss_kib.max(peak_rss_each[0]);
+    }
 
     let secs = load_time.as_secs_f64();
     let steady: Vec<_> = indexed_samples.iter().skip(2).collect();
@@ -399,6 +470,13 @@ async fn main() -> anyhow::Result<()> {
         lag_mb(lag_samples.len().saturating_sub(1)),
         lag_samples.iter().copied().fold(0.0, f64::max) / 1e6
     );
+    let lag_at = |i: usize| lag_events.get(i).copied().unwrap_or(0.0);
+    println!(
+        "index lag:    {:.0} events at 2 s, {:.0} at the end of the load, max {:.0} (acknowledged, not yet indexed, sampled once a second)",
+        lag_at(1),
+        lag_at(lag_events.len().saturating_sub(1)),
+        lag_events.iter().copied().fold(0.0, f64::max)
+    );
     println!(
         "searchable:   p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms after the ack ({} probes during load)",
         ms(percentile(&visible, 0.5)),
@@ -411,6 +489,15 @@ async fn main() -> anyhow::Result<()> {
         cpu * 1e6 / total_accepted.max(1.0),
         cpu / (secs + drain.as_secs_f64())
     );
+    if pids.len() > 1 {
+        for (i, (c, rss)) in cpu_each.iter().zip(&peak_rss_each).enumerate() {
+            println!(
+                "node {i}:       CPU {c:.1} s = {:.2} CPU-seconds per 1M events of the cluster; peak RSS {:.0} MiB",
+                c * 1e6 / total_accepted.max(1.0),
+                *rss as f64 / 1024.0
+            );
+        }
+    }
     if let (Some(p), Some(c)) = (args.cpu_of, other_cpu) {
         println!(
             "process {p} CPU: {c:.1} s during the load = {:.2} CPU-seconds per 1M events",
@@ -423,13 +510,51 @@ async fn main() -> anyhow::Result<()> {
         peak_anon_kib as f64 / 1024.0
     );
 
-    unsafe_sigterm(pid);
-    let status = child.wait()?;
+    for &p in &pids {
+        unsafe_sigterm(p);
+    }
+    let mut failed = None;
+    for mut child in children {
+        let status = child.wait()?;
+        if !status.success() {
+            failed = Some(status);
+        }
+    }
     let _ = std::fs::remove_dir_all(&data);
-    if !status.success() {
+    if let Some(status) = failed {
         bail!("gateway exited with {status}");
     }
     Ok(())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on loopback")
+}
+
+/// Waits (up to 60 s) until a search on the node at `url` covers every
+/// topic partition: in cluster mode, the nodes have shared them out.
+async fn wait_settled(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let v: serde_json::Value = client
+            .get(format!("{url}/api/v1/search"))
+            .query(&[("q", "*"), ("limit", "1")])
+            .send()
+            .await?
+            .json()
+            .await?;
+        // (`partial` is absent on a single node and without the searcher role.)
+        if v["partial"] != true {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("the cluster did not cover every partition within 60 s: {v}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 fn ms(d: Duration) -> f64 {

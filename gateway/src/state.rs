@@ -63,6 +63,16 @@ impl Core {
     pub fn policy(&self) -> Arc<Policy> {
         self.pipeline.policy()
     }
+
+    /// Whether this node runs the singleton jobs (the archive's retention
+    /// sweep): a single node always; in cluster mode the node whose
+    /// indexer owns partition 0 of `{group_prefix}-index`, so the group's
+    /// assignment is the election (a node without the indexer role never
+    /// leads). While partition 0 changes hands two nodes may both lead
+    /// for a moment, or none: the jobs are idempotent and periodic.
+    pub fn leads_singletons(&self) -> bool {
+        !self.config.cluster.enabled || self.hot.owned().is_some_and(|o| o.contains(&0))
+    }
 }
 
 /// Shared by every handler. `core` is set once recovery is done; until

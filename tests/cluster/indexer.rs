@@ -5,7 +5,8 @@
 //! over, resuming each from its own index checkpoint or rebuilding it from
 //! the topic; a search on any node asks the others (the searcher role)
 //! and says which partitions no node answered for; the archive (one
-//! S3-protocol bucket for both) holds every event exactly once.
+//! S3-protocol bucket for both) holds every event exactly once. The
+//! singleton jobs run on the owner of partition 0 only.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -94,6 +95,38 @@ async fn wait_split(
     }
 }
 
+/// Waits until exactly one of the nodes runs the singleton jobs, and it
+/// is the one owning partition 0 of the index group; returns its index.
+async fn wait_one_leader(client: &reqwest::Client, urls: &[&str]) -> usize {
+    let start = Instant::now();
+    loop {
+        let mut answers = Vec::new();
+        for url in urls {
+            let r = client
+                .get(format!("{url}/api/v1/cluster/partitions"))
+                .bearer_auth(A_ADMIN)
+                .send()
+                .await
+                .unwrap();
+            answers.push(r.json::<Value>().await.unwrap());
+        }
+        let leaders: Vec<usize> = (0..urls.len())
+            .filter(|&i| answers[i]["singletons"] == true)
+            .collect();
+        let owners: Vec<usize> = (0..urls.len())
+            .filter(|&i| answers[i]["partitions"].get("0").is_some())
+            .collect();
+        if leaders.len() == 1 && leaders == owners {
+            return leaders[0];
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not one singleton leader owning partition 0: {answers:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 async fn post(client: &reqwest::Client, url: &str, from: u64, n: u64) {
     let r = client
         .post(format!("{url}/mobile"))
@@ -166,6 +199,8 @@ async fn indexers_share_the_partitions_index_each_record_once_and_take_over_a_ki
         wait_cluster_search(&client, url, &all).await;
     }
     assert_eq!(a.histogram_total(A_ADMIN, "type:mobile_logs").await, 400);
+    // The singleton jobs run on the owner of partition 0 only.
+    wait_one_leader(&client, &[&a.url, &b.url]).await;
 
     // kill -9 of the second node: until its partitions move, a search
     // says which are missing and finds what the rest hold.
@@ -207,7 +242,17 @@ async fn indexers_share_the_partitions_index_each_record_once_and_take_over_a_ki
         killed.elapsed().as_secs_f64(),
         shares[1].len()
     );
-    let metrics = a.metrics().await;
+    // The survivor owns partition 0 now, so it runs the singleton jobs.
+    assert_eq!(wait_one_leader(&client, &[&a.url]).await, 0);
+    let start = Instant::now();
+    let metrics = loop {
+        let metrics = a.metrics().await;
+        if metric_sum(&metrics, "logway_cluster_singleton_leader") == 1.0 {
+            break metrics;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert!(
         metric_sum(&metrics, "logway_events_indexed_total") >= 400.0,
         "{metrics}"

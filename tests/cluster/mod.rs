@@ -8,6 +8,7 @@
 
 mod archiver;
 mod chaos;
+mod example;
 mod indexer;
 mod source;
 
@@ -438,5 +439,26 @@ async fn cluster_gateway_acks_once_the_topic_has_the_batch_and_503s_while_kafka_
         "acknowledged events missing from the topic: {lost:?}"
     );
     assert!(records.iter().all(|r| (0..6).contains(&r.partition)));
+
+    // Replay is refused in cluster mode, saying why (its partitions would
+    // not be found by the cluster's search).
+    let resp = gw
+        .client
+        .post(format!("{}/api/v1/replay", gw.url))
+        .bearer_auth(A_ADMIN)
+        .json(&json!({"from": "now-1h", "to": "now"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 501);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_implemented", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cluster mode"),
+        "{body}"
+    );
     gw.stop().await;
 }

@@ -42,10 +42,15 @@ fn indexed(core: &Core) -> BTreeMap<u32, u64> {
         .collect()
 }
 
-/// `GET /api/v1/cluster/partitions`: this node and the topic partitions
-/// it indexes now, each with its indexed offset.
+/// `GET /api/v1/cluster/partitions`: this node, the topic partitions it
+/// indexes now, each with its indexed offset, and whether it runs the
+/// singleton jobs.
 pub fn owned(core: &Core) -> Value {
-    json!({"node": core.node_id, "partitions": indexed(core)})
+    json!({
+        "node": core.node_id,
+        "partitions": indexed(core),
+        "singletons": core.leads_singletons(),
+    })
 }
 
 /// Who searches which partitions.

@@ -40,6 +40,13 @@ pub async fn start(
 ) -> Result<Response, ApiError> {
     let core = state.core()?.clone();
     let tenant = admin_tenant(&core, &headers, uri.query())?;
+    if core.config.cluster.enabled {
+        // A node's rehydrated partitions belong to no topic partition, so
+        // the cluster's search would not find them (docs/cluster.md).
+        return Err(ApiError::NotImplemented(
+            "replay is not available in cluster mode yet: replayed events would not be found by the cluster's search (docs/cluster.md#replay)".into(),
+        ));
+    }
     let body: Body = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("replay body: {e}")))?;
     let query = body.query.filter(|q| !q.trim().is_empty());

@@ -1,12 +1,13 @@
 //! # Cluster mode: a Kafka topic in place of the local WAL
 //!
-//! The design and what each role promises are in `docs/cluster.md`. Built
-//! so far: the gateway role ([`producer`]), whose log is the events topic
-//! instead of the WAL; the indexer role ([`indexer`]): a hot indexer per
-//! partition the node owns in its consumer group ([`group`]); the
-//! archiver role ([`archiver`]): an archive writer per partition, the
-//! same way. The searcher role (the search fan-out) is not built yet;
-//! `cluster.roles` refuses it.
+//! The design and what each role promises are in `docs/cluster.md`. The
+//! gateway role ([`producer`]) writes to the events topic instead of the
+//! WAL; the indexer role ([`indexer`]) runs a hot indexer per partition
+//! the node owns in its consumer group ([`group`]); the archiver role
+//! ([`archiver`]) an archive writer per partition, the same way; the
+//! searcher role is the search fan-out (`crate::api::fanout`). The owner
+//! of partition 0 of the index group runs the singleton jobs
+//! (`crate::state::Core::leads_singletons`).
 //!
 //! Files: [`config`] the `[cluster]` section; [`producer`] the gateway
 //! role's [`crate::pipeline::Log`]; [`group`] a role's group member, which

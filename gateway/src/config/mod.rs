@@ -11,6 +11,7 @@
 //! this module assembles them and checks what spans sections. The key table
 //! in `docs/configuration.md` is tested against what this accepts.
 
+pub mod class;
 pub mod env;
 pub mod value;
 

@@ -32,7 +32,7 @@ impl Log for Wal {
         let durable: Vec<_> = batch
             .payloads
             .iter()
-            .map(|p| Wal::submit(self, p.clone()))
+            .map(|p| Wal::submit_class(self, p.clone(), batch.class))
             .collect::<Result<_, _>>()?;
         Ok(Box::pin(async move {
             for d in durable {

@@ -41,9 +41,10 @@ use crate::batch::{BatchHeader, IdempotencyRecord};
 use crate::event::EventContext;
 use crate::filter;
 use crate::listen::tls::ClientCert;
-use crate::telemetry::{LimitLabels, Metrics, TenantType};
+use crate::telemetry::{LimitLabels, Metrics, ShedLabels, TenantType};
 use crate::tenants::limit::{Refusal, Unit};
 use crate::tenants::{Policy, Route, Tenant, route};
+use crate::wal::WalError;
 pub use build::{Built, Counts};
 use config::LimitsConfig;
 pub use error::Error;
@@ -207,6 +208,8 @@ pub struct Sealed {
     pub log_type: String,
     /// The request's `Idempotency-Key`, if it had one.
     pub idempotency_key: Option<String>,
+    /// The route's delivery class: which lane of the log it takes.
+    pub class: crate::config::class::Class,
     /// Stored events that were not rejected or dead-lettered.
     accepted: usize,
     rejected: Vec<&'static str>,
@@ -437,6 +440,7 @@ impl Pipeline {
             tenant: adm.tenant.clone(),
             log_type: adm.route.log_type.clone(),
             idempotency_key,
+            class: adm.route.class,
             accepted,
             rejected: built.reject_reasons,
         }
@@ -535,7 +539,7 @@ impl Pipeline {
             .map(|c| c.hashes().to_vec())
             .unwrap_or_default();
         let sealed = self.seal_with_ids(adm, built, record.clone(), hashes);
-        self.log.submit(&sealed)?.await?;
+        self.submit(&sealed)?.await?;
         self.count(&sealed);
         let now = crate::now_ms();
         if let (Some(guard), Some(record)) = (guard, &record) {
@@ -551,16 +555,33 @@ impl Pipeline {
     /// at once; the future resolves once it is durable. Records are written
     /// in the order they were submitted. Count it with [`Pipeline::count`]
     /// once durable.
+    /// A refusal for want of room is counted by class and reason
+    /// (`logway_shed_total`).
     pub fn submit(
         &self,
         sealed: &Sealed,
     ) -> Result<impl Future<Output = Result<(), Error>> + Send + 'static, Error> {
-        self.log.submit(sealed)
+        self.log.submit(sealed).inspect_err(|e| {
+            let reason = match e {
+                Error::Wal(WalError::Full { .. }) => "wal_full",
+                Error::Wal(WalError::QueueFull) => "queue_full",
+                Error::Wal(WalError::DiskFull) => "disk_full",
+                Error::Unavailable(_) => "unavailable",
+                _ => return,
+            };
+            self.metrics
+                .shed
+                .get_or_create(&ShedLabels {
+                    class: sealed.class.as_str().to_string(),
+                    reason: reason.to_string(),
+                })
+                .inc();
+        })
     }
 
     /// Appends a sealed batch and waits until it is durable.
     pub async fn append(&self, sealed: &Sealed) -> Result<(), Error> {
-        self.log.submit(sealed)?.await
+        self.submit(sealed)?.await
     }
 
     /// Counts a durable batch's events as received and rejected.

@@ -99,6 +99,14 @@ pub struct FilterCounterLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShedLabels {
+    /// The route's delivery class: "log", "metric", "event".
+    pub class: String,
+    /// "wal_full", "queue_full", "disk_full", "unavailable" (cluster mode).
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GelfDropLabels {
     /// The listener's address.
     pub listener: String,
@@ -157,7 +165,9 @@ pub struct Metrics {
     pub cluster_record_errors: Counter,
     pub cluster_ack_timeouts: Counter,
     pub cluster_brokers_down: Gauge,
+    pub cluster_singleton_leader: Gauge,
     pub gelf_dropped: Family<GelfDropLabels, Counter>,
+    pub shed: Family<ShedLabels, Counter>,
     pub archive_objects_deleted: Counter,
     pub object_store_requests: Family<StoreOpLabels, Counter>,
     pub object_store_duration: Family<OpLabel, Histogram, fn() -> Histogram>,
@@ -207,7 +217,9 @@ impl Metrics {
             cluster_record_errors: Counter::default(),
             cluster_ack_timeouts: Counter::default(),
             cluster_brokers_down: Gauge::default(),
+            cluster_singleton_leader: Gauge::default(),
             gelf_dropped: Family::default(),
+            shed: Family::default(),
             archive_objects_deleted: Counter::default(),
             object_store_requests: Family::default(),
             object_store_duration: Family::new_with_constructor(latency_histogram),
@@ -364,6 +376,16 @@ impl Metrics {
             "cluster_brokers_down",
             "Cluster mode: 1 while the producer reports every broker down (requests are refused at once)",
             m.cluster_brokers_down.clone(),
+        );
+        registry.register(
+            "cluster_singleton_leader",
+            "1 while this node runs the singleton jobs (the archive's retention sweep): always on a single node; in cluster mode while its indexer owns partition 0 of the index group",
+            m.cluster_singleton_leader.clone(),
+        );
+        registry.register(
+            "shed",
+            "Appends refused because the log had no room for their delivery class (logs first, metrics next, events last): an HTTP request gets 503 with Retry-After, a syslog or Beats connection waits and tries again",
+            m.shed.clone(),
         );
         registry.register(
             "gelf_dropped",

@@ -144,6 +144,10 @@ pub struct RouteConfig {
     /// here replaces the tenant's list for that field.
     #[serde(default)]
     pub fields: FieldsConfig,
+    /// What the route promises its events: `log` (the default), `metric`
+    /// or `event` (docs/guides/delivery-classes.md).
+    #[serde(default)]
+    pub class: crate::config::class::Class,
 }
 
 /// Checks the tenants on their own: names, keys and certificate names each

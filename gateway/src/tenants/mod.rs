@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::config::class::Class;
 use crate::event::FieldNames;
 use crate::filter::FilterRef;
 use crate::listen::tls::ClientCert;
@@ -117,6 +118,8 @@ pub struct Route {
     /// Where this route's events keep their promoted fields (the route's
     /// `fields`, else the tenant's, then the built-in names).
     pub fields: Arc<FieldNames>,
+    /// What the route promises its events (`log` unless configured).
+    pub class: Class,
 }
 
 impl Route {
@@ -139,6 +142,7 @@ impl Route {
             log_type: log_type.to_string(),
             filters: filters.to_vec().into(),
             fields: Arc::new(FieldNames::new(&fields.or(&tenant_fields))),
+            class: Class::Log,
         }
     }
 }
@@ -158,6 +162,7 @@ impl Tenant {
                         log_type: r.log_type.clone(),
                         filters: r.filters.clone().into(),
                         fields: Arc::new(FieldNames::new(&r.fields.or(&c.fields))),
+                        class: r.class,
                     };
                     (r.path.clone(), route)
                 })

@@ -33,6 +33,7 @@ pub fn resolve(tenants: &Tenants, tenant: &Tenant, path: &str) -> Result<Route, 
             log_type: log_type.to_string(),
             filters: Vec::new().into(),
             fields: tenant.fields.clone(),
+            class: Default::default(),
         });
     }
     if let Some(route) = tenant.routes.get(path) {
@@ -72,6 +73,7 @@ pub fn resolve_index(
                 log_type,
                 filters: Vec::new().into(),
                 fields: tenant.fields.clone(),
+                class: Default::default(),
             },
         )),
         None => {

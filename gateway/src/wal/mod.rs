@@ -87,6 +87,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::config::class::Class;
+
 pub use reader::{Record, WalReader};
 use record::HEADER_BYTES;
 pub use record::MAX_RECORD_BYTES;
@@ -121,6 +123,31 @@ pub struct WalOptions {
     pub max_bytes: u64,
     pub segment_bytes: u64,
     pub queue_len: usize,
+    /// The event lane's queue ([`Wal::submit_class`]).
+    pub event_queue_len: usize,
+    /// Shares of `max_bytes` log- and metric-class appends may fill.
+    pub log_share: f64,
+    pub metric_share: f64,
+}
+
+impl WalOptions {
+    /// The bytes on disk and queued past which `class` is refused.
+    fn limit(&self, class: Class) -> u64 {
+        let share = match class {
+            Class::Log => self.log_share,
+            Class::Metric => self.metric_share,
+            Class::Event => 1.0,
+        };
+        (self.max_bytes as f64 * share) as u64
+    }
+}
+
+/// Event-class appends, which the writer takes before the channel's.
+#[derive(Default)]
+struct EventLane {
+    queue: std::collections::VecDeque<Append>,
+    /// Set by the writer as it stops: later appends are refused.
+    closed: bool,
 }
 
 struct Shared {
@@ -140,6 +167,7 @@ struct Shared {
     consumers: Mutex<BTreeMap<String, Lsn>>,
     wake: (Mutex<()>, Condvar),
     closed: AtomicBool,
+    events: Mutex<EventLane>,
 }
 
 struct Append {
@@ -149,6 +177,8 @@ struct Append {
 
 enum Msg {
     Append(Append),
+    /// An event was queued in [`Shared::events`].
+    Wake,
     /// Stop after everything queued before it is durable.
     Close,
 }
@@ -181,28 +211,43 @@ impl Wal {
         self.submit(payload)?.await
     }
 
-    /// Queues one record and returns at once; the future resolves once it
-    /// is fsynced, with its LSN. Records are written in the order they were
-    /// submitted, so a caller that submits in order keeps its order in the
-    /// log while it waits for several fsyncs at a time.
+    /// [`Wal::submit_class`] for a log-class record.
     pub fn submit(
         &self,
         payload: impl Into<bytes::Bytes>,
+    ) -> Result<impl std::future::Future<Output = Result<Lsn, WalError>> + Send + 'static, WalError>
+    {
+        self.submit_class(payload, Class::Log)
+    }
+
+    /// Queues one record of `class` and returns at once; the future
+    /// resolves once it is fsynced, with its LSN. Records of a class are
+    /// written in the order they were submitted, so a caller that submits
+    /// in order keeps its order in the log while it waits for several
+    /// fsyncs at a time. Event-class records have a queue of their own,
+    /// which the writer takes first, and may fill the whole of
+    /// `max_bytes`; metric- and log-class records are refused past their
+    /// shares of it ([`WalOptions::limit`]).
+    pub fn submit_class(
+        &self,
+        payload: impl Into<bytes::Bytes>,
+        class: Class,
     ) -> Result<impl std::future::Future<Output = Result<Lsn, WalError>> + Send + 'static, WalError>
     {
         let payload: bytes::Bytes = payload.into();
         let size = payload.len() as u64 + HEADER_BYTES;
         let used = self.shared.disk_bytes.load(Ordering::Relaxed)
             + self.shared.pending_bytes.load(Ordering::Relaxed);
-        if used + size > self.shared.opts.max_bytes {
-            return Err(WalError::Full {
-                used,
-                max: self.shared.opts.max_bytes,
-            });
+        let max = self.shared.opts.limit(class);
+        if used + size > max {
+            return Err(WalError::Full { used, max });
         }
         let (done, wait) = oneshot::channel();
         self.shared.pending_bytes.fetch_add(size, Ordering::Relaxed);
-        if let Err(e) = self.tx.try_send(Msg::Append(Append { payload, done })) {
+        let append = Append { payload, done };
+        if class == Class::Event {
+            self.queue_event(append, size)?;
+        } else if let Err(e) = self.tx.try_send(Msg::Append(append)) {
             self.shared.pending_bytes.fetch_sub(size, Ordering::Relaxed);
             return Err(match e {
                 mpsc::error::TrySendError::Full(_) => WalError::QueueFull,
@@ -210,6 +255,29 @@ impl Wal {
             });
         }
         Ok(async move { wait.await.map_err(|_| WalError::Closed)? })
+    }
+
+    /// Puts an event-class append in its lane and wakes the writer (if the
+    /// channel is full the writer is busy and looks at the lane before its
+    /// next group).
+    fn queue_event(&self, append: Append, size: u64) -> Result<(), WalError> {
+        let refused = {
+            let mut lane = self.shared.events.lock().unwrap();
+            if lane.closed {
+                Some(WalError::Closed)
+            } else if lane.queue.len() >= self.shared.opts.event_queue_len.max(1) {
+                Some(WalError::QueueFull)
+            } else {
+                lane.queue.push_back(append);
+                None
+            }
+        };
+        if let Some(e) = refused {
+            self.shared.pending_bytes.fetch_sub(size, Ordering::Relaxed);
+            return Err(e);
+        }
+        let _ = self.tx.try_send(Msg::Wake);
+        Ok(())
     }
 
     /// End of the durable log.

@@ -120,6 +120,7 @@ pub(super) fn open_dir(dir: &Path, opts: WalOptions) -> Result<(Shared, File), W
         consumers: Mutex::new(BTreeMap::new()),
         wake: (Mutex::new(()), Condvar::new()),
         closed: AtomicBool::new(false),
+        events: Default::default(),
     };
     Ok((shared, file))
 }

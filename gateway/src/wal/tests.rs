@@ -13,6 +13,9 @@ fn opts() -> WalOptions {
         max_bytes: 1 << 30,
         segment_bytes: 1 << 20,
         queue_len: 64,
+        event_queue_len: 64,
+        log_share: 1.0,
+        metric_share: 1.0,
     }
 }
 
@@ -347,7 +350,7 @@ async fn appends_past_the_cap_fail_with_full() {
     let tiny = WalOptions {
         max_bytes: 10_000,
         segment_bytes: 4096,
-        queue_len: 64,
+        ..opts()
     };
     let (wal, _t) = Wal::open(dir.path(), tiny).unwrap();
     wal.register_consumer("slow", 0);
@@ -364,6 +367,95 @@ async fn appends_past_the_cap_fail_with_full() {
     }
     assert!(full);
     assert!(wal.disk_bytes() <= 10_000);
+}
+
+/// Fills the WAL with `class` until it refuses; returns the bytes then used.
+async fn fill(wal: &Wal, class: Class) -> u64 {
+    loop {
+        match wal.submit_class(vec![7u8; 500], class) {
+            Ok(done) => {
+                done.await.unwrap();
+            }
+            Err(WalError::Full { used, .. }) => return used,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_class_may_fill_its_share_of_the_wal_events_all_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = WalOptions {
+        max_bytes: 20_000,
+        segment_bytes: 4096,
+        log_share: 0.5,
+        metric_share: 0.75,
+        ..opts()
+    };
+    let (wal, _t) = Wal::open(dir.path(), shared).unwrap();
+    wal.register_consumer("slow", 0);
+    let logs = fill(&wal, Class::Log).await;
+    assert!(
+        (9_400..=10_000).contains(&logs),
+        "logs stop at half: {logs}"
+    );
+    let metrics = fill(&wal, Class::Metric).await;
+    assert!(
+        (14_400..=15_000).contains(&metrics),
+        "metrics at 3/4: {metrics}"
+    );
+    assert!(wal.submit_class(vec![7u8; 500], Class::Log).is_err());
+    let events = fill(&wal, Class::Event).await;
+    assert!(
+        (19_400..=20_000).contains(&events),
+        "events at the cap: {events}"
+    );
+}
+
+#[tokio::test]
+async fn events_wait_in_their_own_queue_when_the_log_queue_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = WalOptions {
+        queue_len: 1,
+        event_queue_len: 8,
+        ..opts()
+    };
+    let (wal, _t) = Wal::open(dir.path(), one).unwrap();
+    // Submitting without yielding: the writer cannot keep up, so the
+    // one-slot log queue refuses, while the event lane takes eight.
+    let mut logs = Vec::new();
+    let mut log_refused = false;
+    for i in 0..64 {
+        match wal.submit_class(format!("log-{i}").into_bytes(), Class::Log) {
+            Ok(d) => logs.push(d),
+            Err(WalError::QueueFull) => log_refused = true,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let events: Vec<_> = (0..8)
+        .map(|i| {
+            wal.submit_class(format!("event-{i}").into_bytes(), Class::Event)
+                .unwrap()
+        })
+        .collect();
+    assert!(log_refused, "the log queue held one");
+    for d in logs.into_iter().chain(events) {
+        d.await.unwrap();
+    }
+    let payloads: Vec<String> = wal
+        .reader(0)
+        .read_available(usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8(r.payload.clone()).unwrap())
+        .collect();
+    let events: Vec<&String> = payloads.iter().filter(|p| p.starts_with("event")).collect();
+    let want: Vec<String> = (0..8).map(|i| format!("event-{i}")).collect();
+    assert_eq!(
+        events,
+        want.iter().collect::<Vec<_>>(),
+        "events in their order"
+    );
 }
 
 #[tokio::test]

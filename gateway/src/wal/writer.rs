@@ -1,6 +1,7 @@
 //! The writer thread: group commit. It takes every append waiting at that
-//! moment, writes them in one `write`, calls `fdatasync` once, then answers
-//! all of them (the design notes are in [`super`]).
+//! moment, event-class ones first, writes them in one `write`, calls
+//! `fdatasync` once, then answers all of them (the design notes are in
+//! [`super`]).
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -29,9 +30,19 @@ pub(super) fn run(shared: Arc<Shared>, mut file: File, mut rx: mpsc::Receiver<Ms
     let mut buf: Vec<u8> = Vec::new();
     let mut group: Vec<(Lsn, Append)> = Vec::new();
     let mut closing = false;
-    while !closing {
-        let Some(Msg::Append(first)) = rx.blocking_recv() else {
-            break;
+    loop {
+        let first = match next_waiting(&shared, &mut rx, &mut closing) {
+            Some(a) => a,
+            None if closing => break,
+            None => match rx.blocking_recv() {
+                Some(Msg::Append(a)) => a,
+                Some(Msg::Wake) => continue,
+                Some(Msg::Close) | None => {
+                    // Events queued before the stop are still written.
+                    closing = true;
+                    continue;
+                }
+            },
         };
         let mut next = Some(first);
         // Take everything waiting now, up to a byte budget, for one fsync.
@@ -61,11 +72,7 @@ pub(super) fn run(shared: Arc<Shared>, mut file: File, mut rx: mpsc::Receiver<Ms
                 group.push((seg_start + written, append));
             }
             if taken < GROUP_COMMIT_MAX_BYTES {
-                match rx.try_recv() {
-                    Ok(Msg::Append(a)) => next = Some(a),
-                    Ok(Msg::Close) => closing = true,
-                    Err(_) => {}
-                }
+                next = next_waiting(&shared, &mut rx, &mut closing);
             }
         }
         match flush(&shared, &mut file, &mut buf) {
@@ -82,13 +89,21 @@ pub(super) fn run(shared: Arc<Shared>, mut file: File, mut rx: mpsc::Receiver<Ms
     }
     rx.close();
     // Anything that raced in after the close marker is refused, not lost.
+    let mut late: Vec<Append> = {
+        let mut lane = shared.events.lock().unwrap();
+        lane.closed = true;
+        lane.queue.drain(..).collect()
+    };
     while let Ok(msg) = rx.try_recv() {
         if let Msg::Append(a) = msg {
-            shared
-                .pending_bytes
-                .fetch_sub(a.payload.len() as u64 + HEADER_BYTES, Ordering::Relaxed);
-            let _ = a.done.send(Err(WalError::Closed));
+            late.push(a);
         }
+    }
+    for a in late {
+        shared
+            .pending_bytes
+            .fetch_sub(a.payload.len() as u64 + HEADER_BYTES, Ordering::Relaxed);
+        let _ = a.done.send(Err(WalError::Closed));
     }
     // A recycled file still holds its old records past the durable end: cut
     // them at a clean stop, so the next start finds no tail to cut (after a
@@ -101,6 +116,30 @@ pub(super) fn run(shared: Arc<Shared>, mut file: File, mut rx: mpsc::Receiver<Ms
     shared.closed.store(true, Ordering::Release);
     let _guard = shared.wake.0.lock().unwrap();
     shared.wake.1.notify_all();
+}
+
+/// The next append waiting: the event lane's first, then the channel's
+/// (none after the close marker). Sets `closing` at the marker.
+fn next_waiting(
+    shared: &Shared,
+    rx: &mut mpsc::Receiver<Msg>,
+    closing: &mut bool,
+) -> Option<Append> {
+    loop {
+        if let Some(a) = shared.events.lock().unwrap().queue.pop_front() {
+            return Some(a);
+        }
+        if *closing {
+            return None;
+        }
+        match rx.try_recv() {
+            Ok(Msg::Append(a)) => return Some(a),
+            // Its event was in the lane, and is taken or gone.
+            Ok(Msg::Wake) => continue,
+            Ok(Msg::Close) => *closing = true,
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Writes `buf` to the active segment and fsyncs; on failure the segment is

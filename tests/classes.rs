@@ -1,0 +1,199 @@
+//! Delivery classes (`tenants[].routes[].class`): when the WAL has no room
+//! for more logs, metrics are still taken, and events until the WAL is
+//! full; a flood of logs that fills the writer's queue refuses logs (503
+//! with `Retry-After`) and never an event, which has a queue of its own
+//! ahead of them. Nothing acknowledged is lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::common::*;
+use serde_json::Value;
+
+fn config(dir: &std::path::Path, wal: &str, commit_interval: &str) -> logway::Config {
+    let text = format!(
+        r#"
+[server]
+http_addr = "127.0.0.1:0"
+[storage]
+data_dir = "{data}"
+[wal]
+{wal}
+[hot]
+commit_interval = "{commit_interval}"
+
+[[tenants]]
+name = "a"
+ingest_keys = ["{A_INGEST}"]
+admin_keys = ["{A_ADMIN}"]
+routes = [
+  {{ path = "/logs", type = "app_logs" }},
+  {{ path = "/m", type = "app_metrics", class = "metric" }},
+  {{ path = "/pay", type = "payments", class = "event" }},
+]
+"#,
+        data = dir.display()
+    );
+    logway::Config::from_toml(&text).expect("test config is valid")
+}
+
+/// ~1 KB that zstd cannot shrink much: the WAL fills after ~100 of them.
+fn noisy_line(tag: &str, i: u64) -> String {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let noise: String = (0..64)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            format!("{:016x}", x)
+        })
+        .collect();
+    format!("{{\"message\":\"{tag} {i}\",\"noise\":\"{noise}\"}}\n")
+}
+
+/// Posts numbered lines to `path` until one is refused; returns how many
+/// were acknowledged and the refusal (status, Retry-After, body).
+async fn post_until_refused(gw: &TestGateway, path: &str, tag: &str) -> (u64, u16, bool, Value) {
+    for i in 0..10_000u64 {
+        let r = gw
+            .post(path, A_INGEST)
+            .body(noisy_line(tag, i))
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 200 {
+            let status = r.status().as_u16();
+            let retry_after = r.headers().contains_key("retry-after");
+            return (i, status, retry_after, r.json().await.unwrap());
+        }
+    }
+    panic!("{path}: never refused");
+}
+
+fn shed(metrics: &str, class: &str, reason: &str) -> f64 {
+    metric_sum(
+        metrics,
+        &format!("logway_shed_total{{class=\"{class}\",reason=\"{reason}\"}}"),
+    )
+}
+
+#[tokio::test]
+async fn metrics_and_events_are_taken_when_the_wal_has_no_room_for_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = "max_bytes = 200000\nsegment_bytes = 16384";
+    // The hot index does not commit (1 h), so the WAL is not trimmed.
+    let gw = TestGateway::start(config(dir.path(), wal, "1h")).await;
+
+    let (logs, status, retry_after, body) = post_until_refused(&gw, "/logs", "log").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(retry_after, "503 carries Retry-After");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("full"),
+        "{body}"
+    );
+    assert!(logs > 20, "logs fill 80% of the WAL first ({logs} taken)");
+
+    // Metrics have 80-90%, events all of it.
+    let (metrics, status, _, body) = post_until_refused(&gw, "/m", "metric").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        metrics > 5,
+        "metrics are taken past the logs' share ({metrics})"
+    );
+    let (events, status, _, body) = post_until_refused(&gw, "/pay", "event").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        events > 5,
+        "events are taken past the metrics' share ({events})"
+    );
+    let r = gw
+        .post("/logs", A_INGEST)
+        .body("still full")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503, "logs are still refused");
+
+    let m = gw.metrics().await;
+    assert!(shed(&m, "log", "wal_full") >= 2.0, "{m}");
+    assert_eq!(shed(&m, "metric", "wal_full"), 1.0, "{m}");
+    assert_eq!(shed(&m, "event", "wal_full"), 1.0, "{m}");
+    gw.stop().await; // the index commits everything at the stop
+
+    // Every acknowledged one of each class is there after a restart.
+    let gw = TestGateway::start(config(dir.path(), wal, "100ms")).await;
+    for (q, n) in [
+        ("type:app_logs", logs),
+        ("type:app_metrics", metrics),
+        ("type:payments", events),
+    ] {
+        gw.search_until(A_ADMIN, &[("q", q)], n).await;
+    }
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_logs_never_refuses_an_event() {
+    let dir = tempfile::tempdir().unwrap();
+    // One log batch may wait for the writer at a time.
+    let gw = Arc::new(TestGateway::start(config(dir.path(), "queue_len = 1", "100ms")).await);
+
+    // 16 connections post 16 KB log batches as fast as they are answered.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (acked, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut flood = Vec::new();
+    for c in 0..16u64 {
+        let (gw, stop, acked, refused) = (gw.clone(), stop.clone(), acked.clone(), refused.clone());
+        flood.push(tokio::spawn(async move {
+            let mut i = c * 1_000_000;
+            while !stop.load(Ordering::Relaxed) {
+                let body: String = (0..16).map(|k| noisy_line("flood", i + k)).collect();
+                i += 16;
+                let r = gw.post("/logs", A_INGEST).body(body).send().await.unwrap();
+                match r.status().as_u16() {
+                    200 => acked.fetch_add(16, Ordering::Relaxed),
+                    503 => {
+                        assert!(r.headers().contains_key("retry-after"));
+                        refused.fetch_add(1, Ordering::Relaxed)
+                    }
+                    s => panic!("log batch answered {s}"),
+                };
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Meanwhile 200 events, one after another: every one is acknowledged.
+    for i in 0..200u64 {
+        let r = gw
+            .post("/pay", A_INGEST)
+            .body(format!(
+                "{{\"message\":\"payment {i} captured\",\"seq\":{i}}}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "event {i}: {}", r.text().await.unwrap());
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in flood {
+        t.await.unwrap();
+    }
+    let m = gw.metrics().await;
+    assert!(
+        refused.load(Ordering::Relaxed) > 0 && shed(&m, "log", "queue_full") > 0.0,
+        "the flood filled the log queue (refused {}): {m}",
+        refused.load(Ordering::Relaxed)
+    );
+    assert_eq!(shed(&m, "event", "queue_full"), 0.0, "{m}");
+    gw.search_until(A_ADMIN, &[("q", "type:payments")], 200)
+        .await;
+    gw.search_until(
+        A_ADMIN,
+        &[("q", "type:app_logs")],
+        acked.load(Ordering::Relaxed),
+    )
+    .await;
+    Arc::try_unwrap(gw).ok().unwrap().stop().await;
+}
