@@ -2,7 +2,9 @@
 //! for more logs, metrics are still taken, and events until the WAL is
 //! full; a flood of logs that fills the writer's queue refuses logs (503
 //! with `Retry-After`) and never an event, which has a queue of its own
-//! ahead of them. Nothing acknowledged is lost.
+//! ahead of them; while the hot index is too far behind, logs are refused
+//! first, metrics next, events never; events are searchable before the
+//! regular commit. Nothing acknowledged is lost or indexed twice.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -12,16 +14,38 @@ use crate::common::*;
 use serde_json::Value;
 
 fn config(dir: &std::path::Path, wal: &str, commit_interval: &str) -> logway::Config {
-    let text = format!(
+    config_limits(dir, wal, commit_interval, "")
+}
+
+fn config_limits(
+    dir: &std::path::Path,
+    wal: &str,
+    commit_interval: &str,
+    limits: &str,
+) -> logway::Config {
+    let text = config_text(dir, wal, commit_interval, limits, "127.0.0.1:0");
+    logway::Config::from_toml(&text).expect("test config is valid")
+}
+
+fn config_text(
+    dir: &std::path::Path,
+    wal: &str,
+    commit_interval: &str,
+    limits: &str,
+    addr: &str,
+) -> String {
+    format!(
         r#"
 [server]
-http_addr = "127.0.0.1:0"
+http_addr = "{addr}"
 [storage]
 data_dir = "{data}"
 [wal]
 {wal}
 [hot]
 commit_interval = "{commit_interval}"
+[limits]
+{limits}
 
 [[tenants]]
 name = "a"
@@ -34,8 +58,7 @@ routes = [
 ]
 "#,
         data = dir.display()
-    );
-    logway::Config::from_toml(&text).expect("test config is valid")
+    )
 }
 
 /// ~1 KB that zstd cannot shrink much: the WAL fills after ~100 of them.
@@ -196,4 +219,139 @@ async fn a_flood_of_logs_never_refuses_an_event() {
     )
     .await;
     Arc::try_unwrap(gw).ok().unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn while_the_index_is_behind_logs_are_refused_first_and_events_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = "shed_at_index_lag_bytes = 60000";
+    // The hot index does not commit (1 h): its lag is every byte written.
+    let gw = TestGateway::start(config_limits(dir.path(), "", "1h", limits)).await;
+
+    let (logs, status, retry_after, body) = post_until_refused(&gw, "/logs", "log").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(retry_after, "503 carries Retry-After");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("hot index") && message.contains("behind"),
+        "{body}"
+    );
+    assert!(logs > 20, "{logs} logs taken");
+    // Metrics up to twice the bound, then refused too; events still taken.
+    let (metrics, status, _, body) = post_until_refused(&gw, "/m", "metric").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(metrics > 20, "{metrics} metrics taken");
+    for i in 0..50 {
+        let r = gw
+            .post("/pay", A_INGEST)
+            .body(noisy_line("event", i))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "event {i}: {}", r.text().await.unwrap());
+    }
+    let m = gw.metrics().await;
+    assert_eq!(shed(&m, "log", "index_lag"), 1.0, "{m}");
+    assert_eq!(shed(&m, "metric", "index_lag"), 1.0, "{m}");
+    assert_eq!(shed(&m, "event", "index_lag"), 0.0, "{m}");
+    gw.stop().await;
+
+    let gw = TestGateway::start(config_limits(dir.path(), "", "100ms", limits)).await;
+    for (q, n) in [
+        ("type:app_logs", logs),
+        ("type:app_metrics", metrics),
+        ("type:payments", 50),
+    ] {
+        gw.search_until(A_ADMIN, &[("q", q)], n).await;
+    }
+    // Caught up: logs are taken again.
+    let r = gw
+        .post("/logs", A_INGEST)
+        .body("caught up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    gw.stop().await;
+}
+
+/// The total of a search for `q` (tenant a) on the node at `url`.
+async fn total(client: &reqwest::Client, url: &str, q: &str) -> u64 {
+    let r = client
+        .get(format!("{url}/api/v1/search"))
+        .bearer_auth(A_ADMIN)
+        .query(&[("q", q), ("limit", "10")])
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["total"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn events_are_searchable_before_the_regular_commit_and_indexed_once_after_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let port = free_port();
+    let file = |commit: &str| {
+        let path = dir.path().join(format!("logway-{commit}.toml"));
+        let text = config_text(
+            &dir.path().join("data"),
+            "",
+            commit,
+            "",
+            &format!("127.0.0.1:{port}"),
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // Regular commits every 30 s; event partitions after 100 ms.
+    let server = spawn_server(&file("30s"));
+    wait_ready(&client, &server.url).await;
+    let post = |path: &'static str, body: &'static str| {
+        let (client, url) = (client.clone(), server.url.clone());
+        async move {
+            let r = client
+                .post(format!("{url}{path}"))
+                .bearer_auth(A_INGEST)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    };
+    post("/logs", "slowlog one").await;
+    post("/pay", "fastevent one").await;
+    let start = std::time::Instant::now();
+    while total(&client, &server.url, "fastevent").await == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the event is not searchable"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        total(&client, &server.url, "slowlog").await,
+        0,
+        "the log waits for the regular commit"
+    );
+    // kill -9 before the regular commit: the restart reads the WAL from
+    // before both, indexes the log and skips the event its partition holds.
+    drop(server);
+    let server = spawn_server(&file("100ms"));
+    wait_ready(&client, &server.url).await;
+    let start = std::time::Instant::now();
+    while total(&client, &server.url, "slowlog").await == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the log is not searchable"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        total(&client, &server.url, "fastevent").await,
+        1,
+        "indexed once"
+    );
+    assert_eq!(total(&client, &server.url, "slowlog").await, 1);
 }

@@ -28,6 +28,7 @@ mod object_store;
 mod otlp;
 mod otlp_logs;
 mod replay;
+mod statsd;
 mod syslog;
 mod tls;
 mod ui_admin;

@@ -33,6 +33,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::wal::Class;
+
 pub const BATCH_VERSION: u32 = 2;
 /// Bodies from this size on are compressed (below it, zstd's frame and
 /// context costs outweigh the bytes saved).
@@ -61,6 +63,10 @@ pub struct BatchHeader {
     /// (`crate::pipeline::event_ids`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub event_ids: Vec<u64>,
+    /// The route's delivery class (absent: `log`): the hot index commits
+    /// event-class documents sooner.
+    #[serde(default, skip_serializing_if = "Class::is_log")]
+    pub class: Class,
 }
 
 impl BatchHeader {
@@ -83,6 +89,7 @@ impl BatchHeader {
             idempotency,
             types,
             event_ids: Vec::new(),
+            class: Class::Log,
         }
     }
 }
@@ -283,6 +290,7 @@ mod tests {
                 },
             ],
             event_ids: vec![7, u64::MAX],
+            class: Class::Event,
         };
         let bytes = encode(
             &header,
@@ -307,6 +315,7 @@ mod tests {
             idempotency: None,
             types: Vec::new(),
             event_ids: Vec::new(),
+            class: Class::Log,
         }
     }
 

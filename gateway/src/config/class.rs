@@ -21,6 +21,11 @@ pub enum Class {
 impl Class {
     pub const ALL: [Class; 3] = [Class::Log, Class::Metric, Class::Event];
 
+    /// For `skip_serializing_if`: the default class is not written.
+    pub fn is_log(&self) -> bool {
+        *self == Class::Log
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Log => "log",

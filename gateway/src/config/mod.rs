@@ -35,6 +35,7 @@ pub use crate::sources::hec::config::HecConfig;
 pub use crate::sources::kafka::config::KafkaSourceConfig;
 pub use crate::sources::loki::config::LokiConfig;
 pub use crate::sources::otlp::config::OtlpConfig;
+pub use crate::sources::statsd::config::StatsdConfig;
 pub use crate::sources::syslog::config::SyslogConfig;
 pub use crate::telemetry::TelemetryConfig;
 pub use crate::tenants::config::{RateLimitConfig, RateLimitDefaults, RouteConfig, TenantConfig};
@@ -83,6 +84,7 @@ pub struct Config {
     pub syslog: Vec<SyslogConfig>,
     pub beats: Vec<BeatsConfig>,
     pub kafka_sources: Vec<KafkaSourceConfig>,
+    pub statsd: Vec<StatsdConfig>,
     pub tenants: Vec<TenantConfig>,
     pub ui: UiConfig,
     pub alerts: AlertsConfig,
@@ -112,6 +114,7 @@ impl Default for Config {
             syslog: Vec::new(),
             beats: Vec::new(),
             kafka_sources: Vec::new(),
+            statsd: Vec::new(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
             ui: UiConfig::default(),
             alerts: AlertsConfig::default(),
@@ -193,6 +196,9 @@ impl Config {
         self.hec.validate()?;
         self.datadog.validate()?;
         self.gelf.validate(&self.tenants)?;
+        for (i, s) in self.statsd.iter().enumerate() {
+            s.validate(i, &self.tenants)?;
+        }
         let es = &self.elasticsearch.path;
         if crate::server::router::reserved(es).is_some() || es.starts_with("/v1/") {
             return Err(invalid(

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::config::value::{de_duration, de_duration_map};
 
 pub const DEFAULT_HOT_COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+pub const DEFAULT_HOT_EVENT_COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 pub const DEFAULT_HOT_WRITER_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_HOT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 pub const DEFAULT_HOT_REHYDRATED_RETENTION: Duration = Duration::from_secs(3 * 86_400);
@@ -18,6 +19,10 @@ pub struct HotConfig {
     /// How often new events are committed (made searchable).
     #[serde(deserialize_with = "de_duration")]
     pub commit_interval: Duration,
+    /// How soon the partitions holding new event-class documents are
+    /// committed (only those; the checkpoint moves at the regular commit).
+    #[serde(deserialize_with = "de_duration")]
+    pub event_commit_interval: Duration,
     /// Indexing memory of one partition writer (all its threads).
     pub writer_memory_bytes: usize,
     /// Indexing threads of one partition writer; 0: one per core, at most 4.
@@ -42,6 +47,7 @@ impl Default for HotConfig {
     fn default() -> Self {
         HotConfig {
             commit_interval: DEFAULT_HOT_COMMIT_INTERVAL,
+            event_commit_interval: DEFAULT_HOT_EVENT_COMMIT_INTERVAL,
             writer_memory_bytes: DEFAULT_HOT_WRITER_MEMORY_BYTES,
             indexing_threads: 0,
             retention: DEFAULT_HOT_RETENTION,

@@ -6,14 +6,17 @@
 //! (commits are batched by time: a commit per request would halve
 //! throughput). After the commits it reloads the searchers and writes its
 //! checkpoint; the driver then lets the WAL drop what every consumer has
-//! passed. Its housekeeping enforces hot retention.
+//! passed. Partitions holding new event-class documents are committed on
+//! their own after `hot.event_commit_interval`; each commit carries its
+//! position, so a restart skips what they hold, and the checkpoint waits
+//! for the regular commit. Its housekeeping enforces hot retention.
 //!
 //! In cluster mode one indexer runs per topic partition the node owns
 //! (`crate::cluster::group`), over that partition's records: its hot
 //! partitions are that stream's (`PartitionKey::kafka`), its positions the
 //! partition's offsets, its checkpoint `kafka.{P}/checkpoint.json`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,6 +61,9 @@ pub struct Indexer {
     /// Last checkpoint written, to skip rewriting an unchanged one.
     checkpoint: Lsn,
     last_commit: Instant,
+    /// Partitions with event-class documents not yet committed, and since
+    /// when the first of them waits.
+    events: Option<(Instant, HashSet<PartitionKey>)>,
 }
 
 impl Indexer {
@@ -95,6 +101,7 @@ impl Indexer {
             committed,
             checkpoint,
             last_commit: Instant::now(),
+            events: None,
         }
     }
 
@@ -110,6 +117,7 @@ impl Indexer {
         };
         let hot = self.hot.clone();
         let h = &batch.header;
+        let event = h.class == crate::wal::Class::Event;
         let received =
             OffsetDateTime::from_unix_timestamp_nanos(i128::from(h.received_ms) * 1_000_000)
                 .unwrap_or(today);
@@ -123,7 +131,7 @@ impl Indexer {
                 .as_ref()
                 .is_none_or(|(k, _, _)| k.log_type != log_type)
             {
-                self.end_group(current.take(), std::mem::take(&mut docs))?;
+                self.end_group(current.take(), std::mem::take(&mut docs), event)?;
                 let key = PartitionKey {
                     tenant: h.tenant.clone(),
                     log_type: log_type.to_string(),
@@ -157,7 +165,7 @@ impl Indexer {
                 Err(e) => tracing::error!(lsn = record.lsn, error = %e, "event not indexable"),
             }
         }
-        self.end_group(current.take(), docs)
+        self.end_group(current.take(), docs, event)
     }
 
     /// Ends a record's group of events of one partition: hands their
@@ -168,6 +176,7 @@ impl Indexer {
         &mut self,
         group: Option<(PartitionKey, bool, u64)>,
         docs: Vec<UserOperation<TantivyDocument>>,
+        event: bool,
     ) -> Result<(), HotError> {
         let Some((key, _, added)) = group else {
             return Ok(());
@@ -177,6 +186,12 @@ impl Indexer {
             writer.writer.run(docs)?;
             writer.pending += added;
             writer.last_used = Instant::now();
+            if event {
+                let (_, keys) = self
+                    .events
+                    .get_or_insert_with(|| (Instant::now(), HashSet::new()));
+                keys.insert(key.clone());
+            }
         }
         self.count_indexed(&key, added);
         Ok(())
@@ -214,8 +229,24 @@ impl Indexer {
     /// Commits every partition with new events at `lsn`, then writes the
     /// checkpoint.
     fn commit(&mut self, lsn: Lsn) -> Result<(), HotError> {
+        self.events = None;
+        self.commit_partitions(lsn, |_| true)?;
+        self.advance_checkpoint(lsn)
+    }
+
+    /// Commits the partitions `which` picks that have new events, at `lsn`
+    /// (every record before it is in them).
+    fn commit_partitions(
+        &mut self,
+        lsn: Lsn,
+        which: impl Fn(&PartitionKey) -> bool,
+    ) -> Result<(), HotError> {
         let payload = format!("{{\"lsn\":{lsn}}}");
-        for (key, w) in self.writers.iter_mut().filter(|(_, w)| w.pending > 0) {
+        let due = self
+            .writers
+            .iter_mut()
+            .filter(|(key, w)| w.pending > 0 && which(key));
+        for (key, w) in due {
             let mut prepared = w.writer.prepare_commit()?;
             prepared.set_payload(&payload);
             prepared.commit()?;
@@ -224,7 +255,16 @@ impl Indexer {
             w.pending = 0;
             self.committed.insert(key.clone(), lsn);
         }
-        self.advance_checkpoint(lsn)
+        Ok(())
+    }
+
+    /// When the waiting event-class documents are due for their commit.
+    fn events_due_in(&self) -> Option<Duration> {
+        self.events.as_ref().map(|(since, _)| {
+            self.config
+                .event_commit_interval
+                .saturating_sub(since.elapsed())
+        })
     }
 
     fn advance_checkpoint(&mut self, lsn: Lsn) -> Result<(), HotError> {
@@ -315,6 +355,13 @@ impl Consumer for Indexer {
                 .map_err(|e| format!("hot index commit failed: {e}"))?;
             return Ok(Some(at.position));
         }
+        if self.events_due_in().is_some_and(|d| d.is_zero()) {
+            // Only the partitions holding events; the checkpoint waits.
+            let (_, keys) = self.events.take().expect("due");
+            self.commit_partitions(at.position, |k| keys.contains(k))
+                .map_err(|e| format!("hot index commit of events failed: {e}"))?;
+            return Ok(None);
+        }
         if !pending && at.caught_up && at.position != self.checkpoint {
             // Nothing buffered: the checkpoint can still move past records
             // that produced no documents (a failure here waits for the next).
@@ -331,11 +378,15 @@ impl Consumer for Indexer {
     }
 
     fn flush_in(&self) -> Option<Duration> {
-        self.pending().then(|| {
+        let regular = self.pending().then(|| {
             self.config
                 .commit_interval
                 .saturating_sub(self.last_commit.elapsed())
-        })
+        });
+        match (regular, self.events_due_in()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn housekeeping(&mut self) {

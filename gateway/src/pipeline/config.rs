@@ -12,6 +12,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
 pub const DEFAULT_MAX_FIELDS_PER_EVENT: usize = 1000;
+pub const DEFAULT_SHED_AT_INDEX_LAG_BYTES: u64 = 512 * 1024 * 1024;
 pub const DEFAULT_IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_MAX_EVENT_IDS: usize = 1_000_000;
 
@@ -26,6 +27,10 @@ pub struct LimitsConfig {
     pub max_line_bytes: usize,
     /// Fields (leaves, counted through nesting) of one event.
     pub max_fields_per_event: usize,
+    /// Past this many bytes of the WAL not yet committed by the hot index,
+    /// log-class batches are refused (503), metric-class ones past twice
+    /// it, event-class ones never; 0: never.
+    pub shed_at_index_lag_bytes: u64,
 }
 
 impl Default for LimitsConfig {
@@ -35,6 +40,7 @@ impl Default for LimitsConfig {
             max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             max_fields_per_event: DEFAULT_MAX_FIELDS_PER_EVENT,
+            shed_at_index_lag_bytes: DEFAULT_SHED_AT_INDEX_LAG_BYTES,
         }
     }
 }

@@ -27,8 +27,9 @@ pub enum Error {
     /// The WAL refused the batch (full, disk full, closed, I/O).
     #[error(transparent)]
     Wal(#[from] WalError),
-    /// Cluster mode: the Kafka log did not take the batch (brokers
-    /// unreachable, its queue full, no delivery report in time).
+    /// The batch's class is shed (the hot index is too far behind), or in
+    /// cluster mode the Kafka log did not take it (brokers unreachable,
+    /// its queue full, no delivery report in time).
     #[error("{0}")]
     Unavailable(String),
     /// Cluster mode: the batch is larger than a record may be.

@@ -44,7 +44,7 @@ use crate::listen::tls::ClientCert;
 use crate::telemetry::{LimitLabels, Metrics, ShedLabels, TenantType};
 use crate::tenants::limit::{Refusal, Unit};
 use crate::tenants::{Policy, Route, Tenant, route};
-use crate::wal::WalError;
+use crate::wal::{Class, WalError};
 pub use build::{Built, Counts};
 use config::LimitsConfig;
 pub use error::Error;
@@ -433,6 +433,7 @@ impl Pipeline {
             idempotency,
         );
         header.event_ids = event_ids;
+        header.class = adm.route.class;
         let idempotency_key = header.idempotency.as_ref().map(|r| r.key.clone());
         let accepted = built.events.len() - built.reject_reasons.len();
         Sealed {
@@ -561,6 +562,7 @@ impl Pipeline {
         &self,
         sealed: &Sealed,
     ) -> Result<impl Future<Output = Result<(), Error>> + Send + 'static, Error> {
+        self.shed_for_index_lag(sealed)?;
         self.log.submit(sealed).inspect_err(|e| {
             let reason = match e {
                 Error::Wal(WalError::Full { .. }) => "wal_full",
@@ -577,6 +579,33 @@ impl Pipeline {
                 })
                 .inc();
         })
+    }
+
+    /// Refuses a log- or metric-class batch while the hot index is further
+    /// behind than `limits.shed_at_index_lag_bytes` (twice it for metrics).
+    fn shed_for_index_lag(&self, sealed: &Sealed) -> Result<(), Error> {
+        let limit = self.limits.shed_at_index_lag_bytes;
+        let bound = match sealed.class {
+            _ if limit == 0 => return Ok(()),
+            Class::Event => return Ok(()),
+            Class::Metric => limit.saturating_mul(2),
+            Class::Log => limit,
+        };
+        let lag = self.metrics.hot_index_lag_bytes.get().max(0) as u64;
+        if lag <= bound {
+            return Ok(());
+        }
+        self.metrics
+            .shed
+            .get_or_create(&ShedLabels {
+                class: sealed.class.as_str().to_string(),
+                reason: "index_lag".to_string(),
+            })
+            .inc();
+        Err(Error::Unavailable(format!(
+            "the hot index is {lag} bytes of the write-ahead log behind, past {bound} for {} batches (limits.shed_at_index_lag_bytes); try again later",
+            sealed.class.as_str()
+        )))
     }
 
     /// Appends a sealed batch and waits until it is durable.

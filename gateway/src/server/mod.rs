@@ -58,6 +58,7 @@ pub struct Gateway {
     syslog_addrs: Vec<SocketAddr>,
     beats_addrs: Vec<SocketAddr>,
     gelf_addrs: Vec<SocketAddr>,
+    statsd_addrs: Vec<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
     /// Every listener's certificate, reloaded with the config.
     tls: Vec<Arc<listen::tls::Tls>>,
@@ -90,6 +91,11 @@ impl Gateway {
     /// The addresses of the GELF listeners, in config order.
     pub fn gelf_addrs(&self) -> &[SocketAddr] {
         &self.gelf_addrs
+    }
+
+    /// The addresses of the StatsD listeners, in config order.
+    pub fn statsd_addrs(&self) -> &[SocketAddr] {
+        &self.statsd_addrs
     }
 
     /// The addresses of the syslog listeners, in config order.
@@ -246,6 +252,16 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
             GelfSocket::Tcp(l, _) => l.local_addr(),
         })
         .collect::<std::io::Result<Vec<_>>>()?;
+    let mut statsd_sockets = Vec::new();
+    for s in &config.statsd {
+        let socket = sources::statsd::bind(s.addr)
+            .with_context(|| format!("cannot listen for StatsD on udp {}", s.addr))?;
+        statsd_sockets.push((socket, s.clone()));
+    }
+    let statsd_addrs = statsd_sockets
+        .iter()
+        .map(|(s, _)| s.local_addr())
+        .collect::<std::io::Result<Vec<_>>>()?;
     let beats_addrs = beats_listeners
         .iter()
         .map(|(l, _, _)| l.local_addr())
@@ -299,6 +315,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         ))
     });
     let gelf_local = gelf_addrs.clone();
+    let statsd_local = statsd_addrs.clone();
     let task = tokio::spawn(async move {
         // Cluster mode: the events topic is the log (crate::cluster).
         let cluster_log: Option<Arc<dyn crate::pipeline::Log>> = if config.cluster.enabled {
@@ -404,6 +421,22 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
                 }
             })
             .collect();
+        let statsd: Vec<_> = statsd_sockets
+            .into_iter()
+            .zip(statsd_local)
+            .map(|((socket, cfg), local)| {
+                let route = cfg.route(&config.tenants);
+                tracing::info!(statsd = %local, tenant = %cfg.tenant, "StatsD listening");
+                tokio::spawn(sources::statsd::serve(
+                    socket,
+                    cfg,
+                    route,
+                    core.pipeline.clone(),
+                    metrics.clone(),
+                    rx.clone(),
+                ))
+            })
+            .collect();
         let _ = rx.wait_for(|&stop| stop).await;
         // The shutdown order of the module docs; open live tails end
         // first so their streams do not hold the HTTP server.
@@ -416,7 +449,13 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         if let Some(g) = grpc_server {
             g.await?;
         }
-        for s in syslog.into_iter().chain(beats).chain(gelf).chain(kafka) {
+        for s in syslog
+            .into_iter()
+            .chain(beats)
+            .chain(gelf)
+            .chain(kafka)
+            .chain(statsd)
+        {
             let _ = s.await;
         }
         for t in periodic {
@@ -441,6 +480,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         syslog_addrs,
         beats_addrs,
         gelf_addrs,
+        statsd_addrs,
         grpc_addr,
         tls: tls_all,
         state: state_handle,

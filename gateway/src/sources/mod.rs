@@ -61,6 +61,7 @@ pub mod kafka;
 pub mod loki;
 pub mod object;
 pub mod otlp;
+pub mod statsd;
 pub mod syslog;
 
 use std::future::Future;

@@ -107,6 +107,14 @@ pub struct ShedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatsdDropLabels {
+    /// The listener's address.
+    pub listener: String,
+    /// "bad_line", "series", "refused".
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GelfDropLabels {
     /// The listener's address.
     pub listener: String,
@@ -168,6 +176,8 @@ pub struct Metrics {
     pub cluster_singleton_leader: Gauge,
     pub gelf_dropped: Family<GelfDropLabels, Counter>,
     pub shed: Family<ShedLabels, Counter>,
+    pub statsd_lines: Counter,
+    pub statsd_dropped: Family<StatsdDropLabels, Counter>,
     pub archive_objects_deleted: Counter,
     pub object_store_requests: Family<StoreOpLabels, Counter>,
     pub object_store_duration: Family<OpLabel, Histogram, fn() -> Histogram>,
@@ -220,6 +230,8 @@ impl Metrics {
             cluster_singleton_leader: Gauge::default(),
             gelf_dropped: Family::default(),
             shed: Family::default(),
+            statsd_lines: Counter::default(),
+            statsd_dropped: Family::default(),
             archive_objects_deleted: Counter::default(),
             object_store_requests: Family::default(),
             object_store_duration: Family::new_with_constructor(latency_histogram),
@@ -386,6 +398,16 @@ impl Metrics {
             "shed",
             "Appends refused because the log had no room for their delivery class (logs first, metrics next, events last): an HTTP request gets 503 with Retry-After, a syslog or Beats connection waits and tries again",
             m.shed.clone(),
+        );
+        registry.register(
+            "statsd_lines",
+            "StatsD lines received over UDP",
+            m.statsd_lines.clone(),
+        );
+        registry.register(
+            "statsd_dropped",
+            "StatsD lines or points a listener lost, by reason (bad_line: not a metric line; series: past max_series; refused: the pipeline refused the interval's batch)",
+            m.statsd_dropped.clone(),
         );
         registry.register(
             "gelf_dropped",

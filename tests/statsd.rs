@@ -1,0 +1,175 @@
+//! StatsD over UDP: the `statsd` package and the `datadog` package's
+//! DogStatsD client send counters, gauges, timers, sets, histograms and
+//! distributions (with tags); each series becomes one point per interval,
+//! searchable like any event, with the values a StatsD server computes
+//! (counter sums with sample rates, gauge deltas, distinct set members,
+//! timer quantiles within the sketch's 1%). Bad lines and series past the
+//! bound are counted.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+fn config(dir: &std::path::Path) -> logway::Config {
+    config_with(
+        dir,
+        r#"
+[[tenants]]
+name = "acme"
+ingest_keys = ["statsd-ingest"]
+admin_keys = ["statsd-admin"]
+
+# A long interval: the test ends it by stopping the gateway, so every
+# sample is in one interval.
+[[statsd]]
+addr = "127.0.0.1:0"
+tenant = "acme"
+unauthenticated = true
+flush_interval = "1h"
+quantiles = [0.5, 0.9, 0.99]
+
+[[statsd]]
+addr = "127.0.0.1:0"
+tenant = "acme"
+type = "few_metrics"
+unauthenticated = true
+flush_interval = "1h"
+max_series = 2
+"#,
+    )
+}
+
+/// The point of `metric` (with `env` tag, if given) among `hits`.
+fn point<'a>(hits: &'a [Value], metric: &str, env: Option<&str>) -> &'a Value {
+    let found: Vec<&Value> = hits
+        .iter()
+        .filter(|h| h["fields"]["metric"] == metric)
+        .filter(|h| env.is_none_or(|e| h["fields"]["tags"]["env"] == e))
+        .collect();
+    assert_eq!(found.len(), 1, "{metric} {env:?}: {hits:?}");
+    &found[0]["fields"]
+}
+
+fn near(v: &Value, want: f64, within: f64) -> bool {
+    v.as_f64().is_some_and(|v| (v - want).abs() <= within)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statsd_and_dogstatsd_clients_become_one_point_per_series_and_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestGateway::start(config(dir.path())).await;
+    let addrs = t.gateway.statsd_addrs().to_vec();
+    let port = addrs[0].port().to_string();
+    let out = run_client(python_client(
+        "statsd_py.py",
+        &["statsd", "127.0.0.1", &port],
+    ))
+    .await;
+    assert_eq!(out["sent"], 215);
+    let out = run_client(python_client(
+        "statsd_py.py",
+        &["dogstatsd", "127.0.0.1", &port],
+    ))
+    .await;
+    assert_eq!(out["sent"], 106);
+    // A sampled counter, a bad line; five series for a listener of two.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(b"shop.orders:5|c|@0.5\nnot a metric\n", addrs[0])
+        .unwrap();
+    udp.send_to(b"a:1|c\nb:1|c\nc:1|c\nd:1|c\na:1|c\ne:1|c", addrs[1])
+        .unwrap();
+
+    let start = Instant::now();
+    let metrics = loop {
+        let m = t.metrics().await;
+        if metric_sum(&m, "logway_statsd_lines_total") >= 215.0 + 106.0 + 2.0 + 6.0 {
+            break m;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let dropped = |reason: &str| {
+        metric_sum(
+            &metrics,
+            &format!(
+                "logway_statsd_dropped_total{{listener=\"{}\",reason=\"{reason}\"}}",
+                addrs[if reason == "series" { 1 } else { 0 }]
+            ),
+        )
+    };
+    assert_eq!(dropped("bad_line"), 1.0, "{metrics}");
+    assert_eq!(dropped("series"), 3.0, "c, d and e: {metrics}");
+    // Stopping ends the interval: its points are stored.
+    t.stop().await;
+
+    let t = TestGateway::start(config(dir.path())).await;
+    let body = t
+        .search_until(
+            "statsd-admin",
+            &[("q", "type:metrics"), ("limit", "100")],
+            9,
+        )
+        .await;
+    let hits = body["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 9, "one point per series: {body}");
+
+    let orders = point(hits, "shop.orders", None);
+    assert_eq!(orders["kind"], "counter");
+    assert_eq!(orders["value"], 20.0, "10 x 1, and 5 sampled at 0.5");
+    assert_eq!(
+        point(hits, "shop.queue", None)["value"],
+        25.0,
+        "40, then -15"
+    );
+    assert_eq!(point(hits, "shop.users", None)["value"], 2, "ann and bob");
+    let checkout = point(hits, "shop.checkout", None);
+    assert_eq!(checkout["kind"], "timer");
+    assert_eq!(checkout["count"], 200.0);
+    assert_eq!(checkout["sum"], 20100.0);
+    assert_eq!(
+        (checkout["min"].as_f64(), checkout["max"].as_f64()),
+        (Some(1.0), Some(200.0))
+    );
+    assert!(near(&checkout["p50"], 100.0, 2.0), "{checkout}");
+    assert!(near(&checkout["p99"], 198.0, 3.0), "{checkout}");
+
+    for env in ["prod", "dev"] {
+        let hits_point = point(hits, "api.hits", Some(env));
+        assert_eq!(hits_point["value"], 3.0);
+        assert_eq!(hits_point["tags"]["route"], "/pay");
+    }
+    let latency = point(hits, "api.latency", Some("prod"));
+    assert_eq!(latency["kind"], "histogram");
+    assert_eq!(latency["count"], 100.0);
+    assert!(near(&latency["p90"], 90.0, 1.5), "{latency}");
+    let size = point(hits, "api.size", None);
+    assert_eq!(
+        (size["kind"].as_str(), size["sum"].as_f64()),
+        (Some("distribution"), Some(60.0))
+    );
+    assert_eq!(point(hits, "api.conns", None)["value"], 7.0);
+
+    // Points are events: a tag and a metric name are searchable.
+    let (status, body) = t
+        .search_raw(
+            "statsd-admin",
+            &[("q", "tags.env:prod AND metric:\"api.hits\"")],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["total"], 1, "{body}");
+    // The bounded listener kept its first two series.
+    let body = t
+        .search_until("statsd-admin", &[("q", "type:few_metrics")], 2)
+        .await;
+    let names: std::collections::BTreeSet<&str> = body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["fields"]["metric"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"].into());
+    t.stop().await;
+}
