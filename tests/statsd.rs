@@ -4,7 +4,8 @@
 //! searchable like any event, with the values a StatsD server computes
 //! (counter sums with sample rates, gauge deltas, distinct set members,
 //! timer quantiles within the sketch's 1%). Bad lines and series past the
-//! bound are counted.
+//! bound are counted. `GET /api/v1/metrics/query` reads points back as
+//! series: grouped by tags, aggregated per step.
 
 use std::time::{Duration, Instant};
 
@@ -171,5 +172,183 @@ async fn statsd_and_dogstatsd_clients_become_one_point_per_series_and_interval()
         .map(|h| h["fields"]["metric"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["a", "b"].into());
+    t.stop().await;
+}
+
+/// `GET /api/v1/metrics/query` with `query`: (status, body).
+async fn metrics_query(t: &TestGateway, query: &[(&str, String)]) -> (u16, Value) {
+    let r = t
+        .client
+        .get(format!("{}/api/v1/metrics/query", t.url))
+        .bearer_auth("statsd-admin")
+        .query(query)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn points_are_read_back_as_series_grouped_by_tags_and_aggregated_per_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(
+        dir.path(),
+        r#"
+[[tenants]]
+name = "acme"
+ingest_keys = ["statsd-ingest"]
+admin_keys = ["statsd-admin"]
+routes = [{ path = "/points", type = "metrics", class = "metric" }]
+"#,
+    );
+    let t = TestGateway::start(config).await;
+    // Points as a StatsD listener writes them, posted with their times:
+    // from a minute boundary half an hour ago, one every 10 s.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let base = (now - 1800) / 60 * 60;
+    let at = |s: i64| {
+        time::OffsetDateTime::from_unix_timestamp(base + s)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let mut lines = Vec::new();
+    for i in 0..12i64 {
+        for (env, value) in [("prod", i), ("dev", 1)] {
+            lines.push(
+                serde_json::json!({"timestamp": at(i * 10), "metric": "api.hits", "kind": "counter",
+                "value": value as f64, "tags": {"env": env, "route": "/pay"}}),
+            );
+        }
+    }
+    // A name that contains the other's words: never mixed in.
+    lines.push(serde_json::json!({"timestamp": at(0), "metric": "api.hits.total", "kind": "counter", "value": 1000.0}));
+    for (s, count, sum, min, max, avg, p99) in [
+        (0, 10.0, 100.0, 1.0, 20.0, 10.0, 19.0),
+        (10, 30.0, 600.0, 2.0, 50.0, 20.0, 45.0),
+    ] {
+        lines.push(
+            serde_json::json!({"timestamp": at(s), "metric": "api.latency", "kind": "timer",
+            "count": count, "sum": sum, "min": min, "max": max, "avg": avg, "p99": p99}),
+        );
+    }
+    for (s, v) in [(0, 5.0), (30, 8.0), (90, 3.0)] {
+        lines.push(serde_json::json!({"timestamp": at(s), "metric": "queue.depth", "kind": "gauge", "value": v}));
+    }
+    let n = lines.len() as u64;
+    t.post_lines("/points", "statsd-ingest", &lines).await;
+    t.search_until(
+        "statsd-admin",
+        &[("q", "type:metrics"), ("from", "now-2h")],
+        n,
+    )
+    .await;
+
+    let range = |step: &str| -> Vec<(&'static str, String)> {
+        vec![("from", at(0)), ("to", at(120)), ("step", step.to_string())]
+    };
+    let q = |extra: &[(&'static str, &str)], step: &str| -> Vec<(&'static str, String)> {
+        let mut v = range(step);
+        v.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        v
+    };
+    let ms = |s: i64| (base + s) * 1000;
+
+    // Counters: summed per step, one series per `by` tag.
+    let (status, body) =
+        metrics_query(&t, &q(&[("metric", "api.hits"), ("by", "env")], "1m")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kind"], "counter");
+    assert_eq!(body["agg"], "sum", "a counter's default");
+    assert_eq!(
+        body["series"],
+        serde_json::json!([
+            {"tags": {"env": "dev"}, "points": [[ms(0), 6.0], [ms(60), 6.0]]},
+            {"tags": {"env": "prod"}, "points": [[ms(0), 15.0], [ms(60), 51.0]]},
+        ]),
+        "{body}"
+    );
+    let (_, body) = metrics_query(
+        &t,
+        &q(
+            &[
+                ("metric", "api.hits"),
+                ("tags", "env:prod"),
+                ("agg", "rate"),
+            ],
+            "1m",
+        ),
+    )
+    .await;
+    assert_eq!(
+        body["series"][0]["points"],
+        serde_json::json!([[ms(0), 0.25], [ms(60), 0.85]]),
+        "{body}"
+    );
+
+    // Timers: weighted average, count, max; a quantile per interval, or
+    // the largest of them when a step holds several (and it says so).
+    let tg = &t;
+    let latency = |agg: &'static str, step: &'static str| {
+        let q = q(&[("metric", "api.latency"), ("agg", agg)], step);
+        async move { metrics_query(tg, &q).await.1 }
+    };
+    assert_eq!(
+        latency("avg", "1m").await["series"][0]["points"],
+        serde_json::json!([[ms(0), 17.5]])
+    );
+    assert_eq!(
+        latency("count", "1m").await["series"][0]["points"],
+        serde_json::json!([[ms(0), 40.0]])
+    );
+    assert_eq!(
+        latency("max", "1m").await["series"][0]["points"],
+        serde_json::json!([[ms(0), 50.0]])
+    );
+    let body = latency("p99", "10s").await;
+    assert_eq!(
+        body["series"][0]["points"],
+        serde_json::json!([[ms(0), 19.0], [ms(10), 45.0]])
+    );
+    assert!(body.get("quantile_of_steps").is_none(), "{body}");
+    let body = latency("p99", "1m").await;
+    assert_eq!(
+        body["series"][0]["points"],
+        serde_json::json!([[ms(0), 45.0]])
+    );
+    assert!(body["quantile_of_steps"].is_string(), "{body}");
+
+    // Gauges: the last value of each step.
+    let (_, body) = metrics_query(&t, &q(&[("metric", "queue.depth")], "1m")).await;
+    assert_eq!(body["agg"], "last");
+    assert_eq!(
+        body["series"][0]["points"],
+        serde_json::json!([[ms(0), 8.0], [ms(60), 3.0]])
+    );
+
+    // Clear refusals.
+    for (query, says) in [
+        (
+            q(&[("metric", "queue.depth"), ("agg", "rate")], "1m"),
+            "for counters",
+        ),
+        (
+            q(&[("metric", "queue.depth"), ("agg", "p99")], "1m"),
+            "for timers",
+        ),
+        (
+            q(&[("metric", "api.hits"), ("agg", "median")], "1m"),
+            "one of sum",
+        ),
+        (q(&[("metric", "api.hits")], "1ms"), "more than"),
+        (range("1m"), "metric"),
+    ] {
+        let (status, body) = metrics_query(&t, &query).await;
+        assert_eq!(status, 400, "{query:?}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{query:?}: {body}"
+        );
+    }
     t.stop().await;
 }

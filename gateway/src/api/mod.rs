@@ -1,4 +1,5 @@
-//! The HTTP API: search and histogram ([`search`]), WASM filters
+//! The HTTP API: search and histogram ([`search`]), metric series
+//! ([`metrics`]), WASM filters
 //! ([`filters`]), replay jobs ([`replay`]), alert rules ([`alerts`]), health, readiness and metrics
 //! ([`health`]). Admin endpoints take a tenant's admin key and act on that
 //! tenant only. Ingest paths are the sources' (`crate::sources`); the
@@ -9,6 +10,7 @@ pub mod fanout;
 pub mod fields;
 pub mod filters;
 pub mod health;
+pub mod metrics;
 pub mod overview;
 pub mod replay;
 pub mod saved;
@@ -40,6 +42,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/histogram", get(search::histogram))
+        .route("/api/v1/metrics/query", get(metrics::query))
         .route("/api/v1/cluster/partitions", get(search::partitions))
         .route("/api/v1/fields", get(fields::names))
         .route("/api/v1/tail", get(tail::tail))
