@@ -352,3 +352,132 @@ routes = [{ path = "/points", type = "metrics", class = "metric" }]
     }
     t.stop().await;
 }
+
+/// Prometheus's instant query `q`: the value of its only result, once it
+/// has one.
+async fn prometheus_value(port: u16, q: &str) -> Option<f64> {
+    let r = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+        .query(&[("query", q)])
+        .send()
+        .await
+        .ok()?;
+    let body: Value = r.json().await.ok()?;
+    let result = body["data"]["result"].as_array()?;
+    (result.len() == 1).then(|| result[0]["value"][1].as_str()?.parse().ok())?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_a_tenants_statsd_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(
+        &dir.path().join("gw"),
+        r#"
+[[tenants]]
+name = "acme"
+ingest_keys = ["statsd-ingest"]
+admin_keys = ["statsd-admin"]
+
+[[statsd]]
+addr = "127.0.0.1:0"
+tenant = "acme"
+unauthenticated = true
+flush_interval = "200ms"
+"#,
+    );
+    let t = TestGateway::start(config).await;
+    let addr = t.gateway.statsd_addrs()[0];
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.send_to(
+        b"shop.orders:3|c|#env:prod\nshop.orders:3|c|#env:prod\nshop.queue:7|g",
+        addr,
+    )
+    .unwrap();
+    let timers: String = (1..=100)
+        .map(|ms| format!("shop.checkout:{ms}|ms\n"))
+        .collect();
+    udp.send_to(timers.as_bytes(), addr).unwrap();
+
+    // The exposition, as the tenant's admin key reads it.
+    let url = format!("{}/api/v1/metrics/prometheus", t.url);
+    let start = Instant::now();
+    let text = loop {
+        let r = t
+            .client
+            .get(&url)
+            .bearer_auth("statsd-admin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        let text = r.text().await.unwrap();
+        if text.contains("shop_checkout_count 100")
+            && text.contains("shop_orders_total{env=\"prod\"} 6")
+        {
+            break text;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        text.contains("# TYPE shop_orders_total counter\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE shop_queue gauge\nshop_queue 7\n"),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE shop_checkout summary\n"), "{text}");
+    let r = t.client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401, "no key, no series");
+
+    // A real Prometheus scrapes it with the admin key.
+    let port = free_port();
+    let http = t.url.trim_start_matches("http://").to_string();
+    let yml = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &yml,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: logway\n    metrics_path: /api/v1/metrics/prometheus\n    authorization:\n      credentials: statsd-admin\n    static_configs:\n      - targets: ['{http}']\n"
+        ),
+    )
+    .unwrap();
+    let _prometheus = Killed(
+        std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", yml.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian package) is installed"),
+    );
+    wait_port(port).await;
+    let start = Instant::now();
+    loop {
+        let orders = prometheus_value(port, "shop_orders_total{env=\"prod\",job=\"logway\"}").await;
+        let count = prometheus_value(port, "shop_checkout_count").await;
+        let p99 = prometheus_value(port, "shop_checkout{quantile=\"0.99\"}").await;
+        let queue = prometheus_value(port, "shop_queue").await;
+        if orders == Some(6.0) && count == Some(100.0) && queue == Some(7.0) {
+            let p99 = p99.expect("a p99");
+            assert!((p99 - 99.0).abs() <= 1.5, "p99 {p99}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "Prometheus has {orders:?} {count:?} {queue:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    t.stop().await;
+}

@@ -378,6 +378,28 @@ pub async fn query(
     Ok(axum::Json(out))
 }
 
+/// `GET /api/v1/metrics/prometheus`: the admin key's tenant's StatsD
+/// series in Prometheus's text format, for its Prometheus to scrape
+/// (`authorization: {credentials: <admin key>}` in the scrape config).
+pub async fn prometheus(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let core = state.core()?.clone();
+    let tenant = admin_tenant(&core, &headers, uri.query())?;
+    let text = core.metrics.statsd_series.render(&tenant);
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
 /// One page of hits (over the cluster when this node fans out), where the
 /// next starts, and whether a partition was missing.
 async fn page(

@@ -43,6 +43,7 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/api/v1/search", get(search::search))
         .route("/api/v1/histogram", get(search::histogram))
         .route("/api/v1/metrics/query", get(metrics::query))
+        .route("/api/v1/metrics/prometheus", get(metrics::prometheus))
         .route("/api/v1/cluster/partitions", get(search::partitions))
         .route("/api/v1/fields", get(fields::names))
         .route("/api/v1/tail", get(tail::tail))

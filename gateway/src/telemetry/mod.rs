@@ -10,8 +10,12 @@
 //! when `telemetry.otlp_endpoint` is set, or when the standard
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
 //! variables are; otherwise nothing is exported.
+//!
+//! Tenants' own metrics (from StatsD) are exposed apart, per tenant:
+//! [`exposition`].
 
 pub mod alerts;
+pub mod exposition;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -178,6 +182,8 @@ pub struct Metrics {
     pub shed: Family<ShedLabels, Counter>,
     pub statsd_lines: Counter,
     pub statsd_dropped: Family<StatsdDropLabels, Counter>,
+    /// The tenants' StatsD series, for their Prometheus to scrape.
+    pub statsd_series: exposition::Exposition,
     pub archive_objects_deleted: Counter,
     pub object_store_requests: Family<StoreOpLabels, Counter>,
     pub object_store_duration: Family<OpLabel, Histogram, fn() -> Histogram>,
@@ -232,6 +238,7 @@ impl Metrics {
             shed: Family::default(),
             statsd_lines: Counter::default(),
             statsd_dropped: Family::default(),
+            statsd_series: Default::default(),
             archive_objects_deleted: Counter::default(),
             object_store_requests: Family::default(),
             object_store_duration: Family::new_with_constructor(latency_histogram),

@@ -10,6 +10,8 @@
 //! lost is counted in `logway_statsd_dropped_total{listener, reason}`:
 //! `bad_line` (not a metric line), `series` (past `max_series`),
 //! `refused` (the pipeline refused the batch: WAL full, index behind).
+//! The same points also go to the tenant's Prometheus exposition
+//! (`crate::telemetry::exposition`).
 
 pub mod aggregate;
 pub mod config;
@@ -81,7 +83,7 @@ pub async fn serve(
                 while storing.len() >= IN_FLIGHT {
                     storing.join_next().await;
                 }
-                flush(&mut aggregator, interval, &pipeline, &adm, &mut storing, dropped.clone());
+                flush(&mut aggregator, interval, &metrics, &pipeline, &adm, &mut storing, dropped.clone());
             }
             r = socket.recv_from(&mut buf) => {
                 let Ok((n, _)) = r else { continue };
@@ -110,6 +112,7 @@ pub async fn serve(
     flush(
         &mut aggregator,
         interval,
+        &metrics,
         &pipeline,
         &adm,
         &mut storing,
@@ -123,6 +126,7 @@ pub async fn serve(
 fn flush(
     aggregator: &mut Aggregator,
     interval: Duration,
+    metrics: &Metrics,
     pipeline: &Arc<Pipeline>,
     adm: &Arc<Admission>,
     storing: &mut tokio::task::JoinSet<()>,
@@ -132,6 +136,7 @@ fn flush(
     if points.is_empty() {
         return;
     }
+    metrics.statsd_series.update(&adm.tenant, &points);
     let now = crate::event::format_time(time::OffsetDateTime::now_utc());
     let (pipeline, adm) = (pipeline.clone(), adm.clone());
     storing.spawn(async move {
