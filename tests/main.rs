@@ -12,6 +12,7 @@ mod classes;
 mod cli;
 mod cluster;
 mod datadog;
+mod derived;
 mod durability;
 mod elastic;
 mod elastic_clients;

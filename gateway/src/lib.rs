@@ -19,7 +19,9 @@
 //!     objects to a local directory or S3;
 //!   - the idempotency table ([`pipeline::idempotency`]);
 //!   - [`tail`]: live tails read the durable end and push what matches
-//!     (no checkpoint).
+//!     (no checkpoint);
+//!   - [`derived`]: metrics derived from logs, counted from the durable
+//!     end (no checkpoint) and written back as metric points.
 //! - [`replay`]: jobs that read archived ranges back into rehydrated hot
 //!   partitions.
 //! - [`api`]: the HTTP API (search, histogram, filters, replay, health,
@@ -54,6 +56,7 @@ pub mod batch;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod derived;
 pub mod disk_format;
 pub mod error;
 pub mod event;

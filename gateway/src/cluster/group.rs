@@ -53,6 +53,8 @@ const POLL: Duration = Duration::from_millis(100);
 const WATERMARK_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longest wait for the group's committed offsets at assignment.
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the consumer's close (leaving the group) at a stop.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a role does with the partitions it owns.
 pub trait Work: Send + Sync + 'static {
@@ -484,5 +486,22 @@ fn run<W: Work>(consumer: BaseConsumer<Member<W>>, stop: Arc<AtomicBool>) {
     member.release(&consumer, &all);
     member.work.owned(&BTreeSet::new());
     consumer.unsubscribe();
+    // Dropping the consumer closes it, which leaves the group. librdkafka
+    // can wait for ever there: it asks for a revocation during the close
+    // and then does not serve the unassignment the callback makes (seen
+    // once against the test broker, a node that never stopped). Everything
+    // is flushed and committed above, so the close gets CLOSE_TIMEOUT on a
+    // thread of its own and is then left to the process's exit; the
+    // partitions then move after the session timeout instead of at once.
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let closer = std::thread::Builder::new()
+        .name(format!("{}-close", W::ROLE))
+        .spawn(move || {
+            drop(consumer);
+            let _ = closed_tx.send(());
+        });
+    if closer.is_ok() && closed_rx.recv_timeout(CLOSE_TIMEOUT).is_err() {
+        tracing::warn!(role = W::ROLE, timeout = ?CLOSE_TIMEOUT, "the Kafka consumer did not close in time; left to the exit");
+    }
     tracing::info!(role = W::ROLE, "left the group");
 }

@@ -22,6 +22,7 @@ use serde::Deserialize;
 pub use crate::alerts::config::AlertsConfig;
 pub use crate::archive::config::{ArchiveConfig, S3Checksums, S3Config};
 pub use crate::cluster::config::ClusterConfig;
+pub use crate::derived::config::MetricsConfig;
 pub use crate::filter::config::{FilterRef, FiltersConfig};
 pub use crate::hot::config::{HotConfig, SearchConfig};
 pub use crate::listen::tls::TlsConfig;
@@ -85,6 +86,7 @@ pub struct Config {
     pub beats: Vec<BeatsConfig>,
     pub kafka_sources: Vec<KafkaSourceConfig>,
     pub statsd: Vec<StatsdConfig>,
+    pub metrics: MetricsConfig,
     pub tenants: Vec<TenantConfig>,
     pub ui: UiConfig,
     pub alerts: AlertsConfig,
@@ -115,6 +117,7 @@ impl Default for Config {
             beats: Vec::new(),
             kafka_sources: Vec::new(),
             statsd: Vec::new(),
+            metrics: MetricsConfig::default(),
             tenants: vec![TenantConfig::named(crate::tenants::config::DEFAULT_TENANT)],
             ui: UiConfig::default(),
             alerts: AlertsConfig::default(),
@@ -199,6 +202,7 @@ impl Config {
         for (i, s) in self.statsd.iter().enumerate() {
             s.validate(i, &self.tenants)?;
         }
+        self.metrics.validate(&self.tenants)?;
         let es = &self.elasticsearch.path;
         if crate::server::router::reserved(es).is_some() || es.starts_with("/v1/") {
             return Err(invalid(

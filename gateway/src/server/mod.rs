@@ -337,6 +337,13 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         let _ = state.core.set(core.clone());
         tracing::info!("ready");
         let periodic = tasks::start(&core);
+        let _derived = crate::derived::start(
+            &config,
+            core.wal.clone(),
+            core.pipeline.clone(),
+            metrics.clone(),
+            tokio::runtime::Handle::current(),
+        )?;
         let alerts = crate::alerts::start(
             &core.alerts,
             core.hot.clone(),

@@ -84,6 +84,31 @@ pub struct TenantConfig {
     /// unmatched names get a type derived from the name.
     #[serde(default)]
     pub indices: Vec<IndexConfig>,
+    /// Metrics derived from this tenant's events (`crate::derived`).
+    #[serde(default)]
+    pub derived_metrics: Vec<DerivedMetricConfig>,
+}
+
+/// One `[[tenants.derived_metrics]]` entry: a counter of the events that
+/// match (or, with `field`, the distribution of a numeric field), per
+/// combination of the `by` fields' values.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DerivedMetricConfig {
+    /// The metric's name, e.g. `web.requests`.
+    pub name: String,
+    /// Only events of this log type (default: every type).
+    #[serde(rename = "type", default)]
+    pub log_type: Option<String>,
+    /// Only events matching this query (the search syntax; default: all).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// A numeric field: its values' distribution instead of a count.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Fields whose values tag the series (at most 4).
+    #[serde(default)]
+    pub by: Vec<String>,
 }
 
 /// One `[[tenants.indices]]` entry: a name pattern and where it goes.
@@ -117,6 +142,7 @@ impl TenantConfig {
             cold_retention: None,
             fields: FieldsConfig::default(),
             indices: Vec::new(),
+            derived_metrics: Vec::new(),
         }
     }
 }
