@@ -13,6 +13,7 @@
 //! ```text
 //! cargo build --release -p logway -p logway-bench
 //! target/release/metrics-bench --rounds 3 --seconds 15 --statsd-rate 100000 --statsd-series 100000
+//! target/release/metrics-bench --rounds 3 --statsd-rate 0 --shed-lag 16777216   # logs shed at 16 MiB of index lag
 //! ```
 
 mod common;
@@ -42,6 +43,9 @@ struct Args {
     /// Single events posted per second meanwhile.
     #[arg(long, default_value_t = 100)]
     event_rate: u64,
+    /// `limits.shed_at_index_lag_bytes` of the gateway (default: its own).
+    #[arg(long)]
+    shed_lag: Option<u64>,
     /// StatsD lines per second (0 skips the StatsD part).
     #[arg(long, default_value_t = 100_000)]
     statsd_rate: u64,
@@ -76,7 +80,14 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-async fn start(binary: &std::path::Path, max_series: u64) -> anyhow::Result<Gateway> {
+async fn start(
+    binary: &std::path::Path,
+    max_series: u64,
+    shed_lag: Option<u64>,
+) -> anyhow::Result<Gateway> {
+    let limits = shed_lag.map_or(String::new(), |b| {
+        format!("[limits]\nshed_at_index_lag_bytes = {b}\n")
+    });
     let dir = tempfile::tempdir()?;
     let statsd: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse()?;
     let config = dir.path().join("logway.toml");
@@ -84,6 +95,7 @@ async fn start(binary: &std::path::Path, max_series: u64) -> anyhow::Result<Gate
         &config,
         format!(
             r#"
+{limits}
 [[tenants]]
 name = "default"
 routes = [
@@ -252,7 +264,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn statsd(binary: &std::path::Path, args: &Args) -> anyhow::Result<()> {
-    let gw = start(binary, args.statsd_series.max(1)).await?;
+    let gw = start(binary, args.statsd_series.max(1), None).await?;
     let pid = gw.child.id();
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let lines_per_datagram = 10u64;
@@ -316,7 +328,7 @@ async fn main() -> anyhow::Result<()> {
     ];
     for r in 0..args.rounds {
         for (name, path, rounds) in by_class.iter_mut() {
-            let gw = start(&binary, 1000).await?;
+            let gw = start(&binary, 1000, args.shed_lag).await?;
             let x = round(&gw, path, &args, r).await?;
             println!(
                 "round {r}, events on the {name}: {} acked, {} failed; ack p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; searchable p50 {:.0} ms, p99 {:.0} ms ({} probes) | logs meanwhile: {:.0} events/s acked, {} requests refused, ack p99 {:.1} ms",
