@@ -1,5 +1,5 @@
-//! StatsD over UDP: the `statsd` package and the `datadog` package's
-//! DogStatsD client send counters, gauges, timers, sets, histograms and
+//! StatsD over UDP: the `statsd` package, the `datadog` package's
+//! DogStatsD client and node's `hot-shots` send counters, gauges, timers, sets, histograms and
 //! distributions (with tags); each series becomes one point per interval,
 //! searchable like any event, with the values a StatsD server computes
 //! (counter sums with sample rates, gauge deltas, distinct set members,
@@ -479,5 +479,58 @@ flush_interval = "200ms"
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hot_shots_from_node_sends_counters_gauges_timings_and_histograms() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = TestGateway::start(config(dir.path())).await;
+    let port = t.gateway.statsd_addrs()[0].port().to_string();
+    let mut node = std::process::Command::new("node");
+    node.env("NODE_PATH", test_clients().join("node/node_modules"))
+        .arg(client_script("statsd_node.js"))
+        .args(["127.0.0.1", &port]);
+    let out = run_client(node).await;
+    assert_eq!(out["errors"], serde_json::json!([]), "{out}");
+    assert_eq!(out["sent"], 12);
+    let start = Instant::now();
+    loop {
+        let m = t.metrics().await;
+        if metric_sum(&m, "logway_statsd_lines_total") >= 12.0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    t.stop().await;
+
+    let t = TestGateway::start(config(dir.path())).await;
+    let body = t
+        .search_until(
+            "statsd-admin",
+            &[("q", "type:metrics"), ("limit", "100")],
+            4,
+        )
+        .await;
+    let hits = body["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 4, "{body}");
+    let orders = point(hits, "node.orders", Some("prod"));
+    assert_eq!(
+        (orders["kind"].as_str(), orders["value"].as_f64()),
+        (Some("counter"), Some(10.0))
+    );
+    assert_eq!(orders["tags"]["app"], "shop", "hot-shots' global tags");
+    assert_eq!(point(hits, "node.queue", None)["value"], 12.0);
+    let checkout = point(hits, "node.checkout", None);
+    assert_eq!(
+        (checkout["count"].as_f64(), checkout["sum"].as_f64()),
+        (Some(5.0), Some(150.0))
+    );
+    let size = point(hits, "node.size", Some("prod"));
+    assert_eq!(
+        (size["kind"].as_str(), size["sum"].as_f64()),
+        (Some("histogram"), Some(300.0))
+    );
     t.stop().await;
 }

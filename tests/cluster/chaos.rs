@@ -59,9 +59,18 @@ impl Node {
     /// SIGTERM, and waits for the process to end.
     fn stop(&mut self) {
         if let Some(mut s) = self.server.take() {
+            let asked = Instant::now();
             unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) };
             let _ = s.child.wait();
             std::thread::sleep(Duration::from_millis(100)); // the last log lines
+            let log = s.log.lock().unwrap();
+            let unclosed = log.iter().filter(|l| l.contains("did not close")).count();
+            eprintln!(
+                "node :{} stopped {:.1} s after SIGTERM ({unclosed} group consumers left unclosed)",
+                self.port,
+                asked.elapsed().as_secs_f64()
+            );
+            drop(log);
             self.history.extend(s.log.lock().unwrap().iter().cloned());
             self.history.push("---- stopped".into());
         }
