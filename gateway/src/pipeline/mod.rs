@@ -17,7 +17,8 @@
 //!    resolves after fsync; in cluster mode a Kafka topic, which resolves
 //!    once the brokers acknowledged it); only then may the source answer. Sources that keep several batches in
 //!    flight in order (syslog) use [`Pipeline::seal`] and
-//!    [`Pipeline::submit`] instead.
+//!    [`Pipeline::submit`] instead. What the log has no room for is
+//!    refused by delivery class ([`shed`]).
 //!
 //! Nothing here knows HTTP: refusals are [`Error`]s, and each source says
 //! them in its protocol's terms.
@@ -29,6 +30,7 @@ pub mod event_ids;
 pub mod idempotency;
 pub mod item;
 pub mod log;
+mod shed;
 mod split;
 
 use std::future::Future;
@@ -41,10 +43,9 @@ use crate::batch::{BatchHeader, IdempotencyRecord};
 use crate::event::EventContext;
 use crate::filter;
 use crate::listen::tls::ClientCert;
-use crate::telemetry::{LimitLabels, Metrics, ShedLabels, TenantType};
+use crate::telemetry::{LimitLabels, Metrics, TenantType};
 use crate::tenants::limit::{Refusal, Unit};
 use crate::tenants::{Policy, Route, Tenant, route};
-use crate::wal::{Class, WalError};
 pub use build::{Built, Counts};
 use config::LimitsConfig;
 pub use error::Error;
@@ -557,55 +558,15 @@ impl Pipeline {
     /// in the order they were submitted. Count it with [`Pipeline::count`]
     /// once durable.
     /// A refusal for want of room is counted by class and reason
-    /// (`logway_shed_total`).
+    /// ([`shed`]).
     pub fn submit(
         &self,
         sealed: &Sealed,
     ) -> Result<impl Future<Output = Result<(), Error>> + Send + 'static, Error> {
         self.shed_for_index_lag(sealed)?;
-        self.log.submit(sealed).inspect_err(|e| {
-            let reason = match e {
-                Error::Wal(WalError::Full { .. }) => "wal_full",
-                Error::Wal(WalError::QueueFull) => "queue_full",
-                Error::Wal(WalError::DiskFull) => "disk_full",
-                Error::Unavailable(_) => "unavailable",
-                _ => return,
-            };
-            self.metrics
-                .shed
-                .get_or_create(&ShedLabels {
-                    class: sealed.class.as_str().to_string(),
-                    reason: reason.to_string(),
-                })
-                .inc();
-        })
-    }
-
-    /// Refuses a log- or metric-class batch while the hot index is further
-    /// behind than `limits.shed_at_index_lag_bytes` (twice it for metrics).
-    fn shed_for_index_lag(&self, sealed: &Sealed) -> Result<(), Error> {
-        let limit = self.limits.shed_at_index_lag_bytes;
-        let bound = match sealed.class {
-            _ if limit == 0 => return Ok(()),
-            Class::Event => return Ok(()),
-            Class::Metric => limit.saturating_mul(2),
-            Class::Log => limit,
-        };
-        let lag = self.metrics.hot_index_lag_bytes.get().max(0) as u64;
-        if lag <= bound {
-            return Ok(());
-        }
-        self.metrics
-            .shed
-            .get_or_create(&ShedLabels {
-                class: sealed.class.as_str().to_string(),
-                reason: "index_lag".to_string(),
-            })
-            .inc();
-        Err(Error::Unavailable(format!(
-            "the hot index is {lag} bytes of the write-ahead log behind, past {bound} for {} batches (limits.shed_at_index_lag_bytes); try again later",
-            sealed.class.as_str()
-        )))
+        self.log
+            .submit(sealed)
+            .inspect_err(|e| self.count_refusal(sealed.class, e))
     }
 
     /// Appends a sealed batch and waits until it is durable.
