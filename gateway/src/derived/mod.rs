@@ -147,12 +147,16 @@ fn run(
             continue;
         }
         for record in records {
+            // The header first: a batch no rule wants is not decompressed.
+            let Ok(header) = batch::decode_header(&record.payload) else {
+                continue;
+            };
+            if header.class == Class::Metric || !tenants.contains_key(&header.tenant) {
+                continue;
+            }
             let Ok(b) = batch::decode(&record.payload) else {
                 continue;
             };
-            if b.header.class == Class::Metric {
-                continue;
-            }
             let Some(t) = tenants.get_mut(&b.header.tenant) else {
                 continue;
             };
