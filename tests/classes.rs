@@ -287,6 +287,15 @@ async fn total(client: &reqwest::Client, url: &str, q: &str) -> u64 {
     r.json::<Value>().await.unwrap()["total"].as_u64().unwrap()
 }
 
+/// Waits until a search for `q` on the node at `url` finds something.
+async fn wait_found(client: &reqwest::Client, url: &str, q: &str, within: Duration) {
+    let start = std::time::Instant::now();
+    while total(client, url, q).await == 0 {
+        assert!(start.elapsed() < within, "`{q}` is not searchable");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn events_are_searchable_before_the_regular_commit_and_indexed_once_after_a_kill() {
     let dir = tempfile::tempdir().unwrap();
@@ -322,14 +331,7 @@ async fn events_are_searchable_before_the_regular_commit_and_indexed_once_after_
     };
     post("/logs", "slowlog one").await;
     post("/pay", "fastevent one").await;
-    let start = std::time::Instant::now();
-    while total(&client, &server.url, "fastevent").await == 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the event is not searchable"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_found(&client, &server.url, "fastevent", Duration::from_secs(10)).await;
     assert_eq!(
         total(&client, &server.url, "slowlog").await,
         0,
@@ -340,14 +342,7 @@ async fn events_are_searchable_before_the_regular_commit_and_indexed_once_after_
     drop(server);
     let server = spawn_server(&file("100ms"));
     wait_ready(&client, &server.url).await;
-    let start = std::time::Instant::now();
-    while total(&client, &server.url, "slowlog").await == 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the log is not searchable"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_found(&client, &server.url, "slowlog", Duration::from_secs(20)).await;
     assert_eq!(
         total(&client, &server.url, "fastevent").await,
         1,

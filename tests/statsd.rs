@@ -57,6 +57,42 @@ fn near(v: &Value, want: f64, within: f64) -> bool {
     v.as_f64().is_some_and(|v| (v - want).abs() <= within)
 }
 
+/// Waits until the gateway has received `lines` StatsD lines; its metrics
+/// then.
+async fn wait_lines(t: &TestGateway, lines: f64) -> String {
+    let start = Instant::now();
+    loop {
+        let m = t.metrics().await;
+        if metric_sum(&m, "logway_statsd_lines_total") >= lines {
+            return m;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Stops the gateway, which ends the interval in hand (its points are
+/// stored), starts it again over `dir`, and returns it with the `n`
+/// points of type `metrics` it finds (one per series).
+async fn points_after_restart(
+    t: TestGateway,
+    dir: &std::path::Path,
+    n: usize,
+) -> (TestGateway, Vec<Value>) {
+    t.stop().await;
+    let t = TestGateway::start(config(dir)).await;
+    let body = t
+        .search_until(
+            "statsd-admin",
+            &[("q", "type:metrics"), ("limit", "100")],
+            n as u64,
+        )
+        .await;
+    let hits = body["hits"].as_array().unwrap().clone();
+    assert_eq!(hits.len(), n, "one point per series: {body}");
+    (t, hits)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statsd_and_dogstatsd_clients_become_one_point_per_series_and_interval() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,15 +118,7 @@ async fn statsd_and_dogstatsd_clients_become_one_point_per_series_and_interval()
     udp.send_to(b"a:1|c\nb:1|c\nc:1|c\nd:1|c\na:1|c\ne:1|c", addrs[1])
         .unwrap();
 
-    let start = Instant::now();
-    let metrics = loop {
-        let m = t.metrics().await;
-        if metric_sum(&m, "logway_statsd_lines_total") >= 215.0 + 106.0 + 2.0 + 6.0 {
-            break m;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{m}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let metrics = wait_lines(&t, 215.0 + 106.0 + 2.0 + 6.0).await;
     let dropped = |reason: &str| {
         metric_sum(
             &metrics,
@@ -102,30 +130,18 @@ async fn statsd_and_dogstatsd_clients_become_one_point_per_series_and_interval()
     };
     assert_eq!(dropped("bad_line"), 1.0, "{metrics}");
     assert_eq!(dropped("series"), 3.0, "c, d and e: {metrics}");
-    // Stopping ends the interval: its points are stored.
-    t.stop().await;
+    let (t, hits) = points_after_restart(t, dir.path(), 9).await;
 
-    let t = TestGateway::start(config(dir.path())).await;
-    let body = t
-        .search_until(
-            "statsd-admin",
-            &[("q", "type:metrics"), ("limit", "100")],
-            9,
-        )
-        .await;
-    let hits = body["hits"].as_array().unwrap();
-    assert_eq!(hits.len(), 9, "one point per series: {body}");
-
-    let orders = point(hits, "shop.orders", None);
+    let orders = point(&hits, "shop.orders", None);
     assert_eq!(orders["kind"], "counter");
     assert_eq!(orders["value"], 20.0, "10 x 1, and 5 sampled at 0.5");
     assert_eq!(
-        point(hits, "shop.queue", None)["value"],
+        point(&hits, "shop.queue", None)["value"],
         25.0,
         "40, then -15"
     );
-    assert_eq!(point(hits, "shop.users", None)["value"], 2, "ann and bob");
-    let checkout = point(hits, "shop.checkout", None);
+    assert_eq!(point(&hits, "shop.users", None)["value"], 2, "ann and bob");
+    let checkout = point(&hits, "shop.checkout", None);
     assert_eq!(checkout["kind"], "timer");
     assert_eq!(checkout["count"], 200.0);
     assert_eq!(checkout["sum"], 20100.0);
@@ -137,20 +153,20 @@ async fn statsd_and_dogstatsd_clients_become_one_point_per_series_and_interval()
     assert!(near(&checkout["p99"], 198.0, 3.0), "{checkout}");
 
     for env in ["prod", "dev"] {
-        let hits_point = point(hits, "api.hits", Some(env));
+        let hits_point = point(&hits, "api.hits", Some(env));
         assert_eq!(hits_point["value"], 3.0);
         assert_eq!(hits_point["tags"]["route"], "/pay");
     }
-    let latency = point(hits, "api.latency", Some("prod"));
+    let latency = point(&hits, "api.latency", Some("prod"));
     assert_eq!(latency["kind"], "histogram");
     assert_eq!(latency["count"], 100.0);
     assert!(near(&latency["p90"], 90.0, 1.5), "{latency}");
-    let size = point(hits, "api.size", None);
+    let size = point(&hits, "api.size", None);
     assert_eq!(
         (size["kind"].as_str(), size["sum"].as_f64()),
         (Some("distribution"), Some(60.0))
     );
-    assert_eq!(point(hits, "api.conns", None)["value"], 7.0);
+    assert_eq!(point(&hits, "api.conns", None)["value"], 7.0);
 
     // Points are events: a tag and a metric name are searchable.
     let (status, body) = t
@@ -494,40 +510,21 @@ async fn hot_shots_from_node_sends_counters_gauges_timings_and_histograms() {
     let out = run_client(node).await;
     assert_eq!(out["errors"], serde_json::json!([]), "{out}");
     assert_eq!(out["sent"], 12);
-    let start = Instant::now();
-    loop {
-        let m = t.metrics().await;
-        if metric_sum(&m, "logway_statsd_lines_total") >= 12.0 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{m}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    t.stop().await;
-
-    let t = TestGateway::start(config(dir.path())).await;
-    let body = t
-        .search_until(
-            "statsd-admin",
-            &[("q", "type:metrics"), ("limit", "100")],
-            4,
-        )
-        .await;
-    let hits = body["hits"].as_array().unwrap();
-    assert_eq!(hits.len(), 4, "{body}");
-    let orders = point(hits, "node.orders", Some("prod"));
+    wait_lines(&t, 12.0).await;
+    let (t, hits) = points_after_restart(t, dir.path(), 4).await;
+    let orders = point(&hits, "node.orders", Some("prod"));
     assert_eq!(
         (orders["kind"].as_str(), orders["value"].as_f64()),
         (Some("counter"), Some(10.0))
     );
     assert_eq!(orders["tags"]["app"], "shop", "hot-shots' global tags");
-    assert_eq!(point(hits, "node.queue", None)["value"], 12.0);
-    let checkout = point(hits, "node.checkout", None);
+    assert_eq!(point(&hits, "node.queue", None)["value"], 12.0);
+    let checkout = point(&hits, "node.checkout", None);
     assert_eq!(
         (checkout["count"].as_f64(), checkout["sum"].as_f64()),
         (Some(5.0), Some(150.0))
     );
-    let size = point(hits, "node.size", Some("prod"));
+    let size = point(&hits, "node.size", Some("prod"));
     assert_eq!(
         (size["kind"].as_str(), size["sum"].as_f64()),
         (Some("histogram"), Some(300.0))

@@ -165,3 +165,48 @@ pub fn data_dir(arg: Option<&std::path::Path>, bench: &str) -> (std::path::PathB
         ),
     }
 }
+
+/// A port free on loopback now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on loopback")
+}
+
+/// Asks process `pid` to stop (SIGTERM).
+pub fn sigterm(pid: u32) {
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+}
+
+/// How long after `since` a search on the gateway at `url` first finds
+/// the event holding `token`, asking every `poll`; `None` after `give_up`.
+pub async fn searchable_after(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    since: std::time::Instant,
+    give_up: std::time::Duration,
+    poll: std::time::Duration,
+) -> Option<std::time::Duration> {
+    loop {
+        let r = client
+            .get(format!("{url}/api/v1/search"))
+            .query(&[("q", token), ("limit", "1")])
+            .send()
+            .await;
+        if let Ok(r) = r
+            && let Ok(v) = r.json::<serde_json::Value>().await
+            && v["total"].as_u64() == Some(1)
+        {
+            return Some(since.elapsed());
+        }
+        if since.elapsed() > give_up {
+            return None;
+        }
+        tokio::time::sleep(poll).await;
+    }
+}

@@ -19,7 +19,6 @@
 //! ```
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -30,8 +29,8 @@ mod common;
 mod cpu;
 use clap::Parser;
 use common::{
-    fetch_metrics, gateway_binary, machine, metric, percentile, proc_status_kib, spawn_gateway,
-    spawn_node, wait_ready,
+    fetch_metrics, free_port, gateway_binary, machine, metric, percentile, proc_status_kib,
+    searchable_after, sigterm, spawn_gateway, spawn_node, wait_ready,
 };
 
 #[derive(Parser, Clone)]
@@ -318,24 +317,16 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .is_ok_and(|r| r.status() == 200);
                 if ok {
-                    loop {
-                        let r = client
-                            .get(format!("{url}/api/v1/search"))
-                            .query(&[("q", token.as_str()), ("limit", "1")])
-                            .send()
-                            .await;
-                        if let Ok(r) = r
-                            && let Ok(v) = r.json::<serde_json::Value>().await
-                            && v["total"].as_u64() == Some(1)
-                        {
-                            visible.push(t.elapsed());
-                            break;
-                        }
-                        if t.elapsed() > Duration::from_secs(30) {
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
+                    let found = searchable_after(
+                        &client,
+                        &url,
+                        &token,
+                        t,
+                        Duration::from_secs(30),
+                        Duration::from_millis(10),
+                    )
+                    .await;
+                    visible.extend(found);
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -511,7 +502,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     for &p in &pids {
-        unsafe_sigterm(p);
+        sigterm(p);
     }
     let mut failed = None;
     for mut child in children {
@@ -525,13 +516,6 @@ async fn main() -> anyhow::Result<()> {
         bail!("gateway exited with {status}");
     }
     Ok(())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on loopback")
 }
 
 /// Waits (up to 60 s) until a search on the node at `url` covers every
@@ -559,11 +543,4 @@ async fn wait_settled(client: &reqwest::Client, url: &str) -> anyhow::Result<()>
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn unsafe_sigterm(pid: u32) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
 }

@@ -24,7 +24,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{fetch_metrics, gateway_binary, machine, median, metric, percentile, proc_status_kib};
+use common::{
+    fetch_metrics, free_port, gateway_binary, machine, median, metric, percentile, proc_status_kib,
+    searchable_after,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -65,19 +68,9 @@ struct Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        common::sigterm(self.child.id());
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 async fn start(
@@ -215,23 +208,8 @@ async fn round(gw: &Gateway, path: &str, args: &Args, round: usize) -> anyhow::R
         if i.is_multiple_of(10) {
             let (client, url) = (client.clone(), gw.url.clone());
             probes.push(tokio::spawn(async move {
-                loop {
-                    let r = client
-                        .get(format!("{url}/api/v1/search"))
-                        .query(&[("q", token.as_str()), ("limit", "1")])
-                        .send()
-                        .await;
-                    if let Ok(r) = r
-                        && let Ok(v) = r.json::<serde_json::Value>().await
-                        && v["total"].as_u64() == Some(1)
-                    {
-                        return Some(t.elapsed());
-                    }
-                    if t.elapsed() > Duration::from_secs(60) {
-                        return None;
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
+                let (give_up, poll) = (Duration::from_secs(60), Duration::from_millis(5));
+                searchable_after(&client, &url, &token, t, give_up, poll).await
             }));
         }
     }

@@ -33,7 +33,7 @@ use anyhow::{Context, bail};
 
 mod common;
 use clap::Parser;
-use common::{fetch_metrics, metric};
+use common::{fetch_metrics, free_port, metric};
 use tokio::io::AsyncWriteExt;
 
 #[derive(Parser)]
@@ -183,14 +183,6 @@ fn lines(n: usize) -> Vec<u8> {
         out.extend_from_slice(&line);
     }
     out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_port(port: u16) -> anyhow::Result<()> {

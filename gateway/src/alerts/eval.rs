@@ -16,6 +16,8 @@ use tantivy::schema::{Field, Term, Value as _};
 use tantivy::{DateTime, Order, TantivyDocument};
 use time::OffsetDateTime;
 
+use crate::hot::fields::{key_text, value_at};
+
 use super::rule::{Condition, Direction, Rule, TimeBasis, label_name};
 use super::tally::Tally;
 use crate::hot::search::SearchError;
@@ -384,34 +386,6 @@ pub(super) fn walk_groups(
         }
         values.pop();
     }
-}
-
-/// A group value as text: numbers without a fraction as whole numbers,
-/// as they were sent.
-pub(super) fn key_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Number(n) => Some(match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => format!("{}", f as i64),
-            _ => n.to_string(),
-        }),
-        _ => None,
-    }
-}
-
-/// The value of `field` (a promoted name, or a nested path) in a stored
-/// event, as a group key.
-pub fn value_at(event: &Value, field: &str) -> Option<String> {
-    if crate::hot::schema::PROMOTED.contains(&field) {
-        return key_text(event.get(field)?);
-    }
-    let path = field.strip_prefix("fields.").unwrap_or(field);
-    let mut v = event.get("fields")?;
-    for part in path.split('.') {
-        v = v.get(part)?;
-    }
-    key_text(v)
 }
 
 /// Which `candidates` (values of `field`) matching events held in

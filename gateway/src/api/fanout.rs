@@ -192,7 +192,7 @@ fn coverage(core: &Core, missing: &BTreeSet<u32>) -> Result<Value, ApiError> {
 }
 
 /// The hit's `timestamp`, in Unix ms (`i64::MIN` if it has none).
-fn hit_ms(hit: &Value) -> i64 {
+pub(super) fn hit_ms(hit: &Value) -> i64 {
     hit["timestamp"]
         .as_str()
         .and_then(crate::event::parse_time_text)

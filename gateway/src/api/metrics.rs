@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 use super::{admin_tenant, parse_time_param};
 use crate::config::parse_duration;
 use crate::error::ApiError;
-use crate::hot::search::{self as engine, Cursor, SearchRequest, unix_ms};
+use crate::hot::search::{Cursor, SearchRequest, unix_ms};
 use crate::state::{AppState, Core};
 
 /// Points read for one query at most.
@@ -206,23 +206,9 @@ pub async fn query(
             "`step` gives more than {MAX_STEPS} steps; choose a larger one"
         )));
     }
-    let plain = |what: &str, s: &str| {
-        if s.is_empty() || s.contains(['"', '\\']) {
-            Err(ApiError::BadRequest(format!(
-                "{what} `{s}` is empty or has a quote or backslash"
-            )))
-        } else {
-            Ok(())
-        }
-    };
     plain("metric", &p.metric)?;
     let mut filters: Vec<(String, String)> = Vec::new();
-    for pair in p
-        .tags
-        .iter()
-        .flat_map(|t| t.split(','))
-        .filter(|t| !t.is_empty())
-    {
+    for pair in list(&p.tags) {
         let (k, v) = pair.split_once(':').unwrap_or((pair, ""));
         if !k
             .chars()
@@ -233,15 +219,12 @@ pub async fn query(
                 "`tags`: `{k}` is not a tag name"
             )));
         }
-        plain("tag value", v).or_else(|e| if v.is_empty() { Ok(()) } else { Err(e) })?;
+        if !v.is_empty() {
+            plain("tag value", v)?;
+        }
         filters.push((k.to_string(), v.to_string()));
     }
-    let by: Vec<String> =
-        p.by.iter()
-            .flat_map(|b| b.split(','))
-            .filter(|b| !b.is_empty())
-            .map(str::to_string)
-            .collect();
+    let by: Vec<String> = list(&p.by).map(str::to_string).collect();
     let asked = p.agg.as_deref().map(Agg::parse).transpose()?;
 
     let mut query = format!("metric:\"{}\"", p.metric);
@@ -273,8 +256,9 @@ pub async fn query(
                 "more than {MAX_POINTS} points in the range: narrow it, or the tags"
             )));
         }
-        for hit in hits {
-            let fields = &hit["fields"];
+        for mut hit in hits {
+            let ms = super::fanout::hit_ms(&hit);
+            let fields = hit["fields"].take();
             if fields["metric"] != p.metric.as_str()
                 || filters.iter().any(|(k, v)| fields["tags"][k] != v.as_str())
             {
@@ -287,22 +271,17 @@ pub async fn query(
                 other_kinds += 1;
                 continue;
             }
-            let Some(ms) = hit["timestamp"]
-                .as_str()
-                .and_then(crate::event::parse_time_text)
-            else {
+            if ms == i64::MIN {
                 continue;
-            };
+            }
             let group = by
                 .iter()
                 .map(|t| {
-                    (
-                        t.clone(),
-                        fields["tags"][t].as_str().unwrap_or("").to_string(),
-                    )
+                    let v = fields["tags"][t].as_str().unwrap_or("");
+                    (t.clone(), v.to_string())
                 })
                 .collect();
-            points.push((unix_ms(ms), group, fields.clone()));
+            points.push((ms, group, fields));
         }
         match next {
             Some(c) => request.after = Some(c),
@@ -400,26 +379,38 @@ pub async fn prometheus(
         .into_response())
 }
 
-/// One page of hits (over the cluster when this node fans out), where the
-/// next starts, and whether a partition was missing.
+/// The items of a comma-separated parameter.
+fn list(param: &Option<String>) -> impl Iterator<Item = &str> {
+    param
+        .iter()
+        .flat_map(|t| t.split(','))
+        .filter(|t| !t.is_empty())
+}
+
+/// A name or value that goes into a query between quotes.
+fn plain(what: &str, s: &str) -> Result<(), ApiError> {
+    if s.is_empty() || s.contains(['"', '\\']) {
+        return Err(ApiError::BadRequest(format!(
+            "{what} `{s}` is empty or has a quote or backslash"
+        )));
+    }
+    Ok(())
+}
+
+/// One page of hits as the search API answers it, where the next starts,
+/// and whether a cluster partition was missing.
 async fn page(
     core: &Arc<Core>,
     tenant: &str,
     key: &str,
     request: SearchRequest,
 ) -> Result<(Vec<Value>, Option<Cursor>, bool), ApiError> {
-    if super::fanout::fans_out(core, &request) {
-        let v = super::fanout::search(core, tenant, key, request).await?;
-        let next = v["next"].as_str().and_then(Cursor::decode);
-        let hits = v["hits"].as_array().cloned().unwrap_or_default();
-        return Ok((hits, next, v["partial"] == true));
-    }
-    let (hot, tenant) = (core.hot.clone(), tenant.to_string());
-    let result = super::search::blocking(move || engine::search(&hot, &tenant, &request)).await?;
-    let hits = result
-        .hits
-        .iter()
-        .map(|h| serde_json::from_str(h.get()).unwrap_or(Value::Null))
-        .collect();
-    Ok((hits, result.next, false))
+    let mut answer = super::search::answer(core, tenant, key, request).await?;
+    let next = answer["next"].as_str().and_then(Cursor::decode);
+    let partial = answer["partial"] == true;
+    let hits = match answer["hits"].take() {
+        Value::Array(hits) => hits,
+        _ => Vec::new(),
+    };
+    Ok((hits, next, partial))
 }

@@ -142,28 +142,39 @@ pub async fn search(
     uri: axum::http::Uri,
     params: Params,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    use tracing::Instrument;
     let (core, tenant, _, request) =
         admin_request(&state, &headers, &uri, params, OffsetDateTime::now_utc())?;
-    if super::fanout::fans_out(&core, &request) {
-        let key = super::session::request_or_session_key(&core, &headers, uri.query())
-            .unwrap_or_default();
-        return Ok(axum::Json(
-            super::fanout::search(&core, &tenant, &key, request).await?,
-        ));
+    let key =
+        super::session::request_or_session_key(&core, &headers, uri.query()).unwrap_or_default();
+    Ok(axum::Json(answer(&core, &tenant, &key, request).await?))
+}
+
+/// A search's answer as `GET /api/v1/search` gives it: over the cluster
+/// when this node fans out (asking the peers with `key`), else from this
+/// node's hot tier.
+pub(super) async fn answer(
+    core: &Arc<Core>,
+    tenant: &str,
+    key: &str,
+    request: SearchRequest,
+) -> Result<serde_json::Value, ApiError> {
+    use tracing::Instrument;
+    if super::fanout::fans_out(core, &request) {
+        return super::fanout::search(core, tenant, key, request).await;
     }
     let span = tracing::info_span!("search", tenant = %tenant, hits = tracing::field::Empty);
     let start = Instant::now();
-    let result = blocking(move || engine::search(&core.hot, &tenant, &request))
+    let (hot, tenant) = (core.hot.clone(), tenant.to_string());
+    let result = blocking(move || engine::search(&hot, &tenant, &request))
         .instrument(span.clone())
         .await?;
     span.record("hits", result.total);
-    Ok(axum::Json(serde_json::json!({
+    Ok(serde_json::json!({
         "total": result.total,
         "took_ms": start.elapsed().as_millis() as u64,
         "hits": result.hits,
         "next": result.next.map(|c| c.encode()),
-    })))
+    }))
 }
 
 /// `GET /api/v1/cluster/partitions`: the topic partitions this node

@@ -26,11 +26,13 @@ use serde_json::Value;
 use crate::batch;
 use crate::config::Config;
 use crate::config::class::Class;
-use crate::pipeline::{Admission, Item, Meta, Pipeline};
+use crate::hot::fields::value_at;
+use crate::pipeline::{Admission, Pipeline};
 use crate::sources::statsd::aggregate::{Aggregator, Dropped};
 use crate::sources::statsd::parse::{self, Kind, Line};
+use crate::sources::statsd::{build_points, count_dropped, end_interval};
 use crate::tail::Matcher;
-use crate::telemetry::{Metrics, StatsdDropLabels};
+use crate::telemetry::Metrics;
 use crate::tenants::Route;
 use crate::wal::Wal;
 
@@ -183,32 +185,26 @@ fn run(
                     }
                 }
             }
-            if over > 0 {
-                metrics
-                    .statsd_dropped
-                    .get_or_create(&StatsdDropLabels {
-                        listener: "derived".into(),
-                        reason: "series".into(),
-                    })
-                    .inc_by(over);
-            }
+            count_dropped(&metrics, "derived", "series", over);
         }
     }
 }
 
-/// Counts one matching event into its rule's series.
+/// Counts one matching event into its rule's series. Fields are read as
+/// an alert's group keys are ([`value_at`]); a `field` whose text is not
+/// a number counts nothing.
 fn count(aggregator: &mut Aggregator, rule: &Rule, event: &Value) -> Result<(), Dropped> {
     let (kind, value) = match &rule.field {
-        Some(f) => match lookup(event, f).and_then(number) {
-            Some(v) => (Kind::Distribution, v),
-            None => return Ok(()),
+        Some(f) => match value_at(event, f).and_then(|t| t.trim().parse::<f64>().ok()) {
+            Some(v) if v.is_finite() => (Kind::Distribution, v),
+            _ => return Ok(()),
         },
         None => (Kind::Counter, 1.0),
     };
     let tags: Vec<(String, String)> = rule
         .by
         .iter()
-        .map(|b| (b.clone(), lookup(event, b).map(text).unwrap_or_default()))
+        .map(|b| (b.clone(), value_at(event, b).unwrap_or_default()))
         .collect();
     let mut line = Line {
         name: &rule.name,
@@ -221,41 +217,9 @@ fn count(aggregator: &mut Aggregator, rule: &Rule, event: &Value) -> Result<(), 
     aggregator.add(&line)
 }
 
-/// A field of a stored event: a promoted one at the top, else a dotted
-/// path under `fields`.
-fn lookup<'a>(event: &'a Value, name: &str) -> Option<&'a Value> {
-    if let Some(v) = event.get(name).filter(|_| name != "fields") {
-        return Some(v);
-    }
-    let mut v = event.get("fields")?;
-    if let Some(direct) = v.get(name) {
-        return Some(direct);
-    }
-    for part in name.split('.') {
-        v = v.get(part)?;
-    }
-    Some(v)
-}
-
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .filter(|n: &f64| n.is_finite())
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// Ends a tenant's interval: its points go to its Prometheus exposition
-/// and, as one metric-class batch, to the pipeline.
+/// and, as one metric-class batch, to the pipeline (as a StatsD
+/// listener's do).
 fn flush(
     t: &mut TenantMetrics,
     interval: Duration,
@@ -263,30 +227,14 @@ fn flush(
     metrics: &Metrics,
     runtime: &tokio::runtime::Handle,
 ) {
-    let points = t.aggregator.flush(interval.as_secs_f64());
-    if points.is_empty() {
+    let tenant = t.admission.tenant.clone();
+    let Some(points) = end_interval(&mut t.aggregator, interval, metrics, &tenant) else {
         return;
-    }
-    metrics.statsd_series.update(&t.admission.tenant, &points);
-    let now = crate::event::format_time(time::OffsetDateTime::now_utc());
+    };
     let n = points.len() as u64;
-    let items = points
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut p)| {
-            p.insert("timestamp".into(), Value::String(now.clone()));
-            (i + 1, Item::Object(p, None))
-        })
-        .collect();
-    let built = pipeline.build(&t.admission, items, &Meta::now());
+    let built = build_points(pipeline, &t.admission, points);
     if let Err(e) = runtime.block_on(pipeline.store(&t.admission, built, None)) {
-        tracing::warn!(tenant = %t.admission.tenant, error = %e, points = n, "derived metrics not stored");
-        metrics
-            .statsd_dropped
-            .get_or_create(&StatsdDropLabels {
-                listener: "derived".into(),
-                reason: "refused".into(),
-            })
-            .inc_by(n);
+        tracing::warn!(tenant = %tenant, error = %e, points = n, "derived metrics not stored");
+        count_dropped(metrics, "derived", "refused", n);
     }
 }

@@ -186,3 +186,32 @@ impl Aggregation {
         serde_json::to_value(&result).map_err(|e| SearchError::Query(e.to_string()))
     }
 }
+
+/// A group value as text: numbers without a fraction as whole numbers,
+/// as they were sent.
+pub fn key_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => format!("{}", f as i64),
+            _ => n.to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// The value of `field` (a promoted name, or a nested path under
+/// `fields`, with or without that prefix) in a stored event, as text: an
+/// alert's group key, a derived metric's tag (`crate::derived`).
+pub fn value_at(event: &Value, field: &str) -> Option<String> {
+    if PROMOTED.contains(&field) {
+        return key_text(event.get(field)?);
+    }
+    let path = field.strip_prefix("fields.").unwrap_or(field);
+    let mut v = event.get("fields")?;
+    for part in path.split('.') {
+        v = v.get(part)?;
+    }
+    key_text(v)
+}

@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::{Map, Value};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
@@ -52,17 +53,7 @@ pub async fn serve(
         .map_or_else(|_| config.addr.to_string(), |a| a.to_string());
     let dropped = {
         let (metrics, listener) = (metrics.clone(), listener.clone());
-        move |reason: &str, n: u64| {
-            if n > 0 {
-                metrics
-                    .statsd_dropped
-                    .get_or_create(&StatsdDropLabels {
-                        listener: listener.clone(),
-                        reason: reason.to_string(),
-                    })
-                    .inc_by(n);
-            }
-        }
+        move |reason: &str, n: u64| count_dropped(&metrics, &listener, reason, n)
     };
     let adm = Arc::new(pipeline.admit_listener(
         &config.tenant,
@@ -132,28 +123,15 @@ fn flush(
     storing: &mut tokio::task::JoinSet<()>,
     dropped: impl Fn(&str, u64) + Send + 'static,
 ) {
-    let points = aggregator.flush(interval.as_secs_f64());
-    if points.is_empty() {
+    let Some(points) = end_interval(aggregator, interval, metrics, &adm.tenant) else {
         return;
-    }
-    metrics.statsd_series.update(&adm.tenant, &points);
-    let now = crate::event::format_time(time::OffsetDateTime::now_utc());
+    };
     let (pipeline, adm) = (pipeline.clone(), adm.clone());
     storing.spawn(async move {
         let n = points.len() as u64;
         let worker = (pipeline.clone(), adm.clone());
-        let built = tokio::task::spawn_blocking(move || {
-            let items = points
-                .into_iter()
-                .enumerate()
-                .map(|(i, mut p)| {
-                    p.insert("timestamp".into(), serde_json::Value::String(now.clone()));
-                    (i + 1, Item::Object(p, None))
-                })
-                .collect();
-            worker.0.build(&worker.1, items, &Meta::now())
-        })
-        .await;
+        let built =
+            tokio::task::spawn_blocking(move || build_points(&worker.0, &worker.1, points)).await;
         let stored = match built {
             Ok(built) => pipeline
                 .store(&adm, built, None)
@@ -166,4 +144,53 @@ fn flush(
             dropped("refused", n);
         }
     });
+}
+
+/// Ends an interval of `aggregator`: its points (`None` when nothing was
+/// sampled), also handed to `tenant`'s Prometheus exposition.
+pub fn end_interval(
+    aggregator: &mut Aggregator,
+    interval: Duration,
+    metrics: &Metrics,
+    tenant: &str,
+) -> Option<Vec<Map<String, Value>>> {
+    let points = aggregator.flush(interval.as_secs_f64());
+    if points.is_empty() {
+        return None;
+    }
+    metrics.statsd_series.update(tenant, &points);
+    Some(points)
+}
+
+/// An interval's points as one batch of events, stamped now. Blocking
+/// (the events are built): off the reactor.
+pub fn build_points(
+    pipeline: &Pipeline,
+    adm: &Admission,
+    points: Vec<Map<String, Value>>,
+) -> crate::pipeline::Built {
+    let now = crate::event::format_time(time::OffsetDateTime::now_utc());
+    let items = points
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut p)| {
+            p.insert("timestamp".into(), Value::String(now.clone()));
+            (i + 1, Item::Object(p, None))
+        })
+        .collect();
+    pipeline.build(adm, items, &Meta::now())
+}
+
+/// Counts `n` lines or points lost by `listener` (an address, or
+/// `derived`) for `reason` in `logway_statsd_dropped_total`.
+pub fn count_dropped(metrics: &Metrics, listener: &str, reason: &str, n: u64) {
+    if n > 0 {
+        metrics
+            .statsd_dropped
+            .get_or_create(&StatsdDropLabels {
+                listener: listener.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc_by(n);
+    }
 }
