@@ -3,8 +3,9 @@
 //! full; a flood of logs that fills the writer's queue refuses logs (503
 //! with `Retry-After`) and never an event, which has a queue of its own
 //! ahead of them; while the hot index is too far behind, logs are refused
-//! first, metrics next, events never; events are searchable before the
-//! regular commit. Nothing acknowledged is lost or indexed twice.
+//! first, metrics next, events never; events (from a route, and from a
+//! syslog listener of the event class) are searchable before the regular
+//! commit. Nothing acknowledged is lost or indexed twice.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -301,6 +302,8 @@ async fn events_are_searchable_before_the_regular_commit_and_indexed_once_after_
     let dir = tempfile::tempdir().unwrap();
     let client = reqwest::Client::new();
     let port = free_port();
+    // A syslog listener of the event class, as a route of it.
+    let syslog_port = free_port();
     let file = |commit: &str| {
         let path = dir.path().join(format!("logway-{commit}.toml"));
         let text = config_text(
@@ -309,6 +312,8 @@ async fn events_are_searchable_before_the_regular_commit_and_indexed_once_after_
             commit,
             "",
             &format!("127.0.0.1:{port}"),
+        ) + &format!(
+            "[[syslog]]\naddr = \"127.0.0.1:{syslog_port}\"\ntenant = \"a\"\ntype = \"pay_syslog\"\nunauthenticated = true\nclass = \"event\"\n"
         );
         std::fs::write(&path, text).unwrap();
         path
@@ -331,7 +336,9 @@ async fn events_are_searchable_before_the_regular_commit_and_indexed_once_after_
     };
     post("/logs", "slowlog one").await;
     post("/pay", "fastevent one").await;
+    logger(syslog_port, &["fastsyslog one"]);
     wait_found(&client, &server.url, "fastevent", Duration::from_secs(10)).await;
+    wait_found(&client, &server.url, "fastsyslog", Duration::from_secs(10)).await;
     assert_eq!(
         total(&client, &server.url, "slowlog").await,
         0,
@@ -349,4 +356,5 @@ async fn events_are_searchable_before_the_regular_commit_and_indexed_once_after_
         "indexed once"
     );
     assert_eq!(total(&client, &server.url, "slowlog").await, 1);
+    assert_eq!(total(&client, &server.url, "fastsyslog").await, 1);
 }

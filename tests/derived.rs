@@ -149,16 +149,7 @@ async fn access_logs_give_request_counts_and_latency_distributions() {
     );
 
     // Prometheus sees the same counts.
-    let text = t
-        .client
-        .get(format!("{}/api/v1/metrics/prometheus", t.url))
-        .bearer_auth("derived-admin")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = exposition(&t, "derived-admin").await;
     assert!(
         text.contains("web_requests_total{status=\"500\"} 10\n"),
         "{text}"

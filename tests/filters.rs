@@ -13,6 +13,12 @@ const LOGHUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/log
 /// Two tenants: `a` with routes running filters, `b` with a keep-all route
 /// and a route naming a filter only `a` has.
 pub fn config(dir: &std::path::Path) -> logway::Config {
+    config_plus_routes(dir, "")
+}
+
+/// [`config`] with more routes for tenant `a` (TOML inline tables, each
+/// followed by a comma).
+fn config_plus_routes(dir: &std::path::Path, routes: &str) -> logway::Config {
     let text = format!(
         r#"
 [server]
@@ -35,6 +41,7 @@ routes = [
   {{ path = "/debug", type = "debug_logs", filters = [{{ name = "sample", config = {{ rate = 10, field = "request_id" }} }}] }},
   {{ path = "/hostile", type = "hostile", filters = [{{ name = "hostile" }}] }},
   {{ path = "/swap", type = "swap", filters = [{{ name = "swap" }}] }},
+  {routes}
 ]
 [[tenants]]
 name = "b"
@@ -382,4 +389,89 @@ async fn a_reload_changes_a_routes_filter_chain() {
     t.search_until(A_ADMIN, &[("q", "message:\"[error] reload check 2\"")], 1)
         .await;
     t.stop().await;
+}
+
+/// A route of the `event` class never runs a filter that may drop: the
+/// upload is refused (409) while such a route names it, a reload or a
+/// start that puts one on such a route is refused, and a filter that says
+/// it never drops but does anyway has its drops kept as dead letters.
+#[tokio::test]
+async fn event_routes_refuse_filters_that_may_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_routes = |extra: &str| {
+        let routes = r#"
+  { path = "/pay", type = "payments", class = "event", filters = [{ name = "sample", config = { rate = 2 } }, { name = "redact", config = { fields = "message" } }] },
+  { path = "/pay-lying", type = "payments", class = "event", filters = [{ name = "hostile", config = { mode = "drop" } }] },
+  { path = "/logs-lying", type = "app_logs", filters = [{ name = "hostile", config = { mode = "drop" } }] },
+"#;
+        config_plus_routes(dir.path(), &format!("{routes}{extra}"))
+    };
+    let t = TestGateway::start(with_routes("")).await;
+
+    // `sample` declares that it may drop: refused while /pay names it.
+    let (status, body) = upload_filter(&t, A_ADMIN, "sample", filter_wasm("sample")).await;
+    assert_eq!(status, 409, "{body}");
+    let why = body.to_string();
+    assert!(
+        why.contains("may drop events") && why.contains("/pay"),
+        "{body}"
+    );
+    let listed = t.get_json("/api/v1/filters", A_ADMIN).await;
+    assert!(!listed.to_string().contains("\"sample\""), "{listed}");
+    // `redact` declares that it never drops.
+    let meta = upload_ok(&t, A_ADMIN, "redact", "redact").await;
+    assert_eq!(meta["may_drop"], false, "{meta}");
+    let keep = upload_ok(&t, A_ADMIN, "keep", "keep").await;
+    assert_eq!(keep["may_drop"], true, "{keep}");
+
+    // `hostile` says it never drops but drops in mode `drop`: on an event
+    // route its drops are dead letters, on a log route they are drops.
+    upload_ok(&t, A_ADMIN, "hostile", "hostile").await;
+    let lines = "payment 1 captured\npayment 2 captured\n".to_string();
+    let (status, answer) = post_text(&t, "/pay-lying", A_INGEST, lines.clone()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["dead_lettered"], 2, "{answer}");
+    let why = answer["errors"][0]["reason"].as_str().unwrap();
+    assert!(
+        why.contains("filter `hostile`") && why.contains("event-class route"),
+        "{why}"
+    );
+    let (status, answer) = post_text(&t, "/logs-lying", A_INGEST, lines).await;
+    assert_eq!(
+        status, 200,
+        "every event dropped on purpose is no error: {answer}"
+    );
+    assert_eq!(answer["dropped"], 2, "{answer}");
+    assert!(answer.get("dead_lettered").is_none(), "{answer}");
+    let kept = t
+        .search_until(
+            A_ADMIN,
+            &[("q", "outcome:dead_letter AND message:captured")],
+            2,
+        )
+        .await;
+    assert_eq!(
+        kept["total"], 2,
+        "only the event route's drops are kept: {kept}"
+    );
+
+    // A reload that puts `keep` (may drop) on an event route is refused and
+    // changes nothing; one without it is taken.
+    let bad = with_routes(
+        r#"{ path = "/pay-keep", type = "payments", class = "event", filters = [{ name = "keep" }] },"#,
+    );
+    let err = t.gateway.reload(&bad).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("filter `keep` of tenant `a` may drop events")
+            && format!("{err:#}").contains("/pay-keep"),
+        "{err:#}"
+    );
+    let (status, _) = post_text(&t, "/pay-keep", A_INGEST, "x\n".into()).await;
+    assert_eq!(status, 404, "the refused reload added no route");
+    t.stop().await;
+
+    // The same config at a start: the gateway stops with the reason.
+    let mut g = logway::start(bad).await.expect("listeners bind");
+    let err = g.stopped().await.unwrap_err();
+    assert!(format!("{err:#}").contains("may drop events"), "{err:#}");
 }

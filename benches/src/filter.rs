@@ -195,6 +195,7 @@ fn main() -> anyhow::Result<()> {
         received_ms: 0,
         client_ip: None,
         fields: FieldNames::builtin(),
+        class: Default::default(),
     };
     let step = |name: &str| FilterRef {
         name: name.into(),

@@ -53,6 +53,14 @@ pub use bindings::logway::filter::types::{
 /// A filter: built once per instance from its route config, then called for
 /// each event of each batch.
 pub trait Filter: Sized + 'static {
+    /// Whether [`Filter::process`] may answer [`Verdict::Drop`]. The gateway
+    /// refuses a filter that may drop on a route of the `event` class (events
+    /// are never dropped), at upload and at start. A filter that only parses,
+    /// redacts or enriches says `false`. [`export_filter!`] records the value
+    /// in the component (the custom section `logway-filter-drops`, one byte:
+    /// `1` or `0`); a component without it is taken to drop.
+    const DROPS_EVENTS: bool = true;
+
     /// Builds the filter from the route's per-filter config; an error fails
     /// the batch (its events become dead letters with this message).
     fn new(config: &Config) -> Result<Self, String>;
@@ -321,6 +329,14 @@ pub fn __process<F: Filter>(ctx: BatchContext, events: Vec<Event>) -> Vec<Verdic
 macro_rules! export_filter {
     ($filter:ty) => {
         const _: () = {
+            #[used]
+            #[unsafe(link_section = "logway-filter-drops")]
+            static __LOGWAY_FILTER_DROPS: [u8; 1] =
+                [if <$filter as $crate::Filter>::DROPS_EVENTS {
+                    b'1'
+                } else {
+                    b'0'
+                }];
             struct __LogwayFilter;
             impl $crate::bindings::Guest for __LogwayFilter {
                 fn init(

@@ -1,8 +1,10 @@
-"""StatsD clients sending to Logway over UDP: the `statsd` package (plain
-StatsD) and the `datadog` package's DogStatsD client (tags, distributions).
+"""StatsD clients sending to Logway: the `statsd` package (plain StatsD,
+over UDP and TCP) and the `datadog` package's DogStatsD client (tags,
+distributions).
 
 usage: statsd_py.py MODE HOST PORT
-  statsd:    counter `shop.orders` +1 x 10, gauge
+  statsd, statsd-tcp (its TCPStatsClient, one connection):
+             counter `shop.orders` +1 x 10, gauge
              `shop.queue` 40 then -15 (a delta), timer `shop.checkout`
              1..200 ms, set `shop.users` ann, bob, ann;
   dogstatsd: counter `api.hits` 3 with tags env:prod and route:/pay, the
@@ -16,10 +18,14 @@ import sys
 
 mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 sent = 0
-if mode == "statsd":
+if mode in ("statsd", "statsd-tcp"):
     import statsd
 
-    c = statsd.StatsClient(host, port)
+    if mode == "statsd":
+        c = statsd.StatsClient(host, port)
+    else:
+        c = statsd.TCPStatsClient(host, port, timeout=10)
+        c.connect()
     for _ in range(10):
         c.incr("shop.orders")
         sent += 1
@@ -30,6 +36,8 @@ if mode == "statsd":
     for user in ("ann", "bob", "ann"):
         c.set("shop.users", user)
     sent += 2 + 200 + 3
+    if mode == "statsd-tcp":
+        c.close()
 elif mode == "dogstatsd":
     from datadog.dogstatsd import DogStatsd
 

@@ -7,6 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod prometheus;
+pub use prometheus::*;
+
 use logway::{Config, Gateway};
 use serde_json::Value;
 

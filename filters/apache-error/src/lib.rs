@@ -283,6 +283,8 @@ impl ApacheError {
 }
 
 impl Filter for ApacheError {
+    const DROPS_EVENTS: bool = false;
+
     fn new(config: &Config) -> Result<Self, String> {
         match config.pairs().first() {
             Some((key, _)) => Err(format!(

@@ -8,6 +8,8 @@
 //! - `wrong-count`: answers one verdict fewer than it got events;
 //! - `host-loop`: calls the host's `log` forever;
 //! - `init-error`: refuses its config;
+//! - `drop`: drops every event, although it declares that it never drops
+//!   (`DROPS_EVENTS = false`), as a lying filter would;
 //! - anything else: keeps each event, adding `batches`, the number of
 //!   batches this instance has seen (1 after a fresh start); an event
 //!   `retype T` also gets the log type `T`.
@@ -22,6 +24,8 @@ struct Hostile {
 }
 
 impl Filter for Hostile {
+    const DROPS_EVENTS: bool = false;
+
     fn new(config: &Config) -> Result<Self, String> {
         let mode = config.get("mode").map(str::to_string);
         if mode.as_deref() == Some("init-error") {
@@ -65,6 +69,7 @@ impl Filter for Hostile {
                 .iter()
                 .map(|_| Verdict::Split(vec![vec![b'x'; 1024]; 1_000]))
                 .collect(),
+            "drop" => events.iter().map(|_| Verdict::Drop).collect(),
             "wrong-count" => events.iter().skip(1).map(|_| Verdict::Keep).collect(),
             "host-loop" => loop {
                 log(LogLevel::Info, "hostile guest calls the host in a loop");

@@ -659,6 +659,8 @@ impl OpenSsh {
 }
 
 impl Filter for OpenSsh {
+    const DROPS_EVENTS: bool = false;
+
     fn new(config: &Config) -> Result<Self, String> {
         if let Some((key, _)) = config.pairs().iter().find(|(k, _)| k != "year") {
             return Err(format!("openssh: unknown config key `{key}` (only `year`)"));

@@ -568,6 +568,8 @@ impl Redact {
 }
 
 impl Filter for Redact {
+    const DROPS_EVENTS: bool = false;
+
     fn new(config: &Config) -> Result<Self, String> {
         let mut fields = config.list("fields");
         if config.get("fields").is_some() && fields.is_empty() {

@@ -301,6 +301,8 @@ impl UserAgent {
 }
 
 impl Filter for UserAgent {
+    const DROPS_EVENTS: bool = false;
+
     fn new(config: &Config) -> Result<Self, String> {
         let target = config.get("target").map_or("ua", str::trim);
         check_path("target", target)?;

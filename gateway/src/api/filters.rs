@@ -6,6 +6,8 @@
 //! - `GET /api/v1/filters` and `GET /api/v1/filters/{name}`: version,
 //!   sha256, size, upload time, the routes using it, and stats (batches,
 //!   events, drops, failures, last error).
+//!   A filter that may drop events is refused with 409 while an
+//!   event-class route of the tenant names it.
 //! - `DELETE /api/v1/filters/{name}`: refused with 409 while a route of the
 //!   tenant names it, unless `?force=true`.
 
@@ -73,6 +75,7 @@ fn describe(core: &Core, tenant: &str, name: &str, loaded: &Loaded) -> Value {
         "sha256": loaded.meta.sha256,
         "size": loaded.meta.size,
         "uploaded_at": loaded.meta.uploaded_at,
+        "may_drop": loaded.meta.may_drop,
         "used_by": routes_using(core, tenant, name),
         "stats": {
             "batches": s.batches.load(Relaxed),
@@ -152,6 +155,10 @@ pub async fn put(
             )));
         }
     };
+    let caps = crate::filter::caps::Caps::read(&bytes);
+    let chains = core.policy().tenants.event_chains(&core.config);
+    crate::filter::caps::check_upload(&chains, &tenant, &name, caps)
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
     let existed = core.filters.get(&tenant, &name).is_some();
     let registry = core.filters.clone();
     let (t, n) = (tenant.clone(), name.clone());

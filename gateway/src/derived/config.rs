@@ -1,5 +1,6 @@
 //! The `[metrics]` section: how metrics derived from logs are written
-//! (the rules are each tenant's `derived_metrics`).
+//! (the rules are each tenant's `derived_metrics`), and where tenants'
+//! series are sent by remote-write (`[[metrics.remote_write]]`).
 
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub struct MetricsConfig {
     pub derived_type: String,
     /// Derived series held per tenant and interval at most.
     pub derived_max_series: usize,
+    /// Where tenants' series are sent by Prometheus remote-write.
+    pub remote_write: Vec<crate::telemetry::remote_write::RemoteWriteConfig>,
 }
 
 impl Default for MetricsConfig {
@@ -27,6 +30,7 @@ impl Default for MetricsConfig {
             derived_interval: Duration::from_secs(10),
             derived_type: "metrics".into(),
             derived_max_series: 10_000,
+            remote_write: Vec::new(),
         }
     }
 }
@@ -50,6 +54,9 @@ impl MetricsConfig {
         }
         if self.derived_max_series == 0 {
             return Err(invalid("metrics.derived_max_series", "must be at least 1"));
+        }
+        for (i, w) in self.remote_write.iter().enumerate() {
+            w.validate(i, |name| tenants.iter().any(|t| t.name == name))?;
         }
         for (i, t) in tenants.iter().enumerate() {
             for (k, m) in t.derived_metrics.iter().enumerate() {

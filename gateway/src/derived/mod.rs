@@ -88,14 +88,14 @@ pub fn start(
                 by: r.by.clone(),
             })
             .collect();
-        let mut route = Route::for_listener(
+        let route = Route::for_listener(
             &config.tenants,
             &t.name,
             &m.derived_type,
             &[],
             &Default::default(),
+            Class::Metric,
         );
-        route.class = Class::Metric;
         let admission = pipeline.admit_listener(&t.name, "derived".to_string(), route, None);
         tenants.insert(
             t.name.clone(),

@@ -8,13 +8,17 @@
 //! When a filter fails on the batch, or is not uploaded, the events as they
 //! stood before it become dead letters with the filter's name and the
 //! reason, and the chain stops: nothing is lost. An edit that cannot be
-//! applied dead-letters only its event.
+//! applied dead-letters only its event. On a route of the `event` class a
+//! `drop` is not obeyed: the event becomes a dead letter saying so (such a
+//! filter is refused at upload and at start, see [`super::caps`], unless it
+//! wrongly declares that it never drops).
 
 use serde_json::{Map, Value};
 
 use super::config::FilterRef;
 use super::engine::{Failure, wit};
 use super::registry::Registry;
+use crate::config::class::Class;
 use crate::config::valid_type_name;
 use crate::event::{FieldNames, PromotedField};
 use crate::telemetry::FilterReasonLabels;
@@ -96,6 +100,8 @@ pub struct BatchInfo<'a> {
     pub client_ip: Option<String>,
     /// The route's field names, for the promoted fields filters see.
     pub fields: &'a FieldNames,
+    /// The route's class: on `event` routes a drop is not obeyed.
+    pub class: Class,
 }
 
 /// Runs `chain` over `events`. Blocking (filters run here): call from a
@@ -165,6 +171,7 @@ pub fn run(
                         &mut next,
                         &mut out.dead,
                         &mut dropped,
+                        info.class,
                     );
                 }
                 loaded.stats.batches.fetch_add(1, Relaxed);
@@ -304,6 +311,7 @@ fn apply(
     next: &mut Vec<Pending>,
     dead: &mut Vec<DeadLetter>,
     dropped: &mut usize,
+    class: Class,
 ) {
     let line = ev.line;
     let bad = |dead: &mut Vec<DeadLetter>, raw: Vec<u8>, reason: String| {
@@ -316,6 +324,14 @@ fn apply(
     };
     match verdict {
         wit::Verdict::Keep => next.push(ev),
+        wit::Verdict::Drop if class == Class::Event => {
+            let raw = ev.raw.unwrap_or_else(|| ev.doc.raw());
+            bad(
+                dead,
+                raw,
+                "dropped an event of an event-class route; events are never dropped, so it is kept as a dead letter (remove the filter from the route's chain)".into(),
+            )
+        }
         wit::Verdict::Drop => *dropped += 1,
         wit::Verdict::Edits(edits) => {
             let mut ev = ev;

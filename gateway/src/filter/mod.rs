@@ -7,12 +7,14 @@
 //!   atomically, pools of idle instances;
 //! - [`chain`]: a route's filters run in order over one batch; verdicts
 //!   applied; failures turned into dead letters;
+//! - [`caps`]: what a component declares (whether it may drop events);
 //! - [`local`]: `logway filter test`, a filter over local events;
 //! - [`config`]: the `[filters]` sandbox bounds and a route's filter list.
 //!
 //! The interface is the `filter` world in `wit/filter.wit`; `sdk/` is the
 //! Rust crate filters are written with.
 
+pub mod caps;
 pub mod chain;
 pub mod config;
 pub mod engine;

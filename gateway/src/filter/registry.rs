@@ -59,6 +59,14 @@ pub struct Meta {
     pub sha256: String,
     pub size: u64,
     pub uploaded_at: String,
+    /// Whether the filter may drop events ([`super::caps`]); versions
+    /// stored before it was recorded were built without the declaration.
+    #[serde(default = "may_drop_unless_declared")]
+    pub may_drop: bool,
+}
+
+fn may_drop_unless_declared() -> bool {
+    true
 }
 
 /// Counters of one filter across its versions (the API shows them).
@@ -249,6 +257,7 @@ impl Registry {
             sha256: hex(&sha2::Sha256::digest(bytes)),
             size: bytes.len() as u64,
             uploaded_at: crate::event::format_time(time::OffsetDateTime::now_utc()),
+            may_drop: super::caps::Caps::read(bytes).may_drop,
         };
         write_durably(&dir.join(format!("v{version}.wasm")), bytes)?;
         write_durably(&dir.join(format!("v{version}.cwasm")), &compiled)?;

@@ -251,6 +251,11 @@ impl Pipeline {
     }
 
     /// The current tenants, routes and limits.
+    /// The gateway's metrics (the tenants' StatsD exposition among them).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     pub fn policy(&self) -> Arc<Policy> {
         self.policy.read().unwrap().clone()
     }
@@ -389,6 +394,7 @@ impl Pipeline {
             received_ms: unix_ms(meta.received),
             client_ip: adm.ip.map(|ip| ip.to_string()),
             fields: &route.fields,
+            class: route.class,
         };
         let filters = (&*self.filters, &route.filters[..]);
         build::filtered(items, &ctx, max_line, ids, filters, &info)
@@ -508,6 +514,11 @@ impl Pipeline {
         answered: Option<Answered>,
     ) -> Result<(), Error> {
         if built.events.is_empty() {
+            // The route's filters dropped every event on purpose: nothing
+            // to store, and nothing the client did wrong.
+            if built.counts.dropped > 0 {
+                return Ok(());
+            }
             return Err(Error::Empty);
         }
         self.check_events(adm, built.events.len())?;

@@ -134,7 +134,12 @@ impl Gateway {
             .core
             .get()
             .context("not ready yet: nothing to reload")?;
-        core.pipeline.set_policy(Policy::from_config(config));
+        let policy = Policy::from_config(config);
+        let chains = policy.tenants.event_chains(config);
+        crate::filter::caps::check_event_routes(&core.filters, &chains)
+            .map_err(anyhow::Error::msg)
+            .context("keeping the current routes")?;
+        core.pipeline.set_policy(policy);
         tracing::info!(
             tenants = config.tenants.len(),
             "config reloaded: tenants, keys, routes and rate limits"
@@ -254,8 +259,9 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
         .collect::<std::io::Result<Vec<_>>>()?;
     let mut statsd_sockets = Vec::new();
     for s in &config.statsd {
-        let socket = sources::statsd::bind(s.addr)
-            .with_context(|| format!("cannot listen for StatsD on udp {}", s.addr))?;
+        let socket = sources::statsd::bind(s)
+            .await
+            .with_context(|| format!("cannot listen for StatsD on {:?} {}", s.mode, s.addr))?;
         statsd_sockets.push((socket, s.clone()));
     }
     let statsd_addrs = statsd_sockets
@@ -444,6 +450,7 @@ pub async fn start(config: Config) -> anyhow::Result<Gateway> {
                 ))
             })
             .collect();
+        crate::telemetry::remote_write::spawn(&config.metrics.remote_write, &metrics, &rx);
         let _ = rx.wait_for(|&stop| stop).await;
         // The shutdown order of the module docs; open live tails end
         // first so their streams do not hold the HTTP server.

@@ -62,6 +62,8 @@ pub fn recover(
         filter::Registry::open(data, &config.filters, metrics.clone())
             .context("cannot open the filter registry")?,
     );
+    let chains = crate::tenants::Tenants::from_config(config).event_chains(config);
+    filter::caps::check_event_routes(&filters, &chains).map_err(anyhow::Error::msg)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut idem = Driver::new(
         IdempotencyConsumer::new(idempotency.clone(), idem_checkpoint)?,

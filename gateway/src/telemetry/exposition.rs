@@ -118,10 +118,26 @@ impl Exposition {
     /// `tenant`'s series in Prometheus's text format (0.0.4).
     pub fn render(&self, tenant: &str) -> String {
         let mut out = String::new();
+        let mut family: Option<String> = None;
+        for s in self.samples(tenant) {
+            if family.as_deref() != Some(s.family.as_str()) {
+                let _ = writeln!(out, "# TYPE {} {}", s.family, s.kind);
+                family = Some(s.family.clone());
+            }
+            let _ = writeln!(out, "{}{} {}", s.name, braces(&s.labels), number(s.value));
+        }
+        out
+    }
+
+    /// `tenant`'s series as samples, in the order a scrape reads them: what
+    /// [`Exposition::render`] writes and remote-write
+    /// ([`super::remote_write`]) sends.
+    pub fn samples(&self, tenant: &str) -> Vec<Sample> {
         let tenants = self.tenants.lock().unwrap();
         let Some(series) = tenants.get(tenant) else {
-            return out;
+            return Vec::new();
         };
+        let mut out = Vec::new();
         let mut typed: Option<(String, &'static str)> = None;
         for ((name, labels), s) in series {
             if s.updated.elapsed() >= TTL {
@@ -137,35 +153,51 @@ impl Exposition {
                 // keeps the first.
                 Some((f, k)) if *f == family && *k != kind => continue,
                 Some((f, _)) if *f == family => {}
-                _ => {
-                    let _ = writeln!(out, "# TYPE {family} {kind}");
-                    typed = Some((family.clone(), kind));
-                }
+                _ => typed = Some((family.clone(), kind)),
             }
-            match &s.value {
-                Exposed::Counter(v) | Exposed::Gauge(v) => {
-                    let _ = writeln!(out, "{family}{} {}", braces(labels, None), number(*v));
+            let mut push = |name: String, quantile: Option<&String>, value: f64| {
+                let mut labels = labels.clone();
+                if let Some(q) = quantile {
+                    labels.push(("quantile".into(), q.clone()));
+                    labels.sort();
                 }
+                out.push(Sample {
+                    family: family.clone(),
+                    kind,
+                    name,
+                    labels,
+                    value,
+                });
+            };
+            match &s.value {
+                Exposed::Counter(v) | Exposed::Gauge(v) => push(family.clone(), None, *v),
                 Exposed::Summary {
                     count,
                     sum,
                     quantiles,
                 } => {
                     for (q, v) in quantiles {
-                        let _ = writeln!(out, "{name}{} {}", braces(labels, Some(q)), number(*v));
+                        push(name.clone(), Some(q), *v);
                     }
-                    let _ = writeln!(out, "{name}_sum{} {}", braces(labels, None), number(*sum));
-                    let _ = writeln!(
-                        out,
-                        "{name}_count{} {}",
-                        braces(labels, None),
-                        number(*count)
-                    );
+                    push(format!("{name}_sum"), None, *sum);
+                    push(format!("{name}_count"), None, *count);
                 }
             }
         }
         out
     }
+}
+
+/// One sample of [`Exposition::samples`]: a Prometheus series name, its
+/// labels (sorted by name, `quantile` included) and value, and the family
+/// (with its type) it belongs to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub family: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub labels: Labels,
+    pub value: f64,
 }
 
 /// `p99` → `0.99`, `p99.9` → `0.999`.
@@ -196,19 +228,15 @@ pub fn prometheus_name(name: &str) -> String {
     out
 }
 
-fn braces(labels: &Labels, quantile: Option<&String>) -> String {
-    let mut parts: Vec<String> = labels
+fn braces(labels: &Labels) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = labels
         .iter()
         .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
         .collect();
-    if let Some(q) = quantile {
-        parts.push(format!("quantile=\"{q}\""));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
-    }
+    format!("{{{}}}", parts.join(","))
 }
 
 fn escape(v: &str) -> String {
@@ -262,6 +290,24 @@ mod tests {
              queue_depth 7\n"
         );
         assert_eq!(e.render("other"), "");
+        let samples = e.samples("t");
+        let names: Vec<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "api_hits_total",
+                "lat",
+                "lat",
+                "lat_sum",
+                "lat_count",
+                "queue_depth"
+            ]
+        );
+        assert_eq!(samples[0].value, 6.0);
+        assert_eq!(
+            samples[2].labels,
+            [("quantile".to_string(), "0.999".to_string())]
+        );
         assert_eq!(prometheus_name("9lives.ok"), "_9lives_ok");
     }
 }

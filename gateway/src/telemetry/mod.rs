@@ -12,10 +12,12 @@
 //! variables are; otherwise nothing is exported.
 //!
 //! Tenants' own metrics (from StatsD) are exposed apart, per tenant:
-//! [`exposition`].
+//! [`exposition`], and sent to Prometheus-compatible TSDBs:
+//! [`remote_write`].
 
 pub mod alerts;
 pub mod exposition;
+pub mod remote_write;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -184,6 +186,8 @@ pub struct Metrics {
     pub statsd_dropped: Family<StatsdDropLabels, Counter>,
     /// The tenants' StatsD series, for their Prometheus to scrape.
     pub statsd_series: exposition::Exposition,
+    /// Sending those series to Prometheus-compatible TSDBs.
+    pub remote_write: remote_write::WriteMetrics,
     pub archive_objects_deleted: Counter,
     pub object_store_requests: Family<StoreOpLabels, Counter>,
     pub object_store_duration: Family<OpLabel, Histogram, fn() -> Histogram>,
@@ -239,6 +243,7 @@ impl Metrics {
             statsd_lines: Counter::default(),
             statsd_dropped: Family::default(),
             statsd_series: Default::default(),
+            remote_write: Default::default(),
             archive_objects_deleted: Counter::default(),
             object_store_requests: Family::default(),
             object_store_duration: Family::new_with_constructor(latency_histogram),
@@ -246,6 +251,7 @@ impl Metrics {
             alerts: Default::default(),
         };
         m.alerts.register(&mut registry);
+        m.remote_write.register(&mut registry);
         registry.register(
             "events_received",
             "Events accepted into the WAL",
@@ -408,7 +414,7 @@ impl Metrics {
         );
         registry.register(
             "statsd_lines",
-            "StatsD lines received over UDP",
+            "StatsD lines received (UDP and TCP listeners)",
             m.statsd_lines.clone(),
         );
         registry.register(

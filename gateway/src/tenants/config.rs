@@ -174,6 +174,23 @@ pub struct RouteConfig {
     /// or `event` (docs/guides/delivery-classes.md).
     #[serde(default)]
     pub class: crate::config::class::Class,
+    /// What a native HTTP request's body is: `native` (JSON, NDJSON or
+    /// text lines by Content-Type) or `statsd` (StatsD lines, on a
+    /// metric-class route).
+    #[serde(default)]
+    pub format: RouteFormat,
+}
+
+/// How the native HTTP endpoint reads a route's request bodies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteFormat {
+    /// Events: JSON, NDJSON or text lines, by Content-Type.
+    #[default]
+    Native,
+    /// StatsD / DogStatsD lines, aggregated per series within the request
+    /// (`crate::sources::statsd::http`).
+    Statsd,
 }
 
 /// Checks the tenants on their own: names, keys and certificate names each
@@ -304,6 +321,12 @@ impl RouteConfig {
                     "`{}` must be 1-64 characters of a-z, 0-9, '_' and '-'",
                     self.log_type
                 ),
+            ));
+        }
+        if self.format == RouteFormat::Statsd && self.class != crate::config::class::Class::Metric {
+            return Err(invalid(
+                &format!("{at}.format"),
+                "a route of `statsd` format must have `class = \"metric\"`",
             ));
         }
         self.fields.validate(&format!("{at}.fields"))

@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::config::class::Class;
 use crate::event::FieldNames;
 use crate::filter::FilterRef;
+use crate::filter::caps::EventChain;
 use crate::listen::tls::ClientCert;
 use config::TenantConfig;
 
@@ -120,18 +121,33 @@ pub struct Route {
     pub fields: Arc<FieldNames>,
     /// What the route promises its events (`log` unless configured).
     pub class: Class,
+    /// How the native HTTP endpoint reads its bodies.
+    pub format: config::RouteFormat,
 }
 
 impl Route {
+    /// A log type's plain route (the generic route's, an index mapped to
+    /// a type): no filters, the log class, native bodies.
+    pub fn of_type(log_type: String, fields: Arc<FieldNames>) -> Route {
+        Route {
+            log_type,
+            filters: Vec::new().into(),
+            fields,
+            class: Class::Log,
+            format: config::RouteFormat::Native,
+        }
+    }
+
     /// What a listener bound to `tenant` (syslog, Beats) gives events of
-    /// `log_type`, as a route would: its filters, and its field names over
-    /// the tenant's.
+    /// `log_type`, as a route would: its filters, its field names over the
+    /// tenant's, and its class.
     pub fn for_listener(
         tenants: &[TenantConfig],
         tenant: &str,
         log_type: &str,
         filters: &[FilterRef],
         fields: &crate::event::FieldsConfig,
+        class: Class,
     ) -> Route {
         let tenant_fields = tenants
             .iter()
@@ -142,7 +158,8 @@ impl Route {
             log_type: log_type.to_string(),
             filters: filters.to_vec().into(),
             fields: Arc::new(FieldNames::new(&fields.or(&tenant_fields))),
-            class: Class::Log,
+            class,
+            format: config::RouteFormat::Native,
         }
     }
 }
@@ -163,6 +180,7 @@ impl Tenant {
                         filters: r.filters.clone().into(),
                         fields: Arc::new(FieldNames::new(&r.fields.or(&c.fields))),
                         class: r.class,
+                        format: r.format,
                     };
                     (r.path.clone(), route)
                 })
@@ -198,6 +216,46 @@ pub struct Tenants {
 }
 
 impl Tenants {
+    /// Every event-class chain ([`crate::filter::caps`]): these routes and
+    /// the listeners of `config`.
+    pub fn event_chains(&self, config: &Config) -> Vec<EventChain> {
+        let mut chains: Vec<EventChain> = self
+            .tenants
+            .iter()
+            .flat_map(|t| t.routes.iter().map(move |(path, r)| (t, path, r)))
+            .filter(|(_, _, r)| r.class == Class::Event)
+            .map(|(t, path, r)| EventChain {
+                tenant: t.name.clone(),
+                name: path.clone(),
+                filters: r.filters.to_vec(),
+            })
+            .collect();
+        let mut listener = |class: Class, tenant: &str, name: String, filters: &[FilterRef]| {
+            if class == Class::Event {
+                chains.push(EventChain {
+                    tenant: tenant.to_string(),
+                    name,
+                    filters: filters.to_vec(),
+                });
+            }
+        };
+        for l in &config.syslog {
+            listener(l.class, &l.tenant, format!("syslog:{}", l.addr), &l.filters);
+        }
+        for l in &config.beats {
+            listener(l.class, &l.tenant, format!("beats:{}", l.addr), &l.filters);
+        }
+        for l in &config.gelf.listeners {
+            listener(l.class, &l.tenant, format!("gelf:{}", l.addr), &l.filters);
+        }
+        for k in &config.kafka_sources {
+            let name = format!("kafka:{}", k.topics.join(","));
+            listener(k.class, &k.tenant, name, &k.filters);
+        }
+        chains.sort_by(|a, b| a.name.cmp(&b.name));
+        chains
+    }
+
     pub fn from_config(config: &Config) -> Tenants {
         let mut by_key = HashMap::new();
         for (i, t) in config.tenants.iter().enumerate() {

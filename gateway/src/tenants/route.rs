@@ -29,12 +29,7 @@ pub fn resolve(tenants: &Tenants, tenant: &Tenant, path: &str) -> Result<Route, 
                 "log type `{log_type}` must be 1-64 characters of a-z, 0-9, '_' and '-'"
             )));
         }
-        return Ok(Route {
-            log_type: log_type.to_string(),
-            filters: Vec::new().into(),
-            fields: tenant.fields.clone(),
-            class: Default::default(),
-        });
+        return Ok(Route::of_type(log_type.to_string(), tenant.fields.clone()));
     }
     if let Some(route) = tenant.routes.get(path) {
         return Ok(route.clone());
@@ -69,12 +64,7 @@ pub fn resolve_index(
         }
         Some(IndexTarget::Type(log_type)) => Ok((
             format!("{GENERIC_PREFIX}{log_type}"),
-            Route {
-                log_type,
-                filters: Vec::new().into(),
-                fields: tenant.fields.clone(),
-                class: Default::default(),
-            },
+            Route::of_type(log_type, tenant.fields.clone()),
         )),
         None => {
             let Some(log_type) = type_of_index(index) else {

@@ -53,6 +53,10 @@ pub struct BeatsConfig {
     /// Field names for the promoted fields, over the tenant's `fields`.
     #[serde(default)]
     pub fields: FieldsConfig,
+    /// What the listener promises its events: `log` (the default),
+    /// `metric` or `event` (docs/guides/delivery-classes.md).
+    #[serde(default)]
+    pub class: crate::config::class::Class,
 }
 
 fn default_max_window() -> u32 {
@@ -70,7 +74,14 @@ fn default_connections() -> usize {
 impl BeatsConfig {
     /// What the listener gives events of `log_type`, as a route would.
     pub fn route(&self, tenants: &[TenantConfig], log_type: &str) -> Route {
-        Route::for_listener(tenants, &self.tenant, log_type, &self.filters, &self.fields)
+        Route::for_listener(
+            tenants,
+            &self.tenant,
+            log_type,
+            &self.filters,
+            &self.fields,
+            self.class,
+        )
     }
 
     /// Checks listener `i` (`beats[i]`) against the tenants it may name.

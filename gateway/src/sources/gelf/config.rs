@@ -84,6 +84,10 @@ pub struct GelfListener {
     pub filters: Vec<FilterRef>,
     #[serde(default)]
     pub fields: FieldsConfig,
+    /// What the listener promises its events: `log` (the default),
+    /// `metric` or `event` (docs/guides/delivery-classes.md).
+    #[serde(default)]
+    pub class: crate::config::class::Class,
 }
 
 fn default_type() -> String {
@@ -132,6 +136,7 @@ impl GelfListener {
             &self.log_type,
             &self.filters,
             &self.fields,
+            self.class,
         )
     }
 

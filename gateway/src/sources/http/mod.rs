@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::listen::tls::ClientCert;
 use crate::pipeline::{Caller, Meta, Pipeline, Recall};
+use crate::tenants::config::RouteFormat;
 use crate::tenants::{Policy, key::request_key, route};
 use answer::IngestAnswer;
 use body::{BodyKind, Encoding};
@@ -166,6 +167,13 @@ async fn ingest(
     span.record("log_type", adm.route.log_type.as_str());
     let encoding = Encoding::from_header(header_str(&parts.headers, "content-encoding"))?;
     let kind = BodyKind::from_content_type(header_str(&parts.headers, "content-type"))?;
+    let statsd = adm.route.format == RouteFormat::Statsd;
+    if statsd && kind != BodyKind::Text {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "`{}` takes StatsD lines: send Content-Type text/plain",
+            parts.uri.path()
+        )));
+    }
     let limits = pipeline.limits().clone();
     let body = body::read(body, limits.max_body_bytes, timeout).await?;
     pipeline.received(&adm, body.len())?;
@@ -198,11 +206,18 @@ async fn ingest(
     // Decompressing, filters and building events are CPU work: keep them
     // off the reactor.
     let worker = pipeline.clone();
-    let (adm, built) = tokio::task::spawn_blocking(move || {
+    let (adm, built, points) = tokio::task::spawn_blocking(move || {
         let decoded = body::decompress(body, encoding, limits.max_decompressed_bytes)?;
-        let items = body::items(&decoded, kind, limits.max_line_bytes);
+        let (items, points) = if statsd {
+            crate::sources::statsd::http::items(&decoded)
+        } else {
+            (
+                body::items(&decoded, kind, limits.max_line_bytes),
+                Vec::new(),
+            )
+        };
         let built = worker.build(&adm, items, &meta);
-        Ok::<_, ApiError>((adm, built))
+        Ok::<_, ApiError>((adm, built, points))
     })
     .await
     .map_err(|e| ApiError::Internal(format!("decoder task failed: {e}")))??;
@@ -211,6 +226,13 @@ async fn ingest(
     span.record("events", built.events.len());
     let answered = ticket.map(|t| t.answer(status, text.clone()));
     pipeline.store(&adm, built, answered).await?;
+    // StatsD points, once durable, also go to the tenant's Prometheus series.
+    if !points.is_empty() {
+        pipeline
+            .metrics()
+            .statsd_series
+            .update(&adm.tenant, &points);
+    }
     Ok((
         StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
         [(header::CONTENT_TYPE, "application/json")],

@@ -55,6 +55,10 @@ pub struct KafkaSourceConfig {
     /// Field names for the promoted fields, over the tenant's `fields`.
     #[serde(default)]
     pub fields: FieldsConfig,
+    /// What the source promises its events: `log` (the default),
+    /// `metric` or `event` (docs/guides/delivery-classes.md).
+    #[serde(default)]
+    pub class: crate::config::class::Class,
     /// More librdkafka properties (security, tuning), as they are.
     #[serde(default)]
     pub client: BTreeMap<String, String>,
@@ -95,6 +99,7 @@ impl KafkaSourceConfig {
             &self.log_type,
             &self.filters,
             &self.fields,
+            self.class,
         )
     }
 

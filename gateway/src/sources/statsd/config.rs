@@ -1,4 +1,4 @@
-//! `[[statsd]]`: StatsD / DogStatsD listeners over UDP, each bound to one
+//! `[[statsd]]`: StatsD / DogStatsD listeners over UDP or TCP, each bound to one
 //! tenant, their points stored as metric-class events of one log type.
 
 use std::net::SocketAddr;
@@ -15,8 +15,12 @@ use crate::tenants::config::TenantConfig;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatsdConfig {
-    /// UDP address, e.g. "0.0.0.0:8125".
+    /// Address, e.g. "0.0.0.0:8125".
     pub addr: SocketAddr,
+    /// `udp` (the default) or `tcp` (newline-separated lines on each
+    /// connection).
+    #[serde(default)]
+    pub mode: Mode,
     pub tenant: String,
     /// The log type of the points.
     #[serde(rename = "type", default = "default_type")]
@@ -35,6 +39,15 @@ pub struct StatsdConfig {
     pub quantiles: Vec<f64>,
 }
 
+/// How a listener receives lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Udp,
+    Tcp,
+}
+
 fn default_type() -> String {
     "metrics".into()
 }
@@ -51,15 +64,14 @@ fn default_quantiles() -> Vec<f64> {
 impl StatsdConfig {
     /// What the listener gives its points: a metric-class route.
     pub fn route(&self, tenants: &[TenantConfig]) -> Route {
-        let mut route = Route::for_listener(
+        Route::for_listener(
             tenants,
             &self.tenant,
             &self.log_type,
             &[],
             &Default::default(),
-        );
-        route.class = Class::Metric;
-        route
+            Class::Metric,
+        )
     }
 
     pub fn validate(&self, i: usize, tenants: &[TenantConfig]) -> Result<(), ConfigError> {

@@ -1,20 +1,25 @@
-//! StatsD and DogStatsD over UDP: what the `statsd` and `datadog`
+//! StatsD and DogStatsD over UDP and TCP: what the `statsd` and `datadog`
 //! (DogStatsD) clients, `hot-shots` and the Datadog agent's clients send.
 //!
-//! Each listener parses datagrams of newline-separated lines ([`parse`]),
+//! Each listener (`mode = "udp"`, the default, or `"tcp"`) parses
+//! newline-separated lines ([`parse`]) of datagrams or of a connection's
+//! stream,
 //! aggregates them per series per `flush_interval` ([`aggregate`]), and at
 //! the end of each interval stores one event per series that was sampled:
 //! a metric-class batch (`crate::config::class`) of the listener's tenant
 //! and log type, searchable like any event (`metric:api.requests`,
-//! `kind:timer`, `tags.env:prod`). UDP has no acknowledgement: what is
-//! lost is counted in `logway_statsd_dropped_total{listener, reason}`:
+//! `kind:timer`, `tags.env:prod`). Over TCP a slow aggregation slows
+//! the senders (TCP's flow control), nothing is lost on the way in. UDP
+//! has no acknowledgement: what is lost is counted in `logway_statsd_dropped_total{listener, reason}`:
 //! `bad_line` (not a metric line), `series` (past `max_series`),
 //! `refused` (the pipeline refused the batch: WAL full, index behind).
 //! The same points also go to the tenant's Prometheus exposition
-//! (`crate::telemetry::exposition`).
+//! (`crate::telemetry::exposition`). Lines posted over HTTP to a
+//! `format = "statsd"` route are aggregated per request instead ([`http`]).
 
 pub mod aggregate;
 pub mod config;
+pub mod http;
 pub mod parse;
 
 use std::net::SocketAddr;
@@ -22,8 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
 
 use crate::pipeline::{Admission, Item, Meta, Pipeline};
 use crate::telemetry::{Metrics, StatsdDropLabels};
@@ -34,14 +40,37 @@ use config::StatsdConfig;
 /// Intervals being stored at once; an interval past it waits.
 const IN_FLIGHT: usize = 2;
 
-/// Binds a UDP socket with a large receive buffer (as GELF's).
-pub fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    crate::sources::gelf::udp::bind(addr)
+/// Longest line read from a TCP connection; a longer one is dropped as a
+/// bad line.
+const MAX_TCP_LINE: usize = 64 * 1024;
+
+/// A listener's bound socket.
+pub enum Socket {
+    Udp(UdpSocket),
+    Tcp(TcpListener),
+}
+
+impl Socket {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Socket::Udp(s) => s.local_addr(),
+            Socket::Tcp(l) => l.local_addr(),
+        }
+    }
+}
+
+/// Binds the listener's socket: UDP with a large receive buffer (as
+/// GELF's), or TCP.
+pub async fn bind(config: &StatsdConfig) -> std::io::Result<Socket> {
+    Ok(match config.mode {
+        config::Mode::Udp => Socket::Udp(crate::sources::gelf::udp::bind(config.addr)?),
+        config::Mode::Tcp => Socket::Tcp(TcpListener::bind(config.addr).await?),
+    })
 }
 
 /// Receives until shutdown, then stores the interval in hand.
 pub async fn serve(
-    socket: UdpSocket,
+    socket: Socket,
     config: StatsdConfig,
     route: Route,
     pipeline: Arc<Pipeline>,
@@ -51,6 +80,13 @@ pub async fn serve(
     let listener = socket
         .local_addr()
         .map_or_else(|_| config.addr.to_string(), |a| a.to_string());
+    // TCP connections hand their lines to this loop in chunks.
+    let (chunks_tx, mut chunks) = mpsc::channel::<String>(64);
+    let mut connections = tokio::task::JoinSet::new();
+    let (udp, tcp) = match socket {
+        Socket::Udp(s) => (Some(s), None),
+        Socket::Tcp(l) => (None, Some(l)),
+    };
     let dropped = {
         let (metrics, listener) = (metrics.clone(), listener.clone());
         move |reason: &str, n: u64| count_dropped(&metrics, &listener, reason, n)
@@ -76,29 +112,24 @@ pub async fn serve(
                 }
                 flush(&mut aggregator, interval, &metrics, &pipeline, &adm, &mut storing, dropped.clone());
             }
-            r = socket.recv_from(&mut buf) => {
-                let Ok((n, _)) = r else { continue };
+            r = recv(udp.as_ref(), &mut buf) => {
+                let Ok(n) = r else { continue };
                 let text = String::from_utf8_lossy(&buf[..n]);
-                let (mut lines, mut bad, mut over) = (0, 0, 0);
-                for l in text.split('\n').filter(|l| !l.trim().is_empty()) {
-                    lines += 1;
-                    match parse::line(l) {
-                        Ok(line) => {
-                            if aggregator.add(&line) == Err(Dropped::Series) {
-                                over += 1;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::debug!(listener = %listener, error = %e, "StatsD line dropped");
-                            bad += 1;
-                        }
-                    }
+                take(&text, &mut aggregator, &metrics, &listener, &dropped);
+            }
+            c = accept(tcp.as_ref()) => {
+                if let Ok(stream) = c {
+                    connections.spawn(read_tcp(stream, chunks_tx.clone(), dropped.clone()));
                 }
-                metrics.statsd_lines.inc_by(lines);
-                dropped("bad_line", bad);
-                dropped("series", over);
+            }
+            Some(text) = chunks.recv() => {
+                take(&text, &mut aggregator, &metrics, &listener, &dropped);
             }
         }
+    }
+    connections.abort_all();
+    while let Ok(text) = chunks.try_recv() {
+        take(&text, &mut aggregator, &metrics, &listener, &dropped);
     }
     flush(
         &mut aggregator,
@@ -110,6 +141,105 @@ pub async fn serve(
         dropped,
     );
     while storing.join_next().await.is_some() {}
+}
+
+/// Parses newline-separated lines into the aggregator, counting them and
+/// what is dropped.
+fn take(
+    text: &str,
+    aggregator: &mut Aggregator,
+    metrics: &Metrics,
+    listener: &str,
+    dropped: &impl Fn(&str, u64),
+) {
+    let (mut lines, mut bad, mut over) = (0, 0, 0);
+    for l in text.split('\n').filter(|l| !l.trim().is_empty()) {
+        lines += 1;
+        match parse::line(l) {
+            Ok(line) => {
+                if aggregator.add(&line) == Err(Dropped::Series) {
+                    over += 1;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(listener = %listener, error = %e, "StatsD line dropped");
+                bad += 1;
+            }
+        }
+    }
+    metrics.statsd_lines.inc_by(lines);
+    dropped("bad_line", bad);
+    dropped("series", over);
+}
+
+/// A datagram, or never (a TCP listener).
+async fn recv(udp: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<usize> {
+    match udp {
+        Some(s) => s.recv(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A connection, or never (a UDP listener).
+async fn accept(tcp: Option<&TcpListener>) -> std::io::Result<TcpStream> {
+    match tcp {
+        Some(l) => l.accept().await.map(|(s, _)| s),
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads one TCP connection: its complete lines go to the listener's loop
+/// in chunks (waiting while it is busy); the last line needs no newline.
+/// A line longer than [`MAX_TCP_LINE`] is dropped as a bad line.
+async fn read_tcp(
+    mut stream: TcpStream,
+    chunks: mpsc::Sender<String>,
+    dropped: impl Fn(&str, u64),
+) {
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * MAX_TCP_LINE);
+    // Inside a line already dropped as too long.
+    let mut skipping = false;
+    loop {
+        let start = buf.len();
+        buf.resize(start + MAX_TCP_LINE, 0);
+        let n = stream.read(&mut buf[start..]).await.unwrap_or(0);
+        buf.truncate(start + n);
+        let end = match buf.iter().rposition(|&b| b == b'\n') {
+            _ if n == 0 => buf.len(),
+            Some(i) => i + 1,
+            None => {
+                if buf.len() > MAX_TCP_LINE {
+                    buf.clear();
+                    if !skipping {
+                        dropped("bad_line", 1);
+                    }
+                    skipping = true;
+                }
+                continue;
+            }
+        };
+        let mut kept = String::new();
+        let mut long = 0;
+        for (i, line) in buf[..end].split(|&b| b == b'\n').enumerate() {
+            if i == 0 && std::mem::take(&mut skipping) {
+                continue;
+            }
+            if line.len() > MAX_TCP_LINE {
+                long += 1;
+            } else if !line.is_empty() {
+                kept.push_str(&String::from_utf8_lossy(line));
+                kept.push('\n');
+            }
+        }
+        buf.drain(..end);
+        dropped("bad_line", long);
+        if !kept.is_empty() && chunks.send(kept).await.is_err() {
+            return;
+        }
+        if n == 0 {
+            return;
+        }
+    }
 }
 
 /// Ends the interval: its points go to the pipeline in a task of their own

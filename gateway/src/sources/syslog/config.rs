@@ -47,6 +47,10 @@ pub struct SyslogConfig {
     /// event model); unset names fall back to the tenant's `fields`.
     #[serde(default)]
     pub fields: FieldsConfig,
+    /// What the listener promises its events: `log` (the default),
+    /// `metric` or `event` (docs/guides/delivery-classes.md).
+    #[serde(default)]
+    pub class: crate::config::class::Class,
 }
 
 fn default_syslog_max_message() -> usize {
@@ -71,6 +75,7 @@ impl SyslogConfig {
             &self.log_type,
             &self.filters,
             &self.fields,
+            self.class,
         )
     }
 

@@ -1,0 +1,137 @@
+//! What a filter declares about itself, read from its component's bytes.
+//!
+//! The SDK's `export_filter!` writes the custom section
+//! `logway-filter-drops` (one byte, `1` or `0`: whether the filter may
+//! answer `drop`). A route of the `event` class refuses a filter that may
+//! drop (events are never dropped); a component without the section is
+//! taken to drop.
+
+use std::fmt;
+
+use super::FilterRef;
+
+/// The custom section's name.
+pub const DROPS_SECTION: &str = "logway-filter-drops";
+
+/// What one component declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// `false` only when the component says it never drops.
+    pub may_drop: bool,
+}
+
+impl Caps {
+    /// Reads the declaration from a component (or module); anything
+    /// unreadable counts as "may drop".
+    pub fn read(bytes: &[u8]) -> Caps {
+        let mut may_drop = true;
+        for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+            let Ok(payload) = payload else { break };
+            if let wasmparser::Payload::CustomSection(reader) = payload
+                && reader.name() == DROPS_SECTION
+            {
+                may_drop = reader.data() != b"0";
+                break;
+            }
+        }
+        Caps { may_drop }
+    }
+}
+
+/// An event-class route or listener whose chain holds a filter that may drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppingOnEventRoute {
+    pub tenant: String,
+    pub filter: String,
+    pub routes: Vec<String>,
+}
+
+impl fmt::Display for DroppingOnEventRoute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "filter `{}` of tenant `{}` may drop events and is in the chain of event-class route(s) {}: events are never dropped, so remove it from those chains (or give the filter `const DROPS_EVENTS: bool = false` if it never drops)",
+            self.filter,
+            self.tenant,
+            self.routes.join(", ")
+        )
+    }
+}
+
+/// A chain that event-class events go through: a route's (by path) or a
+/// listener's (`syslog:{addr}`, `beats:{addr}`, `gelf:{addr}`,
+/// `kafka:{topics}`), as `crate::tenants::Tenants::event_chains` lists them.
+#[derive(Debug, Clone)]
+pub struct EventChain {
+    pub tenant: String,
+    pub name: String,
+    pub filters: Vec<FilterRef>,
+}
+
+/// Whether a filter whose component reads `caps` may be uploaded as
+/// `tenant`'s `filter`: not if it may drop and an event chain names it.
+pub fn check_upload(
+    chains: &[EventChain],
+    tenant: &str,
+    filter: &str,
+    caps: Caps,
+) -> Result<(), DroppingOnEventRoute> {
+    let routes: Vec<String> = chains
+        .iter()
+        .filter(|c| c.tenant == tenant && c.filters.iter().any(|f| f.name == filter))
+        .map(|c| c.name.clone())
+        .collect();
+    if caps.may_drop && !routes.is_empty() {
+        return Err(DroppingOnEventRoute {
+            tenant: tenant.to_string(),
+            filter: filter.to_string(),
+            routes,
+        });
+    }
+    Ok(())
+}
+
+/// At start and at a config reload: every filter an event chain names
+/// that is uploaded and may drop is a configuration error. (One not
+/// uploaded yet is checked at its upload.)
+pub fn check_event_routes(
+    registry: &super::Registry,
+    chains: &[EventChain],
+) -> Result<(), DroppingOnEventRoute> {
+    for c in chains {
+        for f in &c.filters {
+            if let Some(loaded) = registry.get(&c.tenant, &f.name) {
+                let caps = Caps {
+                    may_drop: loaded.meta.may_drop,
+                };
+                check_upload(chains, &c.tenant, &f.name, caps)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A core module with one custom section, as `wasm-encoder` would write it.
+    fn module_with(name: &str, data: &[u8]) -> Vec<u8> {
+        let mut body = vec![name.len() as u8];
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(data);
+        let mut m = b"\0asm\x01\0\0\0".to_vec();
+        m.push(0); // custom section id
+        m.push(body.len() as u8);
+        m.extend(body);
+        m
+    }
+
+    #[test]
+    fn reads_the_declaration_and_defaults_to_may_drop() {
+        assert!(!Caps::read(&module_with(DROPS_SECTION, b"0")).may_drop);
+        assert!(Caps::read(&module_with(DROPS_SECTION, b"1")).may_drop);
+        assert!(Caps::read(&module_with("other", b"0")).may_drop);
+        assert!(Caps::read(b"not wasm").may_drop);
+    }
+}
