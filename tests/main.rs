@@ -39,3 +39,4 @@ mod ui_browser;
 mod ui_search;
 mod ui_session;
 mod ui_tail;
+mod webhooks;

@@ -73,6 +73,7 @@ pub mod telemetry;
 pub mod tenants;
 pub mod ui;
 pub mod wal;
+pub mod webhooks;
 
 pub use config::Config;
 pub use server::{Gateway, start};

@@ -14,6 +14,7 @@
 pub mod class;
 pub mod env;
 pub mod value;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 
@@ -218,6 +219,7 @@ impl Config {
             })
         };
         crate::tenants::config::validate(&self.tenants, reserved)?;
+        webhook::validate_routes(&self.tenants, self.cluster.enabled)?;
         if self.open_mode() {
             if self.tenants.len() > 1 {
                 return Err(invalid(

@@ -370,3 +370,38 @@ fn the_documented_key_table_is_every_key_the_config_accepts() {
         "docs/configuration.md lists keys the config does not accept: {unknown:?}"
     );
 }
+
+#[test]
+fn webhooks_are_for_event_routes_one_per_type_and_remote_write_names_a_tenant() {
+    let routes = |r: &str| {
+        format!("[[tenants]]\nname = \"a\"\ningest_keys = [\"key-0001-abcd\"]\nroutes = [{r}]\n")
+    };
+    let hook = r#"webhook = { url = "http://127.0.0.1:9/h" }"#;
+    let err = Config::from_toml(&routes(&format!(
+        r#"{{ path = "/p", type = "pay", {hook} }}"#
+    )))
+    .unwrap_err();
+    assert!(err.to_string().contains("class = \"event\""), "{err}");
+    let err = Config::from_toml(&routes(&format!(
+        r#"{{ path = "/p", type = "pay", class = "event", {hook} }}, {{ path = "/q", type = "pay", class = "event", {hook} }}"#
+    )))
+    .unwrap_err();
+    assert!(err.to_string().contains("already has a webhook"), "{err}");
+    let err = Config::from_toml(&routes(
+        r#"{ path = "/p", type = "pay", class = "event", webhook = { url = "ftp://x" } }"#,
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("not an http(s) URL"), "{err}");
+    assert!(
+        Config::from_toml(&routes(&format!(
+            r#"{{ path = "/p", type = "pay", class = "event", {hook} }}"#
+        )))
+        .is_ok()
+    );
+    let err = Config::from_toml(&format!(
+        "{}[[metrics.remote_write]]\nurl = \"http://x/api/v1/write\"\ntenant = \"nobody\"\n",
+        routes("")
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("no tenant `nobody`"), "{err}");
+}

@@ -65,6 +65,30 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Refuses `url` at `at` unless it is an http(s) URL.
+pub fn check_http_url(at: &str, url: &str) -> Result<(), ConfigError> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(()),
+        _ => Err(invalid(at, format!("`{url}` is not an http(s) URL"))),
+    }
+}
+
+/// Refuses request headers at `at` that are not valid HTTP header names
+/// and values.
+pub fn check_headers(
+    at: &str,
+    headers: &std::collections::BTreeMap<String, String>,
+) -> Result<(), ConfigError> {
+    for (k, v) in headers {
+        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+            || reqwest::header::HeaderValue::from_str(v).is_err()
+        {
+            return Err(invalid(at, format!("`{k}` is not a valid header")));
+        }
+    }
+    Ok(())
+}
+
 pub fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }

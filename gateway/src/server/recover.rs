@@ -121,6 +121,16 @@ pub fn recover(
     } else {
         None
     };
+    if let Some(hooks) = crate::webhooks::Webhooks::open(
+        config,
+        wal.durable_lsn(),
+        tokio::runtime::Handle::current(),
+        metrics.clone(),
+    )
+    .context("cannot open the event webhooks' cursor")?
+    {
+        consumers.push(Driver::new(hooks, wal.clone(), stop.clone()).spawn("webhooks", nice)?);
+    }
     if config.cluster.enabled && config.cluster.roles.contains(&Role::Indexer) {
         // Nothing is searched of the topic's partitions until the group
         // assigns them (what is left here of them may be stale).

@@ -113,6 +113,14 @@ pub struct ShedLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    pub tenant: String,
+    pub route: String,
+    /// "delivered" or "abandoned".
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatsdDropLabels {
     /// The listener's address.
     pub listener: String,
@@ -182,6 +190,7 @@ pub struct Metrics {
     pub cluster_singleton_leader: Gauge,
     pub gelf_dropped: Family<GelfDropLabels, Counter>,
     pub shed: Family<ShedLabels, Counter>,
+    pub event_webhook_events: Family<WebhookLabels, Counter>,
     pub statsd_lines: Counter,
     pub statsd_dropped: Family<StatsdDropLabels, Counter>,
     /// The tenants' StatsD series, for their Prometheus to scrape.
@@ -240,6 +249,7 @@ impl Metrics {
             cluster_singleton_leader: Gauge::default(),
             gelf_dropped: Family::default(),
             shed: Family::default(),
+            event_webhook_events: Family::default(),
             statsd_lines: Counter::default(),
             statsd_dropped: Family::default(),
             statsd_series: Default::default(),
@@ -411,6 +421,11 @@ impl Metrics {
             "shed",
             "Appends refused because the log had no room for their delivery class (logs first, metrics next, events last): an HTTP request gets 503 with Retry-After, a syslog or Beats connection waits and tries again",
             m.shed.clone(),
+        );
+        registry.register(
+            "event_webhook_events",
+            "Events of event-class routes pushed to their webhook, by tenant, route and outcome (delivered: answered 2xx; abandoned: a 4xx, or no 2xx within webhook.give_up_after)",
+            m.event_webhook_events.clone(),
         );
         registry.register(
             "statsd_lines",

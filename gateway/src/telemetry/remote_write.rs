@@ -33,7 +33,7 @@ use tokio::sync::watch;
 
 use super::exposition::{Exposition, Sample};
 use crate::config::ConfigError;
-use crate::config::value::{de_duration, invalid};
+use crate::config::value::{check_headers, check_http_url, de_duration, invalid};
 
 /// One `[[metrics.remote_write]]` entry.
 #[derive(Debug, Clone, Deserialize)]
@@ -66,15 +66,7 @@ impl RemoteWriteConfig {
     /// Checks entry `i`; `is_tenant` tells the configured tenants' names.
     pub fn validate(&self, i: usize, is_tenant: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
         let at = |key: &str| format!("metrics.remote_write[{i}].{key}");
-        match reqwest::Url::parse(&self.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                return Err(invalid(
-                    &at("url"),
-                    format!("`{}` is not an http(s) URL", self.url),
-                ));
-            }
-        }
+        check_http_url(&at("url"), &self.url)?;
         if !is_tenant(&self.tenant) {
             return Err(invalid(
                 &at("tenant"),
@@ -87,16 +79,7 @@ impl RemoteWriteConfig {
         if self.timeout.is_zero() {
             return Err(invalid(&at("timeout"), "must be more than 0"));
         }
-        for (k, v) in &self.headers {
-            if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err()
-                || reqwest::header::HeaderValue::from_str(v).is_err()
-            {
-                return Err(invalid(
-                    &at("headers"),
-                    format!("`{k}` is not a valid header"),
-                ));
-            }
-        }
+        check_headers(&at("headers"), &self.headers)?;
         if let Some(k) = self.labels.keys().find(|k| !valid_label_name(k)) {
             return Err(invalid(
                 &at("labels"),

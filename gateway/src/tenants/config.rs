@@ -179,6 +179,10 @@ pub struct RouteConfig {
     /// metric-class route).
     #[serde(default)]
     pub format: RouteFormat,
+    /// Where the route's events are pushed once durable (`event` class
+    /// only; `crate::webhooks`).
+    #[serde(default)]
+    pub webhook: Option<crate::config::webhook::WebhookConfig>,
 }
 
 /// How the native HTTP endpoint reads a route's request bodies.
@@ -328,6 +332,15 @@ impl RouteConfig {
                 &format!("{at}.format"),
                 "a route of `statsd` format must have `class = \"metric\"`",
             ));
+        }
+        if let Some(w) = &self.webhook {
+            if self.class != crate::config::class::Class::Event {
+                return Err(invalid(
+                    &format!("{at}.webhook"),
+                    "only a route of `class = \"event\"` pushes its events to a webhook",
+                ));
+            }
+            w.validate(&format!("{at}.webhook"))?;
         }
         self.fields.validate(&format!("{at}.fields"))
     }
