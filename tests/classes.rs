@@ -3,7 +3,8 @@
 //! full; a flood of logs that fills the writer's queue refuses logs (503
 //! with `Retry-After`) and never an event, which has a queue of its own
 //! ahead of them; while the hot index is too far behind, logs are refused
-//! first, metrics next, events never; events (from a route, and from a
+//! first, metrics next, events never, and so while the machine's CPUs
+//! are saturated; events (from a route, and from a
 //! syslog listener of the event class) are searchable before the regular
 //! commit. Nothing acknowledged is lost or indexed twice.
 
@@ -273,6 +274,56 @@ async fn while_the_index_is_behind_logs_are_refused_first_and_events_never() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    gw.stop().await;
+}
+
+/// Spins every CPU of the machine until the returned flag is set.
+fn burn_cpus() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+    for _ in 0..n {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut x = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        });
+    }
+    stop
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_cpus_are_saturated_logs_are_refused_first_and_events_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = "shed_at_cpu = 0.6\nshed_cpu_after = \"300ms\"";
+    let gw = TestGateway::start(config_limits(dir.path(), "", "100ms", limits)).await;
+    let stop = burn_cpus();
+    let (_, status, retry_after, body) = post_until_refused(&gw, "/logs", "log").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(retry_after, "503 carries Retry-After");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("limits.shed_at_cpu"), "{body}");
+    // Metrics after twice as long; events are still taken.
+    let (_, status, _, body) = post_until_refused(&gw, "/m", "metric").await;
+    assert_eq!(status, 503, "{body}");
+    for i in 0..20 {
+        let r = gw
+            .post("/pay", A_INGEST)
+            .body(noisy_line("event", i))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "event {i}: {}", r.text().await.unwrap());
+    }
+    let m = gw.metrics().await;
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(shed(&m, "log", "cpu"), 1.0, "{m}");
+    assert_eq!(shed(&m, "metric", "cpu"), 1.0, "{m}");
+    assert_eq!(shed(&m, "event", "cpu"), 0.0, "{m}");
+    assert!(metric_sum(&m, "logway_cpu_busy_permille") >= 600.0, "{m}");
+    gw.search_until(A_ADMIN, &[("q", "type:payments")], 20)
+        .await;
     gw.stop().await;
 }
 

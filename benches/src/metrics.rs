@@ -14,6 +14,7 @@
 //! cargo build --release -p logway -p logway-bench
 //! target/release/metrics-bench --rounds 3 --seconds 15 --statsd-rate 100000 --statsd-series 100000
 //! target/release/metrics-bench --rounds 3 --statsd-rate 0 --shed-lag 16777216   # logs shed at 16 MiB of index lag
+//! target/release/metrics-bench --rounds 3 --statsd-rate 0 --shed-cpu 0.9   # a third variant: events with logs shed at 90% CPU
 //! ```
 
 mod common;
@@ -49,6 +50,10 @@ struct Args {
     /// `limits.shed_at_index_lag_bytes` of the gateway (default: its own).
     #[arg(long)]
     shed_lag: Option<u64>,
+    /// Adds rounds of events on the event route with `limits.shed_at_cpu`
+    /// at this share (and `shed_cpu_after = "1s"`).
+    #[arg(long)]
+    shed_cpu: Option<f64>,
     /// StatsD lines per second (0 skips the StatsD part).
     #[arg(long, default_value_t = 100_000)]
     statsd_rate: u64,
@@ -77,10 +82,15 @@ async fn start(
     binary: &std::path::Path,
     max_series: u64,
     shed_lag: Option<u64>,
+    shed_cpu: Option<f64>,
 ) -> anyhow::Result<Gateway> {
-    let limits = shed_lag.map_or(String::new(), |b| {
-        format!("[limits]\nshed_at_index_lag_bytes = {b}\n")
-    });
+    let mut limits = "[limits]\n".to_string();
+    if let Some(b) = shed_lag {
+        limits += &format!("shed_at_index_lag_bytes = {b}\n");
+    }
+    if let Some(c) = shed_cpu {
+        limits += &format!("shed_at_cpu = {c}\nshed_cpu_after = \"1s\"\n");
+    }
     let dir = tempfile::tempdir()?;
     let statsd: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse()?;
     let config = dir.path().join("logway.toml");
@@ -242,7 +252,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 async fn statsd(binary: &std::path::Path, args: &Args) -> anyhow::Result<()> {
-    let gw = start(binary, args.statsd_series.max(1), None).await?;
+    let gw = start(binary, args.statsd_series.max(1), None, None).await?;
     let pid = gw.child.id();
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
     let lines_per_datagram = 10u64;
@@ -300,13 +310,21 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let binary = gateway_binary(args.gateway.as_deref())?;
     println!("machine: {}", machine());
-    let mut by_class: [(&str, &str, Vec<Round>); 2] = [
-        ("event route", "/events", Vec::new()),
-        ("log route", "/events-as-logs", Vec::new()),
+    let mut by_class: Vec<(&str, &str, Option<f64>, Vec<Round>)> = vec![
+        ("event route", "/events", None, Vec::new()),
+        ("log route", "/events-as-logs", None, Vec::new()),
     ];
+    if args.shed_cpu.is_some() {
+        by_class.push((
+            "event route, logs shed for CPU",
+            "/events",
+            args.shed_cpu,
+            Vec::new(),
+        ));
+    }
     for r in 0..args.rounds {
-        for (name, path, rounds) in by_class.iter_mut() {
-            let gw = start(&binary, 1000, args.shed_lag).await?;
+        for (name, path, shed_cpu, rounds) in by_class.iter_mut() {
+            let gw = start(&binary, 1000, args.shed_lag, *shed_cpu).await?;
             let x = round(&gw, path, &args, r).await?;
             println!(
                 "round {r}, events on the {name}: {} acked, {} failed; ack p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; searchable p50 {:.0} ms, p99 {:.0} ms ({} probes) | logs meanwhile: {:.0} events/s acked, {} requests refused, ack p99 {:.1} ms",
@@ -326,7 +344,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     if args.rounds > 0 {
-        for (name, _, rounds) in &by_class {
+        for (name, _, _, rounds) in &by_class {
             let med = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
             println!(
                 "median, events on the {name}: ack p99 {:.1} ms, searchable p50 {:.0} ms, p99 {:.0} ms; logs {:.0} events/s",

@@ -31,6 +31,13 @@ pub struct LimitsConfig {
     /// log-class batches are refused (503), metric-class ones past twice
     /// it, event-class ones never; 0: never.
     pub shed_at_index_lag_bytes: u64,
+    /// Share of the machine's CPUs (0-1) busy past which, for
+    /// `shed_cpu_after`, log-class batches are refused (503), metric-class
+    /// ones after twice that, event-class ones never; 0: never.
+    pub shed_at_cpu: f64,
+    /// How long the CPUs must stay past `shed_at_cpu` before logs are shed.
+    #[serde(deserialize_with = "crate::config::value::de_duration")]
+    pub shed_cpu_after: std::time::Duration,
 }
 
 impl Default for LimitsConfig {
@@ -41,12 +48,20 @@ impl Default for LimitsConfig {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             max_fields_per_event: DEFAULT_MAX_FIELDS_PER_EVENT,
             shed_at_index_lag_bytes: DEFAULT_SHED_AT_INDEX_LAG_BYTES,
+            shed_at_cpu: 0.0,
+            shed_cpu_after: std::time::Duration::from_secs(2),
         }
     }
 }
 
 impl LimitsConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(0.0..=1.0).contains(&self.shed_at_cpu) {
+            return Err(invalid(
+                "limits.shed_at_cpu",
+                "must be a share of the CPUs from 0 (never) to 1",
+            ));
+        }
         if self.max_line_bytes == 0 || self.max_body_bytes == 0 {
             return Err(invalid("limits", "limits must be greater than zero"));
         }

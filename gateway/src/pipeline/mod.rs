@@ -25,6 +25,7 @@
 
 pub mod build;
 pub mod config;
+mod cpu;
 pub mod error;
 pub mod event_ids;
 pub mod idempotency;
@@ -227,6 +228,8 @@ pub struct Pipeline {
     /// Compress batch bodies (`wal.compression`; off in cluster mode,
     /// where the producer compresses record batches).
     compress: bool,
+    /// The machine's CPU load, when `limits.shed_at_cpu` is set.
+    cpu: Option<Arc<cpu::CpuLoad>>,
 }
 
 impl Pipeline {
@@ -244,18 +247,19 @@ impl Pipeline {
             log,
             idempotency,
             filters,
+            cpu: cpu::CpuLoad::start(limits.shed_at_cpu, metrics.clone()),
             metrics,
             limits,
             compress,
         }
     }
 
-    /// The current tenants, routes and limits.
     /// The gateway's metrics (the tenants' StatsD exposition among them).
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
+    /// The current tenants, routes and limits.
     pub fn policy(&self) -> Arc<Policy> {
         self.policy.read().unwrap().clone()
     }
@@ -575,6 +579,7 @@ impl Pipeline {
         sealed: &Sealed,
     ) -> Result<impl Future<Output = Result<(), Error>> + Send + 'static, Error> {
         self.shed_for_index_lag(sealed)?;
+        self.shed_for_cpu(sealed)?;
         self.log
             .submit(sealed)
             .inspect_err(|e| self.count_refusal(sealed.class, e))

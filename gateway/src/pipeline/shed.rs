@@ -2,7 +2,8 @@
 //! (`docs/guides/delivery-classes.md`): the log (the WAL's shares and
 //! queues, or Kafka in cluster mode) refuses what it has no room for, and
 //! while the hot index is too far behind, log- and then metric-class
-//! batches are refused before they reach it. Every refusal is counted in
+//! batches are refused before they reach it, as they are while the
+//! machine's CPUs are saturated ([`super::cpu`]). Every refusal is counted in
 //! `logway_shed_total{class, reason}`.
 
 use super::{Error, Pipeline, Sealed};
@@ -28,6 +29,32 @@ impl Pipeline {
         self.count_shed(sealed.class, "index_lag");
         Err(Error::Unavailable(format!(
             "the hot index is {lag} bytes of the write-ahead log behind, past {bound} for {} batches (limits.shed_at_index_lag_bytes); try again later",
+            sealed.class.as_str()
+        )))
+    }
+
+    /// Refuses a log-class batch while the machine's CPUs have been busy
+    /// past `limits.shed_at_cpu` for `limits.shed_cpu_after` (a metric-class
+    /// one after twice that), so that events keep the CPU.
+    pub(super) fn shed_for_cpu(&self, sealed: &Sealed) -> Result<(), Error> {
+        let Some(saturated) = self.cpu.as_ref().and_then(|c| c.saturated_for()) else {
+            return Ok(());
+        };
+        let after = self.limits.shed_cpu_after;
+        let bound = match sealed.class {
+            Class::Event => return Ok(()),
+            Class::Metric => after * 2,
+            Class::Log => after,
+        };
+        if saturated < bound {
+            return Ok(());
+        }
+        self.count_shed(sealed.class, "cpu");
+        Err(Error::Unavailable(format!(
+            "the CPUs have been more than {:.0}% busy for {} ms, past {} ms for {} batches (limits.shed_at_cpu); try again later",
+            self.limits.shed_at_cpu * 100.0,
+            saturated.as_millis(),
+            bound.as_millis(),
             sealed.class.as_str()
         )))
     }

@@ -108,7 +108,7 @@ pub struct FilterCounterLabels {
 pub struct ShedLabels {
     /// The route's delivery class: "log", "metric", "event".
     pub class: String,
-    /// "wal_full", "queue_full", "disk_full", "unavailable" (cluster mode).
+    /// "wal_full", "queue_full", "disk_full", "index_lag", "cpu", "unavailable" (cluster mode).
     pub reason: String,
 }
 
@@ -190,6 +190,8 @@ pub struct Metrics {
     pub cluster_singleton_leader: Gauge,
     pub gelf_dropped: Family<GelfDropLabels, Counter>,
     pub shed: Family<ShedLabels, Counter>,
+    /// The machine's busy CPU share in thousandths (`limits.shed_at_cpu`).
+    pub cpu_busy_permille: Gauge,
     pub event_webhook_events: Family<WebhookLabels, Counter>,
     pub statsd_lines: Counter,
     pub statsd_dropped: Family<StatsdDropLabels, Counter>,
@@ -249,6 +251,7 @@ impl Metrics {
             cluster_singleton_leader: Gauge::default(),
             gelf_dropped: Family::default(),
             shed: Family::default(),
+            cpu_busy_permille: Gauge::default(),
             event_webhook_events: Family::default(),
             statsd_lines: Counter::default(),
             statsd_dropped: Family::default(),
@@ -426,6 +429,11 @@ impl Metrics {
             "event_webhook_events",
             "Events of event-class routes pushed to their webhook, by tenant, route and outcome (delivered: answered 2xx; abandoned: a 4xx, or no 2xx within webhook.give_up_after)",
             m.event_webhook_events.clone(),
+        );
+        registry.register(
+            "cpu_busy_permille",
+            "Thousandths of the machine's CPU time spent busy over the last half second, sampled when limits.shed_at_cpu is set",
+            m.cpu_busy_permille.clone(),
         );
         registry.register(
             "statsd_lines",
