@@ -11,6 +11,14 @@
 //! position, so a restart skips what they hold, and the checkpoint waits
 //! for the regular commit. Its housekeeping enforces hot retention.
 //!
+//! On a single node the WAL's event-class batches have an indexer of
+//! their own ([`EventIndexer`], consumer `hot-events`): it reads the same
+//! WAL from its own checkpoint, indexes only those batches into the
+//! partitions of [`super::EVENTS_STREAM`] and commits every
+//! `hot.event_commit_interval`, at the server's normal priority; the WAL's
+//! indexer skips them. So an event is searchable within that interval of
+//! its ack however far behind a flood of logs keeps the main indexer.
+//!
 //! In cluster mode one indexer runs per topic partition the node owns
 //! (`crate::cluster::group`), over that partition's records: its hot
 //! partitions are that stream's (`PartitionKey::kafka`), its positions the
@@ -38,6 +46,8 @@ pub const CONSUMER: &str = "hot";
 /// about 6 MiB of events: at this machine's indexing speed, a fraction of
 /// the default commit interval.
 const READ_BATCH_BYTES: usize = 1 << 20;
+/// Checkpoints past records with nothing to commit, at most this often.
+const IDLE_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// A writer unused this long is closed, freeing its indexing memory.
 const WRITER_IDLE: Duration = Duration::from_secs(300);
 
@@ -64,6 +74,20 @@ pub struct Indexer {
     /// Partitions with event-class documents not yet committed, and since
     /// when the first of them waits.
     events: Option<(Instant, HashSet<PartitionKey>)>,
+    /// Which batches it indexes, by class.
+    classes: Classes,
+}
+
+/// Which WAL batches an indexer takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Classes {
+    /// Every batch (a topic partition's indexer, or the WAL's without an
+    /// event indexer beside it).
+    All,
+    /// All but event-class batches (the WAL's, with an [`EventIndexer`]).
+    NotEvents,
+    /// Event-class batches only (the [`EventIndexer`]).
+    Events,
 }
 
 impl Indexer {
@@ -102,12 +126,28 @@ impl Indexer {
             checkpoint,
             last_commit: Instant::now(),
             events: None,
+            classes: Classes::All,
         }
+    }
+
+    /// Leaves event-class batches to an [`EventIndexer`].
+    pub fn without_events(mut self) -> Indexer {
+        self.classes = Classes::NotEvents;
+        self
     }
 
     /// Indexes the events of one durable WAL record.
     fn index(&mut self, record: &Record) -> Result<(), HotError> {
         let today = OffsetDateTime::now_utc();
+        if self.classes != Classes::All {
+            // The header first: a batch left to the other indexer is not
+            // decompressed.
+            let event = batch::decode_header(&record.payload)
+                .is_ok_and(|h| h.class == crate::wal::Class::Event);
+            if event != (self.classes == Classes::Events) {
+                return Ok(());
+            }
+        }
         let batch = match batch::decode(&record.payload) {
             Ok(b) => b,
             Err(e) => {
@@ -282,7 +322,7 @@ impl Indexer {
         let owned = self.hot.owned().unwrap_or_default();
         let mine = |key: &PartitionKey| match (self.kafka, key.kafka) {
             (_, k) if k == self.kafka => true,
-            (None, Some(p)) => !owned.contains(&p),
+            (None, Some(p)) => p != super::EVENTS_STREAM && !owned.contains(&p),
             _ => false,
         };
         for p in self.hot.all_partitions() {
@@ -362,9 +402,16 @@ impl Consumer for Indexer {
                 .map_err(|e| format!("hot index commit of events failed: {e}"))?;
             return Ok(None);
         }
-        if !pending && at.caught_up && at.position != self.checkpoint {
+        if !pending
+            && at.caught_up
+            && at.position != self.checkpoint
+            && (self.last_commit.elapsed() >= IDLE_CHECKPOINT_EVERY || at.stopping())
+        {
             // Nothing buffered: the checkpoint can still move past records
-            // that produced no documents (a failure here waits for the next).
+            // that produced no documents (at most every second: an
+            // indexer that skips most batches is caught up after every
+            // step; a failure here waits for the next).
+            self.last_commit = Instant::now();
             return Ok(self
                 .advance_checkpoint(at.position)
                 .ok()
@@ -408,6 +455,63 @@ impl Consumer for Indexer {
                 let _ = w.writer.wait_merging_threads();
             }
         }
+    }
+}
+
+/// The WAL's event-class batches, indexed ahead of the rest (see the
+/// module docs): an [`Indexer`] of [`super::EVENTS_STREAM`] that takes only
+/// those batches and commits every `hot.event_commit_interval`, under a
+/// WAL checkpoint of its own.
+pub struct EventIndexer(Indexer);
+
+pub const EVENTS_CONSUMER: &str = "hot-events";
+
+impl EventIndexer {
+    /// From the events stream's checkpoint, or the first time from the
+    /// WAL indexer's (`wal_checkpoint`: what came before it is indexed in
+    /// the WAL's partitions).
+    pub fn new(
+        hot: Arc<HotIndex>,
+        wal_checkpoint: Lsn,
+        config: &HotConfig,
+        metrics: Arc<Metrics>,
+    ) -> EventIndexer {
+        let checkpoint = hot
+            .kafka_checkpoint(super::EVENTS_STREAM)
+            .unwrap_or(wal_checkpoint);
+        let mut config = config.clone();
+        config.commit_interval = config.event_commit_interval;
+        let mut indexer =
+            Indexer::of_stream(hot, Some(super::EVENTS_STREAM), checkpoint, config, metrics);
+        indexer.classes = Classes::Events;
+        EventIndexer(indexer)
+    }
+}
+
+impl Consumer for EventIndexer {
+    const NAME: &'static str = EVENTS_CONSUMER;
+    const READ_BYTES: usize = READ_BATCH_BYTES;
+
+    fn checkpoint(&self) -> Lsn {
+        self.0.checkpoint()
+    }
+    fn consume(&mut self, record: Record) -> Result<(), String> {
+        self.0.consume(record)
+    }
+    fn flush(&mut self, at: &Flush) -> Result<Option<Lsn>, String> {
+        self.0.flush(at)
+    }
+    fn pending(&self) -> bool {
+        self.0.pending()
+    }
+    fn flush_in(&self) -> Option<Duration> {
+        self.0.flush_in()
+    }
+    fn housekeeping(&mut self) {
+        self.0.housekeeping()
+    }
+    fn finish(self, complete: bool) {
+        self.0.finish(complete)
     }
 }
 

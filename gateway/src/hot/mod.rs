@@ -73,7 +73,8 @@ pub struct PartitionKey {
     pub rehydrated: bool,
     /// In cluster mode, the partition of the events topic whose records it
     /// holds (its positions are that partition's offsets, its directory is
-    /// under `kafka.{P}/`); `None`: the local WAL's (positions are LSNs).
+    /// under `kafka.{P}/`); `None`: the local WAL's (positions are LSNs);
+    /// [`EVENTS_STREAM`]: the WAL's event-class batches (`events.wal/`).
     pub kafka: Option<u32>,
 }
 
@@ -96,12 +97,21 @@ impl PartitionKey {
 /// tenant id, so the names cannot meet).
 fn stream_root(root: &Path, kafka: Option<u32>) -> PathBuf {
     match kafka {
+        Some(EVENTS_STREAM) => root.join(EVENTS_DIR),
         Some(p) => root.join(format!("{KAFKA_PREFIX}{p}")),
         None => root.to_path_buf(),
     }
 }
 
 const KAFKA_PREFIX: &str = "kafka.";
+
+/// The stream of the local event indexer (`indexer::EventIndexer`): the
+/// WAL's event-class batches, indexed apart and ahead of the rest, with
+/// partitions and a checkpoint of their own under [`EVENTS_DIR`]. A
+/// stream number no Kafka topic partition has (they are below 2^31).
+pub const EVENTS_STREAM: u32 = u32::MAX;
+/// Its directory under the hot tier's root (a tenant name has no dot).
+const EVENTS_DIR: &str = "events.wal";
 
 /// Version in `data/hot/FORMAT`. 2: sstable term dictionaries (tantivy's
 /// `quickwit` feature); 1, unmarked: FST term dictionaries.
@@ -192,7 +202,11 @@ impl HotIndex {
         };
         hot.open_stream(None)?;
         for name in subdirs(root)? {
-            if let Some(p) = name.strip_prefix(KAFKA_PREFIX).and_then(|p| p.parse().ok()) {
+            let stream = match name.strip_prefix(KAFKA_PREFIX) {
+                Some(p) => p.parse().ok(),
+                None => (name == EVENTS_DIR).then_some(EVENTS_STREAM),
+            };
+            if let Some(p) = stream {
                 hot.open_stream(Some(p))?;
                 let stream = stream_root(root, Some(p));
                 if stream.join(CHECKPOINT_FILE).exists() {

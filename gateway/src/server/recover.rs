@@ -82,7 +82,21 @@ pub fn recover(
         config.hot.clone(),
         metrics.clone(),
     );
-    consumers.push(Driver::new(indexer, wal.clone(), stop.clone()).spawn("hot-indexer", nice)?);
+    if config.cluster.enabled {
+        consumers.push(Driver::new(indexer, wal.clone(), stop.clone()).spawn("hot-indexer", nice)?);
+    } else {
+        // Events have an indexer of their own, at normal priority, so a
+        // flood of logs does not hold them back (hot::indexer).
+        let events = hot::indexer::EventIndexer::new(
+            hot.clone(),
+            hot_checkpoint,
+            &config.hot,
+            metrics.clone(),
+        );
+        consumers.push(Driver::new(events, wal.clone(), stop.clone()).spawn("hot-events", 0)?);
+        let indexer = indexer.without_events();
+        consumers.push(Driver::new(indexer, wal.clone(), stop.clone()).spawn("hot-indexer", nice)?);
+    }
     let archive = if config.archive.enabled {
         let runtime = tokio::runtime::Handle::current();
         let store = runtime
