@@ -98,6 +98,19 @@ async fn post_until_refused(gw: &TestGateway, path: &str, tag: &str) -> (u64, u1
     panic!("{path}: never refused");
 }
 
+/// Posts `n` events to the event route; each must be acknowledged.
+async fn post_events(gw: &TestGateway, n: u64) {
+    for i in 0..n {
+        let r = gw
+            .post("/pay", A_INGEST)
+            .body(noisy_line("event", i))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "event {i}: {}", r.text().await.unwrap());
+    }
+}
+
 fn shed(metrics: &str, class: &str, reason: &str) -> f64 {
     metric_sum(
         metrics,
@@ -245,15 +258,7 @@ async fn while_the_index_is_behind_logs_are_refused_first_and_events_never() {
     let (metrics, status, _, body) = post_until_refused(&gw, "/m", "metric").await;
     assert_eq!(status, 503, "{body}");
     assert!(metrics > 20, "{metrics} metrics taken");
-    for i in 0..50 {
-        let r = gw
-            .post("/pay", A_INGEST)
-            .body(noisy_line("event", i))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "event {i}: {}", r.text().await.unwrap());
-    }
+    post_events(&gw, 50).await;
     // The WAL's indexer commits nothing for an hour; the events' own
     // indexer has them searchable meanwhile.
     gw.search_until(A_ADMIN, &[("q", "type:payments")], 50)
@@ -317,15 +322,7 @@ async fn while_the_cpus_are_saturated_logs_are_refused_first_and_events_never() 
     // Metrics after twice as long; events are still taken.
     let (_, status, _, body) = post_until_refused(&gw, "/m", "metric").await;
     assert_eq!(status, 503, "{body}");
-    for i in 0..20 {
-        let r = gw
-            .post("/pay", A_INGEST)
-            .body(noisy_line("event", i))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "event {i}: {}", r.text().await.unwrap());
-    }
+    post_events(&gw, 20).await;
     let m = gw.metrics().await;
     stop.store(true, Ordering::Relaxed);
     assert_eq!(shed(&m, "log", "cpu"), 1.0, "{m}");

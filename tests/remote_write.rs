@@ -22,18 +22,7 @@ async fn a_tenants_series_reach_prometheus_by_remote_write() {
     let config = config_with(
         &dir.path().join("gw"),
         &format!(
-            r#"
-[[tenants]]
-name = "acme"
-ingest_keys = ["statsd-ingest"]
-admin_keys = ["statsd-admin"]
-
-[[statsd]]
-addr = "127.0.0.1:0"
-tenant = "acme"
-unauthenticated = true
-flush_interval = "200ms"
-
+            r#"{ACME_STATSD}
 [[metrics.remote_write]]
 url = "http://127.0.0.1:{port}/api/v1/write"
 tenant = "acme"

@@ -416,21 +416,7 @@ async fn statsd_over_tcp_takes_every_line_of_a_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_a_tenants_statsd_series() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_with(
-        &dir.path().join("gw"),
-        r#"
-[[tenants]]
-name = "acme"
-ingest_keys = ["statsd-ingest"]
-admin_keys = ["statsd-admin"]
-
-[[statsd]]
-addr = "127.0.0.1:0"
-tenant = "acme"
-unauthenticated = true
-flush_interval = "200ms"
-"#,
-    );
+    let config = config_with(&dir.path().join("gw"), ACME_STATSD);
     let t = TestGateway::start(config).await;
     let addr = t.gateway.statsd_addrs()[0];
     send_shop_series(addr);

@@ -57,6 +57,22 @@ pub async fn prometheus_value(port: u16, q: &str) -> Option<f64> {
     (result.len() == 1).then(|| result[0]["value"][1].as_str()?.parse().ok())?
 }
 
+/// Tenant `acme` (keys `statsd-ingest`, `statsd-admin`) and a StatsD
+/// listener of it ending an interval every 200 ms: the Prometheus tests'
+/// config, after which they add their own sections.
+pub const ACME_STATSD: &str = r#"
+[[tenants]]
+name = "acme"
+ingest_keys = ["statsd-ingest"]
+admin_keys = ["statsd-admin"]
+
+[[statsd]]
+addr = "127.0.0.1:0"
+tenant = "acme"
+unauthenticated = true
+flush_interval = "200ms"
+"#;
+
 /// The shop series the Prometheus tests send over UDP to a StatsD
 /// listener: `shop.orders` 6 (env:prod), `shop.queue` 7, and
 /// `shop.checkout` timings 1..=100 ms.
