@@ -43,6 +43,9 @@ const IN_FLIGHT: usize = 2;
 /// Longest line read from a TCP connection; a longer one is dropped as a
 /// bad line.
 const MAX_TCP_LINE: usize = 64 * 1024;
+/// TCP connections one listener serves at once; more are closed at once
+/// (StatsD has no keys: anyone who reaches the port may connect).
+const MAX_TCP_CONNECTIONS: usize = 1024;
 
 /// A listener's bound socket.
 pub enum Socket {
@@ -118,8 +121,13 @@ pub async fn serve(
                 take(&text, &mut aggregator, &metrics, &listener, &dropped);
             }
             c = accept(tcp.as_ref()) => {
-                if let Ok(stream) = c {
-                    connections.spawn(read_tcp(stream, chunks_tx.clone(), dropped.clone()));
+                while connections.try_join_next().is_some() {}
+                match c {
+                    Ok(stream) if connections.len() < MAX_TCP_CONNECTIONS => {
+                        connections.spawn(read_tcp(stream, chunks_tx.clone(), dropped.clone()));
+                    }
+                    Ok(_) => tracing::warn!(listener = %listener, "StatsD connection closed: {MAX_TCP_CONNECTIONS} already open"),
+                    Err(_) => {}
                 }
             }
             Some(text) = chunks.recv() => {
