@@ -63,6 +63,7 @@ pub mod event;
 pub mod filter;
 pub mod hot;
 pub mod listen;
+pub mod outbound;
 pub mod pipeline;
 pub mod replay;
 pub mod server;

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 use super::Alerts;
 use super::config::{ReceiverConfig, ReceiverKind};
 use super::notify::{self, Outgoing};
+use crate::outbound::Answer;
 use crate::telemetry::alerts::ReceiverLabels;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,13 +25,6 @@ pub fn start(alerts: &Arc<Alerts>) -> Vec<JoinHandle<()>> {
         .iter()
         .map(|((tenant, _), cfg)| tokio::spawn(run(alerts.clone(), tenant.clone(), cfg.clone())))
         .collect()
-}
-
-enum Failure {
-    /// Try again later.
-    Retry(String),
-    /// The receiver refused it for good.
-    Refused(String),
 }
 
 async fn run(alerts: Arc<Alerts>, tenant: String, cfg: ReceiverConfig) {
@@ -60,19 +54,19 @@ async fn run(alerts: Arc<Alerts>, tenant: String, cfg: ReceiverConfig) {
         };
         let m = &alerts.metrics.alerts;
         match send(&client, &cfg, &o, &alerts.external_url).await {
-            Ok(()) => {
+            Answer::Accepted => {
                 backoff = Duration::from_secs(1);
                 m.delivery(&tenant, &cfg.name, "sent");
                 m.receiver_up.get_or_create(&labels).set(1);
                 alerts.delivered(&tenant, &cfg.name, o.seq, None).await;
             }
-            Err(Failure::Refused(e)) => {
+            Answer::Refused(e) => {
                 tracing::warn!(tenant, receiver = %cfg.name, error = %e, "alert receiver refused a notification; dropped");
                 m.delivery(&tenant, &cfg.name, "refused");
                 m.receiver_up.get_or_create(&labels).set(0);
                 alerts.delivered(&tenant, &cfg.name, o.seq, Some(e)).await;
             }
-            Err(Failure::Retry(e)) => {
+            Answer::Retry(e) => {
                 tracing::warn!(tenant, receiver = %cfg.name, error = %e, retry_in_s = backoff.as_secs(), "alert delivery failed; will retry");
                 m.delivery(&tenant, &cfg.name, "failed");
                 m.receiver_up.get_or_create(&labels).set(0);
@@ -89,7 +83,7 @@ async fn send(
     cfg: &ReceiverConfig,
     o: &Outgoing,
     external_url: &str,
-) -> Result<(), Failure> {
+) -> Answer {
     let (url, body) = match cfg.kind {
         ReceiverKind::Alertmanager => (
             format!("{}/api/v2/alerts", cfg.url.trim_end_matches('/')),
@@ -102,27 +96,7 @@ async fn send(
     for (k, v) in &cfg.headers {
         req = req.header(k.as_str(), v.0.as_str());
     }
-    let r = req
-        .send()
-        .await
-        .map_err(|e| Failure::Retry(format!("{url}: {e}")))?;
-    let status = r.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let text: String = r
-        .text()
-        .await
-        .unwrap_or_default()
-        .chars()
-        .take(300)
-        .collect();
-    let message = format!("{url} answered {status}: {text}");
-    if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
-        Err(Failure::Refused(message))
-    } else {
-        Err(Failure::Retry(message))
-    }
+    crate::outbound::post(req, &url).await
 }
 
 impl Alerts {

@@ -155,17 +155,18 @@ pub async fn put(
             )));
         }
     };
-    let caps = crate::filter::caps::Caps::read(&bytes);
+    let may_drop = crate::filter::caps::may_drop(&bytes);
     let chains = core.policy().tenants.event_chains(&core.config);
-    crate::filter::caps::check_upload(&chains, &tenant, &name, caps)
+    crate::filter::caps::check_upload(&chains, &tenant, &name, may_drop)
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     let existed = core.filters.get(&tenant, &name).is_some();
     let registry = core.filters.clone();
     let (t, n) = (tenant.clone(), name.clone());
-    let meta = tokio::task::spawn_blocking(move || registry.upload(&t, &n, &bytes))
-        .await
-        .map_err(|e| ApiError::Internal(format!("upload task failed: {e}")))?
-        .map_err(registry_error)?;
+    let meta =
+        tokio::task::spawn_blocking(move || registry.upload_declared(&t, &n, &bytes, may_drop))
+            .await
+            .map_err(|e| ApiError::Internal(format!("upload task failed: {e}")))?
+            .map_err(registry_error)?;
     let status = if existed {
         StatusCode::OK
     } else {

@@ -13,29 +13,18 @@ use super::FilterRef;
 /// The custom section's name.
 pub const DROPS_SECTION: &str = "logway-filter-drops";
 
-/// What one component declares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
-    /// `false` only when the component says it never drops.
-    pub may_drop: bool,
-}
-
-impl Caps {
-    /// Reads the declaration from a component (or module); anything
-    /// unreadable counts as "may drop".
-    pub fn read(bytes: &[u8]) -> Caps {
-        let mut may_drop = true;
-        for payload in wasmparser::Parser::new(0).parse_all(bytes) {
-            let Ok(payload) = payload else { break };
-            if let wasmparser::Payload::CustomSection(reader) = payload
-                && reader.name() == DROPS_SECTION
-            {
-                may_drop = reader.data() != b"0";
-                break;
-            }
+/// Whether a component (or module) may drop events: `false` only when
+/// it declares that it never does; anything unreadable may.
+pub fn may_drop(bytes: &[u8]) -> bool {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else { break };
+        if let wasmparser::Payload::CustomSection(reader) = payload
+            && reader.name() == DROPS_SECTION
+        {
+            return reader.data() != b"0";
         }
-        Caps { may_drop }
     }
+    true
 }
 
 /// An event-class route or listener whose chain holds a filter that may drop.
@@ -68,20 +57,20 @@ pub struct EventChain {
     pub filters: Vec<FilterRef>,
 }
 
-/// Whether a filter whose component reads `caps` may be uploaded as
-/// `tenant`'s `filter`: not if it may drop and an event chain names it.
+/// Whether a filter that [`may_drop`] may be uploaded as `tenant`'s
+/// `filter`: not if it may and an event chain names it.
 pub fn check_upload(
     chains: &[EventChain],
     tenant: &str,
     filter: &str,
-    caps: Caps,
+    may_drop: bool,
 ) -> Result<(), DroppingOnEventRoute> {
     let routes: Vec<String> = chains
         .iter()
         .filter(|c| c.tenant == tenant && c.filters.iter().any(|f| f.name == filter))
         .map(|c| c.name.clone())
         .collect();
-    if caps.may_drop && !routes.is_empty() {
+    if may_drop && !routes.is_empty() {
         return Err(DroppingOnEventRoute {
             tenant: tenant.to_string(),
             filter: filter.to_string(),
@@ -101,10 +90,7 @@ pub fn check_event_routes(
     for c in chains {
         for f in &c.filters {
             if let Some(loaded) = registry.get(&c.tenant, &f.name) {
-                let caps = Caps {
-                    may_drop: loaded.meta.may_drop,
-                };
-                check_upload(chains, &c.tenant, &f.name, caps)?;
+                check_upload(chains, &c.tenant, &f.name, loaded.meta.may_drop)?;
             }
         }
     }
@@ -129,9 +115,9 @@ mod tests {
 
     #[test]
     fn reads_the_declaration_and_defaults_to_may_drop() {
-        assert!(!Caps::read(&module_with(DROPS_SECTION, b"0")).may_drop);
-        assert!(Caps::read(&module_with(DROPS_SECTION, b"1")).may_drop);
-        assert!(Caps::read(&module_with("other", b"0")).may_drop);
-        assert!(Caps::read(b"not wasm").may_drop);
+        assert!(!may_drop(&module_with(DROPS_SECTION, b"0")));
+        assert!(may_drop(&module_with(DROPS_SECTION, b"1")));
+        assert!(may_drop(&module_with("other", b"0")));
+        assert!(may_drop(b"not wasm"));
     }
 }

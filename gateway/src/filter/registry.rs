@@ -237,6 +237,18 @@ impl Registry {
     /// Validates, compiles, stores durably and swaps in a new version.
     /// Blocking (compilation takes a while): call from a blocking thread.
     pub fn upload(&self, tenant: &str, name: &str, bytes: &[u8]) -> Result<Meta, RegistryError> {
+        self.upload_declared(tenant, name, bytes, super::caps::may_drop(bytes))
+    }
+
+    /// [`Registry::upload`] of a component whose declaration
+    /// ([`super::caps::may_drop`]) the caller has read already.
+    pub fn upload_declared(
+        &self,
+        tenant: &str,
+        name: &str,
+        bytes: &[u8],
+        may_drop: bool,
+    ) -> Result<Meta, RegistryError> {
         if !valid_filter_name(name) {
             return Err(RegistryError::Invalid(format!(
                 "filter name `{name}` {FILTER_NAME_RULE}"
@@ -257,7 +269,7 @@ impl Registry {
             sha256: hex(&sha2::Sha256::digest(bytes)),
             size: bytes.len() as u64,
             uploaded_at: crate::event::format_time(time::OffsetDateTime::now_utc()),
-            may_drop: super::caps::Caps::read(bytes).may_drop,
+            may_drop,
         };
         write_durably(&dir.join(format!("v{version}.wasm")), bytes)?;
         write_durably(&dir.join(format!("v{version}.cwasm")), &compiled)?;

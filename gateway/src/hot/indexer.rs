@@ -12,7 +12,7 @@
 //! for the regular commit. Its housekeeping enforces hot retention.
 //!
 //! On a single node the WAL's event-class batches have an indexer of
-//! their own ([`EventIndexer`], consumer `hot-events`): it reads the same
+//! their own ([`Indexer::for_events`], consumer `hot-events`): it reads the same
 //! WAL from its own checkpoint, indexes only those batches into the
 //! partitions of [`super::EVENTS_STREAM`] and commits every
 //! `hot.event_commit_interval`, at the server's normal priority; the WAL's
@@ -41,6 +41,8 @@ use crate::wal::consumer::{Consumer, Flush};
 use crate::wal::{Lsn, Record};
 
 pub const CONSUMER: &str = "hot";
+/// The events' indexer's consumer name ([`Indexer::for_events`]).
+pub const EVENTS_CONSUMER: &str = "hot-events";
 /// WAL bytes read per step, so commits are not starved under load. WAL
 /// batches are mostly compressed (5-6x for stored events), so a step holds
 /// about 6 MiB of events: at this machine's indexing speed, a fraction of
@@ -71,6 +73,8 @@ pub struct Indexer {
     /// Last checkpoint written, to skip rewriting an unchanged one.
     checkpoint: Lsn,
     last_commit: Instant,
+    /// When the checkpoint last moved without a commit.
+    last_idle_checkpoint: Instant,
     /// Partitions with event-class documents not yet committed, and since
     /// when the first of them waits.
     events: Option<(Instant, HashSet<PartitionKey>)>,
@@ -84,9 +88,9 @@ pub enum Classes {
     /// Every batch (a topic partition's indexer, or the WAL's without an
     /// event indexer beside it).
     All,
-    /// All but event-class batches (the WAL's, with an [`EventIndexer`]).
+    /// All but event-class batches (the WAL's, with the events' indexer).
     NotEvents,
-    /// Event-class batches only (the [`EventIndexer`]).
+    /// Event-class batches only ([`Indexer::for_events`]).
     Events,
 }
 
@@ -125,31 +129,59 @@ impl Indexer {
             committed,
             checkpoint,
             last_commit: Instant::now(),
+            last_idle_checkpoint: Instant::now(),
             events: None,
             classes: Classes::All,
         }
     }
 
-    /// Leaves event-class batches to an [`EventIndexer`].
+    /// Leaves event-class batches to the events' indexer
+    /// ([`Indexer::for_events`]).
     pub fn without_events(mut self) -> Indexer {
         self.classes = Classes::NotEvents;
         self
     }
 
+    /// The WAL's event-class batches, indexed ahead of the rest (see the
+    /// module docs): an indexer of [`super::EVENTS_STREAM`] that takes only
+    /// those batches and commits every `hot.event_commit_interval`, as
+    /// consumer [`EVENTS_CONSUMER`]. It starts from the stream's
+    /// checkpoint, or the first time from the WAL indexer's
+    /// (`wal_checkpoint`: what came before it is in the WAL's partitions).
+    pub fn for_events(
+        hot: Arc<HotIndex>,
+        wal_checkpoint: Lsn,
+        config: &HotConfig,
+        metrics: Arc<Metrics>,
+    ) -> Indexer {
+        let checkpoint = hot
+            .kafka_checkpoint(super::EVENTS_STREAM)
+            .unwrap_or(wal_checkpoint);
+        let mut config = config.clone();
+        config.commit_interval = config.event_commit_interval;
+        let mut indexer =
+            Indexer::of_stream(hot, Some(super::EVENTS_STREAM), checkpoint, config, metrics);
+        indexer.classes = Classes::Events;
+        indexer
+    }
+
     /// Indexes the events of one durable WAL record.
     fn index(&mut self, record: &Record) -> Result<(), HotError> {
         let today = OffsetDateTime::now_utc();
-        if self.classes != Classes::All {
-            // The header first: a batch left to the other indexer is not
-            // decompressed.
-            let event = batch::decode_header(&record.payload)
-                .is_ok_and(|h| h.class == crate::wal::Class::Event);
-            if event != (self.classes == Classes::Events) {
-                return Ok(());
-            }
-        }
-        let batch = match batch::decode(&record.payload) {
-            Ok(b) => b,
+        // The header first: a batch left to the other indexer is not
+        // decompressed.
+        let batch = match batch::decode_raw(&record.payload).and_then(|(header, raw)| {
+            let event = header.class == crate::wal::Class::Event;
+            let mine = match self.classes {
+                Classes::All => true,
+                Classes::NotEvents => !event,
+                Classes::Events => event,
+            };
+            mine.then(|| batch::Batch::from_raw(header, raw))
+                .transpose()
+        }) {
+            Ok(None) => return Ok(()),
+            Ok(Some(b)) => b,
             Err(e) => {
                 tracing::error!(lsn = record.lsn, error = %e, "undecodable WAL record skipped");
                 return Ok(());
@@ -374,6 +406,14 @@ impl Consumer for Indexer {
     const NAME: &'static str = CONSUMER;
     const READ_BYTES: usize = READ_BATCH_BYTES;
 
+    fn name(&self) -> &'static str {
+        if self.classes == Classes::Events {
+            EVENTS_CONSUMER
+        } else {
+            CONSUMER
+        }
+    }
+
     fn checkpoint(&self) -> Lsn {
         self.checkpoint
     }
@@ -405,13 +445,13 @@ impl Consumer for Indexer {
         if !pending
             && at.caught_up
             && at.position != self.checkpoint
-            && (self.last_commit.elapsed() >= IDLE_CHECKPOINT_EVERY || at.stopping())
+            && (self.last_idle_checkpoint.elapsed() >= IDLE_CHECKPOINT_EVERY || at.stopping())
         {
             // Nothing buffered: the checkpoint can still move past records
             // that produced no documents (at most every second: an
             // indexer that skips most batches is caught up after every
             // step; a failure here waits for the next).
-            self.last_commit = Instant::now();
+            self.last_idle_checkpoint = Instant::now();
             return Ok(self
                 .advance_checkpoint(at.position)
                 .ok()
@@ -455,63 +495,6 @@ impl Consumer for Indexer {
                 let _ = w.writer.wait_merging_threads();
             }
         }
-    }
-}
-
-/// The WAL's event-class batches, indexed ahead of the rest (see the
-/// module docs): an [`Indexer`] of [`super::EVENTS_STREAM`] that takes only
-/// those batches and commits every `hot.event_commit_interval`, under a
-/// WAL checkpoint of its own.
-pub struct EventIndexer(Indexer);
-
-pub const EVENTS_CONSUMER: &str = "hot-events";
-
-impl EventIndexer {
-    /// From the events stream's checkpoint, or the first time from the
-    /// WAL indexer's (`wal_checkpoint`: what came before it is indexed in
-    /// the WAL's partitions).
-    pub fn new(
-        hot: Arc<HotIndex>,
-        wal_checkpoint: Lsn,
-        config: &HotConfig,
-        metrics: Arc<Metrics>,
-    ) -> EventIndexer {
-        let checkpoint = hot
-            .kafka_checkpoint(super::EVENTS_STREAM)
-            .unwrap_or(wal_checkpoint);
-        let mut config = config.clone();
-        config.commit_interval = config.event_commit_interval;
-        let mut indexer =
-            Indexer::of_stream(hot, Some(super::EVENTS_STREAM), checkpoint, config, metrics);
-        indexer.classes = Classes::Events;
-        EventIndexer(indexer)
-    }
-}
-
-impl Consumer for EventIndexer {
-    const NAME: &'static str = EVENTS_CONSUMER;
-    const READ_BYTES: usize = READ_BATCH_BYTES;
-
-    fn checkpoint(&self) -> Lsn {
-        self.0.checkpoint()
-    }
-    fn consume(&mut self, record: Record) -> Result<(), String> {
-        self.0.consume(record)
-    }
-    fn flush(&mut self, at: &Flush) -> Result<Option<Lsn>, String> {
-        self.0.flush(at)
-    }
-    fn pending(&self) -> bool {
-        self.0.pending()
-    }
-    fn flush_in(&self) -> Option<Duration> {
-        self.0.flush_in()
-    }
-    fn housekeeping(&mut self) {
-        self.0.housekeeping()
-    }
-    fn finish(self, complete: bool) {
-        self.0.finish(complete)
     }
 }
 

@@ -105,7 +105,7 @@ fn stream_root(root: &Path, kafka: Option<u32>) -> PathBuf {
 
 const KAFKA_PREFIX: &str = "kafka.";
 
-/// The stream of the local event indexer (`indexer::EventIndexer`): the
+/// The stream of the local event indexer (`indexer::Indexer::for_events`): the
 /// WAL's event-class batches, indexed apart and ahead of the rest, with
 /// partitions and a checkpoint of their own under [`EVENTS_DIR`]. A
 /// stream number no Kafka topic partition has (they are below 2^31).

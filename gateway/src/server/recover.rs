@@ -87,7 +87,7 @@ pub fn recover(
     } else {
         // Events have an indexer of their own, at normal priority, so a
         // flood of logs does not hold them back (hot::indexer).
-        let events = hot::indexer::EventIndexer::new(
+        let events = hot::indexer::Indexer::for_events(
             hot.clone(),
             hot_checkpoint,
             &config.hot,

@@ -52,6 +52,7 @@
 
 pub mod beats;
 pub mod datadog;
+pub mod delimited;
 pub mod elastic;
 pub mod gelf;
 pub mod groups;

@@ -12,11 +12,11 @@
 //! `GET /api/v1/metrics/prometheus` reads (counters are cumulative since
 //! the gateway started, so a reset at a restart is what `rate()` expects).
 //!
-//! Failures, as the spec asks: a 5xx or 429 answer, or no answer, is tried
-//! again with backoff until the next send is due; the next request carries
-//! newer values of the same series (counters are cumulative), so only that
-//! interval's resolution is lost. Another 4xx is not tried again and its
-//! body is logged. Both are counted in
+//! Failures, as the spec asks ([`crate::outbound`]): a 408, 429 or 5xx
+//! answer, or no answer, is tried again with backoff until the next send
+//! is due; the next request carries newer values of the same series
+//! (counters are cumulative), so only that interval's resolution is lost.
+//! Another 4xx is not tried again and its body is logged. Both are counted in
 //! `logway_remote_write_failures_total{tenant, reason}`.
 
 use std::collections::BTreeMap;
@@ -34,6 +34,7 @@ use tokio::sync::watch;
 use super::exposition::{Exposition, Sample};
 use crate::config::ConfigError;
 use crate::config::value::{check_headers, check_http_url, de_duration, invalid};
+use crate::outbound::Answer;
 
 /// One `[[metrics.remote_write]]` entry.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,8 +108,8 @@ pub struct TenantLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FailureLabels {
     pub tenant: String,
-    /// `rejected` (a 4xx other than 429: not tried again) or `unavailable`
-    /// (5xx, 429 or no answer until the next send was due).
+    /// `rejected` (a 4xx other than 408 and 429: not tried again) or
+    /// `unavailable` (408, 429, 5xx or no answer until the next send was due).
     pub reason: String,
 }
 
@@ -249,14 +250,14 @@ async fn send_loop(
                 .inc();
         };
         match send(&client, &config, body, due, &mut shutdown).await {
-            Sent::Accepted => {
+            Answer::Accepted => {
                 metrics.samples.get_or_create(&tenant).inc_by(n);
             }
-            Sent::Rejected(why) => {
+            Answer::Refused(why) => {
                 tracing::warn!(url = %config.url, tenant = %config.tenant, %why, "remote-write request rejected; not tried again");
                 failed("rejected");
             }
-            Sent::Unavailable(why) => {
+            Answer::Retry(why) => {
                 tracing::warn!(url = %config.url, tenant = %config.tenant, %why, "remote-write receiver unavailable until the next send");
                 failed("unavailable");
             }
@@ -264,21 +265,16 @@ async fn send_loop(
     }
 }
 
-enum Sent {
-    Accepted,
-    Rejected(String),
-    Unavailable(String),
-}
-
-/// Posts `body`, trying again after 5xx, 429 or no answer (backoff from
-/// 100 ms, doubling) until `due` or shutdown.
+/// Posts `body`, trying again after 408, 429, 5xx or no answer (backoff
+/// from 100 ms, doubling) until `due` or shutdown: `Retry` then says why
+/// it did not get through.
 async fn send(
     client: &reqwest::Client,
     config: &RemoteWriteConfig,
     body: Vec<u8>,
     due: Instant,
     shutdown: &mut watch::Receiver<bool>,
-) -> Sent {
+) -> Answer {
     let mut backoff = Duration::from_millis(100);
     loop {
         let mut req = client
@@ -290,24 +286,15 @@ async fn send(
         for (k, v) in &config.headers {
             req = req.header(k, v);
         }
-        let why = match req.body(body.clone()).send().await {
-            Ok(r) if r.status().is_success() => return Sent::Accepted,
-            Ok(r) => {
-                let status = r.status();
-                let text = r.text().await.unwrap_or_default();
-                let why = format!("{status}: {}", text.chars().take(512).collect::<String>());
-                if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
-                    return Sent::Rejected(why);
-                }
-                why
-            }
-            Err(e) => e.to_string(),
+        let why = match crate::outbound::post(req.body(body.clone()), &config.url).await {
+            Answer::Retry(why) => why,
+            done => return done,
         };
         if Instant::now() + backoff >= due {
-            return Sent::Unavailable(why);
+            return Answer::Retry(why);
         }
         tokio::select! {
-            _ = shutdown.changed() => return Sent::Unavailable(why),
+            _ = shutdown.changed() => return Answer::Retry(why),
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -79,6 +79,12 @@ impl Flush<'_> {
 pub trait Consumer {
     /// Its checkpoint's name in the WAL and in log lines.
     const NAME: &'static str;
+
+    /// The name of this one (two consumers of one type may differ, as the
+    /// WAL's hot indexer and the events' do).
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
     /// WAL payload bytes read per step (bounds memory and step time).
     const READ_BYTES: usize;
     /// Failures in a row, while stopping, before the driver gives up.
@@ -204,6 +210,8 @@ impl Source for WalSource {
 
 /// The loop that feeds one consumer from its source (the WAL by default).
 pub struct Driver<C: Consumer, S: Source = WalSource> {
+    /// The consumer's name ([`Consumer::name`]).
+    name: &'static str,
     consumer: C,
     source: S,
     /// Records read but not yet accepted.
@@ -217,7 +225,7 @@ pub struct Driver<C: Consumer, S: Source = WalSource> {
 impl<C: Consumer> Driver<C> {
     /// Feeds the consumer from the WAL, from its checkpoint.
     pub fn new(consumer: C, wal: Wal, stop: Arc<AtomicBool>) -> Driver<C> {
-        let source = WalSource::new(wal, C::NAME, consumer.checkpoint());
+        let source = WalSource::new(wal, consumer.name(), consumer.checkpoint());
         Driver::with_source(consumer, source, stop)
     }
 }
@@ -226,6 +234,7 @@ impl<C: Consumer, S: Source> Driver<C, S> {
     /// Feeds the consumer from `source`, positioned at its checkpoint.
     pub fn with_source(consumer: C, source: S, stop: Arc<AtomicBool>) -> Driver<C, S> {
         Driver {
+            name: consumer.name(),
             checkpoint: consumer.checkpoint(),
             consumer,
             source,
@@ -263,7 +272,7 @@ impl<C: Consumer, S: Source> Driver<C, S> {
             let record = self.carry.pop_front().expect("front exists");
             let lsn = record.lsn;
             if let Err(e) = self.consumer.consume(record) {
-                tracing::error!(consumer = C::NAME, lsn, error = %e, "WAL record not processed");
+                tracing::error!(consumer = self.name, lsn, error = %e, "WAL record not processed");
             }
             consumed += 1;
         }
@@ -285,8 +294,8 @@ impl<C: Consumer, S: Source> Driver<C, S> {
         };
         if let Some(lsn) = self.consumer.flush(&at)? {
             self.checkpoint = lsn;
-            if let Err(e) = self.source.set_checkpoint(C::NAME, lsn) {
-                tracing::error!(consumer = C::NAME, error = %e, "checkpoint failed");
+            if let Err(e) = self.source.set_checkpoint(self.name, lsn) {
+                tracing::error!(consumer = self.name, error = %e, "checkpoint failed");
             }
         }
         Ok(())
@@ -308,11 +317,11 @@ impl<C: Consumer, S: Source> Driver<C, S> {
     /// ([`STOP_WITHIN`] has passed since the stop).
     fn end_behind(mut self) {
         if let Err(e) = self.flush(true) {
-            tracing::error!(consumer = C::NAME, error = %e, "last flush failed");
+            tracing::error!(consumer = self.name, error = %e, "last flush failed");
         }
         let behind = self.source.end().saturating_sub(self.checkpoint);
         tracing::warn!(
-            consumer = C::NAME,
+            consumer = self.name,
             from = self.checkpoint,
             behind,
             within_s = STOP_WITHIN.as_secs(),
@@ -337,10 +346,10 @@ impl<C: Consumer, S: Source> Driver<C, S> {
                 Ok(()) => self.failures = 0,
                 Err(e) if self.stop.load(Ordering::Acquire) => {
                     self.failures += 1;
-                    tracing::error!(consumer = C::NAME, error = %e, failures = self.failures, "failed while stopping");
+                    tracing::error!(consumer = self.name, error = %e, failures = self.failures, "failed while stopping");
                     if self.failures >= C::GIVE_UP_WHILE_STOPPING {
                         tracing::error!(
-                            consumer = C::NAME,
+                            consumer = self.name,
                             from = self.checkpoint,
                             "stopping without its last work; the log keeps it for the next start"
                         );
@@ -349,7 +358,7 @@ impl<C: Consumer, S: Source> Driver<C, S> {
                     }
                 }
                 Err(e) => {
-                    tracing::error!(consumer = C::NAME, error = %e, "failed; retrying");
+                    tracing::error!(consumer = self.name, error = %e, "failed; retrying");
                     std::thread::sleep(RETRY);
                 }
             }

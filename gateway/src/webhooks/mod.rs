@@ -15,17 +15,18 @@
 //! file, fsync and rename) moves past a request only after the receiver
 //! answered 2xx: delivery is at least once (a crash between the answer and
 //! the cursor sends again; each event carries its `id` to deduplicate).
-//! A 5xx, 429 or no answer is tried again with backoff (100 ms doubling to
-//! 10 s), holding back every later request of every webhook, so order is
-//! kept, until `webhook.give_up_after`: then the request is abandoned,
-//! logged and counted, and the cursor moves on (the events stay stored and
-//! searchable). A 4xx other than 429 is abandoned at once. While the
+//! A 408, 429, 5xx or no answer is tried again with backoff (100 ms
+//! doubling to 10 s), holding back every later request of every webhook,
+//! so order is kept, until `webhook.give_up_after`: then the request is
+//! abandoned, logged and counted, and the cursor moves on (the events stay
+//! stored and searchable). Another 4xx is abandoned at once
+//! ([`crate::outbound`]). While the
 //! cursor waits, the WAL keeps its segments: a receiver down long enough
 //! makes the WAL fill, and ingest is refused, logs first.
 //!
 //! Not in cluster mode (no local WAL; config validation says so).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 use crate::batch;
 use crate::config::class::Class;
 use crate::config::webhook::WebhookConfig;
+use crate::outbound::Answer;
 use crate::telemetry::Metrics;
 use crate::wal::consumer::{Consumer, Flush};
 use crate::wal::{Lsn, Record};
@@ -65,7 +67,7 @@ struct Pending {
 pub struct Webhooks {
     hooks: Vec<Hook>,
     by_type: HashMap<(String, String), usize>,
-    pending: Vec<Pending>,
+    pending: VecDeque<Pending>,
     pending_events: usize,
     first_pending: Option<Instant>,
     cursor_file: PathBuf,
@@ -120,7 +122,7 @@ impl Webhooks {
         Ok(Some(Webhooks {
             hooks,
             by_type,
-            pending: Vec::new(),
+            pending: VecDeque::new(),
             pending_events: 0,
             first_pending: None,
             cursor_file,
@@ -172,23 +174,16 @@ impl Webhooks {
             for (k, v) in &w.headers {
                 req = req.header(k, v);
             }
-            let sent = self.runtime.block_on(async {
-                let r = req.body(body.clone()).send().await?;
-                let status = r.status();
-                let text = r.text().await.unwrap_or_default();
-                Ok::<_, reqwest::Error>((status, text))
-            });
-            let (why, retry) = match sent {
-                Ok((s, _)) if s.is_success() => {
+            let answer = self
+                .runtime
+                .block_on(crate::outbound::post(req.body(body.clone()), &w.url));
+            let (why, retry) = match answer {
+                Answer::Accepted => {
                     self.count(hook, "delivered", p.events.len());
                     return Ok(());
                 }
-                Ok((s, text)) => {
-                    let why = format!("{s}: {}", text.chars().take(512).collect::<String>());
-                    let retry = s.is_server_error() || s == reqwest::StatusCode::TOO_MANY_REQUESTS;
-                    (why, retry)
-                }
-                Err(e) => (e.to_string(), true),
+                Answer::Refused(why) => (why, false),
+                Answer::Retry(why) => (why, true),
             };
             if !retry || started.elapsed() + backoff > w.give_up_after {
                 tracing::error!(tenant = %hook.tenant, route = %hook.route, url = %w.url, events = p.events.len(), %why, "event webhook request abandoned; the events stay stored");
@@ -234,21 +229,29 @@ impl Consumer for Webhooks {
     /// Keeps the events of an event-class batch a webhook wants (the
     /// header first: other batches are not decompressed).
     fn consume(&mut self, record: Record) -> Result<(), String> {
-        let header = batch::decode_header(&record.payload)?;
+        let (header, raw) = batch::decode_raw(&record.payload)?;
         if header.class != Class::Event {
             return Ok(());
         }
-        let b = batch::decode(&record.payload)?;
+        let b = batch::Batch::from_raw(header, raw)?;
+        // The hook of the current run of one log type.
+        let mut run: Option<(&str, Option<usize>)> = None;
         for (log_type, line) in b.typed_events() {
-            let key = (b.header.tenant.clone(), log_type.to_string());
-            let Some(&hook) = self.by_type.get(&key) else {
-                continue;
+            let hook = match run {
+                Some((t, hook)) if t == log_type => hook,
+                _ => {
+                    let key = (b.header.tenant.clone(), log_type.to_string());
+                    let hook = self.by_type.get(&key).copied();
+                    run = Some((log_type, hook));
+                    hook
+                }
             };
+            let Some(hook) = hook else { continue };
             let max = self.hooks[hook].config.max_events;
             // Requests keep the WAL's order: a new one when the hook changes.
-            match self.pending.last_mut() {
+            match self.pending.back_mut() {
                 Some(p) if p.hook == hook && p.events.len() < max => p.events.push(line.to_vec()),
-                _ => self.pending.push(Pending {
+                _ => self.pending.push_back(Pending {
                     hook,
                     events: vec![line.to_vec()],
                 }),
@@ -271,9 +274,9 @@ impl Consumer for Webhooks {
             return Ok(None);
         }
         let sent_any = !self.pending.is_empty();
-        while !self.pending.is_empty() {
-            self.deliver(&self.pending[0], at)?;
-            let sent = self.pending.remove(0);
+        while let Some(p) = self.pending.front() {
+            self.deliver(p, at)?;
+            let sent = self.pending.pop_front().expect("front");
             self.pending_events -= sent.events.len();
         }
         self.first_pending = None;
@@ -299,16 +302,7 @@ impl Consumer for Webhooks {
     }
 }
 
-/// Writes the cursor through a temporary file, fsync and rename.
+/// Writes the cursor durably ([`crate::disk_format::replace_file`]).
 fn write_cursor(path: &std::path::Path, lsn: Lsn) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    writeln!(f, "{lsn}")?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    crate::disk_format::replace_file(path, format!("{lsn}\n").as_bytes())
 }

@@ -16,6 +16,7 @@ use super::config::GelfListener;
 use crate::listen::tcp::Stream;
 use crate::listen::tls::Tls;
 use crate::pipeline::{Admission, Pipeline};
+use crate::sources::delimited::{Delimited, Frame};
 use crate::tenants::Route;
 
 const READ_CHUNK: usize = 256 * 1024;
@@ -73,10 +74,7 @@ async fn connection(
         listener.route.clone(),
         Some(peer.ip()),
     ));
-    let max = listener.max_message;
-    let mut pending: Vec<u8> = Vec::new();
-    // Inside an oversize message: skip to its NUL.
-    let mut skipping = false;
+    let mut frames = Delimited::new(0, listener.max_message);
     let mut chunk = vec![0u8; READ_CHUNK];
     loop {
         let n = tokio::select! {
@@ -85,36 +83,20 @@ async fn connection(
         };
         if n == 0 {
             // A last message without its NUL still counts.
-            if !pending.is_empty() && !skipping {
-                store(&listener, &adm, vec![std::mem::take(&mut pending)]).await?;
+            if let Some(last) = frames.finish() {
+                store(&listener, &adm, vec![last]).await?;
             }
             return Ok(());
         }
-        let mut messages = Vec::new();
-        let parts: Vec<&[u8]> = chunk[..n].split(|&b| b == 0).collect();
-        let last = parts.len() - 1;
-        for (i, part) in parts.into_iter().enumerate() {
-            // Every part but the last ended at a NUL.
-            let ended = i < last;
-            if skipping {
-                skipping = !ended;
-                continue;
-            }
-            pending.extend_from_slice(part);
-            if pending.len() > max {
-                // Kept (its first bytes) as a rejected event by the build.
-                pending.truncate(max + 1);
-                messages.push(std::mem::take(&mut pending));
-                skipping = !ended;
-                continue;
-            }
-            if ended {
-                let m = std::mem::take(&mut pending);
-                if !m.iter().all(u8::is_ascii_whitespace) {
-                    messages.push(m);
-                }
-            }
-        }
+        let mut out = Vec::new();
+        frames.push(&chunk[..n], &mut out);
+        // One too long is kept (its first bytes) as a rejected event by the build.
+        let messages: Vec<Vec<u8>> = out
+            .into_iter()
+            .map(|f| match f {
+                Frame::Whole(m) | Frame::TooLong(m) => m,
+            })
+            .collect();
         if !messages.is_empty() {
             store(&listener, &adm, messages).await?;
         }

@@ -28,10 +28,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
+use crate::listen::tcp::Stream;
 use crate::pipeline::{Admission, Item, Meta, Pipeline};
+use crate::sources::delimited::{Delimited, Frame};
 use crate::telemetry::{Metrics, StatsdDropLabels};
 use crate::tenants::Route;
 use aggregate::{Aggregator, Dropped};
@@ -43,7 +45,7 @@ const IN_FLIGHT: usize = 2;
 /// Longest line read from a TCP connection; a longer one is dropped as a
 /// bad line.
 const MAX_TCP_LINE: usize = 64 * 1024;
-/// TCP connections one listener serves at once; more are closed at once
+/// TCP connections one listener serves at once; more wait to be accepted
 /// (StatsD has no keys: anyone who reaches the port may connect).
 const MAX_TCP_CONNECTIONS: usize = 1024;
 
@@ -83,16 +85,27 @@ pub async fn serve(
     let listener = socket
         .local_addr()
         .map_or_else(|_| config.addr.to_string(), |a| a.to_string());
-    // TCP connections hand their lines to this loop in chunks.
-    let (chunks_tx, mut chunks) = mpsc::channel::<String>(64);
-    let mut connections = tokio::task::JoinSet::new();
-    let (udp, tcp) = match socket {
-        Socket::Udp(s) => (Some(s), None),
-        Socket::Tcp(l) => (None, Some(l)),
-    };
     let dropped = {
         let (metrics, listener) = (metrics.clone(), listener.clone());
         move |reason: &str, n: u64| count_dropped(&metrics, &listener, reason, n)
+    };
+    // TCP connections (accepted by the listeners' shared loop,
+    // `crate::listen::tcp`) hand their lines to this loop in chunks.
+    let (chunks_tx, mut chunks) = mpsc::channel::<String>(64);
+    let (udp, tcp) = match socket {
+        Socket::Udp(s) => (Some(s), None),
+        Socket::Tcp(l) => {
+            let (tx, dropped) = (chunks_tx.clone(), dropped.clone());
+            let connections = crate::listen::tcp::serve(
+                l,
+                MAX_TCP_CONNECTIONS,
+                None,
+                Duration::from_secs(10),
+                shutdown.clone(),
+                move |stream, _, _| read_tcp(stream, tx.clone(), dropped.clone()),
+            );
+            (None, Some(tokio::spawn(connections)))
+        }
     };
     let adm = Arc::new(pipeline.admit_listener(
         &config.tenant,
@@ -120,22 +133,15 @@ pub async fn serve(
                 let text = String::from_utf8_lossy(&buf[..n]);
                 take(&text, &mut aggregator, &metrics, &listener, &dropped);
             }
-            c = accept(tcp.as_ref()) => {
-                while connections.try_join_next().is_some() {}
-                match c {
-                    Ok(stream) if connections.len() < MAX_TCP_CONNECTIONS => {
-                        connections.spawn(read_tcp(stream, chunks_tx.clone(), dropped.clone()));
-                    }
-                    Ok(_) => tracing::warn!(listener = %listener, "StatsD connection closed: {MAX_TCP_CONNECTIONS} already open"),
-                    Err(_) => {}
-                }
-            }
             Some(text) = chunks.recv() => {
                 take(&text, &mut aggregator, &metrics, &listener, &dropped);
             }
         }
     }
-    connections.abort_all();
+    // Connections end with their task (no handler waits for the stop).
+    if let Some(connections) = tcp {
+        connections.abort();
+    }
     while let Ok(text) = chunks.try_recv() {
         take(&text, &mut aggregator, &metrics, &listener, &dropped);
     }
@@ -188,64 +194,39 @@ async fn recv(udp: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<usize>
     }
 }
 
-/// A connection, or never (a UDP listener).
-async fn accept(tcp: Option<&TcpListener>) -> std::io::Result<TcpStream> {
-    match tcp {
-        Some(l) => l.accept().await.map(|(s, _)| s),
-        None => std::future::pending().await,
-    }
-}
-
 /// Reads one TCP connection: its complete lines go to the listener's loop
 /// in chunks (waiting while it is busy); the last line needs no newline.
 /// A line longer than [`MAX_TCP_LINE`] is dropped as a bad line.
 async fn read_tcp(
-    mut stream: TcpStream,
+    mut stream: Stream,
     chunks: mpsc::Sender<String>,
     dropped: impl Fn(&str, u64),
-) {
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * MAX_TCP_LINE);
-    // Inside a line already dropped as too long.
-    let mut skipping = false;
+) -> std::io::Result<()> {
+    let mut lines = Delimited::new(b'\n', MAX_TCP_LINE);
+    let mut buf = vec![0u8; MAX_TCP_LINE];
     loop {
-        let start = buf.len();
-        buf.resize(start + MAX_TCP_LINE, 0);
-        let n = stream.read(&mut buf[start..]).await.unwrap_or(0);
-        buf.truncate(start + n);
-        let end = match buf.iter().rposition(|&b| b == b'\n') {
-            _ if n == 0 => buf.len(),
-            Some(i) => i + 1,
-            None => {
-                if buf.len() > MAX_TCP_LINE {
-                    buf.clear();
-                    if !skipping {
-                        dropped("bad_line", 1);
-                    }
-                    skipping = true;
-                }
-                continue;
-            }
-        };
+        let n = stream.read(&mut buf).await.unwrap_or(0);
+        let mut frames = Vec::new();
+        if n == 0 {
+            frames.extend(lines.finish().map(Frame::Whole));
+        } else {
+            lines.push(&buf[..n], &mut frames);
+        }
         let mut kept = String::new();
         let mut long = 0;
-        for (i, line) in buf[..end].split(|&b| b == b'\n').enumerate() {
-            if i == 0 && std::mem::take(&mut skipping) {
-                continue;
-            }
-            if line.len() > MAX_TCP_LINE {
-                long += 1;
-            } else if !line.is_empty() {
-                kept.push_str(&String::from_utf8_lossy(line));
-                kept.push('\n');
+        for frame in frames {
+            match frame {
+                Frame::Whole(line) => {
+                    kept.push_str(&String::from_utf8_lossy(&line));
+                    kept.push('\n');
+                }
+                Frame::TooLong(_) => long += 1,
             }
         }
-        buf.drain(..end);
         dropped("bad_line", long);
-        if !kept.is_empty() && chunks.send(kept).await.is_err() {
-            return;
-        }
-        if n == 0 {
-            return;
+        let listening = kept.is_empty() || chunks.send(kept).await.is_ok();
+        if !listening || n == 0 {
+            return Ok(());
         }
     }
 }
