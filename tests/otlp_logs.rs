@@ -426,3 +426,51 @@ async fn the_python_sdk_exports_over_grpc() {
     .await;
     t.stop().await;
 }
+
+/// A tenant's own field names apply to OTLP records as to JSON lines: an
+/// attribute under a name tried before the built-in ones is promoted, the
+/// record's severity then stays in `fields`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_field_names_apply_to_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants = r#"
+[[tenants]]
+name = "named"
+ingest_keys = ["named-ingest"]
+admin_keys = ["named-admin"]
+fields = { level = ["log.severity"], service = ["component"] }
+"#;
+    let t = TestGateway::start(config_with(dir.path(), tenants)).await;
+    let mut body = json_body("named fields");
+    let record = &mut body["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
+    record["attributes"].as_array_mut().unwrap().extend([
+        json!({"key": "log.severity", "value": {"stringValue": "FATAL"}}),
+        json!({"key": "component", "value": {"stringValue": "ledger"}}),
+    ]);
+    let r = t
+        .client
+        .post(format!("{}/v1/logs", t.url))
+        .header("content-type", "application/json")
+        .header("x-logway-key", "named-ingest")
+        .body(serde_json::to_vec(&body).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let found = t
+        .search_until(
+            "named-admin",
+            &[("q", "named"), ("from", "2025-01-01T00:00:00Z")],
+            1,
+        )
+        .await;
+    let hit = &found["hits"][0];
+    assert_eq!(hit["message"], "named fields", "{found}");
+    assert_eq!(hit["level"], "fatal", "{found}");
+    assert_eq!(hit["service"], "ledger", "{found}");
+    assert_eq!(hit["fields"]["level"], "warn", "{found}");
+    assert_eq!(hit["fields"]["service"], "billing", "{found}");
+    assert_eq!(hit["fields"]["attempt"], 3, "{found}");
+    assert!(hit["fields"].get("log.severity").is_none(), "{found}");
+    t.stop().await;
+}

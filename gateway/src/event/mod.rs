@@ -16,7 +16,9 @@
 //! `fields.filter`.
 
 pub mod fields;
+pub mod mapped;
 pub mod members;
+pub mod object;
 pub mod raw;
 pub mod times;
 
@@ -27,6 +29,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 pub use fields::{FieldNames, FieldsConfig, PromotedField};
+pub use mapped::{FieldsText, Mapped, from_mapped};
 pub use raw::from_json;
 pub use times::{epoch_seconds, format_time, parse_event_time, parse_time_text};
 

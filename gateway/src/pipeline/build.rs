@@ -1,6 +1,8 @@
 //! Items → the route's filter chain → stored events, with one outcome per
 //! item. Blocking (filters run here): call it from a blocking thread.
 
+use std::borrow::Cow;
+
 use time::OffsetDateTime;
 
 use super::item::{Item, Outcome};
@@ -141,6 +143,26 @@ impl<'c> Builder<'c> {
         self.ids[i].1.take()
     }
 
+    /// An object's text: the stored event straight from the text when
+    /// possible, else from a map (the id goes along either way).
+    fn json(&mut self, text: Cow<'_, str>, line: usize, ctx: &EventContext, id: Option<String>) {
+        match event::from_json(&text, ctx, id) {
+            Ok(stored) => {
+                self.events.push(stored);
+                self.counts.accepted += 1;
+            }
+            Err(id) => match Item::from_json_text(text) {
+                Item::Object(obj, _) => {
+                    if self.object_with_id(obj, line, ctx, id) {
+                        self.counts.accepted += 1;
+                    }
+                }
+                Item::Bad { raw, reason, kind } => self.reject(&raw, line, kind, reason),
+                _ => unreachable!("a JSON text is an object or bad"),
+            },
+        }
+    }
+
     fn object(
         &mut self,
         obj: serde_json::Map<String, serde_json::Value>,
@@ -203,23 +225,17 @@ pub fn unfiltered(
                 }
             }
             Item::Json(text) => {
-                // Straight from the text when possible, else from a map
-                // (an id taken for it goes along either way).
                 let id = b.take_id(line);
-                match event::from_json(&text, ctx, id) {
+                b.json(text, line, ctx, id);
+            }
+            Item::Mapped(m) => {
+                let id = b.take_id(line);
+                match event::from_mapped(m, ctx, id) {
                     Ok(stored) => {
                         b.events.push(stored);
                         b.counts.accepted += 1;
                     }
-                    Err(id) => match Item::from_json_text(text) {
-                        Item::Object(obj, _) => {
-                            if b.object_with_id(obj, line, ctx, id) {
-                                b.counts.accepted += 1;
-                            }
-                        }
-                        Item::Bad { raw, reason, kind } => b.reject(&raw, line, kind, reason),
-                        _ => unreachable!("a JSON text is an object or bad"),
-                    },
+                    Err((m, id)) => b.json(Cow::Owned(m.text()), line, ctx, id),
                 }
             }
             Item::Text(text) => {
@@ -254,10 +270,11 @@ pub fn filtered(
     for (line, item) in items {
         let item = match item {
             Item::Json(text) => Item::from_json_text(text),
+            Item::Mapped(m) => Item::from_json_text(Cow::Owned(m.text())),
             other => other,
         };
         let (doc, raw) = match item {
-            Item::Json(_) => unreachable!("parsed above"),
+            Item::Json(_) | Item::Mapped(_) => unreachable!("parsed above"),
             Item::Object(obj, raw) => (filter::Doc::Object(obj), raw.map(<[u8]>::to_vec)),
             Item::Text(text) => (filter::Doc::Text(text.to_string()), None),
             Item::Event(stored) => {

@@ -18,6 +18,11 @@ pub enum Item<'a> {
     /// ([`crate::event::from_json`]), else parses it with
     /// [`Item::from_json_text`] (which words what is wrong with it).
     Json(Cow<'a, str>),
+    /// An event a source mapped from its protocol's own fields
+    /// ([`crate::event::Mapped`]): built without reading its members again
+    /// when the route's names allow ([`crate::event::from_mapped`]), else
+    /// as [`Item::Json`] of its text.
+    Mapped(Box<crate::event::Mapped>),
     /// A line of text: the event's message.
     Text(&'a str),
     /// A stored event the source built itself from a parser's parts (syslog

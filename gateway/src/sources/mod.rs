@@ -60,7 +60,6 @@ pub mod hec;
 pub mod http;
 pub mod kafka;
 pub mod loki;
-pub mod object;
 pub mod otlp;
 pub mod statsd;
 pub mod syslog;

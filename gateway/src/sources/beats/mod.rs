@@ -35,11 +35,11 @@ use tokio::sync::watch;
 
 use crate::config::TenantConfig;
 use crate::event::members;
+use crate::event::object::ObjectText;
 use crate::listen::stopped;
 use crate::listen::tcp::Stream;
 use crate::listen::tls::Tls;
 use crate::pipeline::{Admission, Built, Claim, Claimed, Error, Item, Meta, Pipeline};
-use crate::sources::object::ObjectText;
 use crate::tenants::Route;
 use crate::tenants::route::type_of_index;
 use config::BeatsConfig;

@@ -28,10 +28,10 @@ use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 use crate::event::members;
+use crate::event::object::ObjectText;
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
 use crate::sources::http::header_str;
-use crate::sources::object::ObjectText;
 use crate::state::{AppState, Core};
 use crate::tenants::key::request_key;
 use config::DatadogConfig;

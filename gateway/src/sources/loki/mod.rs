@@ -39,11 +39,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::event::object::ObjectText;
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
 use crate::sources::http::body;
 use crate::sources::http::header_str;
-use crate::sources::object::ObjectText;
 use crate::state::{AppState, Core};
 use crate::tenants::key::{basic_password, request_key};
 use config::LokiConfig;

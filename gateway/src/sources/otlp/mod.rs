@@ -178,7 +178,7 @@ pub fn groups_of(
                 let log_type = map::named_type(&config.type_attributes, record, resource)
                     .unwrap_or(&config.default_type);
                 let bytes = record.encoded_len();
-                let item = Item::Json(std::borrow::Cow::Owned(map::record(record, &shared, bytes)));
+                let item = Item::Mapped(Box::new(map::record(record, &shared, bytes)));
                 groups.push(auth, log_type, line, item, bytes)?;
             }
         }

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::event::members;
 
 /// The object being written.
+#[derive(Debug)]
 pub struct ObjectText {
     buf: Vec<u8>,
 }
