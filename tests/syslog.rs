@@ -178,7 +178,8 @@ async fn a_listener_runs_its_filter_chain_on_openssh_lines() {
     let dir = tempfile::tempdir().unwrap();
     let gw = TestGateway::start(two_tenant_config(
         dir.path(),
-        "[[syslog]]\naddr = \"127.0.0.1:0\"\ntenant = \"a\"\ntype = \"sshd\"\nunauthenticated = true\nfilters = [{ name = \"openssh\" }]\n",
+        "[[syslog]]\naddr = \"127.0.0.1:0\"\ntenant = \"a\"\ntype = \"sshd\"\nunauthenticated = true\nfilters = [{ name = \"openssh\" }]\n\
+         [[beats]]\naddr = \"127.0.0.1:0\"\ntenant = \"a\"\ntype = \"sshd\"\nunauthenticated = true\nfilters = [{ name = \"openssh\" }]\n",
     ))
     .await;
     let addr = gw.gateway.syslog_addrs()[0];
@@ -208,8 +209,11 @@ async fn a_listener_runs_its_filter_chain_on_openssh_lines() {
 
     let (status, body) = upload_filter(&gw, A_ADMIN, "openssh", filter_wasm("openssh")).await;
     assert_eq!(status, 201, "{body}");
-    // Named by the configured address.
-    assert_eq!(body["used_by"], serde_json::json!(["syslog:127.0.0.1:0"]));
+    // Every listener naming it, by kind and configured address.
+    assert_eq!(
+        body["used_by"],
+        serde_json::json!(["beats:127.0.0.1:0", "syslog:127.0.0.1:0"])
+    );
     let mut bytes: Vec<u8> = lines
         .iter()
         .flat_map(|l| format!("{l}\n").into_bytes())

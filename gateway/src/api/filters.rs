@@ -39,27 +39,16 @@ fn registry_error(e: RegistryError) -> ApiError {
 }
 
 /// The tenant's routes and syslog listeners whose chain names `filter`.
+/// The chains of `tenant` that name `filter`: routes by path, listeners
+/// by kind and address (`syslog:…`, `beats:…`, `gelf:…`, `kafka:…`).
 fn routes_using(core: &Core, tenant: &str, filter: &str) -> Vec<String> {
-    let policy = core.policy();
-    let Some(t) = policy.tenants.tenants.iter().find(|t| t.name == tenant) else {
-        return Vec::new();
-    };
-    let mut paths: Vec<String> = t
-        .routes
-        .iter()
-        .filter(|(_, r)| r.filters.iter().any(|f| f.name == filter))
-        .map(|(p, _)| p.clone())
-        .collect();
-    paths.sort();
-    // Syslog listeners, named as their chains see them (`route`).
-    paths.extend(
-        core.config
-            .syslog
-            .iter()
-            .filter(|l| l.tenant == tenant && l.filters.iter().any(|f| f.name == filter))
-            .map(|l| format!("syslog:{}", l.addr)),
-    );
-    paths
+    core.policy()
+        .tenants
+        .chains(&core.config)
+        .into_iter()
+        .filter(|(_, c)| c.tenant == tenant && c.filters.iter().any(|f| f.name == filter))
+        .map(|(_, c)| c.name)
+        .collect()
 }
 
 fn describe(core: &Core, tenant: &str, name: &str, loaded: &Loaded) -> Value {

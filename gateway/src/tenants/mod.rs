@@ -216,28 +216,30 @@ pub struct Tenants {
 }
 
 impl Tenants {
-    /// Every event-class chain ([`crate::filter::caps`]): these routes and
-    /// the listeners of `config`.
-    pub fn event_chains(&self, config: &Config) -> Vec<EventChain> {
-        let mut chains: Vec<EventChain> = self
+    /// Every filter chain, with its delivery class: these routes (by
+    /// path) and the listeners of `config` (`syslog:{addr}`,
+    /// `beats:{addr}`, `gelf:{addr}`, `kafka:{topics}`), by name.
+    pub fn chains(&self, config: &Config) -> Vec<(Class, EventChain)> {
+        let mut chains: Vec<(Class, EventChain)> = self
             .tenants
             .iter()
             .flat_map(|t| t.routes.iter().map(move |(path, r)| (t, path, r)))
-            .filter(|(_, _, r)| r.class == Class::Event)
-            .map(|(t, path, r)| EventChain {
-                tenant: t.name.clone(),
-                name: path.clone(),
-                filters: r.filters.to_vec(),
+            .map(|(t, path, r)| {
+                let chain = EventChain {
+                    tenant: t.name.clone(),
+                    name: path.clone(),
+                    filters: r.filters.to_vec(),
+                };
+                (r.class, chain)
             })
             .collect();
         let mut listener = |class: Class, tenant: &str, name: String, filters: &[FilterRef]| {
-            if class == Class::Event {
-                chains.push(EventChain {
-                    tenant: tenant.to_string(),
-                    name,
-                    filters: filters.to_vec(),
-                });
-            }
+            let chain = EventChain {
+                tenant: tenant.to_string(),
+                name,
+                filters: filters.to_vec(),
+            };
+            chains.push((class, chain));
         };
         for l in &config.syslog {
             listener(l.class, &l.tenant, format!("syslog:{}", l.addr), &l.filters);
@@ -252,8 +254,17 @@ impl Tenants {
             let name = format!("kafka:{}", k.topics.join(","));
             listener(k.class, &k.tenant, name, &k.filters);
         }
-        chains.sort_by(|a, b| a.name.cmp(&b.name));
+        chains.sort_by(|a, b| a.1.name.cmp(&b.1.name));
         chains
+    }
+
+    /// Every event-class chain ([`crate::filter::caps`]).
+    pub fn event_chains(&self, config: &Config) -> Vec<EventChain> {
+        self.chains(config)
+            .into_iter()
+            .filter(|(class, _)| *class == Class::Event)
+            .map(|(_, chain)| chain)
+            .collect()
     }
 
     pub fn from_config(config: &Config) -> Tenants {
