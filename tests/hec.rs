@@ -122,7 +122,9 @@ async fn hec_codes_for_what_goes_wrong() {
         ))
         .header("authorization", "Splunk acme-ingest")
         .header("content-encoding", "gzip")
-        .body(gzip(b"GET /a 200\nGET /b 404\n"))
+        .body(gzip(
+            b"GET /a 200\nGET /b 404\n{\"path\":\"/c\",\"status\":500}\n{not json, \"x\":1}\n",
+        ))
         .send()
         .await
         .unwrap();
@@ -131,12 +133,22 @@ async fn hec_codes_for_what_goes_wrong() {
         .search_until(
             "acme-admin",
             &[("q", "type:nginx_access"), ("from", "now-1h")],
-            2,
+            4,
         )
         .await;
     let b = find(&body, |h| h["message"] == "GET /b 404");
     assert_eq!(b["host"], "web-9");
     assert_eq!(b["fields"]["source"], "/var/log/a.log");
+    // A line that is a JSON object gives its members; one that only looks
+    // like one is the message, with the same metadata.
+    let c = find(&body, |h| h["fields"]["path"] == "/c");
+    assert_eq!(
+        (c["fields"]["status"].clone(), c["host"].clone()),
+        (json!(500), json!("web-9"))
+    );
+    let not_json = find(&body, |h| h["message"] == "{not json, \"x\":1}");
+    assert_eq!(not_json["host"], "web-9");
+    assert_eq!(not_json["fields"]["source"], "/var/log/a.log");
 
     // `time` as a number and as a string; `fields` as indexed fields.
     let events = br#"{"time": 1764496800.25, "event": "timed", "fields": {"region": "eu"}, "sourcetype": "timed"}

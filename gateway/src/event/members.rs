@@ -27,20 +27,6 @@ pub fn last<'a>(members: &[(Cow<'_, str>, &'a RawValue)], name: &str) -> Option<
         .map(|(_, v)| *v)
 }
 
-/// Whether `text` is a JSON object that a full parse (the map path)
-/// accepts, from a scan: `None` when only a full parse can tell (very
-/// deep nesting, numbers that may not fit, `\u` escapes).
-pub fn is_object(text: &str) -> Option<bool> {
-    let Ok(v) = serde_json::from_str::<&RawValue>(text) else {
-        return Some(false);
-    };
-    if !v.get().starts_with('{') {
-        return Some(false);
-    }
-    let s = shape(v.get());
-    (s.depth <= MAX_DEPTH && !s.unchecked).then_some(true)
-}
-
 impl<'de> serde::Deserialize<'de> for Members<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;

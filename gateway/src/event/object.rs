@@ -8,18 +8,52 @@
 //! a key written twice is the same as a map's second insert (the later
 //! wins), since the pipeline gives an object with a repeated key to a
 //! map. Values are either written here (strings, `Serialize` values) or
-//! are JSON text already checked as such (a `RawValue`'s, a line that
-//! [`crate::event::members::is_object`] accepted).
+//! are JSON text already checked as such (a `RawValue`'s). A protocol's
+//! line that looks like a JSON object (`{…}`) is spliced in unchecked:
+//! the pipeline reads the object's text anyway, and when it is not one
+//! (so the line was not), builds the event from the same object with the
+//! line as `message` instead ([`LinedText`]). The object's text is valid
+//! exactly when the line is a JSON object: its members sit between
+//! complete members, so anything but a list of members breaks it.
 
 use serde::Serialize;
-use serde_json::Value;
-
-use crate::event::members;
 
 /// The object being written.
 #[derive(Debug)]
 pub struct ObjectText {
     buf: Vec<u8>,
+    /// A line spliced in unchecked (see the module's text).
+    spliced: Option<Spliced>,
+}
+
+#[derive(Debug, Clone)]
+struct Spliced {
+    line: String,
+    /// Where its members are in the text.
+    at: std::ops::Range<usize>,
+}
+
+/// An object's text with a line spliced in unchecked: `text`, else (when
+/// `text` is not a JSON object) [`LinedText::fallback`].
+#[derive(Debug)]
+pub struct LinedText {
+    pub text: String,
+    spliced: Option<Spliced>,
+}
+
+impl LinedText {
+    /// The object with the line as `message` (none: no line was spliced,
+    /// `text` is the only object there is).
+    pub fn fallback(&self) -> Option<String> {
+        let s = self.spliced.as_ref()?;
+        let mut buf = Vec::with_capacity(self.text.len() + s.line.len() / 4 + 16);
+        buf.extend_from_slice(&self.text.as_bytes()[..s.at.start]);
+        string(&mut buf, "message");
+        buf.push(b':');
+        string(&mut buf, &s.line);
+        buf.extend_from_slice(&self.text.as_bytes()[s.at.end..]);
+        Some(String::from_utf8(buf).expect("JSON text of UTF-8 parts"))
+    }
 }
 
 impl ObjectText {
@@ -27,7 +61,7 @@ impl ObjectText {
     pub fn with_capacity(bytes: usize) -> ObjectText {
         let mut buf = Vec::with_capacity(bytes + 2);
         buf.push(b'{');
-        ObjectText { buf }
+        ObjectText { buf, spliced: None }
     }
 
     /// A copy of the members written so far, with room for about `bytes`
@@ -35,7 +69,10 @@ impl ObjectText {
     pub fn with_room(&self, bytes: usize) -> ObjectText {
         let mut buf = Vec::with_capacity(self.buf.len() + bytes + 1);
         buf.extend_from_slice(&self.buf);
-        ObjectText { buf }
+        ObjectText {
+            buf,
+            spliced: self.spliced.clone(),
+        }
     }
 
     fn key(&mut self, key: &str) {
@@ -83,30 +120,45 @@ impl ObjectText {
 
     /// A line of a protocol (a Loki line, a HEC raw line, a Datadog
     /// message): a JSON object's members, as a JSON line on the native
-    /// routes is read, else the line as `message`.
+    /// routes is read, else the line as `message`. A line that looks like
+    /// an object is spliced in unchecked: finish with
+    /// [`ObjectText::finish_lined`]. At most one line per object.
     pub fn line(&mut self, line: &str) {
-        if !line.trim_start().starts_with('{') {
-            return self.str("message", line);
-        }
-        match members::is_object(line) {
-            Some(true) => self.members_of(line),
-            Some(false) => self.str("message", line),
-            // Only a full parse tells (deep, big numbers, `\u` escapes).
-            None => match serde_json::from_str::<Value>(line) {
-                Ok(Value::Object(m)) => {
-                    for (k, v) in &m {
-                        self.value(k, v);
-                    }
+        let inner = line
+            .trim()
+            .strip_prefix('{')
+            .and_then(|l| l.strip_suffix('}'));
+        match inner {
+            Some(inner) if self.spliced.is_none() => {
+                let inner = inner.trim();
+                if !inner.is_empty() && self.buf.len() > 1 {
+                    self.buf.push(b',');
                 }
-                _ => self.str("message", line),
-            },
+                let start = self.buf.len();
+                self.buf.extend_from_slice(inner.as_bytes());
+                self.spliced = Some(Spliced {
+                    line: line.to_string(),
+                    at: start..self.buf.len(),
+                });
+            }
+            _ => self.str("message", line),
         }
     }
 
-    /// The object's text.
-    pub fn finish(mut self) -> String {
+    /// The object's text (no line spliced in unchecked).
+    pub fn finish(self) -> String {
+        debug_assert!(self.spliced.is_none(), "finish_lined takes spliced lines");
+        self.finish_lined().text
+    }
+
+    /// The object's text, and what to build instead if a line spliced in
+    /// was not an object.
+    pub fn finish_lined(mut self) -> LinedText {
         self.buf.push(b'}');
-        String::from_utf8(self.buf).expect("JSON text of UTF-8 parts")
+        LinedText {
+            text: String::from_utf8(self.buf).expect("JSON text of UTF-8 parts"),
+            spliced: self.spliced,
+        }
     }
 }
 
@@ -117,9 +169,16 @@ fn string(buf: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
-    fn parsed(o: ObjectText) -> Value {
-        serde_json::from_str(&o.finish()).unwrap()
+    /// The object the pipeline builds from: the text if it is one, else
+    /// the fallback.
+    fn resolved(o: ObjectText) -> Value {
+        let lined = o.finish_lined();
+        match serde_json::from_str::<Value>(&lined.text) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => serde_json::from_str(&lined.fallback().unwrap()).unwrap(),
+        }
     }
 
     #[test]
@@ -144,22 +203,41 @@ mod tests {
             let mut o = ObjectText::with_capacity(0);
             o.str("job", "j");
             o.line(l);
-            parsed(o)
+            o.str("ts", "t");
+            resolved(o)
         };
         assert_eq!(
             line(r#"{"level":"warn","n":1}"#),
-            serde_json::json!({"job":"j","level":"warn","n":1})
+            serde_json::json!({"job":"j","level":"warn","n":1,"ts":"t"})
         );
-        for text in ["plain text", "{not json", r#"{"a":1} trailing"#, "[1]"] {
-            assert_eq!(line(text), serde_json::json!({"job":"j","message":text}));
+        assert_eq!(line(" {} "), serde_json::json!({"job":"j","ts":"t"}));
+        for text in [
+            "plain text",
+            "{not json",
+            r#"{"a":1} trailing"#,
+            "[1]",
+            r#"{"a":1},"b":{"c":2}"#,
+            r#"{"a":1}}"#,
+            r#"{"a":1,}"#,
+            "{",
+            "{}}",
+        ] {
+            assert_eq!(
+                line(text),
+                serde_json::json!({"job":"j","message":text,"ts":"t"}),
+                "{text}"
+            );
         }
         // What only a full parse reads: the same members, or the message.
         assert_eq!(
             line(r#"{"e":"\u00e9","x":1.5e3}"#),
-            serde_json::json!({"job":"j","e":"é","x":1500.0})
+            serde_json::json!({"job":"j","e":"é","x":1500.0,"ts":"t"})
         );
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(150), "]".repeat(150));
-        assert_eq!(line(&deep), serde_json::json!({"job":"j","message":deep}));
+        assert_eq!(
+            line(&deep),
+            serde_json::json!({"job":"j","message":deep,"ts":"t"})
+        );
         let empty = ObjectText::with_capacity(0);
         assert_eq!(empty.finish(), "{}");
     }

@@ -143,23 +143,36 @@ impl<'c> Builder<'c> {
         self.ids[i].1.take()
     }
 
-    /// An object's text: the stored event straight from the text when
-    /// possible, else from a map (the id goes along either way).
-    fn json(&mut self, text: Cow<'_, str>, line: usize, ctx: &EventContext, id: Option<String>) {
-        match event::from_json(&text, ctx, id) {
+    /// An object's text ([`Item::Json`], [`Item::Lined`]): the stored
+    /// event straight from the text when possible, else from a map (the id
+    /// goes along either way).
+    fn json(&mut self, item: Item<'_>, line: usize, ctx: &EventContext, id: Option<String>) {
+        let text = match &item {
+            Item::Json(text) => text,
+            Item::Lined(lined) => lined.text.as_str(),
+            _ => unreachable!("only object texts"),
+        };
+        let id = match event::from_json(text, ctx, id) {
             Ok(stored) => {
                 self.events.push(stored);
                 self.counts.accepted += 1;
+                return;
             }
-            Err(id) => match Item::from_json_text(text) {
-                Item::Object(obj, _) => {
-                    if self.object_with_id(obj, line, ctx, id) {
-                        self.counts.accepted += 1;
-                    }
+            Err(id) => id,
+        };
+        let parsed = match item {
+            Item::Json(text) => Item::from_json_text(text),
+            Item::Lined(lined) => Item::from_lined(*lined),
+            _ => unreachable!("only object texts"),
+        };
+        match parsed {
+            Item::Object(obj, _) => {
+                if self.object_with_id(obj, line, ctx, id) {
+                    self.counts.accepted += 1;
                 }
-                Item::Bad { raw, reason, kind } => self.reject(&raw, line, kind, reason),
-                _ => unreachable!("a JSON text is an object or bad"),
-            },
+            }
+            Item::Bad { raw, reason, kind } => self.reject(&raw, line, kind, reason),
+            _ => unreachable!("a JSON text is an object or bad"),
         }
     }
 
@@ -224,9 +237,9 @@ pub fn unfiltered(
                     b.counts.accepted += 1;
                 }
             }
-            Item::Json(text) => {
+            item @ (Item::Json(_) | Item::Lined(_)) => {
                 let id = b.take_id(line);
-                b.json(text, line, ctx, id);
+                b.json(item, line, ctx, id);
             }
             Item::Mapped(m) => {
                 let id = b.take_id(line);
@@ -235,7 +248,7 @@ pub fn unfiltered(
                         b.events.push(stored);
                         b.counts.accepted += 1;
                     }
-                    Err((m, id)) => b.json(Cow::Owned(m.text()), line, ctx, id),
+                    Err((m, id)) => b.json(Item::Json(Cow::Owned(m.text())), line, ctx, id),
                 }
             }
             Item::Text(text) => {
@@ -271,10 +284,11 @@ pub fn filtered(
         let item = match item {
             Item::Json(text) => Item::from_json_text(text),
             Item::Mapped(m) => Item::from_json_text(Cow::Owned(m.text())),
+            Item::Lined(lined) => Item::from_lined(*lined),
             other => other,
         };
         let (doc, raw) = match item {
-            Item::Json(_) | Item::Mapped(_) => unreachable!("parsed above"),
+            Item::Json(_) | Item::Mapped(_) | Item::Lined(_) => unreachable!("parsed above"),
             Item::Object(obj, raw) => (filter::Doc::Object(obj), raw.map(<[u8]>::to_vec)),
             Item::Text(text) => (filter::Doc::Text(text.to_string()), None),
             Item::Event(stored) => {

@@ -23,6 +23,10 @@ pub enum Item<'a> {
     /// when the route's names allow ([`crate::event::from_mapped`]), else
     /// as [`Item::Json`] of its text.
     Mapped(Box<crate::event::Mapped>),
+    /// An object's text with a protocol's line spliced in unchecked
+    /// ([`crate::event::object::LinedText`]): as [`Item::Json`], and when
+    /// the text is not an object, its fallback (the line as `message`).
+    Lined(Box<crate::event::object::LinedText>),
     /// A line of text: the event's message.
     Text(&'a str),
     /// A stored event the source built itself from a parser's parts (syslog
@@ -43,6 +47,19 @@ impl<'a> Item<'a> {
     /// saying why it is not one.
     /// (A text a source wrote gives filters a re-serialization.)
     pub fn from_json_text(text: Cow<'a, str>) -> Item<'a> {
+        Self::parsed(text)
+    }
+
+    /// [`Item::from_json_text`] of a lined text, else of its fallback.
+    pub fn from_lined(lined: crate::event::object::LinedText) -> Item<'a> {
+        let fallback = lined.fallback();
+        match (Item::parsed(Cow::Owned(lined.text)), fallback) {
+            (Item::Bad { .. }, Some(f)) => Item::parsed(Cow::Owned(f)),
+            (item, _) => item,
+        }
+    }
+
+    fn parsed(text: Cow<'a, str>) -> Item<'a> {
         let raw = match text {
             Cow::Borrowed(t) => Cow::Borrowed(t.as_bytes()),
             Cow::Owned(t) => Cow::Owned(t.into_bytes()),

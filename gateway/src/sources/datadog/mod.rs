@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 use crate::event::members;
-use crate::event::object::ObjectText;
+use crate::event::object::{LinedText, ObjectText};
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
 use crate::sources::http::header_str;
@@ -138,7 +138,7 @@ fn prepare<'a>(
         let (built, log_type) = match members::members(item.get()) {
             Some(members) => {
                 let (text, log_type) = map_item(&members, config, query_tags);
-                (Item::Json(Cow::Owned(text)), log_type)
+                (Item::Lined(Box::new(text)), log_type)
             }
             None => (
                 Item::Bad {
@@ -169,7 +169,7 @@ fn map_item(
     members: &[(Cow<'_, str>, &RawValue)],
     config: &DatadogConfig,
     query_tags: Option<&str>,
-) -> (String, String) {
+) -> (LinedText, String) {
     // A repeated member: the last one counts, as in a map.
     let last = |name: &str| members::last(members, name);
     let log_type = last(&config.type_field)
@@ -210,7 +210,7 @@ fn map_item(
     if !tags.is_empty() {
         o.value("tags", &tags);
     }
-    (o.finish(), log_type)
+    (o.finish_lined(), log_type)
 }
 
 #[cfg(test)]
@@ -224,7 +224,7 @@ mod tests {
             "timestamp":1764496800123}"#;
         let members = members::members(text).unwrap();
         let (o, log_type) = map_item(&members, &DatadogConfig::default(), Some("team:core"));
-        let o: Value = serde_json::from_str(&o).unwrap();
+        let o: Value = serde_json::from_str(&o.text).unwrap();
         assert_eq!(
             o,
             json!({"a":1,"level":"warn","host":"h","ddsource":"nginx","service":"s",
@@ -234,7 +234,7 @@ mod tests {
         assert_eq!(log_type, "nginx");
         let members = members::members(r#"{"message":"plain","ddsource":" "}"#).unwrap();
         let (o, log_type) = map_item(&members, &DatadogConfig::default(), None);
-        assert_eq!(o, r#"{"ddsource":" ","message":"plain"}"#);
+        assert_eq!(o.text, r#"{"ddsource":" ","message":"plain"}"#);
         assert_eq!(log_type, DatadogConfig::default().default_type);
     }
 }

@@ -416,7 +416,7 @@ fn prepare_raw<'a>(
                     o.str(k, v);
                 }
                 o.line(text);
-                Item::Json(Cow::Owned(o.finish()))
+                Item::Lined(Box::new(o.finish_lined()))
             }
             Err(_) => bad(line, "Invalid data format: a line is not UTF-8".into()),
         };

@@ -39,7 +39,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::event::object::ObjectText;
+use crate::event::object::{LinedText, ObjectText};
 use crate::pipeline::{Authenticated, Item};
 use crate::sources::groups::{self, Groups};
 use crate::sources::http::body;
@@ -277,7 +277,7 @@ fn prepare(
                 } => {
                     let bytes = text.len();
                     let object = entry_object(&labels, nanos, &text, &metadata);
-                    (Item::Json(Cow::Owned(object)), bytes)
+                    (Item::Lined(Box::new(object)), bytes)
                 }
                 Entry::Bad { raw, reason } => {
                     let bytes = raw.len();
@@ -378,7 +378,7 @@ fn entry_object(
     nanos: Option<i128>,
     line: &str,
     metadata: &[(String, Value)],
-) -> String {
+) -> LinedText {
     let mut o = labels.with_room(line.len() + 64);
     for (k, v) in metadata {
         o.value(k, v);
@@ -387,7 +387,7 @@ fn entry_object(
     if let Some(t) = nanos.and_then(|n| time::OffsetDateTime::from_unix_timestamp_nanos(n).ok()) {
         o.str("timestamp", &crate::event::format_time(t));
     }
-    o.finish()
+    o.finish_lined()
 }
 
 #[cfg(test)]
@@ -409,7 +409,10 @@ mod tests {
                 line,
                 &[("pod".into(), Value::from("p-1"))],
             );
-            serde_json::from_str::<Value>(&text).unwrap()
+            match serde_json::from_str::<Value>(&text.text) {
+                Ok(v) => v,
+                Err(_) => serde_json::from_str::<Value>(&text.fallback().unwrap()).unwrap(),
+            }
         };
         assert_eq!(
             object(r#"{"level":"error","msg":"m"}"#),
@@ -418,6 +421,7 @@ mod tests {
                 "timestamp":"2025-11-30T10:00:00.000000001Z"})
         );
         assert_eq!(object("plain")["message"], "plain");
+        assert_eq!(object("{plain}")["message"], "{plain}");
         assert_eq!(object("plain")["level"], "info");
     }
 }
