@@ -157,6 +157,8 @@ pub struct FieldNames {
     flat: Vec<(String, PromotedField, u8)>,
     /// Bit `n` set: some name is `n` bytes long (a quick no for most keys).
     lengths: u64,
+    /// What [`super::mapped`] checks of these names, found once.
+    written_ranks: Option<[u8; 6]>,
 }
 
 /// A promoted field.
@@ -210,6 +212,7 @@ impl FieldNames {
             message: list(&config.message, MESSAGE_FIELDS),
             flat: Vec::new(),
             lengths: 0,
+            written_ranks: None,
         };
         let (mut flat, mut lengths) = (Vec::new(), 0u64);
         for field in PromotedField::ALL {
@@ -218,11 +221,19 @@ impl FieldNames {
                 lengths |= 1u64.checked_shl(n.key.len() as u32).unwrap_or(0);
             }
         }
-        FieldNames {
+        let mut names = FieldNames {
             flat,
             lengths,
             ..names
-        }
+        };
+        names.written_ranks = super::mapped::written_ranks(&names);
+        names
+    }
+
+    /// The rank of each name a source writes its promoted fields under
+    /// ([`super::Mapped::text`]), if each is a name of its field only.
+    pub fn written_ranks(&self) -> Option<[u8; 6]> {
+        self.written_ranks
     }
 
     /// The promoted fields `key` is a name of, each with the name's rank

@@ -92,27 +92,32 @@ impl FieldsText {
 }
 
 impl Mapped {
-    fn promoted(&self) -> [Option<&str>; 6] {
+    /// Which promoted fields the source found, in [`NAMES`]' order.
+    fn present(&self) -> [bool; 6] {
         [
-            None,
-            self.level.as_deref(),
-            self.service.as_deref(),
-            self.host.as_deref(),
-            self.request_id.as_deref(),
-            self.message.as_deref(),
+            self.timestamp.is_some(),
+            self.level.is_some(),
+            self.service.is_some(),
+            self.host.is_some(),
+            self.request_id.is_some(),
+            self.message.is_some(),
         ]
     }
 
     /// The event as one object's text: the members of `fields`, then the
-    /// promoted ones under the names the built-in names try first (what
-    /// [`super::from_json`] builds the same event from).
+    /// promoted ones under [`NAMES`] (what [`super::from_json`] builds the
+    /// same event from).
     pub fn text(self) -> String {
-        let promoted = self.promoted().map(|v| v.map(str::to_string));
         let mut o = self.fields.object;
-        if let Some(t) = self.timestamp {
-            o.str(NAMES[0], &format_time(t));
-        }
-        for (name, value) in NAMES.iter().zip(promoted).skip(1) {
+        let promoted = [
+            self.timestamp.map(format_time),
+            self.level,
+            self.service,
+            self.host,
+            self.request_id,
+            self.message,
+        ];
+        for (name, value) in NAMES.iter().zip(promoted) {
             if let Some(v) = value {
                 o.str(name, &v);
             }
@@ -129,17 +134,7 @@ pub fn from_mapped(
     ctx: &EventContext,
     id: Option<String>,
 ) -> Result<Vec<u8>, (Box<Mapped>, Option<String>)> {
-    let present = {
-        let p = m.promoted();
-        [
-            m.timestamp.is_some(),
-            p[1].is_some(),
-            p[2].is_some(),
-            p[3].is_some(),
-            p[4].is_some(),
-            p[5].is_some(),
-        ]
-    };
+    let present = m.present();
     let leaves = m.fields.leaves + present.iter().filter(|&&p| p).count();
     let keys = &m.fields.keys;
     let repeated = (1..keys.len()).any(|i| keys[..i].contains(&keys[i]));
@@ -182,19 +177,13 @@ pub fn from_mapped(
 
 /// Whether the route's names take each promoted field from where the
 /// source put it: the name it is written under in [`Mapped::text`] names
-/// that field only, and any key in `fields` that names a field (flat, or
-/// as the first part of a dotted name) names only fields present under a
-/// name of an earlier rank.
+/// that field only ([`FieldNames::written_ranks`]), and any key in
+/// `fields` that names a field (flat, or as the first part of a dotted
+/// name) names only fields present under a name of an earlier rank.
 fn names_agree(names: &FieldNames, keys: &[String], present: &[bool; 6]) -> bool {
-    let mut rank = [u8::MAX; 6];
-    for (i, name) in NAMES.iter().enumerate() {
-        for (field, r) in names.candidates(name) {
-            if field as usize != i {
-                return false;
-            }
-            rank[i] = r;
-        }
-    }
+    let Some(rank) = names.written_ranks() else {
+        return false;
+    };
     let before = |field: PromotedField, r: u8| {
         let i = field as usize;
         present[i] && rank[i] < r
@@ -203,4 +192,19 @@ fn names_agree(names: &FieldNames, keys: &[String], present: &[bool; 6]) -> bool
         names.candidates(k).all(|(f, r)| before(f, r))
             && names.dotted_under(k).all(|(f, r, _, _)| before(f, r))
     })
+}
+
+/// For [`FieldNames`] (once, when its names are set): the rank of each
+/// of [`NAMES`] for its field, if each is a name of that field only.
+pub(super) fn written_ranks(names: &FieldNames) -> Option<[u8; 6]> {
+    let mut rank = [u8::MAX; 6];
+    for (i, name) in NAMES.iter().enumerate() {
+        for (field, r) in names.candidates(name) {
+            if field as usize != i {
+                return None;
+            }
+            rank[i] = r;
+        }
+    }
+    Some(rank)
 }

@@ -26,15 +26,40 @@ pub struct ObjectText {
     spliced: Option<Spliced>,
 }
 
+/// Where a line was spliced in, to write it as `message` instead.
 #[derive(Debug, Clone)]
-struct Spliced {
-    line: String,
+pub struct Spliced {
+    /// The line as sent, unless it is its spliced members in braces.
+    line: Option<String>,
     /// Where its members are in the text.
     at: std::ops::Range<usize>,
 }
 
+impl Spliced {
+    /// `text` (the object the line was spliced into) with the line as
+    /// `message` instead of its members.
+    pub fn fallback(&self, text: &str) -> String {
+        let members = &text[self.at.clone()];
+        let braced;
+        let line = match &self.line {
+            Some(line) => line.as_str(),
+            None => {
+                braced = format!("{{{members}}}");
+                &braced
+            }
+        };
+        let mut buf = Vec::with_capacity(text.len() + line.len() / 4 + 16);
+        buf.extend_from_slice(&text.as_bytes()[..self.at.start]);
+        string(&mut buf, "message");
+        buf.push(b':');
+        string(&mut buf, line);
+        buf.extend_from_slice(&text.as_bytes()[self.at.end..]);
+        String::from_utf8(buf).expect("JSON text of UTF-8 parts")
+    }
+}
+
 /// An object's text with a line spliced in unchecked: `text`, else (when
-/// `text` is not a JSON object) [`LinedText::fallback`].
+/// `text` is not a JSON object) the fallback.
 #[derive(Debug)]
 pub struct LinedText {
     pub text: String,
@@ -42,17 +67,15 @@ pub struct LinedText {
 }
 
 impl LinedText {
-    /// The object with the line as `message` (none: no line was spliced,
-    /// `text` is the only object there is).
+    /// The text, and where a line was spliced into it (none: `text` is the
+    /// only object there is).
+    pub fn into_parts(self) -> (String, Option<Spliced>) {
+        (self.text, self.spliced)
+    }
+
+    /// The object with the line as `message`, if a line was spliced in.
     pub fn fallback(&self) -> Option<String> {
-        let s = self.spliced.as_ref()?;
-        let mut buf = Vec::with_capacity(self.text.len() + s.line.len() / 4 + 16);
-        buf.extend_from_slice(&self.text.as_bytes()[..s.at.start]);
-        string(&mut buf, "message");
-        buf.push(b':');
-        string(&mut buf, &s.line);
-        buf.extend_from_slice(&self.text.as_bytes()[s.at.end..]);
-        Some(String::from_utf8(buf).expect("JSON text of UTF-8 parts"))
+        Some(self.spliced.as_ref()?.fallback(&self.text))
     }
 }
 
@@ -103,19 +126,20 @@ impl ObjectText {
 
     /// The members of `object`, the text of a JSON object already valid.
     pub fn members_of(&mut self, object: &str) {
-        let inner = object
-            .trim()
-            .strip_prefix('{')
-            .and_then(|o| o.strip_suffix('}'))
-            .unwrap_or_default()
-            .trim();
-        if inner.is_empty() {
-            return;
+        if let Some(inner) = braced(object) {
+            self.splice(inner);
         }
-        if self.buf.len() > 1 {
+    }
+
+    /// Members' text, after a comma if any come before; where it went.
+    fn splice(&mut self, members: &str) -> std::ops::Range<usize> {
+        let members = members.trim();
+        if !members.is_empty() && self.buf.len() > 1 {
             self.buf.push(b',');
         }
-        self.buf.extend_from_slice(inner.as_bytes());
+        let start = self.buf.len();
+        self.buf.extend_from_slice(members.as_bytes());
+        start..self.buf.len()
     }
 
     /// A line of a protocol (a Loki line, a HEC raw line, a Datadog
@@ -124,21 +148,14 @@ impl ObjectText {
     /// an object is spliced in unchecked: finish with
     /// [`ObjectText::finish_lined`]. At most one line per object.
     pub fn line(&mut self, line: &str) {
-        let inner = line
-            .trim()
-            .strip_prefix('{')
-            .and_then(|l| l.strip_suffix('}'));
-        match inner {
+        match braced(line) {
             Some(inner) if self.spliced.is_none() => {
-                let inner = inner.trim();
-                if !inner.is_empty() && self.buf.len() > 1 {
-                    self.buf.push(b',');
-                }
-                let start = self.buf.len();
-                self.buf.extend_from_slice(inner.as_bytes());
+                let at = self.splice(inner);
+                // Kept only when the members in braces are not the line.
+                let exact = line.len() == at.len() + 2;
                 self.spliced = Some(Spliced {
-                    line: line.to_string(),
-                    at: start..self.buf.len(),
+                    line: (!exact).then(|| line.to_string()),
+                    at,
                 });
             }
             _ => self.str("message", line),
@@ -160,6 +177,11 @@ impl ObjectText {
             spliced: self.spliced,
         }
     }
+}
+
+/// What is between the braces of a text that looks like an object.
+fn braced(text: &str) -> Option<&str> {
+    text.trim().strip_prefix('{')?.strip_suffix('}')
 }
 
 fn string(buf: &mut Vec<u8>, s: &str) {
@@ -221,6 +243,7 @@ mod tests {
             r#"{"a":1,}"#,
             "{",
             "{}}",
+            " { not json } ",
         ] {
             assert_eq!(
                 line(text),

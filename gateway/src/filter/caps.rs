@@ -47,11 +47,12 @@ impl fmt::Display for DroppingOnEventRoute {
     }
 }
 
-/// A chain that event-class events go through: a route's (by path) or a
-/// listener's (`syslog:{addr}`, `beats:{addr}`, `gelf:{addr}`,
-/// `kafka:{topics}`), as `crate::tenants::Tenants::event_chains` lists them.
+/// A filter chain: a route's (by path) or a listener's (`syslog:{addr}`,
+/// `beats:{addr}`, `gelf:{addr}`, `kafka:{topics}`), as
+/// `crate::tenants::Tenants::chains` lists them (the event-class ones:
+/// `event_chains`).
 #[derive(Debug, Clone)]
-pub struct EventChain {
+pub struct Chain {
     pub tenant: String,
     pub name: String,
     pub filters: Vec<FilterRef>,
@@ -60,7 +61,7 @@ pub struct EventChain {
 /// Whether a filter that [`may_drop`] may be uploaded as `tenant`'s
 /// `filter`: not if it may and an event chain names it.
 pub fn check_upload(
-    chains: &[EventChain],
+    chains: &[Chain],
     tenant: &str,
     filter: &str,
     may_drop: bool,
@@ -85,7 +86,7 @@ pub fn check_upload(
 /// uploaded yet is checked at its upload.)
 pub fn check_event_routes(
     registry: &super::Registry,
-    chains: &[EventChain],
+    chains: &[Chain],
 ) -> Result<(), DroppingOnEventRoute> {
     for c in chains {
         for f in &c.filters {

@@ -147,11 +147,7 @@ impl<'c> Builder<'c> {
     /// event straight from the text when possible, else from a map (the id
     /// goes along either way).
     fn json(&mut self, item: Item<'_>, line: usize, ctx: &EventContext, id: Option<String>) {
-        let text = match &item {
-            Item::Json(text) => text,
-            Item::Lined(lined) => lined.text.as_str(),
-            _ => unreachable!("only object texts"),
-        };
+        let text = item.object_text().expect("an object's text");
         let id = match event::from_json(text, ctx, id) {
             Ok(stored) => {
                 self.events.push(stored);
@@ -160,12 +156,7 @@ impl<'c> Builder<'c> {
             }
             Err(id) => id,
         };
-        let parsed = match item {
-            Item::Json(text) => Item::from_json_text(text),
-            Item::Lined(lined) => Item::from_lined(*lined),
-            _ => unreachable!("only object texts"),
-        };
-        match parsed {
+        match item.parse_text() {
             Item::Object(obj, _) => {
                 if self.object_with_id(obj, line, ctx, id) {
                     self.counts.accepted += 1;
@@ -281,13 +272,7 @@ pub fn filtered(
     let mut b = Builder::new(ctx, max_line, &items, ids);
     let mut pending = Vec::with_capacity(items.len());
     for (line, item) in items {
-        let item = match item {
-            Item::Json(text) => Item::from_json_text(text),
-            Item::Mapped(m) => Item::from_json_text(Cow::Owned(m.text())),
-            Item::Lined(lined) => Item::from_lined(*lined),
-            other => other,
-        };
-        let (doc, raw) = match item {
+        let (doc, raw) = match item.parse_text() {
             Item::Json(_) | Item::Mapped(_) | Item::Lined(_) => unreachable!("parsed above"),
             Item::Object(obj, raw) => (filter::Doc::Object(obj), raw.map(<[u8]>::to_vec)),
             Item::Text(text) => (filter::Doc::Text(text.to_string()), None),

@@ -47,19 +47,6 @@ impl<'a> Item<'a> {
     /// saying why it is not one.
     /// (A text a source wrote gives filters a re-serialization.)
     pub fn from_json_text(text: Cow<'a, str>) -> Item<'a> {
-        Self::parsed(text)
-    }
-
-    /// [`Item::from_json_text`] of a lined text, else of its fallback.
-    pub fn from_lined(lined: crate::event::object::LinedText) -> Item<'a> {
-        let fallback = lined.fallback();
-        match (Item::parsed(Cow::Owned(lined.text)), fallback) {
-            (Item::Bad { .. }, Some(f)) => Item::parsed(Cow::Owned(f)),
-            (item, _) => item,
-        }
-    }
-
-    fn parsed(text: Cow<'a, str>) -> Item<'a> {
         let raw = match text {
             Cow::Borrowed(t) => Cow::Borrowed(t.as_bytes()),
             Cow::Owned(t) => Cow::Owned(t.into_bytes()),
@@ -78,6 +65,37 @@ impl<'a> Item<'a> {
                 kind: "invalid_json",
                 reason: format!("invalid JSON: {e}"),
             },
+        }
+    }
+
+    /// The object's text of a [`Item::Json`] or [`Item::Lined`] item.
+    pub fn object_text(&self) -> Option<&str> {
+        match self {
+            Item::Json(text) => Some(text),
+            Item::Lined(lined) => Some(&lined.text),
+            _ => None,
+        }
+    }
+
+    /// An item whose text is yet to be parsed ([`Item::Json`],
+    /// [`Item::Lined`], [`Item::Mapped`]) parsed into an object or a bad
+    /// item (a lined text that is not an object: its fallback); others as
+    /// they are.
+    pub fn parse_text(self) -> Item<'a> {
+        match self {
+            Item::Json(text) => Item::from_json_text(text),
+            Item::Mapped(m) => Item::from_json_text(Cow::Owned(m.text())),
+            Item::Lined(lined) => {
+                let (text, spliced) = lined.into_parts();
+                match (Item::from_json_text(Cow::Owned(text)), spliced) {
+                    (Item::Bad { raw, .. }, Some(s)) => {
+                        let text = std::str::from_utf8(&raw).expect("a text's bytes");
+                        Item::from_json_text(Cow::Owned(s.fallback(text)))
+                    }
+                    (item, _) => item,
+                }
+            }
+            other => other,
         }
     }
 }

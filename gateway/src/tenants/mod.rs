@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::config::class::Class;
 use crate::event::FieldNames;
 use crate::filter::FilterRef;
-use crate::filter::caps::EventChain;
+use crate::filter::caps::Chain;
 use crate::listen::tls::ClientCert;
 use config::TenantConfig;
 
@@ -219,13 +219,13 @@ impl Tenants {
     /// Every filter chain, with its delivery class: these routes (by
     /// path) and the listeners of `config` (`syslog:{addr}`,
     /// `beats:{addr}`, `gelf:{addr}`, `kafka:{topics}`), by name.
-    pub fn chains(&self, config: &Config) -> Vec<(Class, EventChain)> {
-        let mut chains: Vec<(Class, EventChain)> = self
+    pub fn chains(&self, config: &Config) -> Vec<(Class, Chain)> {
+        let mut chains: Vec<(Class, Chain)> = self
             .tenants
             .iter()
             .flat_map(|t| t.routes.iter().map(move |(path, r)| (t, path, r)))
             .map(|(t, path, r)| {
-                let chain = EventChain {
+                let chain = Chain {
                     tenant: t.name.clone(),
                     name: path.clone(),
                     filters: r.filters.to_vec(),
@@ -234,7 +234,7 @@ impl Tenants {
             })
             .collect();
         let mut listener = |class: Class, tenant: &str, name: String, filters: &[FilterRef]| {
-            let chain = EventChain {
+            let chain = Chain {
                 tenant: tenant.to_string(),
                 name,
                 filters: filters.to_vec(),
@@ -259,7 +259,7 @@ impl Tenants {
     }
 
     /// Every event-class chain ([`crate::filter::caps`]).
-    pub fn event_chains(&self, config: &Config) -> Vec<EventChain> {
+    pub fn event_chains(&self, config: &Config) -> Vec<Chain> {
         self.chains(config)
             .into_iter()
             .filter(|(class, _)| *class == Class::Event)
