@@ -95,28 +95,76 @@ impl<'de> serde::Deserialize<'de> for MaybeObject<'de> {
     }
 }
 
-/// A key, borrowed from the text unless it had escapes.
-struct Key<'a>(Cow<'a, str>);
+/// A JSON string (a key, or a value that must be a string), borrowed from
+/// the text unless it had escapes.
+pub struct Key<'a>(pub Cow<'a, str>);
 
-impl<'de> serde::Deserialize<'de> for Key<'de> {
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Key<'de>;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Key<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a key")
+                f.write_str("a string")
             }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'a>, E> {
                 Ok(Key(Cow::Borrowed(v)))
             }
-            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+            fn visit_str<E>(self, v: &str) -> Result<Key<'a>, E> {
                 Ok(Key(Cow::Owned(v.to_string())))
             }
-            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+            fn visit_string<E>(self, v: String) -> Result<Key<'a>, E> {
                 Ok(Key(Cow::Owned(v)))
             }
         }
-        d.deserialize_str(V)
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// The elements of the JSON array `text` in one pass, each with its own
+/// text and read as a `T` when it is one (`None` when it is another JSON
+/// value); `None` when `text` is not a JSON array. For a source whose
+/// body is an array of items it reads, and whose byte counts and rejected
+/// items need each item's text.
+pub fn elements<'a, T: serde::Deserialize<'a>>(text: &'a str) -> Option<Vec<(&'a str, Option<T>)>> {
+    let bytes = text.as_bytes();
+    let skip = |mut at: usize| {
+        while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+            at += 1;
+        }
+        at
+    };
+    let mut at = skip(0);
+    if bytes.get(at) != Some(&b'[') {
+        return None;
+    }
+    at = skip(at + 1);
+    let mut out = Vec::new();
+    if bytes.get(at) == Some(&b']') {
+        return (skip(at + 1) == bytes.len()).then_some(out);
+    }
+    loop {
+        let rest = &text[at..];
+        // Each element from where it starts: the stream's offset after
+        // it is where it ends (a comma or `]` may follow any value).
+        let mut typed = serde_json::Deserializer::from_str(rest).into_iter::<T>();
+        let (len, value) = match typed.next() {
+            Some(Ok(v)) => (typed.byte_offset(), Some(v)),
+            _ => {
+                let mut any = serde_json::Deserializer::from_str(rest).into_iter::<&RawValue>();
+                match any.next() {
+                    Some(Ok(_)) => (any.byte_offset(), None),
+                    _ => return None,
+                }
+            }
+        };
+        out.push((&rest[..len], value));
+        at = skip(at + len);
+        match bytes.get(at) {
+            Some(b',') => at = skip(at + 1),
+            Some(b']') => return (skip(at + 1) == bytes.len()).then_some(out),
+            _ => return None,
+        }
     }
 }
 
@@ -129,7 +177,7 @@ pub fn string(v: &RawValue) -> Option<Cow<'_, str>> {
 }
 
 /// A string's text, or a number written as the map path writes it.
-pub(super) fn text_value(v: &RawValue) -> Cow<'_, str> {
+pub fn text_value(v: &RawValue) -> Cow<'_, str> {
     let raw = v.get();
     if raw.starts_with('"') {
         if !raw.contains('\\') {
@@ -210,5 +258,29 @@ mod tests {
     fn commas_outside_strings_bound_the_leaves() {
         let s = shape(r#"[1,"a,b",{"c":"\",[{","d":[2,3]}],1.5e3"#);
         assert_eq!((s.commas, s.depth, s.unchecked), (5, 3, true));
+    }
+
+    #[test]
+    fn an_arrays_elements_come_with_their_text() {
+        let text = " [ {\"a\":1} ,2,\"s\" , [3,{\"b\":[]}],{\"c\":\"}\"}\n]\n";
+        let got = elements::<MaybeObject>(text).unwrap();
+        let texts: Vec<&str> = got.iter().map(|(t, _)| *t).collect();
+        assert_eq!(
+            texts,
+            ["{\"a\":1}", "2", "\"s\"", "[3,{\"b\":[]}]", "{\"c\":\"}\"}"]
+        );
+        // Read as a T where it is one: here an object, else skipped.
+        let objects: Vec<bool> = got
+            .iter()
+            .map(|(_, m)| m.as_ref().unwrap().0.is_some())
+            .collect();
+        assert_eq!(objects, [true, false, false, false, true]);
+        // An element that is no T comes without a value.
+        let numbers = elements::<u32>("[1,\"x\",{}]").unwrap();
+        assert_eq!(numbers, [("1", Some(1)), ("\"x\"", None), ("{}", None)]);
+        assert_eq!(elements::<u32>(" [ ] ").unwrap(), []);
+        for bad in ["", "{}", "[1,]", "[1 2]", "[1", "[1]x", "[,1]", "[{]"] {
+            assert!(elements::<MaybeObject>(bad).is_none(), "{bad}");
+        }
     }
 }

@@ -112,10 +112,19 @@ fn prepare<'a>(
     let bad_body = |m: String| ApiError::BadRequest(m);
     let text = std::str::from_utf8(decoded)
         .map_err(|e| bad_body(format!("the body is not UTF-8: {e}")))?;
-    // Each item's own text: what the byte limits count and a bad item keeps.
-    let items: Vec<&'a RawValue> = if text.trim_start().starts_with('[') {
-        serde_json::from_str(text)
-            .map_err(|e| bad_body(format!("the body is not a JSON array: {e}")))?
+    // Each item's own text: what the byte limits count and a bad item
+    // keeps. An array's items are read with their text in one pass.
+    let items: Vec<(&'a str, Option<Intake<'a>>)> = if text.trim_start().starts_with('[') {
+        match members::elements::<Intake>(text) {
+            Some(items) => items,
+            None => {
+                // Not an array: serde_json says where and why.
+                let e = serde_json::from_str::<Vec<&RawValue>>(text)
+                    .err()
+                    .map_or_else(|| "not read".to_string(), |e| e.to_string());
+                return Err(bad_body(format!("the body is not a JSON array: {e}")));
+            }
+        }
     } else {
         let one: &RawValue = serde_json::from_str(text)
             .map_err(|e| bad_body(format!("the body is not JSON: {e}")))?;
@@ -123,7 +132,7 @@ fn prepare<'a>(
         if one.get().trim() == "{}" {
             Vec::new()
         } else {
-            vec![one]
+            vec![(one.get(), None)]
         }
     };
     if items.len() > config.max_items_per_request {
@@ -134,24 +143,79 @@ fn prepare<'a>(
         )));
     }
     let mut groups = Groups::default();
-    for (n, item) in items.into_iter().enumerate() {
-        let (built, log_type) = match members::members(item.get()) {
-            Some(members) => {
-                let (text, log_type) = map_item(&members, config, query_tags);
+    for (n, (raw, read)) in items.into_iter().enumerate() {
+        // An item the one pass did not read: its members, if an object.
+        let read = read.or_else(|| members::members(raw).map(Intake::from_members));
+        let (built, log_type) = match read {
+            Some(intake) => {
+                let (text, log_type) = map_item(intake, config, query_tags);
                 (Item::Lined(Box::new(text)), log_type)
             }
             None => (
                 Item::Bad {
-                    raw: Cow::Borrowed(item.get().as_bytes()),
+                    raw: Cow::Borrowed(raw.as_bytes()),
                     reason: "a log item must be a JSON object".into(),
                     kind: "datadog_item",
                 },
                 config.default_type.clone(),
             ),
         };
-        groups.push(auth, &log_type, n + 1, built, item.get().len())?;
+        groups.push(auth, &log_type, n + 1, built, raw.len())?;
     }
     Ok(groups)
+}
+
+/// An intake item's members, and its message's text when it is a string
+/// (read unescaped in the same pass).
+struct Intake<'a> {
+    /// The members but a string message.
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+    message: Option<Cow<'a, str>>,
+}
+
+impl<'a> Intake<'a> {
+    fn from_members(members: Vec<(Cow<'a, str>, &'a RawValue)>) -> Intake<'a> {
+        Intake {
+            members,
+            message: None,
+        }
+    }
+
+    /// The message: the last one, as a map keeps the last of a repeated
+    /// key; a string's text, else its JSON.
+    fn message(&self) -> Option<Result<Cow<'a, str>, &'a RawValue>> {
+        match members::last(&self.members, "message") {
+            Some(v) => Some(members::string(v).ok_or(v)),
+            None => self.message.clone().map(Ok),
+        }
+    }
+}
+
+/// One pass over an item: an object whose messages are strings (anything
+/// else is read again as members, by [`members::members`]).
+impl<'de> serde::Deserialize<'de> for Intake<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{MapAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Intake<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a log item")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Intake<'de>, A::Error> {
+                let mut intake = Intake::from_members(Vec::with_capacity(8));
+                while let Some(members::Key(k)) = map.next_key()? {
+                    if k == "message" {
+                        intake.message = Some(map.next_value::<members::Key>()?.0);
+                    } else {
+                        intake.members.push((k, map.next_value()?));
+                    }
+                }
+                Ok(intake)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// The members an intake item's mapping takes; the others are kept as
@@ -166,27 +230,35 @@ const MAPPED: [&str; 5] = ["message", "status", "hostname", "timestamp", "ddtags
 /// reads them as they are), the tags; a later member wins over an earlier
 /// one of the same name.
 fn map_item(
-    members: &[(Cow<'_, str>, &RawValue)],
+    intake: Intake<'_>,
     config: &DatadogConfig,
     query_tags: Option<&str>,
 ) -> (LinedText, String) {
+    let members = &intake.members;
     // A repeated member: the last one counts, as in a map.
     let last = |name: &str| members::last(members, name);
     let log_type = last(&config.type_field)
         .and_then(members::string)
         .filter(|s| !s.trim().is_empty())
         .map_or_else(|| config.default_type.clone(), Cow::into_owned);
-    let mut o = ObjectText::with_capacity(members.iter().map(|(_, v)| v.get().len() + 16).sum());
+    let message_len = intake.message.as_ref().map_or(0, |m| m.len());
+    let mut o = ObjectText::with_capacity(
+        members
+            .iter()
+            .map(|(_, v)| v.get().len() + 16)
+            .sum::<usize>()
+            + message_len
+            + 16,
+    );
     for (k, v) in members {
         if !MAPPED.contains(&k.as_ref()) {
             o.raw(k, v.get());
         }
     }
-    if let Some(message) = last("message") {
-        match members::string(message) {
-            Some(line) => o.line(&line),
-            None => o.raw("message", message.get()),
-        }
+    match intake.message() {
+        Some(Ok(line)) => o.line(&line),
+        Some(Err(json)) => o.raw("message", json.get()),
+        None => {}
     }
     if let Some(status) = last("status") {
         o.raw("level", status.get());
@@ -223,7 +295,11 @@ mod tests {
             "hostname":"h","ddsource":"nginx","ddtags":"env:prod, canary","a":0,"service":"s",
             "timestamp":1764496800123}"#;
         let members = members::members(text).unwrap();
-        let (o, log_type) = map_item(&members, &DatadogConfig::default(), Some("team:core"));
+        let (o, log_type) = map_item(
+            Intake::from_members(members),
+            &DatadogConfig::default(),
+            Some("team:core"),
+        );
         let o: Value = serde_json::from_str(&o.text).unwrap();
         assert_eq!(
             o,
@@ -233,8 +309,40 @@ mod tests {
         );
         assert_eq!(log_type, "nginx");
         let members = members::members(r#"{"message":"plain","ddsource":" "}"#).unwrap();
-        let (o, log_type) = map_item(&members, &DatadogConfig::default(), None);
+        let (o, log_type) = map_item(
+            Intake::from_members(members),
+            &DatadogConfig::default(),
+            None,
+        );
         assert_eq!(o.text, r#"{"ddsource":" ","message":"plain"}"#);
         assert_eq!(log_type, DatadogConfig::default().default_type);
+    }
+
+    #[test]
+    fn one_pass_reads_items_as_their_members_do() {
+        let body = r#"[{"message":"{\"a\":1,\"m\":\"x\\ny\"}","ddsource":"s","ddtags":"k:v"},
+            {"message":"first","hostname":"h","message":"last \u00e9"},
+            {"message":{"an":"object"},"status":"error"},
+            {"message":"s","message":7},
+            {"service":"no message"}, 5, "text", {"message":"{not json}"}]"#;
+        let items = members::elements::<Intake>(body).unwrap();
+        assert_eq!(items.len(), 8);
+        // Items with a non-string message, and non-objects, are not read
+        // in the one pass.
+        let read: Vec<bool> = items.iter().map(|(_, i)| i.is_some()).collect();
+        assert_eq!(read, [true, true, false, false, true, false, false, true]);
+        let config = DatadogConfig::default();
+        for (raw, intake) in items {
+            let Some(intake) = intake else { continue };
+            let again = Intake::from_members(members::members(raw).unwrap());
+            let (one, one_type) = map_item(intake, &config, Some("q:1"));
+            let (two, two_type) = map_item(again, &config, Some("q:1"));
+            assert_eq!(
+                (&one.text, one.fallback()),
+                (&two.text, two.fallback()),
+                "{raw}"
+            );
+            assert_eq!(one_type, two_type);
+        }
     }
 }

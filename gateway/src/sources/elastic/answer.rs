@@ -13,7 +13,6 @@ use std::sync::Arc;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde::ser::SerializeMap;
 
 use super::bulk::Op;
 use crate::error::ApiError;
@@ -125,37 +124,66 @@ impl ItemAnswer {
     }
 }
 
-/// `{"<op>": {...}}`
-struct Item<'a>(&'a ItemAnswer);
-
-impl Serialize for Item<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(1))?;
-        map.serialize_entry(self.0.op.name(), &self.0.body(true))?;
-        map.end()
-    }
-}
-
-#[derive(Serialize)]
-struct Bulk<'a> {
-    took: u64,
-    errors: bool,
-    items: Vec<Item<'a>>,
-}
-
 /// The `_bulk` answer: always 200, with one item per action; only the
 /// parts `filter_path` asks for, when it is given.
 pub fn bulk(items: &[ItemAnswer], took_ms: u64, filter: Option<&FilterPath>) -> Response {
     let errors = items.iter().any(ItemAnswer::failed);
     let body = match filter {
-        None => serde_json::to_vec(&Bulk {
-            took: took_ms,
-            errors,
-            items: items.iter().map(Item).collect(),
-        }),
-        Some(f) => serde_json::to_vec(&f.apply(items, took_ms, errors)),
+        None => bulk_body(items, took_ms, errors),
+        Some(f) => serde_json::to_vec(&f.apply(items, took_ms, errors)).expect("answer serializes"),
     };
-    json(StatusCode::OK, body.expect("bulk answer serializes"))
+    json(StatusCode::OK, body)
+}
+
+/// The whole bulk answer's text, written item by item (one per event, so
+/// written directly rather than through a serializer's maps): the same
+/// members, in the same order, as [`ItemAnswer::body`] gives a bulk item.
+fn bulk_body(items: &[ItemAnswer], took: u64, errors: bool) -> Vec<u8> {
+    use std::io::Write;
+    let string = |out: &mut Vec<u8>, s: &str| {
+        serde_json::to_writer(out, s).expect("a string serializes");
+    };
+    let mut out = Vec::with_capacity(48 + items.len() * 112);
+    write!(out, r#"{{"took":{took},"errors":{errors},"items":["#).expect("to a Vec");
+    // The actions of one index share its name: escaped once per run.
+    let mut index: Option<(&Arc<str>, Vec<u8>)> = None;
+    for (n, a) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"");
+        out.extend_from_slice(a.op.name().as_bytes());
+        out.extend_from_slice(b"\":{\"_index\":");
+        match &index {
+            Some((name, text)) if Arc::ptr_eq(name, &a.index) => out.extend_from_slice(text),
+            _ => {
+                let mut text = Vec::with_capacity(a.index.len() + 2);
+                string(&mut text, &a.index);
+                out.extend_from_slice(&text);
+                index = Some((&a.index, text));
+            }
+        }
+        out.extend_from_slice(b",\"_id\":");
+        match &a.id {
+            Some(id) => string(&mut out, id),
+            None => out.extend_from_slice(b"null"),
+        }
+        if let Some(result) = a.result {
+            out.extend_from_slice(b",\"_version\":1,\"result\":");
+            string(&mut out, result);
+        }
+        write!(out, r#","status":{}"#, a.status).expect("to a Vec");
+        if let Some((kind, reason)) = &a.error {
+            out.extend_from_slice(b",\"error\":{\"type\":");
+            string(&mut out, kind);
+            out.extend_from_slice(b",\"reason\":");
+            string(&mut out, reason);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"}}");
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// `filter_path` of a bulk request, in the forms shippers send
@@ -357,13 +385,30 @@ mod tests {
             ItemAnswer::new(Op::Index, "logs".into(), Some("1".into())),
             bad,
         ];
-        let body = Bulk {
-            took: 3,
-            errors: items.iter().any(ItemAnswer::failed),
-            items: items.iter().map(Item).collect(),
-        };
-        let text = serde_json::to_string(&body).unwrap();
+        let text = String::from_utf8(bulk_body(&items, 3, true)).unwrap();
         assert!(text.starts_with(r#"{"took":3,"errors":true,"items":[{"index":{"_index":"logs","_id":"1","_version":1,"result":"created","status":201}},"#), "{text}");
         assert!(text.contains(r#"{"create":{"_index":"logs","_id":"2","status":409,"error":{"type":"version_conflict_engine_exception","reason":"exists"}}}"#), "{text}");
+    }
+
+    #[test]
+    fn the_bulk_answer_holds_each_items_body() {
+        let odd: Arc<str> = "we\"ird\\ndex\u{1}".into();
+        let mut items = vec![
+            ItemAnswer::new(Op::Index, odd.clone(), Some("1".into())),
+            ItemAnswer::new(Op::Create, odd.clone(), None),
+            ItemAnswer::new(Op::Index, "logs".into(), Some("x\"y".into())),
+            ItemAnswer::new(Op::Index, odd, Some("3".into())),
+        ];
+        items[1].fail(400, "document_parsing_exception", "bad \"line\"\n");
+        items[2].ok(200, "noop");
+        let got: serde_json::Value = serde_json::from_slice(&bulk_body(&items, 7, true)).unwrap();
+        let bodies: Vec<serde_json::Value> = items
+            .iter()
+            .map(|a| serde_json::json!({ a.op.name(): a.body(true) }))
+            .collect();
+        assert_eq!(
+            got,
+            serde_json::json!({"took": 7, "errors": true, "items": bodies})
+        );
     }
 }

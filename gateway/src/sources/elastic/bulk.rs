@@ -7,8 +7,13 @@
 //! Elasticsearch (`illegal_argument_exception`); an action whose source
 //! line is missing at the end of the body is answered on its own.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::event::members::{self, Key};
 
 /// Longest `_id` Elasticsearch accepts, in bytes.
 pub const MAX_ID_BYTES: usize = 512;
@@ -47,7 +52,7 @@ impl Op {
 pub struct Action<'a> {
     pub op: Op,
     /// `_index` of the action line, if any (else the URL's).
-    pub index: Option<String>,
+    pub index: Option<Cow<'a, str>>,
     /// `_id`, if any (a number is taken as its digits).
     pub id: Option<String>,
     /// 1-based line of the action.
@@ -64,12 +69,48 @@ pub struct Malformed {
     pub reason: String,
 }
 
+/// An action's metadata, borrowing the line.
 #[derive(Deserialize)]
-struct Meta {
-    #[serde(rename = "_index")]
-    index: Option<String>,
-    #[serde(rename = "_id")]
-    id: Option<Value>,
+struct Meta<'a> {
+    #[serde(rename = "_index", borrow)]
+    index: Option<Key<'a>>,
+    #[serde(rename = "_id", borrow)]
+    id: Option<&'a RawValue>,
+}
+
+/// An action line, `{"<op>": {<meta>}}`, read once per document without
+/// a map: its first member, and whether another follows.
+struct ActionLine<'a> {
+    name: Cow<'a, str>,
+    meta: Meta<'a>,
+    more: bool,
+}
+
+impl<'de> Deserialize<'de> for ActionLine<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Option<ActionLine<'de>>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an action object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let Some(Key(name)) = map.next_key()? else {
+                    return Ok(None);
+                };
+                let meta = map.next_value()?;
+                let more = map.next_key::<IgnoredAny>()?.is_some();
+                if more {
+                    // The rest is read for the syntax only.
+                    map.next_value::<IgnoredAny>()?;
+                    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                }
+                Ok(Some(ActionLine { name, meta, more }))
+            }
+        }
+        d.deserialize_map(V)?
+            .ok_or_else(|| serde::de::Error::custom("no action"))
+    }
 }
 
 /// The body's lines: (1-based number, bytes without `\r\n`).
@@ -111,42 +152,42 @@ pub fn parse(body: &[u8]) -> Result<Vec<Action<'_>>, Malformed> {
     Ok(actions)
 }
 
-struct ActionMeta {
-    index: Option<String>,
+struct ActionMeta<'a> {
+    index: Option<Cow<'a, str>>,
     id: Option<String>,
 }
 
-fn action(line: &[u8]) -> Result<(Op, ActionMeta), String> {
-    // Typed, not a `serde_json::Value`: this runs once per document.
-    let parsed: std::collections::HashMap<String, Meta> =
-        serde_json::from_slice(line).map_err(|e| {
-            format!(
-                "Malformed action/metadata line: expected {{\"index\":{{\"_index\":…}}}} or create, update, delete ({e})"
-            )
-        })?;
-    let mut entries = parsed.into_iter();
-    let (Some((name, meta)), None) = (entries.next(), entries.next()) else {
+fn action(line: &[u8]) -> Result<(Op, ActionMeta<'_>), String> {
+    let parsed: ActionLine = serde_json::from_slice(line).map_err(|e| {
+        format!(
+            "Malformed action/metadata line: expected {{\"index\":{{\"_index\":…}}}} or create, update, delete ({e})"
+        )
+    })?;
+    if parsed.more {
         return Err("Malformed action/metadata line: expected exactly one action".into());
-    };
+    }
+    let name = parsed.name;
     let Some(op) = Op::parse(&name) else {
         return Err(format!(
             "Malformed action/metadata line: unknown action [{name}]; expected index, create, update or delete"
         ));
     };
-    let id = match meta.id {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(other) => {
-            return Err(format!(
-                "Malformed action/metadata line: _id must be a string, not {other}"
-            ));
-        }
+    let id = match parsed.meta.id {
+        None => None,
+        Some(raw) => match raw.get().as_bytes()[0] {
+            b'"' | b'-' | b'0'..=b'9' => Some(members::text_value(raw).into_owned()),
+            _ => {
+                return Err(format!(
+                    "Malformed action/metadata line: _id must be a string, not {}",
+                    raw.get()
+                ));
+            }
+        },
     };
     Ok((
         op,
         ActionMeta {
-            index: meta.index,
+            index: parsed.meta.index.map(|k| k.0),
             id,
         },
     ))

@@ -241,27 +241,29 @@ fn prepare(
     let mut by_index: HashMap<String, (Arc<str>, Result<usize, EsError>)> = HashMap::new();
     let no_index: Arc<str> = "".into();
     for (k, a) in actions.into_iter().enumerate() {
-        let index = a.index.or_else(|| url_index.clone());
+        let index = a
+            .index
+            .or_else(|| url_index.as_deref().map(std::borrow::Cow::Borrowed));
         let group = index.map(|index| {
-            let (name, resolved) = by_index.entry(index).or_insert_with_key(|index| {
-                let resolved =
-                    auth.route_index(index).map_err(EsError::from).map(|adm| {
-                        match groups.iter().position(|g| g.adm.path == adm.path) {
-                            Some(i) => i,
-                            None => {
-                                groups.push(Group {
-                                    adm,
-                                    items: Vec::new(),
-                                    actions: Vec::new(),
-                                    ids: Vec::new(),
-                                    bytes: 0,
-                                });
-                                groups.len() - 1
-                            }
+            if !by_index.contains_key(index.as_ref()) {
+                let resolved = auth.route_index(&index).map_err(EsError::from).map(|adm| {
+                    match groups.iter().position(|g| g.adm.path == adm.path) {
+                        Some(i) => i,
+                        None => {
+                            groups.push(Group {
+                                adm,
+                                items: Vec::new(),
+                                actions: Vec::new(),
+                                ids: Vec::new(),
+                                bytes: 0,
+                            });
+                            groups.len() - 1
                         }
-                    });
-                (index.as_str().into(), resolved)
-            });
+                    }
+                });
+                by_index.insert(index.to_string(), (index.as_ref().into(), resolved));
+            }
+            let (name, resolved) = &by_index[index.as_ref()];
             let resolved = match resolved {
                 Ok(i) => Ok(*i),
                 Err(e) => Err((e.status, e.kind, e.reason.clone())),
